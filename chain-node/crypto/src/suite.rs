@@ -2,7 +2,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, Hasher, Result, aes, sm4};
 
 /// The crypto suite of a chain, fixed at genesis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +28,46 @@ impl Suite {
             Suite::Gm => "gm",
             Suite::IntlK1 => "intl-k1",
             Suite::IntlR1 => "intl-r1",
+        }
+    }
+
+    /// Hash of `data` under the suite: SM3 (gm), Keccak-256 (intl-k1) or SHA-256 (intl-r1).
+    pub fn hash(self, data: &[u8]) -> [u8; 32] {
+        match self {
+            Suite::Gm => crate::sm3(data),
+            Suite::IntlK1 => crate::keccak256(data),
+            Suite::IntlR1 => crate::sha256(data),
+        }
+    }
+
+    /// Incremental form of [`Suite::hash`].
+    pub fn hasher(self) -> Hasher {
+        Hasher::new(self)
+    }
+
+    /// Key length of the suite's AEAD: 16 (SM4-GCM) or 32 (AES-256-GCM).
+    pub const fn seal_key_len(self) -> usize {
+        match self {
+            Suite::Gm => sm4::KEY_LEN,
+            Suite::IntlK1 | Suite::IntlR1 => aes::KEY_LEN,
+        }
+    }
+
+    /// Authenticated encryption with the suite's AEAD (gm: SM4-GCM, intl: AES-256-GCM).
+    ///
+    /// Returns `ciphertext || 16-byte tag`. The nonce must never repeat under one key.
+    pub fn seal(self, key: &[u8], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Suite::Gm => sm4::gcm_encrypt(key, nonce, aad, plaintext),
+            Suite::IntlK1 | Suite::IntlR1 => aes::gcm_encrypt(key, nonce, aad, plaintext),
+        }
+    }
+
+    /// Inverse of [`Suite::seal`]; fails on a wrong key, nonce, AAD or any tampering.
+    pub fn open(self, key: &[u8], nonce: &[u8; 12], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Suite::Gm => sm4::gcm_decrypt(key, nonce, aad, sealed),
+            Suite::IntlK1 | Suite::IntlR1 => aes::gcm_decrypt(key, nonce, aad, sealed),
         }
     }
 }
