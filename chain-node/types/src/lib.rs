@@ -4,6 +4,7 @@
 //! Pure data, no I/O: every other crate depends on it. Not for: storage,
 //! execution or networking.
 
+pub mod api;
 mod block;
 pub mod encoding;
 mod hash;
