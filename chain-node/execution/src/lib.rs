@@ -1,1 +1,114 @@
-//! govchain execution.
+//! Execution of govchain transactions by native (system) contracts.
+//!
+//! The [`Executor`] runs a committed block's `Invoke` transactions in order
+//! against a read-only [`StateView`] of the committed state plus an overlay of
+//! the block's earlier writes, and returns one [`Receipt`](govchain_types::Receipt)
+//! and one list of [`StateWrite`](govchain_types::StateWrite)s per transaction.
+//! The same inputs give the same outputs on every node: contracts read state
+//! only through the view, iterate ordered maps only, and never look at clocks,
+//! randomness or the environment.
+//!
+//! Built-in contracts:
+//! - `data` ([`DataContract`], payload [`DataCall`]): the data-on-chain API of
+//!   SPEC SC-2 — put/get/delete/history, their batch forms, key and value
+//!   queries, range queries and calls into other contracts; each key belongs
+//!   to the organization that first put it.
+//! - `evidence` ([`EvidenceContract`], payload [`EvidenceCall`]): trusted
+//!   evidence of SPEC GOV-5 — store a document digest once, verify later.
+//!
+//! A rejected call (bad payload, permission denied, limit exceeded ...)
+//! yields a `Failed` receipt with a message and no writes; it never aborts
+//! the block. Only a failure of the state storage itself is an `Err`.
+//!
+//! Not for: storage (the node implements [`StateView`] over the ledger),
+//! transaction admission or signature checks (done before execution), the EVM.
+
+mod data;
+mod evidence;
+mod executor;
+pub mod json;
+mod state;
+
+pub use data::{
+    DataCall, DataContract, Entry, MAX_BATCH, MAX_KEY, MAX_LIMIT, MAX_SCAN_BYTES, MAX_SCAN_KEYS, MAX_VALUE,
+};
+pub use evidence::{EvidenceCall, EvidenceContract, EvidenceRecord, MAX_DIGEST, MAX_ID, MAX_META};
+pub use executor::{BlockOutcome, CallEnv, Executor, MAX_CALL_DEPTH, NativeContract, TxContext};
+pub use state::{Layer, Layered, MemState, StateView};
+
+/// Errors of execution. Every variant but [`Error::Storage`] is a rejection
+/// of the call and becomes a `Failed` receipt.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state storage failed; the block cannot be executed on this node.
+    #[error("state storage failed: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The payload does not decode as a call of the contract.
+    #[error("invalid payload for contract `{contract}`: {reason}")]
+    InvalidPayload {
+        /// Contract called.
+        contract: String,
+        /// Why the payload was refused.
+        reason: String,
+    },
+    /// No contract of that name is registered.
+    #[error("unknown contract `{0}`")]
+    UnknownContract(String),
+    /// The transaction type is not run by native contracts.
+    #[error("transaction type `{0:?}` is not executed by native contracts")]
+    UnsupportedTxType(govchain_types::TxType),
+    /// An argument breaks a rule or a limit.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The caller may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The thing to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The thing to create exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Nested calls went deeper than [`MAX_CALL_DEPTH`].
+    #[error("call depth limit of {0} exceeded")]
+    CallDepth(usize),
+    /// A query (read-only run) tried to write state.
+    #[error("a read-only query cannot write state; send the call as a transaction")]
+    ReadOnly,
+    /// A second contract was registered under a taken name.
+    #[error("a contract named `{0}` is registered already")]
+    DuplicateContract(String),
+}
+
+impl Error {
+    /// Wraps a storage failure of a [`StateView`] implementation.
+    pub fn storage(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Storage(Box::new(err))
+    }
+
+    /// Whether this is a storage failure (an `Err` of the block) rather than a
+    /// rejection of the call (a `Failed` receipt).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Error::Storage(_))
+    }
+
+    /// A stable machine-readable kind, for API error codes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Storage(_) => "storage",
+            Error::InvalidPayload { .. } => "invalid_payload",
+            Error::UnknownContract(_) => "unknown_contract",
+            Error::UnsupportedTxType(_) => "unsupported_tx_type",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::PermissionDenied(_) => "permission_denied",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::CallDepth(_) => "call_depth",
+            Error::ReadOnly => "read_only",
+            Error::DuplicateContract(_) => "duplicate_contract",
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

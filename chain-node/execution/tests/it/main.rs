@@ -1,0 +1,13 @@
+//! Integration tests of govchain-execution: the executor with its built-in
+//! contracts, run over the in-memory state block after block.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod calls;
+mod common;
+mod determinism;
+mod fuzz;
+mod limits;
+mod model;
+mod ops;
+mod overlay;
+mod ownership;
