@@ -1,0 +1,4 @@
+//! Integration tests of the core types.
+
+mod fuzz;
+mod roundtrip;
