@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine of this kind.
+# Idempotent: installs only what is missing; fails loudly when it cannot.
+set -euo pipefail
+
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+
+if ((${#need_apt[@]})); then
+    echo "installing: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}"
+fi
+
+openssl version | grep -q '^OpenSSL 3' || { echo "OpenSSL 3 CLI required for interop tests" >&2; exit 1; }
