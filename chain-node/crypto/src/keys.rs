@@ -25,10 +25,6 @@ const OID_PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 const SEC1_LEN: usize = 65;
 
 fn suite_of_curve(algorithm: ObjectIdentifier, curve: Option<ObjectIdentifier>) -> Result<Suite> {
-    // Some GM toolkits put the SM2 OID in the algorithm slot itself.
-    if algorithm == OID_SM2 {
-        return Ok(Suite::Gm);
-    }
     if algorithm != ID_EC_PUBLIC_KEY {
         return Err(Error::UnsupportedAlgorithm(format!("algorithm {algorithm}")));
     }

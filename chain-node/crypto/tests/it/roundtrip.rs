@@ -6,6 +6,17 @@ use std::collections::HashSet;
 use govchain_crypto::{Error, PrivateKey, PublicKey, Suite, ecdh, sm2};
 
 #[test]
+fn keys_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<PrivateKey>();
+    assert_send_sync::<PublicKey>();
+    let key = PrivateKey::generate(Suite::Gm);
+    let sig = key.sign(b"threads").unwrap();
+    let public = key.public_key();
+    std::thread::spawn(move || public.verify(b"threads", &sig).unwrap()).join().unwrap();
+}
+
+#[test]
 fn sign_verify_and_tamper_every_suite() {
     for suite in Suite::ALL {
         let key = PrivateKey::generate(suite);
