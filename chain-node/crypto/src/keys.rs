@@ -246,8 +246,9 @@ impl fmt::Debug for PublicKey {
 
 /// A private key of one suite, with its public key.
 ///
-/// `Debug` shows only the suite and address; the secret scalar is zeroized
-/// on drop by the underlying RustCrypto types.
+/// `Debug` shows only the suite and address. Secret scalars are zeroized on
+/// drop (RustCrypto types, and our SM2 signing state); the copy inside ring's
+/// P-256 signer is not, as ring does not offer that.
 #[derive(Clone)]
 pub struct PrivateKey {
     public: PublicKey,
