@@ -48,7 +48,7 @@ const VALUE_PREFIX: &[u8] = b"v/";
 /// The first key after every `v/...` key.
 const VALUE_PREFIX_END: &[u8] = b"v0";
 const OWNER_PREFIX: &[u8] = b"o/";
-const NAME: &str = "data";
+const NAME: &str = crate::DATA_CONTRACT;
 
 fn default_limit() -> u32 {
     100
@@ -520,6 +520,19 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// The `data` contract (see [`DataCall`] and the crate docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DataContract;
+
+impl DataContract {
+    /// Where the contract stores the value of a user's `key` (what state
+    /// and history queries on the node must look up).
+    pub fn value_key(key: &[u8]) -> Vec<u8> {
+        value_key(key)
+    }
+
+    /// Where the contract stores the owner organization of `key`.
+    pub fn owner_key(key: &[u8]) -> Vec<u8> {
+        owner_key(key)
+    }
+}
 
 fn value_key(key: &[u8]) -> Vec<u8> {
     [VALUE_PREFIX, key].concat()

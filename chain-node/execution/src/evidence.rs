@@ -23,7 +23,7 @@ pub const MAX_ID: usize = 256;
 pub const MAX_DIGEST: usize = 64;
 /// Longest metadata text, in bytes.
 pub const MAX_META: usize = 4096;
-const NAME: &str = "evidence";
+const NAME: &str = crate::EVIDENCE_CONTRACT;
 
 /// A call of the `evidence` contract.
 ///

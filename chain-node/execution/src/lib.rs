@@ -36,6 +36,11 @@ pub use evidence::{EvidenceCall, EvidenceContract, EvidenceRecord, MAX_DIGEST, M
 pub use executor::{BlockOutcome, CallEnv, Executor, MAX_CALL_DEPTH, NativeContract, TxContext};
 pub use state::{Layer, Layered, MemState, StateView};
 
+/// Name of the data-on-chain contract ([`DataContract`]).
+pub const DATA_CONTRACT: &str = "data";
+/// Name of the trusted-evidence contract ([`EvidenceContract`]).
+pub const EVIDENCE_CONTRACT: &str = "evidence";
+
 /// Errors of execution. Every variant but [`Error::Storage`] is a rejection
 /// of the call and becomes a `Failed` receipt.
 #[derive(Debug, thiserror::Error)]

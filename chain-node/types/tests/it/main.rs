@@ -1,4 +1,6 @@
 //! Integration tests of the core types.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fuzz;
 mod roundtrip;

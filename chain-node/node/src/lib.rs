@@ -1,0 +1,134 @@
+//! The govchain chain node: ledger, execution, consensus and the node API,
+//! wired together in one place ([`Node::start`]).
+//!
+//! Not for: key custody or the control plane; a node serves one chain.
+
+pub mod config;
+pub mod init;
+pub mod metrics;
+mod node;
+pub mod rpc;
+mod view;
+
+pub use node::{Committed, Node};
+
+use govchain_types::Hash;
+
+/// Errors of the node.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config or genesis file is missing or invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The transaction is malformed or badly signed.
+    #[error("invalid transaction: {0}")]
+    InvalidTx(#[from] govchain_types::Error),
+    /// The transaction's timestamp is too far from the node's clock.
+    #[error("transaction timestamp {timestamp_ms} is too far from the node's clock ({now_ms})")]
+    BadTimestamp {
+        /// The transaction's time.
+        timestamp_ms: u64,
+        /// The node's time.
+        now_ms: u64,
+    },
+    /// The transaction was submitted before.
+    #[error("transaction {tx_id} is already {}", if *committed { "committed" } else { "pending" })]
+    Duplicate {
+        /// Its id.
+        tx_id: Hash,
+        /// Whether it is already on chain.
+        committed: bool,
+    },
+    /// A sync submission did not commit in time; it may still commit.
+    #[error("transaction {tx_id} was admitted but did not commit in time; query it later")]
+    CommitTimeout {
+        /// Its id.
+        tx_id: Hash,
+    },
+    /// The consensus engine refused the transaction.
+    #[error(transparent)]
+    Consensus(#[from] govchain_consensus::Error),
+    /// The ledger failed.
+    #[error("ledger: {0}")]
+    Ledger(#[from] govchain_ledger::Error),
+    /// Execution failed on storage.
+    #[error("execution: {0}")]
+    Execution(#[from] govchain_execution::Error),
+    /// The node is stopping.
+    #[error("node is shutting down")]
+    ShuttingDown,
+    /// A fault inside the node.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable code for API bodies and metric labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::InvalidTx(govchain_types::Error::BadSignature { .. }) => "bad_signature",
+            Error::InvalidTx(govchain_types::Error::WrongChain { .. }) => "wrong_chain",
+            Error::InvalidTx(_) => "invalid_transaction",
+            Error::BadTimestamp { .. } => "bad_timestamp",
+            Error::Duplicate { .. } => "duplicate",
+            Error::CommitTimeout { .. } => "commit_timeout",
+            Error::Consensus(govchain_consensus::Error::Overloaded { .. }) => "overloaded",
+            Error::Consensus(govchain_consensus::Error::NotLeader { .. }) => "not_leader",
+            Error::Consensus(_) => "consensus",
+            Error::Ledger(_) => "ledger",
+            Error::Execution(_) => "execution",
+            Error::ShuttingDown => "shutting_down",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Starts the node from `config`, serves its API until SIGINT/SIGTERM, and
+/// prints `node=<id> url=<base url>` to stdout once it listens.
+pub async fn run(config: config::NodeConfig) -> Result<()> {
+    let listen = config.listen;
+    let node = Node::start(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+    println!("node={} url=http://{addr}", node.config().node_id);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, rpc::router(node))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

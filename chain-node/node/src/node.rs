@@ -1,0 +1,408 @@
+//! The node: wires ledger, executor and consensus together (the only place
+//! that constructs them), admits transactions and commits ordered batches.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
+};
+
+use govchain_consensus::{Applier, Batch, Consensus, solo::Solo};
+use govchain_crypto::{Address, PrivateKey, Suite};
+use govchain_execution::{Executor, TxContext};
+use govchain_ledger::Ledger;
+use govchain_types::{
+    BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
+    TxBody, TxStatus, TxType,
+    api::{NodeStatus, SubmitMode, SubmitResponse},
+    next_state_root, now_ms,
+};
+use tokio::sync::{broadcast, oneshot};
+use tracing::{debug, info};
+
+use crate::{
+    Error, Result,
+    config::{Genesis, NodeConfig},
+    metrics::Metrics,
+    view::LedgerView,
+};
+
+/// How far a transaction's timestamp may lie in the future.
+const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
+/// How old a transaction's timestamp may be.
+const MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+/// Committed blocks buffered for slow subscribers.
+const EVENT_BUFFER: usize = 1024;
+
+/// A block just committed, as pushed to subscribers.
+#[derive(Debug)]
+pub struct Committed {
+    /// Id of the block.
+    pub id: Hash,
+    /// The block.
+    pub block: Block,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+}
+
+/// A running node. Cheap to clone; all clones share one node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+    consensus: Arc<dyn Consensus>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("node_id", &self.inner.config.node_id).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: NodeConfig,
+    genesis: Genesis,
+    ledger: Ledger,
+    executor: Executor,
+    key: PrivateKey,
+    /// Admitted but not yet committed, so a resubmission is refused.
+    pending: Mutex<HashSet<Hash>>,
+    /// Synchronous submitters waiting for their receipt.
+    waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Receipt>>>>,
+    events: broadcast::Sender<Arc<Committed>>,
+    metrics: Metrics,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks leaves plain collections in a valid
+    // state, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Node {
+    /// Opens the ledger (writing the genesis block on first start), starts
+    /// the consensus engine and returns the running node.
+    pub fn start(config: NodeConfig) -> Result<Node> {
+        config.validate()?;
+        let genesis = Genesis::load(&config.genesis)?;
+        let key_pem = std::fs::read_to_string(&config.key)
+            .map_err(|e| Error::Config(format!("cannot read node key {}: {e}", config.key.display())))?;
+        let key = PrivateKey::from_pkcs8_pem(&key_pem)
+            .map_err(|e| Error::Config(format!("node key {}: {e}", config.key.display())))?;
+        if key.suite() != genesis.suite {
+            return Err(Error::Config(format!(
+                "node key is a {} key but the chain uses {}",
+                key.suite(),
+                genesis.suite
+            )));
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", config.data_dir.display())))?;
+        let ledger = Ledger::open(&config.data_dir.join("ledger"), genesis.suite, &genesis.chain_id)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let inner = Arc::new(Inner {
+            config,
+            genesis,
+            ledger,
+            executor: Executor::new(),
+            key,
+            pending: Mutex::default(),
+            waiters: Mutex::default(),
+            events,
+            metrics: Metrics::default(),
+        });
+        inner.ensure_genesis()?;
+        inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
+        let (solo, _cutter) = Solo::start(
+            inner.config.node_id.clone(),
+            inner.genesis.block_policy.clone(),
+            inner.config.mempool_capacity,
+            inner.clone(),
+        )?;
+        info!(
+            target: "govchain::node",
+            node = %inner.config.node_id,
+            chain = %inner.genesis.chain_id,
+            suite = %inner.genesis.suite,
+            height = inner.ledger.height().unwrap_or(0),
+            "node started"
+        );
+        Ok(Node { inner, consensus: Arc::new(solo) })
+    }
+
+    /// The chain's suite.
+    pub fn suite(&self) -> Suite {
+        self.inner.genesis.suite
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The chain's genesis description.
+    pub fn genesis(&self) -> &Genesis {
+        &self.inner.genesis
+    }
+
+    /// The ledger, for queries.
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+
+    /// The executor, for read-only queries.
+    pub fn executor(&self) -> &Executor {
+        &self.inner.executor
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// New committed blocks, for subscribers.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether the node can take transactions (consensus running with a
+    /// known leader).
+    pub fn ready(&self) -> bool {
+        self.consensus.status().leader.is_some()
+    }
+
+    /// The node's view of itself.
+    pub fn status(&self) -> NodeStatus {
+        let c = self.consensus.status();
+        let ledger = &self.inner.ledger;
+        NodeStatus {
+            chain_id: self.inner.genesis.chain_id.clone(),
+            suite: self.inner.genesis.suite.to_string(),
+            node_id: self.inner.config.node_id.clone(),
+            height: ledger.height().unwrap_or(0),
+            last_block_id: ledger.last_block_id(),
+            state_root: ledger.state_root(),
+            consensus: c.engine,
+            role: serde_json::to_value(c.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            leader: c.leader,
+            pending: c.pending,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Verifies and admits a transaction; with [`SubmitMode::Sync`] waits
+    /// for its receipt.
+    pub async fn submit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+        let result = self.admit(tx, mode).await;
+        if let Err(e) = &result {
+            self.inner.metrics.reject(e.code());
+        }
+        result
+    }
+
+    async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+        let suite = self.suite();
+        let chain_id = self.inner.genesis.chain_id.clone();
+        // Signature checks are CPU work: keep them off the async workers.
+        let (tx, id) = tokio::task::spawn_blocking(move || {
+            let (id, _keys) = tx.verify(suite, &chain_id)?;
+            Ok::<_, Error>((tx, id))
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)??;
+        let now = now_ms();
+        let ts = tx.body.timestamp_ms;
+        if ts > now + MAX_FUTURE_MS || ts + MAX_AGE_MS < now {
+            return Err(Error::BadTimestamp { timestamp_ms: ts, now_ms: now });
+        }
+        if self.inner.ledger.contains_tx(&id)? {
+            return Err(Error::Duplicate { tx_id: id, committed: true });
+        }
+        if !lock(&self.inner.pending).insert(id) {
+            return Err(Error::Duplicate { tx_id: id, committed: false });
+        }
+        let waiter = match mode {
+            SubmitMode::Sync => {
+                let (send, recv) = oneshot::channel();
+                lock(&self.inner.waiters).entry(id).or_default().push(send);
+                Some(recv)
+            }
+            SubmitMode::Async => None,
+        };
+        if let Err(e) = self.consensus.submit(vec![tx]) {
+            lock(&self.inner.pending).remove(&id);
+            lock(&self.inner.waiters).remove(&id);
+            return Err(e.into());
+        }
+        self.inner.metrics.pending.inc();
+        let Some(waiter) = waiter else {
+            return Ok(SubmitResponse { tx_id: id, status: "pending".into(), receipt: None });
+        };
+        match tokio::time::timeout(self.inner.config.sync_timeout(), waiter).await {
+            Ok(Ok(receipt)) => {
+                Ok(SubmitResponse { tx_id: id, status: "committed".into(), receipt: Some(receipt) })
+            }
+            Ok(Err(_)) => Err(Error::ShuttingDown),
+            Err(_) => Err(Error::CommitTimeout { tx_id: id }),
+        }
+    }
+}
+
+impl Inner {
+    /// Writes block 0 from the genesis document if the ledger is empty; on
+    /// later starts checks the ledger belongs to this genesis.
+    fn ensure_genesis(&self) -> Result<()> {
+        let suite = self.genesis.suite;
+        let doc = serde_json::to_vec(&self.genesis).map_err(|e| Error::Config(e.to_string()))?;
+        let writes = vec![vec![StateWrite {
+            contract: "system".into(),
+            key: b"genesis".to_vec(),
+            value: Some(HexValue(doc.clone())),
+        }]];
+        if self.ledger.height().is_some() {
+            let stored = self.ledger.get("system", b"genesis")?;
+            if stored.as_deref() != Some(doc.as_slice()) {
+                return Err(Error::Config(
+                    "the ledger in data_dir was created from a different genesis file".into(),
+                ));
+            }
+            return Ok(());
+        }
+        // The genesis block carries the genesis document as its only
+        // transaction (unsigned, type `system`): the chain's configuration is
+        // on the ledger and covered by the block id.
+        let tx = Transaction {
+            body: TxBody {
+                chain_id: self.genesis.chain_id.clone(),
+                tx_type: TxType::System,
+                timestamp_ms: self.genesis.timestamp_ms,
+                nonce: 0,
+                sender: Address([0; 20]),
+                recipient: "system".into(),
+                data: doc,
+                memo: "genesis".into(),
+                signers: vec![],
+            },
+            signatures: vec![],
+        };
+        let receipts = vec![Receipt {
+            tx_id: tx.id(suite),
+            height: 0,
+            index: 0,
+            status: TxStatus::Success,
+            message: String::new(),
+            output: b"{}".to_vec(),
+            events: vec![],
+        }];
+        let transactions = vec![tx];
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: self.genesis.chain_id.clone(),
+            height: 0,
+            prev_hash: Hash::ZERO,
+            tx_root: Block::tx_root(suite, &transactions),
+            state_root: next_state_root(suite, &Hash::ZERO, &writes),
+            receipts_root: Receipt::root(suite, &receipts),
+            timestamp_ms: self.genesis.timestamp_ms,
+            proposer: "genesis".into(),
+            tx_count: 1,
+        };
+        let block = Block { header, transactions, signatures: vec![] };
+        self.ledger.commit(&block, &receipts, &writes)?;
+        info!(target: "govchain::node", id = %block.header.id(suite), "genesis block written");
+        Ok(())
+    }
+
+    fn execute_and_commit(&self, batch: Batch) -> Result<()> {
+        let started = Instant::now();
+        let suite = self.genesis.suite;
+        let parent = self.ledger.block_by_height(self.ledger.height().unwrap_or(0))?.map(|b| b.header);
+        let parent_time = parent.as_ref().map_or(0, |h| h.timestamp_ms);
+        let height = parent.as_ref().map_or(0, |h| h.height + 1);
+        let timestamp_ms = batch.timestamp_ms.max(parent_time);
+
+        // An engine may deliver a transaction twice (a client retry through
+        // another node); the first one counts.
+        let mut seen = HashSet::new();
+        let mut txs = Vec::with_capacity(batch.transactions.len());
+        for tx in batch.transactions {
+            let id = tx.id(suite);
+            if seen.insert(id) && !self.ledger.contains_tx(&id)? {
+                txs.push((id, tx));
+            }
+        }
+        let contexts: Vec<(&Transaction, TxContext)> = txs
+            .iter()
+            .map(|(id, tx)| {
+                let ctx = TxContext {
+                    tx_id: *id,
+                    sender: tx.body.sender,
+                    org: tx.body.sender.to_string(),
+                    height,
+                    timestamp_ms,
+                };
+                (tx, ctx)
+            })
+            .collect();
+        let outcome = self.executor.execute_block(&LedgerView(&self.ledger), &contexts)?;
+        let transactions: Vec<Transaction> = txs.into_iter().map(|(_, tx)| tx).collect();
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            prev_hash: self.ledger.last_block_id(),
+            tx_root: Block::tx_root(suite, &transactions),
+            state_root: next_state_root(suite, &self.ledger.state_root(), &outcome.writes),
+            receipts_root: Receipt::root(suite, &outcome.receipts),
+            timestamp_ms,
+            proposer: batch.proposer,
+            tx_count: transactions.len() as u32,
+        };
+        let id = header.id(suite);
+        let signature = self.key.sign(&id.0).map_err(|e| Error::Internal(format!("signing block: {e}")))?;
+        let block = Block {
+            header,
+            transactions,
+            signatures: vec![BlockSignature {
+                node: self.config.node_id.clone(),
+                public_key: self.key.public_key().to_sec1(),
+                signature,
+            }],
+        };
+        self.ledger.commit(&block, &outcome.receipts, &outcome.writes)?;
+
+        let m = &self.metrics;
+        m.height.set(height as i64);
+        m.blocks.inc();
+        m.block_txs.observe(block.transactions.len() as f64);
+        m.commit_seconds.observe(started.elapsed().as_secs_f64());
+        for r in &outcome.receipts {
+            let status = if r.status == TxStatus::Success { "success" } else { "failed" };
+            m.transactions.get_or_create(&crate::metrics::Outcome { status: status.into() }).inc();
+        }
+        m.pending.dec_by(outcome.receipts.len() as i64);
+        {
+            let mut pending = lock(&self.pending);
+            let mut waiters = lock(&self.waiters);
+            for r in &outcome.receipts {
+                pending.remove(&r.tx_id);
+                for w in waiters.remove(&r.tx_id).into_iter().flatten() {
+                    // The submitter may have given up (timeout); nothing to do then.
+                    let _ = w.send(r.clone());
+                }
+            }
+        }
+        debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
+        // No subscribers is fine.
+        let _ = self.events.send(Arc::new(Committed { id, block, receipts: outcome.receipts }));
+        Ok(())
+    }
+}
+
+impl Applier for Inner {
+    fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.execute_and_commit(batch).map_err(|e| Box::new(e) as _)
+    }
+}

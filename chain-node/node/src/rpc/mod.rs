@@ -1,0 +1,296 @@
+//! The node's REST/JSON API, WebSocket subscriptions, `/metrics`,
+//! `/healthz` and `/readyz`.
+
+mod error;
+mod ws;
+
+use std::str::FromStr;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Query, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use govchain_execution::{DATA_CONTRACT, DataContract, TxContext};
+use govchain_types::{
+    Decode, Encode, Hash, Transaction,
+    api::{BlockRecord, Height, StateValue, SubmitMode, TxProof, TxRecord},
+};
+use serde::Deserialize;
+
+pub use error::ApiError;
+
+use crate::{Node, view::LedgerView};
+
+/// Largest request body: one transaction with the largest payload, plus room.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Most history entries or scan results returned at once.
+const MAX_LIMIT: usize = 1000;
+
+/// The node's HTTP router.
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/height", get(height))
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/{id}", get(transaction))
+        .route("/v1/transactions/{id}/receipt", get(receipt))
+        .route("/v1/transactions/{id}/proof", get(proof))
+        .route("/v1/blocks/{at}", get(block))
+        .route("/v1/state/{contract}/{key}", get(state))
+        .route("/v1/state/{contract}/{key}/history", get(history))
+        .route("/v1/data/{key}", get(data_value))
+        .route("/v1/data/{key}/history", get(data_history))
+        .route("/v1/query/{contract}", post(query))
+        .route("/v1/ws", get(ws::upgrade))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(node)
+}
+
+async fn readyz(State(node): State<Node>) -> Response {
+    if node.ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "consensus has no leader").into_response()
+    }
+}
+
+async fn metrics(State(node): State<Node>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        node.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn status(State(node): State<Node>) -> Json<govchain_types::api::NodeStatus> {
+    Json(node.status())
+}
+
+async fn height(State(node): State<Node>) -> Json<Height> {
+    Json(Height { height: node.ledger().height().unwrap_or(0) })
+}
+
+#[derive(Deserialize)]
+struct SubmitParams {
+    #[serde(default)]
+    mode: SubmitMode,
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))
+}
+
+/// Accepts a transaction as JSON (`application/json`) or in the canonical
+/// binary encoding (`application/octet-stream`).
+async fn submit(
+    State(node): State<Node>,
+    params: Result<Query<SubmitParams>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let body = body_bytes(body)?;
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let tx = if binary {
+        Transaction::decode(&body).map_err(|e| ApiError::bad_request("invalid_transaction", e.to_string()))?
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("transaction JSON: {e}")))?
+    };
+    let response = node.submit(tx, params.mode).await?;
+    let code = if response.receipt.is_some() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((code, Json(response)).into_response())
+}
+
+fn parse_hash(s: &str) -> Result<Hash, ApiError> {
+    Hash::from_str(s).map_err(|e| ApiError::bad_request("bad_hash", e.to_string()))
+}
+
+async fn transaction(State(node): State<Node>, Path(id): Path<String>) -> Result<Json<TxRecord>, ApiError> {
+    let id = parse_hash(&id)?;
+    let (transaction, receipt) =
+        node.ledger().transaction(&id)?.ok_or_else(|| ApiError::not_found(format!("transaction {id}")))?;
+    Ok(Json(TxRecord { tx_id: id, transaction, receipt }))
+}
+
+async fn receipt(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> Result<Json<govchain_types::Receipt>, ApiError> {
+    let id = parse_hash(&id)?;
+    let receipt =
+        node.ledger().receipt(&id)?.ok_or_else(|| ApiError::not_found(format!("receipt of {id}")))?;
+    Ok(Json(receipt))
+}
+
+async fn proof(State(node): State<Node>, Path(id): Path<String>) -> Result<Json<TxProof>, ApiError> {
+    let id = parse_hash(&id)?;
+    let receipt =
+        node.ledger().receipt(&id)?.ok_or_else(|| ApiError::not_found(format!("transaction {id}")))?;
+    let block = node.ledger().block_by_height(receipt.height)?.ok_or_else(|| {
+        ApiError::internal(format!("block {} of a committed transaction is missing", receipt.height))
+    })?;
+    let index = receipt.index as usize;
+    let suite = node.suite();
+    let proof = block
+        .prove_tx(suite, index)
+        .ok_or_else(|| ApiError::internal(format!("transaction index {index} outside its block")))?;
+    let encoded = block.transactions[index].encode();
+    Ok(Json(TxProof { tx_id: id, block_id: block.header.id(suite), header: block.header, encoded, proof }))
+}
+
+/// A block by height, by id (64 hex digits), or `latest`.
+async fn block(State(node): State<Node>, Path(at): Path<String>) -> Result<Json<BlockRecord>, ApiError> {
+    let ledger = node.ledger();
+    let block = if at == "latest" {
+        ledger.block_by_height(ledger.height().unwrap_or(0))?
+    } else if let Ok(h) = at.parse::<u64>() {
+        ledger.block_by_height(h)?
+    } else {
+        ledger.block_by_id(&parse_hash(&at)?)?
+    };
+    let block = block.ok_or_else(|| ApiError::not_found(format!("block {at}")))?;
+    Ok(Json(BlockRecord { id: block.header.id(node.suite()), block }))
+}
+
+#[derive(Deserialize)]
+struct KeyParams {
+    /// `utf8` (default) or `hex`: how the key in the path is written.
+    #[serde(default)]
+    key_encoding: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn decode_key(key: &str, params: &KeyParams) -> Result<Vec<u8>, ApiError> {
+    match params.key_encoding.as_deref() {
+        None | Some("utf8") => Ok(key.as_bytes().to_vec()),
+        Some("hex") => hex::decode(key.strip_prefix("0x").unwrap_or(key))
+            .map_err(|e| ApiError::bad_request("bad_key", format!("key is not hex: {e}"))),
+        Some(other) => {
+            Err(ApiError::bad_request("bad_query", format!("key_encoding `{other}` is not utf8 or hex")))
+        }
+    }
+}
+
+fn query_params(
+    q: Result<Query<KeyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<KeyParams, ApiError> {
+    q.map(|Query(p)| p).map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+/// Raw contract storage: `key` is the storage key.
+async fn state(
+    State(node): State<Node>,
+    Path((contract, key)): Path<(String, String)>,
+    params: Result<Query<KeyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<StateValue>, ApiError> {
+    let params = query_params(params)?;
+    let key = decode_key(&key, &params)?;
+    state_value(&node, contract, key)
+}
+
+/// A key of the data contract, as its users name it.
+async fn data_value(
+    State(node): State<Node>,
+    Path(key): Path<String>,
+    params: Result<Query<KeyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<StateValue>, ApiError> {
+    let params = query_params(params)?;
+    let key = DataContract::value_key(&decode_key(&key, &params)?);
+    state_value(&node, DATA_CONTRACT.to_owned(), key)
+}
+
+/// History of a key of the data contract.
+async fn data_history(
+    State(node): State<Node>,
+    Path(key): Path<String>,
+    params: Result<Query<KeyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<govchain_types::HistoryEntry>>, ApiError> {
+    let params = query_params(params)?;
+    let key = DataContract::value_key(&decode_key(&key, &params)?);
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    Ok(Json(node.ledger().history(DATA_CONTRACT, &key, limit)?))
+}
+
+fn state_value(node: &Node, contract: String, key: Vec<u8>) -> Result<Json<StateValue>, ApiError> {
+    let value = node.ledger().get(&contract, &key)?;
+    let last_change_height = node.ledger().last_change_height(&contract, &key)?;
+    Ok(Json(StateValue {
+        contract,
+        key_hex: hex::encode(&key),
+        value_utf8: value.as_ref().and_then(|v| String::from_utf8(v.clone()).ok()),
+        value_hex: value.map(hex::encode),
+        last_change_height,
+    }))
+}
+
+async fn history(
+    State(node): State<Node>,
+    Path((contract, key)): Path<(String, String)>,
+    params: Result<Query<KeyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<govchain_types::HistoryEntry>>, ApiError> {
+    let params = query_params(params)?;
+    let key = decode_key(&key, &params)?;
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    Ok(Json(node.ledger().history(&contract, &key, limit)?))
+}
+
+/// Runs a contract call read-only against committed state. The body is the
+/// call payload: canonical bytes (`application/octet-stream`), or for the
+/// data contract its JSON form.
+async fn query(
+    State(node): State<Node>,
+    Path(contract): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let payload = if binary { body.to_vec() } else { call_from_json(&contract, &body)? };
+    let ledger = node.ledger();
+    let height = ledger.height().unwrap_or(0);
+    let ctx = TxContext {
+        tx_id: Hash::ZERO,
+        sender: govchain_crypto::Address([0; 20]),
+        org: String::new(),
+        height,
+        timestamp_ms: govchain_types::now_ms(),
+    };
+    let output = node
+        .executor()
+        .query(&LedgerView(ledger), ctx, &contract, &payload)
+        .map_err(|e| ApiError::bad_request("query_failed", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], output).into_response())
+}
+
+/// The canonical payload of a call given in a contract's JSON form.
+fn call_from_json(contract: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let bad =
+        |e: serde_json::Error| ApiError::bad_request("invalid_call", format!("{contract} call JSON: {e}"));
+    match contract {
+        DATA_CONTRACT => {
+            Ok(serde_json::from_slice::<govchain_execution::DataCall>(body).map_err(bad)?.encode())
+        }
+        govchain_execution::EVIDENCE_CONTRACT => {
+            Ok(serde_json::from_slice::<govchain_execution::EvidenceCall>(body).map_err(bad)?.encode())
+        }
+        other => Err(ApiError::bad_request(
+            "invalid_call",
+            format!("contract `{other}` takes only binary payloads (application/octet-stream)"),
+        )),
+    }
+}

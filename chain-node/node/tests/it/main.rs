@@ -1,0 +1,8 @@
+//! Integration tests of the node: its API against a real server on
+//! loopback, and crash safety against the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod crash;
+mod support;

@@ -1,0 +1,45 @@
+use std::{net::SocketAddr, path::Path};
+
+use govchain_crypto::{PrivateKey, Suite};
+use govchain_node::{
+    Node,
+    config::NodeConfig,
+    init::{InitOptions, init_node_dir},
+};
+use govchain_sdk::{Client, Wallet};
+
+/// A node serving on a loopback port inside this test process.
+pub struct TestNode {
+    pub _dir: tempfile::TempDir,
+    pub url: String,
+    pub client: Client,
+    pub node: Node,
+}
+
+pub fn init(dir: &Path, suite: Suite, chain_id: &str) -> NodeConfig {
+    let opts = InitOptions {
+        chain_id: chain_id.into(),
+        suite,
+        node_id: "node0".into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        organization: "org-test".into(),
+    };
+    let path = init_node_dir(dir, &opts).expect("init node dir");
+    NodeConfig::load(&path).expect("load config")
+}
+
+pub async fn start(suite: Suite) -> TestNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = init(&dir.path().join("node"), suite, "test-chain");
+    let node = Node::start(config).expect("node starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = govchain_node::rpc::router(node.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = Client::new(&url).expect("client");
+    TestNode { _dir: dir, url, client, node }
+}
+
+pub fn wallet(suite: Suite) -> Wallet {
+    Wallet::new(PrivateKey::generate(suite), "test-chain")
+}

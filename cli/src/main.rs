@@ -1,0 +1,169 @@
+//! `govchain`: the command-line client of govchain nodes (and, later, of the
+//! control plane).
+
+mod bench;
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use govchain_crypto::Suite;
+
+/// Default node URL when neither `--node` nor `GOVCHAIN_NODE` is given.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:8600";
+
+#[derive(Parser)]
+#[command(name = "govchain", version, about = "govchain command-line client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run govchain on this machine with embedded defaults (a development
+    /// chain node in a data directory) and print how to use it.
+    Up {
+        /// Data directory.
+        #[arg(long, default_value = ".govchain")]
+        data: PathBuf,
+        /// Address of the node API.
+        #[arg(long, default_value = "127.0.0.1:8600")]
+        listen: std::net::SocketAddr,
+        /// Crypto suite of the development chain.
+        #[arg(long, default_value = "gm")]
+        suite: Suite,
+    },
+    /// Keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Hash, sign and verify files with a suite.
+    #[command(subcommand)]
+    Crypto(CryptoCmd),
+    /// Transactions of the data contract.
+    Tx(TxArgs),
+    /// Blocks.
+    #[command(subcommand)]
+    Block(BlockCmd),
+    /// The node's status.
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Load generator: submits signed transactions at a rate and reports
+    /// throughput and commit latency against the machine's verify limit.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct NodeArg {
+    /// Node API URL.
+    #[arg(long, env = "GOVCHAIN_NODE", default_value = DEFAULT_NODE)]
+    pub node: String,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Generate a key pair: writes key.pem (PKCS#8) and pub.pem (SPKI), prints the address.
+    Gen {
+        /// gm, intl-k1 or intl-r1.
+        #[arg(long)]
+        suite: Suite,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CryptoCmd {
+    /// Print the suite's hex digest of a file.
+    Hash {
+        /// gm (SM3), intl-k1 (Keccak-256) or intl-r1 (SHA-256).
+        #[arg(long)]
+        suite: Suite,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Sign a file; writes a DER signature.
+    Sign {
+        /// PKCS#8 private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature.
+        #[arg(long)]
+        out: PathBuf,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Verify a file's DER signature; exits non-zero if it does not verify.
+    Verify {
+        /// SPKI public key (PEM).
+        #[arg(long = "pub")]
+        public: PathBuf,
+        /// The DER signature.
+        #[arg(long)]
+        sig: PathBuf,
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct TxArgs {
+    #[command(subcommand)]
+    op: commands::TxOp,
+    #[command(flatten)]
+    node: NodeArg,
+    /// PKCS#8 private key (PEM) that signs.
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
+    /// Return once admitted instead of waiting for the commit.
+    #[arg(long = "async", global = true)]
+    asynchronous: bool,
+}
+
+#[derive(Subcommand)]
+enum BlockCmd {
+    /// A block by height, id or `latest`.
+    Get {
+        /// Height, block id (hex) or `latest`.
+        at: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up { data, listen, suite } => commands::up(data, listen, suite).await,
+        Command::Key(KeyCmd::Gen { suite, out }) => commands::key_gen(suite, &out),
+        Command::Crypto(CryptoCmd::Hash { suite, file }) => commands::hash(suite, &file),
+        Command::Crypto(CryptoCmd::Sign { key, out, file }) => commands::sign(&key, &out, &file),
+        Command::Crypto(CryptoCmd::Verify { public, sig, file }) => commands::verify(&public, &sig, &file),
+        Command::Tx(args) => {
+            commands::tx(args.op, &args.node.node, args.key.as_deref(), args.asynchronous).await
+        }
+        Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
+        Command::Status { node } => commands::status(&node.node).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
