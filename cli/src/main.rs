@@ -113,11 +113,12 @@ enum CryptoCmd {
 struct TxArgs {
     #[command(subcommand)]
     op: commands::TxOp,
-    #[command(flatten)]
-    node: NodeArg,
+    /// Node API URL.
+    #[arg(long, global = true, env = "GOVCHAIN_NODE", default_value = DEFAULT_NODE)]
+    node: String,
     /// PKCS#8 private key (PEM) that signs.
-    #[arg(long, global = true)]
-    key: Option<PathBuf>,
+    #[arg(long = "key", global = true)]
+    key_file: Option<PathBuf>,
     /// Return once admitted instead of waiting for the commit.
     #[arg(long = "async", global = true)]
     asynchronous: bool,
@@ -160,7 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crypto(CryptoCmd::Sign { key, out, file }) => commands::sign(&key, &out, &file),
         Command::Crypto(CryptoCmd::Verify { public, sig, file }) => commands::verify(&public, &sig, &file),
         Command::Tx(args) => {
-            commands::tx(args.op, &args.node.node, args.key.as_deref(), args.asynchronous).await
+            commands::tx(args.op, &args.node, args.key_file.as_deref(), args.asynchronous).await
         }
         Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
         Command::Status { node } => commands::status(&node.node).await,
