@@ -134,8 +134,14 @@ async fn bad_transactions_are_refused_with_clear_errors() {
     assert_eq!(code(t.client.submit(&wrong_suite, SubmitMode::Sync).await.unwrap_err()).0, 400);
 
     let http = reqwest::Client::new();
+    // A fresh connection per request: the server may close a connection
+    // whose oversized body it refused without reading it.
     let post = |ct: &'static str, body: Vec<u8>| {
-        http.post(format!("{}/v1/transactions", t.url)).header("content-type", ct).body(body).send()
+        reqwest::Client::new()
+            .post(format!("{}/v1/transactions", t.url))
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
     for (ct, body, status, code) in [
         ("application/json", b"{not json".to_vec(), 400, "invalid_json"),
