@@ -1,18 +1,22 @@
 //! The CLI's verbs other than the load generator.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_crypto::{PrivateKey, PublicKey, Suite};
+use govchain_crypto::{Address, PrivateKey, PublicKey, Suite};
 use govchain_execution::DataCall;
 use govchain_node::{
     config::NodeConfig,
-    init::{CONFIG_FILE, InitOptions, init_node_dir},
+    init::{
+        CONFIG_FILE, InitOptions, OPERATING_CERT_FILE, OPERATING_KEY_FILE, ROOT_CERT_FILE, init_node_dir,
+        root_key_note,
+    },
 };
+use govchain_pki::{ChainCa, IssueRequest, Validity};
 use govchain_sdk::{Client, Wallet};
 use govchain_types::api::SubmitMode;
 
@@ -49,6 +53,56 @@ pub enum TxOp {
         /// The call as JSON.
         json: String,
     },
+}
+
+/// What `govchain cert issue` certifies.
+#[derive(clap::Args, Debug)]
+pub struct IssueArgs {
+    /// The chain's CA directory: `<node-dir>/ca` as `govchain-node init` made it.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The subject's public key (SPKI PEM, e.g. pub.pem of `govchain key gen`).
+    #[arg(long = "pub")]
+    pub public: PathBuf,
+    /// The organization (department) the subject belongs to: the certificate's O.
+    #[arg(long)]
+    pub org: String,
+    /// The user's or node's name: the certificate's CN.
+    #[arg(long)]
+    pub cn: String,
+    /// `user` (signs transactions) or `node` (also a TLS server; needs --dns or --ip).
+    #[arg(long, value_enum, default_value = "user")]
+    pub kind: CertKindArg,
+    /// Days the certificate stays valid.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// DNS name of a node certificate (repeatable).
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+    /// IP address of a node certificate (repeatable).
+    #[arg(long = "ip")]
+    pub ip: Vec<IpAddr>,
+    /// Where to write the certificate (PEM); never overwritten.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Kinds of certificate `govchain cert issue` makes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertKindArg {
+    /// A user or application that signs transactions.
+    User,
+    /// A chain node.
+    Node,
+}
+
+/// The files that make a transaction's signer.
+#[derive(Debug, Clone, Copy)]
+pub struct SignerFiles<'a> {
+    /// PKCS#8 private key (PEM).
+    pub key: Option<&'a Path>,
+    /// Certificate of that key from the chain's CA (PEM).
+    pub cert: Option<&'a Path>,
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
@@ -115,10 +169,100 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `govchain cert issue`.
+pub fn cert_issue(args: &IssueArgs) -> anyhow::Result<()> {
+    if args.days == 0 {
+        bail!("--days must be at least 1");
+    }
+    if args.org.parse::<Address>().is_ok() {
+        bail!(
+            "--org `{}` has the form of an account address, which names senders without a certificate; use the department's name",
+            args.org
+        );
+    }
+    match args.kind {
+        CertKindArg::User if !args.dns.is_empty() || !args.ip.is_empty() => {
+            bail!("--dns and --ip are for node certificates (--kind node)")
+        }
+        CertKindArg::Node if args.dns.is_empty() && args.ip.is_empty() => {
+            bail!(
+                "a node certificate needs at least one --dns or --ip (TLS peers check the node's name against them)"
+            )
+        }
+        _ => {}
+    }
+    if args.out.exists() {
+        bail!("{} already exists; refusing to overwrite it", args.out.display());
+    }
+    let read_ca = |file: &str| {
+        let path = args.ca.join(file);
+        std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (--ca must be a node's `ca` directory as `govchain-node init` made it)",
+                path.display()
+            )
+        })
+    };
+    let (root, operating, operating_key) =
+        (read_ca(ROOT_CERT_FILE)?, read_ca(OPERATING_CERT_FILE)?, read_ca(OPERATING_KEY_FILE)?);
+    let suite = govchain_pki::parse(&root)
+        .with_context(|| format!("{ROOT_CERT_FILE} in {}", args.ca.display()))?
+        .suite;
+    let ca = ChainCa::load(suite, &root, &operating, &operating_key)
+        .with_context(|| format!("loading the CA in {}", args.ca.display()))?;
+    let public_pem = read_text(&args.public)?;
+    let public = PublicKey::from_spki_pem(&public_pem)
+        .with_context(|| format!("{} is not a public key (SPKI PEM)", args.public.display()))?;
+    if public.suite() != suite {
+        bail!("{} is a {} key but the chain's CA uses {suite}", args.public.display(), public.suite());
+    }
+    let validity = Validity::days_from_now(args.days)?;
+    let mut req = match args.kind {
+        CertKindArg::User => IssueRequest::user(&args.cn, &args.org, public_pem, validity),
+        CertKindArg::Node => IssueRequest::node(&args.cn, &args.org, public_pem, validity),
+    };
+    req.dns_names.clone_from(&args.dns);
+    req.ip_addresses.clone_from(&args.ip);
+    let pem = ca.issue(&req).context("issuing the certificate")?;
+    let info = govchain_pki::parse(&pem)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    use std::io::Write;
+    file.write_all(pem.as_bytes()).with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "cert={} org={} cn={} kind={} serial={}",
+        args.out.display(),
+        info.organization,
+        info.common_name,
+        info.kind,
+        info.serial
+    );
+    Ok(())
+}
+
+/// The DER of the certificate in `path`, checked to certify `key`.
+fn read_certificate(path: &Path, key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
+    let pem = read_text(path)?;
+    let info =
+        govchain_pki::parse(&pem).with_context(|| format!("{} is not a certificate", path.display()))?;
+    let certified = PublicKey::from_spki_der(&info.public_key_der)
+        .with_context(|| format!("the key in {}", path.display()))?;
+    if certified != key.public_key() {
+        bail!("{} certifies another key than the one given with --key", path.display());
+    }
+    let (_, der) = der::pem::decode_vec(pem.trim().as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(der)
+}
+
 /// `govchain tx ...`.
-pub async fn tx(op: TxOp, node: &str, key: Option<&Path>, asynchronous: bool) -> anyhow::Result<()> {
-    let key_path = key.context("--key <key.pem> is required to sign transactions")?;
+pub async fn tx(op: TxOp, node: &str, signer: SignerFiles<'_>, asynchronous: bool) -> anyhow::Result<()> {
+    let key_path = signer.key.context("--key <key.pem> is required to sign transactions")?;
     let key = PrivateKey::from_pkcs8_pem(&read_text(key_path)?).context("private key")?;
+    let certificate = signer.cert.map(|path| read_certificate(path, &key)).transpose()?;
     let client = Client::new(node)?;
     let status = client.status().await?;
     if status.suite != key.suite().to_string() {
@@ -131,7 +275,10 @@ pub async fn tx(op: TxOp, node: &str, key: Option<&Path>, asynchronous: bool) ->
         TxOp::History { key, limit } => DataCall::History { key: key.into_bytes(), limit },
         TxOp::Call { json } => serde_json::from_str(&json).context("call JSON")?,
     };
-    let wallet = Wallet::new(key, status.chain_id);
+    let mut wallet = Wallet::new(key, status.chain_id);
+    if let Some(der) = certificate {
+        wallet = wallet.with_certificate(der);
+    }
     let tx = wallet.data_call(&call)?;
     let mode = if asynchronous { SubmitMode::Async } else { SubmitMode::Sync };
     let response = client.submit(&tx, mode).await?;
@@ -168,6 +315,7 @@ pub async fn up(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Resu
             organization: "dev-org".into(),
         };
         init_node_dir(&node_dir, &opts)?;
+        println!("{}", root_key_note(&node_dir));
     }
     let mut config = NodeConfig::load(&config_path)?;
     config.listen = listen;
@@ -176,6 +324,17 @@ pub async fn up(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Resu
     println!("try:");
     println!("  govchain key gen --suite {suite} --out {}/me", data.display());
     println!("  govchain tx put greeting hello --key {}/me/key.pem --node {url}", data.display());
+    println!(
+        "  govchain cert issue --ca {}/ca --pub {}/me/pub.pem --org dept-a --cn me --out {}/me/cert.pem",
+        node_dir.display(),
+        data.display(),
+        data.display()
+    );
+    println!(
+        "  govchain tx put greeting hi --key {}/me/key.pem --cert {}/me/cert.pem --node {url}",
+        data.display(),
+        data.display()
+    );
     println!("  govchain tx history greeting --key {}/me/key.pem --node {url}", data.display());
     println!("  govchain block get latest --node {url}");
     govchain_node::init_tracing();

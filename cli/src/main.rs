@@ -40,6 +40,9 @@ enum Command {
     /// Hash, sign and verify files with a suite.
     #[command(subcommand)]
     Crypto(CryptoCmd),
+    /// Certificates from a chain's CA.
+    #[command(subcommand)]
+    Cert(CertCmd),
     /// Transactions of the data contract.
     Tx(TxArgs),
     /// Blocks.
@@ -109,6 +112,12 @@ enum CryptoCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Issue a user or node certificate from the chain's operating CA.
+    Issue(commands::IssueArgs),
+}
+
 #[derive(clap::Args)]
 struct TxArgs {
     #[command(subcommand)]
@@ -119,6 +128,10 @@ struct TxArgs {
     /// PKCS#8 private key (PEM) that signs.
     #[arg(long = "key", global = true)]
     key_file: Option<PathBuf>,
+    /// Certificate (PEM) of the signing key from the chain's CA: the
+    /// transaction then acts for the certificate's organization.
+    #[arg(long = "cert", global = true)]
+    cert_file: Option<PathBuf>,
     /// Return once admitted instead of waiting for the commit.
     #[arg(long = "async", global = true)]
     asynchronous: bool,
@@ -160,8 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crypto(CryptoCmd::Hash { suite, file }) => commands::hash(suite, &file),
         Command::Crypto(CryptoCmd::Sign { key, out, file }) => commands::sign(&key, &out, &file),
         Command::Crypto(CryptoCmd::Verify { public, sig, file }) => commands::verify(&public, &sig, &file),
+        Command::Cert(CertCmd::Issue(args)) => commands::cert_issue(&args),
         Command::Tx(args) => {
-            commands::tx(args.op, &args.node, args.key_file.as_deref(), args.asynchronous).await
+            let signer =
+                commands::SignerFiles { key: args.key_file.as_deref(), cert: args.cert_file.as_deref() };
+            commands::tx(args.op, &args.node, signer, args.asynchronous).await
         }
         Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
         Command::Status { node } => commands::status(&node.node).await,

@@ -31,6 +31,62 @@ pub struct Genesis {
     /// Initial block policy.
     #[serde(default)]
     pub block_policy: BlockPolicy,
+    /// The chain's CA. Signers may carry a certificate from it, whose `O`
+    /// becomes their organization. `None` (a dev chain, or a genesis written
+    /// before chains had a CA) refuses certificates, and every key is then
+    /// its own organization. Left out of the JSON when `None`, so an old
+    /// genesis document serializes (and is stored on chain) unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<GenesisCa>,
+}
+
+/// The chain CA's certificates in the genesis: the trust anchor of every
+/// signer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCa {
+    /// The self-signed root CA certificate (PEM).
+    pub root_cert_pem: String,
+    /// The operating CA certificate signed by the root (PEM); it issues node
+    /// and user certificates.
+    pub operating_cert_pem: String,
+}
+
+impl GenesisCa {
+    /// Checks both are CA certificates of `suite`, and that the operating CA
+    /// is issued by the root and its window lies inside the root's. Signatures
+    /// are checked with each signer certificate (`verify_chain`).
+    pub fn validate(&self, suite: Suite) -> Result<()> {
+        let read = |what: &str, pem: &str| {
+            let info =
+                govchain_pki::parse(pem).map_err(|e| Error::Config(format!("genesis ca.{what}: {e}")))?;
+            if info.suite != suite {
+                return Err(Error::Config(format!(
+                    "genesis ca.{what} is a {} certificate but the chain uses {suite}",
+                    info.suite
+                )));
+            }
+            if info.kind != govchain_pki::CertKind::Ca {
+                return Err(Error::Config(format!(
+                    "genesis ca.{what} is a {} certificate, not a CA",
+                    info.kind
+                )));
+            }
+            Ok(info)
+        };
+        let root = read("root_cert_pem", &self.root_cert_pem)?;
+        let operating = read("operating_cert_pem", &self.operating_cert_pem)?;
+        if operating.issuer_common_name != root.common_name {
+            return Err(Error::Config(format!(
+                "genesis ca: the operating CA is issued by `{}`, not by the root `{}`",
+                operating.issuer_common_name, root.common_name
+            )));
+        }
+        if operating.not_before < root.not_before || operating.not_after > root.not_after {
+            return Err(Error::Config("genesis ca: the operating CA outlives the root CA".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Genesis {
@@ -51,7 +107,11 @@ impl Genesis {
                 self.consensus
             )));
         }
-        self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))
+        self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))?;
+        if let Some(ca) = &self.ca {
+            ca.validate(self.suite)?;
+        }
+        Ok(())
     }
 
     /// Reads and validates a genesis JSON file.
@@ -147,6 +207,7 @@ mod tests {
             timestamp_ms: 1,
             organization: "org1".into(),
             block_policy: BlockPolicy::default(),
+            ca: None,
         }
     }
 
@@ -162,6 +223,50 @@ mod tests {
         let mut bad = genesis();
         bad.block_policy.max_txs = 0;
         assert!(bad.validate().unwrap_err().to_string().contains("max_txs"));
+    }
+
+    #[test]
+    fn a_genesis_without_ca_still_loads_and_serializes_unchanged() {
+        // Written before chains had a CA: no `ca` field.
+        let old =
+            r#"{"chain_id":"dev","suite":"gm","consensus":"solo","timestamp_ms":1,"organization":"org1"}"#;
+        let g: Genesis = serde_json::from_str(old).expect("old genesis loads");
+        assert_eq!(g.ca, None);
+        // The on-chain copy is compared byte for byte at start-up.
+        assert!(!serde_json::to_string(&g).expect("json").contains("\"ca\""));
+        assert!(serde_json::from_str::<Genesis>(&old.replace("}", r#","bogus":1}"#)).is_err());
+    }
+
+    #[test]
+    fn genesis_ca_must_hold_ca_certificates_of_the_suite() {
+        let (ca, _root) = govchain_pki::ChainCa::create(
+            Suite::IntlR1,
+            "dev",
+            "org1",
+            govchain_pki::Validity::days_from_now(30).expect("validity"),
+            govchain_pki::Validity::days_from_now(20).expect("validity"),
+        )
+        .expect("ca");
+        let mut g = genesis();
+        g.suite = Suite::IntlR1;
+        g.ca = Some(GenesisCa {
+            root_cert_pem: ca.root_cert_pem().to_owned(),
+            operating_cert_pem: ca.operating_cert_pem().to_owned(),
+        });
+        g.validate().expect("valid");
+        let mut swapped = g.clone();
+        swapped.suite = Suite::Gm;
+        assert!(swapped.validate().unwrap_err().to_string().contains("chain uses gm"));
+        let mut bad = g.clone();
+        if let Some(ca) = bad.ca.as_mut() {
+            ca.operating_cert_pem = "not a certificate".into();
+        }
+        assert!(bad.validate().unwrap_err().to_string().contains("operating_cert_pem"));
+        let mut reversed = g;
+        if let Some(ca) = reversed.ca.as_mut() {
+            std::mem::swap(&mut ca.root_cert_pem, &mut ca.operating_cert_pem);
+        }
+        assert!(reversed.validate().is_err());
     }
 
     #[test]

@@ -1,18 +1,41 @@
-//! Creating a node directory: key, genesis and config for a new chain.
+//! Creating a node directory: key, chain CA, genesis and config for a new
+//! chain.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use govchain_consensus::BlockPolicy;
 use govchain_crypto::{PrivateKey, Suite};
+use govchain_pki::{ChainCa, IssueRequest, Validity};
 use govchain_types::now_ms;
 
 use crate::{
     Error, Result,
-    config::{Genesis, NodeConfig},
+    config::{Genesis, GenesisCa, NodeConfig},
 };
+
+/// Lifetime of the chain's root CA, in days (20 years).
+pub const ROOT_CA_DAYS: u32 = 7305;
+/// Lifetime of the operating CA, in days (10 years); it is rotated with the
+/// root key before it ends.
+pub const OPERATING_CA_DAYS: u32 = 3652;
+/// Lifetime of the node certificate `init` issues, in days.
+pub const NODE_CERT_DAYS: u32 = 365;
+/// The CA directory inside a node directory.
+pub const CA_DIR: &str = "ca";
+/// The root CA's private key inside [`CA_DIR`]; it belongs offline.
+pub const ROOT_KEY_FILE: &str = "root-key.pem";
+/// The operating CA's private key inside [`CA_DIR`].
+pub const OPERATING_KEY_FILE: &str = "operating-key.pem";
+/// The root CA certificate inside [`CA_DIR`].
+pub const ROOT_CERT_FILE: &str = "root.pem";
+/// The operating CA certificate inside [`CA_DIR`].
+pub const OPERATING_CERT_FILE: &str = "operating.pem";
+/// The node's certificate inside a node directory.
+pub const NODE_CERT_FILE: &str = "node-cert.pem";
 
 /// What a new single-node chain looks like.
 #[derive(Debug, Clone)]
@@ -32,8 +55,15 @@ pub struct InitOptions {
 /// Name of the config file inside a node directory.
 pub const CONFIG_FILE: &str = "node.toml";
 
-/// Writes `key.pem`, `pub.pem`, `genesis.json` and `node.toml` into `dir`;
-/// refuses to overwrite an existing node. Returns the config path.
+/// Writes `key.pem`, `pub.pem`, the chain's two-level CA (`ca/root-key.pem`
+/// and `ca/operating-key.pem`, both 0600, `ca/root.pem`, `ca/operating.pem`),
+/// the node's certificate `node-cert.pem` (node kind, SANs `127.0.0.1` and
+/// `localhost`), `genesis.json` (with the CA certificates) and `node.toml`
+/// into `dir`; refuses to overwrite an existing node. Returns the config
+/// path.
+///
+/// `ca/root-key.pem` is needed only to rotate the operating CA; the caller
+/// should tell the operator to move it offline ([`root_key_note`]).
 pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
@@ -42,14 +72,25 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
             config_path.display()
         )));
     }
-    let genesis = Genesis {
+    let mut genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         suite: opts.suite,
         consensus: "solo".into(),
         timestamp_ms: now_ms(),
         organization: opts.organization.clone(),
         block_policy: BlockPolicy::default(),
+        ca: None,
     };
+    // The chain id first: its message is clearer than the CA's about it.
+    genesis.validate()?;
+    let key = PrivateKey::generate(opts.suite);
+    let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
+    let (ca, root_key) = create_ca(opts).map_err(|e| pki("creating the chain CA", e))?;
+    let node_cert = issue_node_cert(&ca, &key, opts).map_err(|e| pki("issuing the node certificate", e))?;
+    genesis.ca = Some(GenesisCa {
+        root_cert_pem: ca.root_cert_pem().to_owned(),
+        operating_cert_pem: ca.operating_cert_pem().to_owned(),
+    });
     genesis.validate()?;
     let config = NodeConfig {
         node_id: opts.node_id.clone(),
@@ -62,8 +103,24 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
     };
     config.validate()?;
     let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let key = PrivateKey::generate(opts.suite);
+    let ca_dir = dir.join(CA_DIR);
+    std::fs::create_dir_all(&ca_dir).map_err(|e| io(&ca_dir, e))?;
+    #[cfg(unix)]
+    {
+        // The directory holds the CA keys: keep others from even listing it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ca_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(&ca_dir, e))?;
+    }
+    write_private(&ca_dir.join(ROOT_KEY_FILE), root_key.pem())?;
+    write_private(&ca_dir.join(OPERATING_KEY_FILE), &ca.operating().key_pem)?;
+    for (name, pem) in [
+        (ca_dir.join(ROOT_CERT_FILE), ca.root_cert_pem()),
+        (ca_dir.join(OPERATING_CERT_FILE), ca.operating_cert_pem()),
+        (dir.join(NODE_CERT_FILE), node_cert.as_str()),
+    ] {
+        std::fs::write(&name, pem).map_err(|e| io(&name, e))?;
+    }
     let pem =
         |r: govchain_crypto::Result<String>| r.map_err(|e| Error::Internal(format!("encoding key: {e}")));
     write_private(&dir.join("key.pem"), &pem(key.to_pkcs8_pem())?)?;
@@ -75,6 +132,36 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
     let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&config_path, toml).map_err(|e| io(&config_path, e))?;
     Ok(config_path)
+}
+
+/// What to tell the operator about the root key after [`init_node_dir`].
+pub fn root_key_note(dir: &Path) -> String {
+    format!(
+        "note: {} is the chain's root CA key; move it to offline storage (it is needed only to rotate the operating CA)",
+        dir.join(CA_DIR).join(ROOT_KEY_FILE).display()
+    )
+}
+
+fn create_ca(opts: &InitOptions) -> govchain_pki::Result<(ChainCa, govchain_pki::RootKey)> {
+    let root = Validity::days_from_now(ROOT_CA_DAYS)?;
+    // Derived from the root's window, so it lies inside it whatever the
+    // clock does between the two.
+    let operating = Validity::new(root.not_before(), root.not_before() + days(OPERATING_CA_DAYS))?;
+    ChainCa::create(opts.suite, &opts.chain_id, &opts.organization, root, operating)
+}
+
+fn issue_node_cert(ca: &ChainCa, key: &PrivateKey, opts: &InitOptions) -> govchain_pki::Result<String> {
+    let public =
+        key.public_key().to_spki_pem().map_err(|e| govchain_pki::Error::Key(format!("node key: {e}")))?;
+    let validity = Validity::days_from_now(NODE_CERT_DAYS)?;
+    let mut req = IssueRequest::node(&opts.node_id, &opts.organization, public, validity);
+    req.dns_names = vec!["localhost".into()];
+    req.ip_addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    ca.issue(&req)
+}
+
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
@@ -91,4 +178,69 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use govchain_pki::CertKind;
+
+    use super::*;
+
+    fn opts() -> InitOptions {
+        InitOptions {
+            chain_id: "c1".into(),
+            suite: Suite::Gm,
+            node_id: "node0".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            organization: "city".into(),
+        }
+    }
+
+    #[test]
+    fn init_creates_the_chain_ca_and_a_node_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = NodeConfig::load(&init_node_dir(dir.path(), &opts()).expect("init")).expect("config");
+        let genesis = Genesis::load(&config.genesis).expect("genesis");
+        let gca = genesis.ca.as_ref().expect("genesis names the CA");
+        let ca_dir = dir.path().join(CA_DIR);
+        let read = |p: PathBuf| std::fs::read_to_string(p).expect("read");
+        assert_eq!(read(ca_dir.join(ROOT_CERT_FILE)), gca.root_cert_pem);
+        assert_eq!(read(ca_dir.join(OPERATING_CERT_FILE)), gca.operating_cert_pem);
+        #[cfg(unix)]
+        for key in [ROOT_KEY_FILE, OPERATING_KEY_FILE] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(ca_dir.join(key)).expect("key").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+        // The operating key on disk is the operating CA's.
+        let ca = ChainCa::load(
+            Suite::Gm,
+            &gca.root_cert_pem,
+            &gca.operating_cert_pem,
+            &read(ca_dir.join(OPERATING_KEY_FILE)),
+        )
+        .expect("the CA loads from its files");
+        let node_cert = read(dir.path().join(NODE_CERT_FILE));
+        let info = ca.verify(&node_cert, SystemTime::now()).expect("node certificate verifies");
+        assert_eq!(info.kind, CertKind::Node);
+        assert_eq!((info.organization.as_str(), info.common_name.as_str()), ("city", "node0"));
+        assert_eq!(info.dns_names, ["localhost"]);
+        assert_eq!(info.ip_addresses, [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        let node_key = PrivateKey::from_pkcs8_pem(&read(config.key.clone())).expect("node key");
+        assert_eq!(info.public_key_pem, node_key.public_key().to_spki_pem().expect("pem"));
+        assert!(root_key_note(dir.path()).contains("root-key.pem"));
+        // Never over an existing node.
+        assert!(init_node_dir(dir.path(), &opts()).is_err());
+    }
+
+    #[test]
+    fn init_needs_an_organization_for_the_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = init_node_dir(dir.path(), &InitOptions { organization: String::new(), ..opts() })
+            .expect_err("no organization");
+        assert!(err.to_string().contains("organization is empty"), "{err}");
+        assert!(!dir.path().join(CONFIG_FILE).exists());
+    }
 }

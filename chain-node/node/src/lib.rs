@@ -3,6 +3,7 @@
 //!
 //! Not for: key custody or the control plane; a node serves one chain.
 
+mod certs;
 pub mod config;
 pub mod init;
 pub mod metrics;
@@ -23,6 +24,11 @@ pub enum Error {
     /// The transaction is malformed or badly signed.
     #[error("invalid transaction: {0}")]
     InvalidTx(#[from] govchain_types::Error),
+    /// A signer's certificate is refused: no CA on this chain, not from the
+    /// chain's CA, not valid now (or at block time), not a user or node
+    /// certificate, or not for the signer's key.
+    #[error("bad certificate: {0}")]
+    BadCertificate(String),
     /// The transaction's timestamp is too far from the node's clock.
     #[error("transaction timestamp {timestamp_ms} is too far from the node's clock ({now_ms})")]
     BadTimestamp {
@@ -71,6 +77,7 @@ impl Error {
             Error::InvalidTx(govchain_types::Error::WrongChain { .. }) => "wrong_chain",
             Error::InvalidTx(_) => "invalid_transaction",
             Error::BadTimestamp { .. } => "bad_timestamp",
+            Error::BadCertificate(_) => "bad_certificate",
             Error::Duplicate { .. } => "duplicate",
             Error::CommitTimeout { .. } => "commit_timeout",
             Error::Consensus(govchain_consensus::Error::Overloaded { .. }) => "overloaded",

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use govchain_crypto::Suite;
 use govchain_node::{
     config::NodeConfig,
-    init::{CONFIG_FILE, InitOptions, init_node_dir},
+    init::{CONFIG_FILE, InitOptions, init_node_dir, root_key_note},
 };
 
 #[derive(Parser)]
@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create key, genesis and config of a new single-node chain in a directory.
+    /// Create key, chain CA, node certificate, genesis and config of a new
+    /// single-node chain in a directory.
     Init {
         /// Directory to create the node in.
         #[arg(long)]
@@ -80,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Init { out, chain } => {
             let path = init_node_dir(&out, &chain.options())?;
             println!("config={}", path.display());
+            println!("{}", root_key_note(&out));
             return Ok(());
         }
         Command::Run { config } => config,
@@ -87,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             let path = data.join(CONFIG_FILE);
             if !path.exists() {
                 init_node_dir(&data, &chain.options())?;
+                eprintln!("{}", root_key_note(&data));
             }
             path
         }

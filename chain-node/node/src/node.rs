@@ -4,12 +4,12 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
-    time::Instant,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use govchain_consensus::{Applier, Batch, Consensus, solo::Solo};
 use govchain_crypto::{Address, PrivateKey, Suite};
-use govchain_execution::{Executor, TxContext};
+use govchain_execution::{BlockOutcome, Executor, TxContext};
 use govchain_ledger::Ledger;
 use govchain_types::{
     BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
@@ -22,6 +22,7 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
+    certs::Certs,
     config::{Genesis, NodeConfig},
     metrics::Metrics,
     view::LedgerView,
@@ -64,6 +65,8 @@ struct Inner {
     ledger: Ledger,
     executor: Executor,
     key: PrivateKey,
+    /// Signer certificates against the genesis CA.
+    certs: Certs,
     /// Admitted but not yet committed, so a resubmission is refused.
     pending: Mutex<HashSet<Hash>>,
     /// Synchronous submitters waiting for their receipt.
@@ -72,7 +75,7 @@ struct Inner {
     metrics: Metrics,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves plain collections in a valid
     // state, so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -99,12 +102,14 @@ impl Node {
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", config.data_dir.display())))?;
         let ledger = Ledger::open(&config.data_dir.join("ledger"), genesis.suite, &genesis.chain_id)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
         let inner = Arc::new(Inner {
             config,
             genesis,
             ledger,
             executor: Executor::new(),
             key,
+            certs,
             pending: Mutex::default(),
             waiters: Mutex::default(),
             events,
@@ -203,11 +208,12 @@ impl Node {
     }
 
     async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
-        let suite = self.suite();
-        let chain_id = self.inner.genesis.chain_id.clone();
-        // Signature checks are CPU work: keep them off the async workers.
+        let inner = self.inner.clone();
+        // Signature and certificate checks are CPU work: keep them off the
+        // async workers.
         let (tx, id) = tokio::task::spawn_blocking(move || {
-            let (id, _keys) = tx.verify(suite, &chain_id)?;
+            let (id, _keys) = tx.verify(inner.genesis.suite, &inner.genesis.chain_id)?;
+            inner.certs.organization(&tx.body.signers, SystemTime::now())?;
             Ok::<_, Error>((tx, id))
         })
         .await
@@ -333,20 +339,35 @@ impl Inner {
                 txs.push((id, tx));
             }
         }
+        // The organization each transaction acts for, from its certificates
+        // at block time (never the wall clock: every node executing this
+        // block must reach the same answer). A certificate that no longer
+        // verifies (it expired after admission) or that another node should
+        // not have admitted fails its transaction here.
+        let block_time = UNIX_EPOCH + Duration::from_millis(timestamp_ms);
+        let orgs: Vec<std::result::Result<String, String>> = txs
+            .iter()
+            .map(|(_, tx)| match self.certs.organization(&tx.body.signers, block_time) {
+                Ok(org) => Ok(org.unwrap_or_else(|| tx.body.sender.to_string())),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect();
         let contexts: Vec<(&Transaction, TxContext)> = txs
             .iter()
-            .map(|(id, tx)| {
+            .zip(&orgs)
+            .filter_map(|((id, tx), org)| {
                 let ctx = TxContext {
                     tx_id: *id,
                     sender: tx.body.sender,
-                    org: tx.body.sender.to_string(),
+                    org: org.as_ref().ok()?.clone(),
                     height,
                     timestamp_ms,
                 };
-                (tx, ctx)
+                Some((tx, ctx))
             })
             .collect();
-        let outcome = self.executor.execute_block(&LedgerView(&self.ledger), &contexts)?;
+        let executed = self.executor.execute_block(&LedgerView(&self.ledger), &contexts)?;
+        let outcome = merge_refused(executed, &txs, &orgs, height);
         let transactions: Vec<Transaction> = txs.into_iter().map(|(_, tx)| tx).collect();
         let header = BlockHeader {
             version: BLOCK_VERSION,
@@ -401,8 +422,160 @@ impl Inner {
     }
 }
 
+/// Puts the receipts and writes of the executed transactions back among the
+/// ones refused for their certificates, in block order: a refused one gets a
+/// `Failed` receipt with no writes and no events, and every receipt's index
+/// is its transaction's position in the block.
+fn merge_refused(
+    executed: BlockOutcome,
+    txs: &[(Hash, Transaction)],
+    orgs: &[std::result::Result<String, String>],
+    height: u64,
+) -> BlockOutcome {
+    if orgs.iter().all(|o| o.is_ok()) {
+        return executed;
+    }
+    let mut ran = executed.receipts.into_iter().zip(executed.writes);
+    let mut outcome =
+        BlockOutcome { receipts: Vec::with_capacity(txs.len()), writes: Vec::with_capacity(txs.len()) };
+    for (index, ((id, _), org)) in txs.iter().zip(orgs).enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let (receipt, writes) = match org {
+            Ok(_) => match ran.next() {
+                Some((mut receipt, writes)) => {
+                    receipt.index = index;
+                    (receipt, writes)
+                }
+                // The executor returns one receipt per context given; this
+                // arm is unreachable but must not lose the transaction.
+                None => (refused_receipt(*id, height, index, "not executed".into()), Vec::new()),
+            },
+            Err(message) => (refused_receipt(*id, height, index, message.clone()), Vec::new()),
+        };
+        outcome.receipts.push(receipt);
+        outcome.writes.push(writes);
+    }
+    outcome
+}
+
+fn refused_receipt(tx_id: Hash, height: u64, index: u32, message: String) -> Receipt {
+    Receipt {
+        tx_id,
+        height,
+        index,
+        status: TxStatus::Failed,
+        message,
+        output: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
 impl Applier for Inner {
     fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.execute_and_commit(batch).map_err(|e| Box::new(e) as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use govchain_execution::DataCall;
+    use govchain_pki::{ChainCa, IssueRequest, Validity};
+    use govchain_types::{Encode, Signer};
+
+    use super::*;
+    use crate::init::{self, InitOptions};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn put(key: &PrivateKey, certificate: Option<Vec<u8>>, k: &str, nonce: u64) -> Transaction {
+        TxBody {
+            chain_id: "c".into(),
+            tx_type: TxType::Invoke,
+            timestamp_ms: now_ms(),
+            nonce,
+            sender: key.address(),
+            recipient: "data".into(),
+            data: DataCall::Put { key: k.into(), value: b"v".to_vec() }.encode(),
+            memo: String::new(),
+            signers: vec![Signer { public_key: key.public_key().to_sec1(), certificate }],
+        }
+        .sign(&[key])
+        .expect("sign")
+    }
+
+    /// A certificate valid when admitted but expired at block time fails its
+    /// transaction in execution, with receipts still in block order.
+    #[test]
+    fn certificates_are_checked_at_block_time() {
+        let suite = Suite::IntlR1;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = InitOptions {
+            chain_id: "c".into(),
+            suite,
+            node_id: "n".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            organization: "city".into(),
+        };
+        let config =
+            NodeConfig::load(&init::init_node_dir(dir.path(), &opts).expect("init")).expect("config");
+        let ca_dir = dir.path().join(init::CA_DIR);
+        let read = |f: &str| std::fs::read_to_string(ca_dir.join(f)).expect("read");
+        let ca = ChainCa::load(
+            suite,
+            &read(init::ROOT_CERT_FILE),
+            &read(init::OPERATING_CERT_FILE),
+            &read(init::OPERATING_KEY_FILE),
+        )
+        .expect("ca");
+        let node = Node::start(config).expect("start");
+
+        let key = PrivateKey::generate(suite);
+        let now = SystemTime::now();
+        let validity = Validity::new(now - HOUR, now + HOUR).expect("validity");
+        let pem = ca
+            .issue(&IssueRequest::user(
+                "alice",
+                "dept-a",
+                key.public_key().to_spki_pem().expect("pem"),
+                validity,
+            ))
+            .expect("issue");
+        let der = der::pem::decode_vec(pem.as_bytes()).expect("pem").1;
+        let plain = PrivateKey::generate(suite);
+
+        let block = |txs: Vec<Transaction>, at: SystemTime| {
+            let timestamp_ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64;
+            node.inner
+                .execute_and_commit(Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into() })
+                .expect("commit");
+            txs.iter()
+                .map(|tx| node.ledger().receipt(&tx.id(suite)).expect("ledger").expect("committed"))
+                .collect::<Vec<_>>()
+        };
+        let ok = block(vec![put(&key, Some(der.clone()), "a", 1)], now);
+        assert_eq!(ok[0].status, TxStatus::Success, "{}", ok[0].message);
+        assert!(String::from_utf8_lossy(&ok[0].output).contains("dept-a"));
+
+        // Two hours later the certificate has expired; its neighbours run.
+        let later = block(
+            vec![put(&plain, None, "b", 2), put(&key, Some(der), "c", 3), put(&plain, None, "d", 4)],
+            now + 2 * HOUR,
+        );
+        let shape: Vec<_> = later.iter().map(|r| (r.index, r.status, r.height)).collect();
+        assert_eq!(
+            shape,
+            [(0, TxStatus::Success, 2), (1, TxStatus::Failed, 2), (2, TxStatus::Success, 2)],
+            "{later:?}"
+        );
+        assert!(later[1].message.contains("expired"), "{}", later[1].message);
+        assert!(later[1].events.is_empty() && later[1].output.is_empty());
+        let value =
+            |k: &str| node.ledger().get("data", &govchain_execution::DataContract::value_key(k.as_bytes()));
+        assert!(value("b").expect("get").is_some() && value("d").expect("get").is_some());
+        assert_eq!(value("c").expect("get"), None, "a refused transaction writes nothing");
+        let header = node.ledger().block_by_height(2).expect("block").expect("present").header;
+        assert_eq!(header.receipts_root, Receipt::root(suite, &later), "receipts in block order");
     }
 }

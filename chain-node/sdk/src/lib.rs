@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::{SinkExt, StreamExt};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_types::{
-    Encode, Hash, HistoryEntry, Receipt, Transaction, TxBody, TxType,
+    Encode, Hash, HistoryEntry, Receipt, Signer, Transaction, TxBody, TxType,
     api::{
         BlockRecord, ErrorBody, Height, NodeStatus, StateValue, SubmitMode, SubmitResponse, Subscription,
         TxProof, TxRecord, WsMessage,
@@ -234,11 +234,16 @@ impl Subscriber {
 }
 
 /// A signing identity on one chain: makes transactions with fresh nonces.
+///
+/// With a certificate from the chain's CA ([`Wallet::with_certificate`]) its
+/// transactions act for the certificate's organization (`O`); without one the
+/// wallet's key is an organization of its own, named by its address.
 #[derive(Debug)]
 pub struct Wallet {
     key: PrivateKey,
     chain_id: String,
     nonce: AtomicU64,
+    certificate: Option<Vec<u8>>,
 }
 
 impl Wallet {
@@ -246,7 +251,21 @@ impl Wallet {
     /// not repeat them.
     pub fn new(key: PrivateKey, chain_id: impl Into<String>) -> Wallet {
         let start = now_ms().saturating_mul(1000);
-        Wallet { key, chain_id: chain_id.into(), nonce: AtomicU64::new(start) }
+        Wallet { key, chain_id: chain_id.into(), nonce: AtomicU64::new(start), certificate: None }
+    }
+
+    /// The same wallet, attaching `der` (an X.509 certificate for this
+    /// wallet's key, DER) to every transaction it signs. The node checks it
+    /// against the chain's CA and refuses the transaction (`bad_certificate`)
+    /// if it does not verify or certifies another key.
+    pub fn with_certificate(mut self, der: Vec<u8>) -> Wallet {
+        self.certificate = Some(der);
+        self
+    }
+
+    /// The certificate attached to this wallet's transactions (DER).
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.certificate.as_deref()
     }
 
     /// The chain's suite (the key's).
@@ -270,7 +289,12 @@ impl Wallet {
             recipient: contract.to_owned(),
             data: payload,
             memo: memo.to_owned(),
-            signers: vec![],
+            // Filled here rather than by `sign`, which would leave the
+            // certificate out.
+            signers: vec![Signer {
+                public_key: self.key.public_key().to_sec1(),
+                certificate: self.certificate.clone(),
+            }],
         };
         Ok(body.sign(&[&self.key])?)
     }

@@ -5,10 +5,10 @@ use std::{
 
 use crate::{govchain, ok};
 
-struct Up {
+pub(crate) struct Up {
     child: Child,
-    url: String,
-    dir: tempfile::TempDir,
+    pub(crate) url: String,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Drop for Up {
@@ -19,7 +19,7 @@ impl Drop for Up {
 }
 
 /// `govchain up` on a free loopback port, waiting for its `url=` line.
-fn up(suite: &str) -> Up {
+pub(crate) fn up(suite: &str) -> Up {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_govchain"))
         .args(["up", "--listen", "127.0.0.1:0", "--suite", suite, "--data"])

@@ -43,7 +43,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use govchain_consensus::Error as C;
         let status = match &e {
-            Error::InvalidTx(_) | Error::BadTimestamp { .. } => StatusCode::BAD_REQUEST,
+            Error::InvalidTx(_) | Error::BadTimestamp { .. } | Error::BadCertificate(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Duplicate { .. } => StatusCode::CONFLICT,
             Error::CommitTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Consensus(C::Overloaded { .. } | C::NotLeader { .. } | C::Stopped)
