@@ -282,11 +282,18 @@ pub async fn tx(op: TxOp, node: &str, signer: SignerFiles<'_>, asynchronous: boo
     let tx = wallet.data_call(&call)?;
     let mode = if asynchronous { SubmitMode::Async } else { SubmitMode::Sync };
     let response = client.submit(&tx, mode).await?;
-    let output =
-        response.receipt.as_ref().and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.output).ok());
     let mut view = serde_json::to_value(&response)?;
-    if let (Some(output), Some(receipt)) = (output, view.get_mut("receipt")) {
-        receipt["output"] = output;
+    // Outputs and event data are JSON documents; show them as such rather
+    // than as the hex of their bytes.
+    if let (Some(r), Some(receipt)) = (&response.receipt, view.get_mut("receipt")) {
+        if let Ok(output) = serde_json::from_slice::<serde_json::Value>(&r.output) {
+            receipt["output"] = output;
+        }
+        for (event, shown) in r.events.iter().zip(receipt["events"].as_array_mut().into_iter().flatten()) {
+            if let Ok(data) = serde_json::from_slice::<serde_json::Value>(&event.data) {
+                shown["data"] = data;
+            }
+        }
     }
     print_json(&view)
 }
@@ -320,23 +327,20 @@ pub async fn up(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Resu
     let mut config = NodeConfig::load(&config_path)?;
     config.listen = listen;
     let url = format!("http://{listen}");
-    println!("govchain development chain (solo node, {} suite) in {}", suite, node_dir.display());
+    // Hints name the binary that is running, so they work whether it was
+    // installed or started through cargo.
+    let exe = std::env::current_exe().map_or_else(|_| "govchain".into(), |p| p.display().to_string());
+    let (d, n) = (data.display(), node_dir.display());
+    println!("govchain development chain (solo node, {suite} suite) in {n}");
     println!("try:");
-    println!("  govchain key gen --suite {suite} --out {}/me", data.display());
-    println!("  govchain tx put greeting hello --key {}/me/key.pem --node {url}", data.display());
+    println!("  {exe} key gen --suite {suite} --out {d}/me");
+    println!("  {exe} tx put greeting hello --key {d}/me/key.pem --node {url}");
+    println!("  {exe} tx history greeting --key {d}/me/key.pem --node {url}");
     println!(
-        "  govchain cert issue --ca {}/ca --pub {}/me/pub.pem --org dept-a --cn me --out {}/me/cert.pem",
-        node_dir.display(),
-        data.display(),
-        data.display()
+        "  {exe} cert issue --ca {n}/ca --pub {d}/me/pub.pem --org dept-a --cn me --out {d}/me/cert.pem"
     );
-    println!(
-        "  govchain tx put greeting hi --key {}/me/key.pem --cert {}/me/cert.pem --node {url}",
-        data.display(),
-        data.display()
-    );
-    println!("  govchain tx history greeting --key {}/me/key.pem --node {url}", data.display());
-    println!("  govchain block get latest --node {url}");
+    println!("  {exe} tx put permit/1 granted --key {d}/me/key.pem --cert {d}/me/cert.pem --node {url}");
+    println!("  {exe} block get latest --node {url}");
     govchain_node::init_tracing();
     govchain_node::run(config).await?;
     Ok(())

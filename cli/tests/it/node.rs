@@ -59,6 +59,7 @@ fn up_then_put_get_history_and_blocks_through_the_cli() {
     let put: serde_json::Value = serde_json::from_str(&tx(&["put", "permit/7", "granted"])).unwrap();
     assert_eq!(put["status"], "committed");
     assert_eq!(put["receipt"]["status"], "success");
+    assert_eq!(put["receipt"]["events"][0]["data"]["key"], "permit/7", "event data shown as JSON: {put}");
     let get: serde_json::Value = serde_json::from_str(&tx(&["get", "permit/7"])).unwrap();
     assert_eq!(get["receipt"]["output"]["value"], "granted", "{get}");
     tx(&["put", "permit/7", "revoked"]);
