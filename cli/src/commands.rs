@@ -13,7 +13,7 @@ use govchain_node::{
     config::NodeConfig,
     init::{
         CONFIG_FILE, InitOptions, OPERATING_CERT_FILE, OPERATING_KEY_FILE, ROOT_CERT_FILE, init_node_dir,
-        root_key_note,
+        root_key_note, write_private,
     },
 };
 use govchain_pki::{ChainCa, IssueRequest, Validity};
@@ -124,21 +124,6 @@ pub fn key_gen(suite: Suite, out: &Path) -> anyhow::Result<()> {
     write_private(&key_path, &key.to_pkcs8_pem()?)?;
     std::fs::write(out.join("pub.pem"), key.public_key().to_spki_pem()?)?;
     println!("address={}", key.public_key().address());
-    Ok(())
-}
-
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
     Ok(())
 }
 

@@ -164,7 +164,9 @@ fn days(n: u32) -> Duration {
     Duration::from_secs(u64::from(n) * 86_400)
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+/// Creates `path` readable by its owner only (0600) and writes a secret
+/// (a private key) to it durably; refuses to overwrite an existing file.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
