@@ -26,6 +26,7 @@ use crate::{
 const TARGET: &str = "govchain::ledger";
 const META_IDENTITY: &[u8] = b"identity";
 const META_TIP: &[u8] = b"tip";
+const META_CONSENSUS: &[u8] = b"consensus";
 
 /// Tuning of a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -252,13 +253,28 @@ impl Ledger {
     ///
     /// Commits are serialised; concurrent readers see all of a block or none.
     pub fn commit(&self, block: &Block, receipts: &[Receipt], writes: &[Vec<StateWrite>]) -> Result<()> {
+        self.commit_with(block, receipts, writes, None)
+    }
+
+    /// [`Ledger::commit`], also replacing the consensus engine's metadata
+    /// (e.g. the Raft log id that produced the block) in the same atomic
+    /// batch, so after a crash [`Ledger::consensus_meta`] names exactly the
+    /// last block on disk. `None` keeps the previous value.
+    pub fn commit_with(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        writes: &[Vec<StateWrite>],
+        consensus_meta: Option<&[u8]>,
+    ) -> Result<()> {
         let started = Instant::now();
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
         }
         let prev = self.tip_entry();
-        let checked = self.check(prev.map(|t| t.tip), block, receipts, writes)?;
+        let mut checked = self.check(prev.map(|t| t.tip), block, receipts, writes)?;
+        checked.consensus_meta = consensus_meta.map(<[u8]>::to_vec);
 
         let record = blockfile::frame(&checked.encoded.bytes)?;
         let result = self.write(&mut writer, block, &checked, &record, receipts, writes);
@@ -354,7 +370,7 @@ impl Ledger {
                 return Err(Rejection::DuplicateTx(*id).into());
             }
         }
-        Ok(Checked { encoded, tx_ids, receipt_bytes, block_id: h.id(self.suite) })
+        Ok(Checked { encoded, tx_ids, receipt_bytes, block_id: h.id(self.suite), consensus_meta: None })
     }
 
     fn write(
@@ -423,6 +439,9 @@ impl Ledger {
             }
         }
         batch.insert(&self.meta, META_TIP, tip.encode());
+        if let Some(meta) = &checked.consensus_meta {
+            batch.insert(&self.meta, META_CONSENSUS, meta);
+        }
         batch.commit()?;
         Ok(tip)
     }
@@ -442,6 +461,12 @@ impl Ledger {
             )));
         }
         Ok(block)
+    }
+
+    /// The consensus metadata stored by the last [`Ledger::commit_with`]
+    /// that carried one.
+    pub fn consensus_meta(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(META_CONSENSUS)?.map(|v| v.to_vec()))
     }
 
     /// The block at `height`.
@@ -732,6 +757,8 @@ struct Checked {
     tx_ids: Vec<Hash>,
     receipt_bytes: Vec<Vec<u8>>,
     block_id: Hash,
+    /// Consensus metadata to store with the block, if any.
+    consensus_meta: Option<Vec<u8>>,
 }
 
 /// Whether no key can lie within `(start, end)`. The store's range walk

@@ -200,3 +200,25 @@ fn chains_spanning_many_block_files_read_back_and_verify() {
     let writes_of_k0 = (0..30u64).flat_map(|h| (0..4).map(move |i| (h + i) % 7)).filter(|k| *k == 0).count();
     assert_eq!(ledger.history("kv", b"k0", 100).unwrap().len(), writes_of_k0);
 }
+
+#[test]
+fn consensus_metadata_commits_with_its_block_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, mut b) = fresh(dir.path());
+    assert_eq!(ledger.consensus_meta().unwrap(), None);
+    let first = b.block(Vec::new(), Vec::new());
+    ledger.commit_with(&first.block, &first.receipts, &first.writes, Some(b"log-1")).unwrap();
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-1"[..]));
+    // A plain commit keeps the last value; a rejected one changes nothing.
+    let second = b.block(Vec::new(), Vec::new());
+    second.commit(&ledger).unwrap();
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-1"[..]));
+    assert!(ledger.commit_with(&second.block, &second.receipts, &second.writes, Some(b"log-x")).is_err());
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-1"[..]));
+    let third = b.block(Vec::new(), Vec::new());
+    ledger.commit_with(&third.block, &third.receipts, &third.writes, Some(b"log-3")).unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), SUITE, CHAIN).unwrap();
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-3"[..]));
+    assert_eq!(ledger.height(), Some(2));
+}
