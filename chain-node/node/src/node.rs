@@ -210,14 +210,22 @@ impl Node {
     async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
         let inner = self.inner.clone();
         // Signature and certificate checks are CPU work: keep them off the
-        // async workers.
-        let (tx, id) = tokio::task::spawn_blocking(move || {
-            let (id, _keys) = tx.verify(inner.genesis.suite, &inner.genesis.chain_id)?;
-            inner.certs.organization(&tx.body.signers, SystemTime::now())?;
-            Ok::<_, Error>((tx, id))
-        })
-        .await
-        .map_err(|_| Error::ShuttingDown)??;
+        // async workers, on the fixed pool of one thread per core. (A
+        // blocking pool that grows to hundreds of threads under load spends
+        // its time waking and parking them.)
+        let (reply, verified) = oneshot::channel();
+        rayon::spawn(move || {
+            let result = tx
+                .verify(inner.genesis.suite, &inner.genesis.chain_id)
+                .map_err(Error::from)
+                .and_then(|(id, _keys)| {
+                    inner.certs.organization(&tx.body.signers, SystemTime::now())?;
+                    Ok((tx, id))
+                });
+            // The submitter may have gone away; nothing to do then.
+            let _ = reply.send(result);
+        });
+        let (tx, id) = verified.await.map_err(|_| Error::ShuttingDown)??;
         let now = now_ms();
         let ts = tx.body.timestamp_ms;
         if ts > now + MAX_FUTURE_MS || ts + MAX_AGE_MS < now {
