@@ -463,8 +463,22 @@ impl Ledger {
         Ok(block)
     }
 
+    /// Replaces the consensus metadata alone, durably (for consensus
+    /// entries that make no block: membership or policy changes, no-ops).
+    pub fn put_consensus_meta(&self, meta: &[u8]) -> Result<()> {
+        // Serialised with commits, so a concurrent block cannot interleave.
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.meta, META_CONSENSUS, meta);
+        batch.commit()?;
+        Ok(())
+    }
+
     /// The consensus metadata stored by the last [`Ledger::commit_with`]
-    /// that carried one.
+    /// that carried one, or [`Ledger::put_consensus_meta`].
     pub fn consensus_meta(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.get(META_CONSENSUS)?.map(|v| v.to_vec()))
     }

@@ -217,8 +217,10 @@ fn consensus_metadata_commits_with_its_block_and_survives_reopening() {
     assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-1"[..]));
     let third = b.block(Vec::new(), Vec::new());
     ledger.commit_with(&third.block, &third.receipts, &third.writes, Some(b"log-3")).unwrap();
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-3"[..]));
+    ledger.put_consensus_meta(b"log-4").unwrap();
     drop(ledger);
     let ledger = Ledger::open(dir.path(), SUITE, CHAIN).unwrap();
-    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-3"[..]));
+    assert_eq!(ledger.consensus_meta().unwrap().as_deref(), Some(&b"log-4"[..]));
     assert_eq!(ledger.height(), Some(2));
 }
