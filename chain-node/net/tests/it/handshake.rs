@@ -43,6 +43,24 @@ async fn nodes_of_one_chain_authenticate_each_other() {
 }
 
 #[tokio::test]
+async fn handshakes_are_signed_with_the_suite_scheme() {
+    for suite in SUITES {
+        let chain = Chain::new(suite, "chain-a");
+        let node2 = chain.node("node2");
+        let operating = pem_to_der(chain.ca.operating_cert_pem());
+        // The raw client offers all three schemes; the server must pick its chain's.
+        let (client, seen) =
+            raw_client_recording(Some((vec![pem_to_der(&node2.cert_pem), operating], &node2.key_pem)));
+        let out = exchange(chain.server(&chain.node("node1")), client, "127.0.0.1").await;
+        assert_eq!(out.server.unwrap().node_id(), Some("node2"), "{suite}");
+        assert_eq!(*seen.lock().unwrap(), vec![scheme_for(suite)], "{suite}");
+    }
+    assert_eq!(u16::from(scheme_for(Suite::Gm)), 0x0708);
+    assert_eq!(u16::from(scheme_for(Suite::IntlK1)), 0xFE03);
+    assert_eq!(u16::from(scheme_for(Suite::IntlR1)), 0x0403);
+}
+
+#[tokio::test]
 async fn client_certificate_of_another_chain_is_refused() {
     for suite in SUITES {
         let chain = Chain::new(suite, "chain-a");

@@ -2,7 +2,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -170,9 +170,10 @@ pub fn tls_error(result: &govchain_net::Result<PeerIdentity>) -> Option<&rustls:
 }
 
 /// Accepts any server: for tests of what the *server* refuses from clients our own
-/// configurations would not even build.
-#[derive(Debug)]
-struct AcceptAnyServer;
+/// configurations would not even build. Records the schemes of the server's handshake
+/// signatures.
+#[derive(Debug, Default)]
+struct AcceptAnyServer(Arc<Mutex<Vec<SignatureScheme>>>);
 
 impl ServerCertVerifier for AcceptAnyServer {
     fn verify_server_cert(
@@ -199,8 +200,9 @@ impl ServerCertVerifier for AcceptAnyServer {
         &self,
         _: &[u8],
         _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.lock().unwrap().push(dss.scheme);
         Ok(HandshakeSignatureValid::assertion())
     }
 
@@ -212,19 +214,29 @@ impl ServerCertVerifier for AcceptAnyServer {
 /// A client that trusts any server and presents `chain` (DER certificates, leaf first) signed
 /// with `key_pem`, or no certificate at all.
 pub fn raw_client(presented: Option<(Vec<Vec<u8>>, &str)>) -> ClientConfig {
+    raw_client_recording(presented).0
+}
+
+/// [`raw_client`], also returning the schemes the server signed its handshakes with.
+pub fn raw_client_recording(
+    presented: Option<(Vec<Vec<u8>>, &str)>,
+) -> (ClientConfig, Arc<Mutex<Vec<SignatureScheme>>>) {
+    let verifier = AcceptAnyServer::default();
+    let seen = Arc::clone(&verifier.0);
     let builder = ClientConfig::builder_with_provider(Arc::new(crypto_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer));
-    match presented {
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let config = match presented {
         None => builder.with_no_client_auth(),
         Some((chain, key_pem)) => {
             let chain = chain.into_iter().map(CertificateDer::from).collect();
             let certified = CertifiedKey::new(chain, signing_key(key_pem).unwrap());
             builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
         }
-    }
+    };
+    (config, seen)
 }
 
 pub fn pem_to_der(pem: &str) -> Vec<u8> {
