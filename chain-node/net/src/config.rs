@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use govchain_pki::CertKind;
+use govchain_pki::{CertKind, Suite};
 use rustls::{
     ClientConfig, ServerConfig,
     client::Resumption,
@@ -25,15 +25,28 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// ALPN protocols both sides offer, HTTP/2 first (node-to-node traffic is HTTP/2).
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// The crypto provider of every configuration here: `ring`'s TLS 1.3 cipher suites
-/// (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305) and key exchange groups (X25519, P-256,
-/// P-384). Certificate and handshake signatures do not go through it: this crate's verifiers
-/// and signing keys handle them per suite.
-pub fn crypto_provider() -> CryptoProvider {
+/// The crypto provider of a chain's TLS configurations.
+///
+/// - `gm`: RFC 8998 only — the `TLS_SM4_GCM_SM3` cipher suite and ECDHE over `curveSM2`
+///   ([`crate::TLS13_SM4_GCM_SM3`], [`crate::CURVE_SM2`]), so no non-SM algorithm protects
+///   a gm chain's traffic;
+/// - `intl-k1`, `intl-r1`: `ring`'s TLS 1.3 cipher suites (AES-128-GCM, AES-256-GCM,
+///   ChaCha20-Poly1305) and key exchange groups (X25519, P-256, P-384).
+///
+/// Certificate and handshake signatures do not go through the provider: this crate's
+/// verifiers and signing keys handle them per suite.
+pub fn crypto_provider(suite: Suite) -> CryptoProvider {
     let base = ring::default_provider();
-    CryptoProvider {
-        cipher_suites: base.cipher_suites.iter().copied().filter(|suite| suite.tls13().is_some()).collect(),
-        ..base
+    match suite {
+        Suite::Gm => CryptoProvider {
+            cipher_suites: vec![crate::gm::TLS13_SM4_GCM_SM3],
+            kx_groups: vec![crate::gm::CURVE_SM2],
+            ..base
+        },
+        Suite::IntlK1 | Suite::IntlR1 => CryptoProvider {
+            cipher_suites: base.cipher_suites.iter().copied().filter(|s| s.tls13().is_some()).collect(),
+            ..base
+        },
     }
 }
 
@@ -60,7 +73,7 @@ pub fn server_config_for(
         return Err(Error::Identity("clients must be admitted as nodes and/or users".into()));
     }
     let verifier = ChainVerifier::new(trust.clone(), client_kinds);
-    let mut config = ServerConfig::builder_with_provider(Arc::new(crypto_provider()))
+    let mut config = ServerConfig::builder_with_provider(Arc::new(crypto_provider(trust.suite())))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
@@ -76,7 +89,7 @@ pub fn server_config_for(
 /// [`ServerName`] dialed (see the crate docs).
 pub fn client_config(identity: &Identity, trust: &ChainTrust) -> Result<ClientConfig> {
     let verifier = ChainVerifier::new(trust.clone(), &[CertKind::Node]);
-    let mut config = ClientConfig::builder_with_provider(Arc::new(crypto_provider()))
+    let mut config = ClientConfig::builder_with_provider(Arc::new(crypto_provider(trust.suite())))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))

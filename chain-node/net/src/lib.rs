@@ -5,7 +5,9 @@
 //! trusts exactly its chain's CA, a [`ChainTrust`] (root + operating CA certificates). From
 //! those, [`server_config`] and [`client_config`] build `rustls` configurations that
 //!
-//! - speak **TLS 1.3 only**, with `ring`'s AEAD cipher suites and key exchange groups
+//! - speak **TLS 1.3 only**; `gm` chains with RFC 8998's `TLS_SM4_GCM_SM3` cipher suite and
+//!   `curveSM2` ECDHE only (so every algorithm is an SM algorithm), `intl-k1` / `intl-r1`
+//!   with `ring`'s AES-GCM / ChaCha20-Poly1305 suites and X25519 / P-256 / P-384
 //!   ([`crypto_provider`]);
 //! - verify the peer's certificate with [`govchain_pki::verify_chain`] against this chain's
 //!   root and operating CA at the current time — never the system or webpki roots — and require
@@ -21,9 +23,9 @@
 //!   | `gm`      | `sm2sig_sm3` (RFC 8998), ID [`TLS13_SM2_ID`] | `0x0708` |
 //!   | `intl-k1` | ECDSA secp256k1 + SHA-256, private use    | `0xFE03` ([`ECDSA_SECP256K1_SHA256`]) |
 //!
-//!   Only `intl-r1` is a scheme that stock TLS stacks (OpenSSL, browsers) speak; `gm` follows
-//!   RFC 8998's signature scheme (which OpenSSL 3.0 does not implement for TLS 1.3) and
-//!   `intl-k1` has no standard TLS scheme at all, so both interoperate only with govchain;
+//!   Only `intl-r1` is what stock TLS stacks (OpenSSL, browsers) speak; `gm` follows RFC 8998
+//!   (which OpenSSL 3.0 does not implement; Tongsuo and GmSSL do, untested here) and `intl-k1`
+//!   has no standard TLS scheme at all, so it talks only to govchain;
 //! - check the server's name: the name the client dials ([`ServerName`]) must be one of the
 //!   certificate's subjectAltNames (a DNS name, or an IP address for an IP), or — for a DNS-style
 //!   name — equal its `CN`, the node id. Dialing `127.0.0.1` checks the address; dialing
@@ -43,11 +45,11 @@
 //!
 //! Not here: certificate revocation (an on-chain state the node consults through
 //! [`PeerIdentity::serial`] after the handshake; dropping connections of a revoked
-//! certificate is the node's job), RFC 8998's SM4 cipher suites and `curveSM2` key exchange
-//! (the record layer of every suite uses AES-GCM / ChaCha20 with X25519 / P-256), TLS 1.2, and
-//! the HTTP APIs themselves.
+//! certificate is the node's job), RFC 8998's `TLS_SM4_CCM_SM3`, TLS 1.2 and TLCP (GB/T
+//! 38636), and the HTTP APIs themselves.
 
 mod config;
+mod gm;
 mod http;
 mod identity;
 mod scheme;
@@ -56,6 +58,7 @@ mod verify;
 pub use config::{
     HANDSHAKE_TIMEOUT, accept, client_config, connect, crypto_provider, server_config, server_config_for,
 };
+pub use gm::{CURVE_SM2, TLS13_SM4_GCM_SM3};
 pub use http::{HttpsClient, PeerAware, PeerStream, TlsListener, WithPeer};
 pub use identity::{ChainTrust, Identity, PeerIdentity, peer_identity};
 pub use rustls::pki_types::ServerName;

@@ -5,7 +5,7 @@ use govchain_net::{
     server_config_for,
 };
 use govchain_pki::Validity;
-use rustls::{CertificateError, SignatureScheme};
+use rustls::{CertificateError, CipherSuite, NamedGroup, SignatureScheme};
 
 use crate::support::*;
 
@@ -35,6 +35,22 @@ async fn nodes_of_one_chain_authenticate_each_other() {
             assert_eq!(client_seen.kind, CertKind::Node);
             assert_eq!(server_seen.node_id(), Some("node1"), "{suite}");
             assert_eq!(server_seen.organization, ORG);
+            let (cipher, group) = out.negotiated.unwrap();
+            if suite == Suite::Gm {
+                // RFC 8998: TLS_SM4_GCM_SM3 over curveSM2.
+                assert_eq!((u16::from(cipher), u16::from(group)), (0x00C6, 0x0029));
+            } else {
+                assert!(
+                    matches!(
+                        cipher,
+                        CipherSuite::TLS13_AES_256_GCM_SHA384
+                            | CipherSuite::TLS13_AES_128_GCM_SHA256
+                            | CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                    ),
+                    "{suite}: {cipher:?}"
+                );
+                assert_eq!(group, NamedGroup::X25519, "{suite}");
+            }
             let node2_info = govchain_pki::parse(&node2.cert_pem).unwrap();
             assert_eq!(client_seen.serial, node2_info.serial);
             assert_eq!(client_seen.public_key_der, node2_info.public_key_der);
@@ -50,7 +66,7 @@ async fn handshakes_are_signed_with_the_suite_scheme() {
         let operating = pem_to_der(chain.ca.operating_cert_pem());
         // The raw client offers all three schemes; the server must pick its chain's.
         let (client, seen) =
-            raw_client_recording(Some((vec![pem_to_der(&node2.cert_pem), operating], &node2.key_pem)));
+            raw_client_recording(suite, Some((vec![pem_to_der(&node2.cert_pem), operating], &node2.key_pem)));
         let out = exchange(chain.server(&chain.node("node1")), client, "127.0.0.1").await;
         assert_eq!(out.server.unwrap().node_id(), Some("node2"), "{suite}");
         assert_eq!(*seen.lock().unwrap(), vec![scheme_for(suite)], "{suite}");
@@ -58,6 +74,28 @@ async fn handshakes_are_signed_with_the_suite_scheme() {
     assert_eq!(u16::from(scheme_for(Suite::Gm)), 0x0708);
     assert_eq!(u16::from(scheme_for(Suite::IntlK1)), 0xFE03);
     assert_eq!(u16::from(scheme_for(Suite::IntlR1)), 0x0403);
+}
+
+#[tokio::test]
+async fn gm_chains_speak_only_sm_algorithms() {
+    let chain = Chain::new(Suite::Gm, "chain-a");
+    let node2 = chain.node("node2");
+    let presented = || {
+        Some((
+            vec![pem_to_der(&node2.cert_pem), pem_to_der(chain.ca.operating_cert_pem())],
+            node2.key_pem.as_str(),
+        ))
+    };
+    // A client with the right SM2 certificate but only AES suites and NIST / X25519 groups.
+    let out =
+        exchange(chain.server(&chain.node("node1")), raw_client(Suite::IntlR1, presented()), "127.0.0.1")
+            .await;
+    assert!(matches!(tls_error(&out.server), Some(rustls::Error::PeerIncompatible(_))), "{:?}", out.server);
+    assert!(out.client.is_err());
+    // The same client with the gm provider gets in.
+    let out =
+        exchange(chain.server(&chain.node("node1")), raw_client(Suite::Gm, presented()), "127.0.0.1").await;
+    assert_eq!(out.server.unwrap().node_id(), Some("node2"));
 }
 
 #[tokio::test]
@@ -139,7 +177,7 @@ async fn user_certificates_are_not_nodes() {
 async fn client_without_certificate_is_refused() {
     for suite in SUITES {
         let chain = Chain::new(suite, "chain-a");
-        let out = exchange(chain.server(&chain.node("node1")), raw_client(None), "127.0.0.1").await;
+        let out = exchange(chain.server(&chain.node("node1")), raw_client(suite, None), "127.0.0.1").await;
         assert!(
             matches!(tls_error(&out.server), Some(rustls::Error::NoCertificatesPresented)),
             "{suite}: {:?}",
@@ -187,13 +225,13 @@ async fn tampered_certificates_are_refused() {
         ));
 
         let operating = pem_to_der(chain.ca.operating_cert_pem());
-        let client = raw_client(Some((vec![tampered, operating.clone()], &node2.key_pem)));
+        let client = raw_client(suite, Some((vec![tampered, operating.clone()], &node2.key_pem)));
         let out = exchange(chain.server(&node1), client, "127.0.0.1").await;
         assert_cert_error(&out.server, CertificateError::BadSignature, &format!("{suite} tampered"));
 
         // The genuine certificate through the same raw client gets in: the refusal above was
         // the tampering, not the raw client.
-        let client = raw_client(Some((vec![pem_to_der(&node2.cert_pem), operating], &node2.key_pem)));
+        let client = raw_client(suite, Some((vec![pem_to_der(&node2.cert_pem), operating], &node2.key_pem)));
         let out = exchange(chain.server(&node1), client, "127.0.0.1").await;
         assert_eq!(out.server.unwrap().node_id(), Some("node2"), "{suite}");
     }
@@ -212,7 +250,7 @@ async fn a_key_that_does_not_sign_for_the_certificate_is_refused() {
             Err(Error::Identity(_))
         ));
         let operating = pem_to_der(chain.ca.operating_cert_pem());
-        let client = raw_client(Some((vec![pem_to_der(&node2.cert_pem), operating], &thief.key_pem)));
+        let client = raw_client(suite, Some((vec![pem_to_der(&node2.cert_pem), operating], &thief.key_pem)));
         let out = exchange(chain.server(&node1), client, "127.0.0.1").await;
         assert_cert_error(
             &out.server,

@@ -117,7 +117,7 @@ async fn refused_clients_get_no_answer_and_the_server_keeps_serving() {
             let err = get_text(&HttpsClient::new(config), &uri).await.err();
             assert!(err.is_some(), "{suite}: {what} client got an answer");
         }
-        let mut anonymous = raw_client(None);
+        let mut anonymous = raw_client(suite, None);
         anonymous.alpn_protocols = vec![b"h2".to_vec()];
         assert!(get_text(&HttpsClient::new(anonymous), &uri).await.is_err(), "{suite}: anonymous client");
 

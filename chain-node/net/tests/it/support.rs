@@ -13,7 +13,7 @@ use govchain_net::{
 };
 use govchain_pki::{ChainCa, IssueRequest, RootKey, Validity};
 use rustls::{
-    ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme,
+    CipherSuite, ClientConfig, DigitallySignedStruct, NamedGroup, ServerConfig, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     pki_types::{CertificateDer, UnixTime},
     sign::{CertifiedKey, SingleCertAndKey},
@@ -121,6 +121,8 @@ pub struct Outcome {
     /// The client's result: the verified server once a ping/pong round trip succeeded (a
     /// refusal by the server shows up on that first read in TLS 1.3).
     pub client: govchain_net::Result<PeerIdentity>,
+    /// The cipher suite and key exchange group the client's connection negotiated.
+    pub negotiated: Option<(CipherSuite, NamedGroup)>,
 }
 
 /// One TLS connection on 127.0.0.1 with a ping/pong round trip; `server_name` is what the
@@ -144,8 +146,14 @@ pub async fn exchange(server: ServerConfig, client: ClientConfig, server_name: &
 
         let connector = TlsConnector::from(Arc::new(client));
         let name = ServerName::try_from(server_name.to_owned()).unwrap();
+        let mut negotiated = None;
         let client = async {
             let (mut tls, peer) = connect(&connector, addr, name).await?;
+            let conn = tls.get_ref().1;
+            negotiated = conn
+                .negotiated_cipher_suite()
+                .zip(conn.negotiated_key_exchange_group())
+                .map(|(suite, group)| (suite.suite(), group.name()));
             tls.write_all(b"ping").await?;
             tls.flush().await?;
             let mut pong = [0u8; 4];
@@ -155,7 +163,7 @@ pub async fn exchange(server: ServerConfig, client: ClientConfig, server_name: &
         }
         .await;
         let server = server_task.await.unwrap();
-        Outcome { server, client }
+        Outcome { server, client, negotiated }
     })
     .await
     .expect("loopback exchange took too long")
@@ -213,17 +221,18 @@ impl ServerCertVerifier for AcceptAnyServer {
 
 /// A client that trusts any server and presents `chain` (DER certificates, leaf first) signed
 /// with `key_pem`, or no certificate at all.
-pub fn raw_client(presented: Option<(Vec<Vec<u8>>, &str)>) -> ClientConfig {
-    raw_client_recording(presented).0
+pub fn raw_client(suite: Suite, presented: Option<(Vec<Vec<u8>>, &str)>) -> ClientConfig {
+    raw_client_recording(suite, presented).0
 }
 
 /// [`raw_client`], also returning the schemes the server signed its handshakes with.
 pub fn raw_client_recording(
+    suite: Suite,
     presented: Option<(Vec<Vec<u8>>, &str)>,
 ) -> (ClientConfig, Arc<Mutex<Vec<SignatureScheme>>>) {
     let verifier = AcceptAnyServer::default();
     let seen = Arc::clone(&verifier.0);
-    let builder = ClientConfig::builder_with_provider(Arc::new(crypto_provider()))
+    let builder = ClientConfig::builder_with_provider(Arc::new(crypto_provider(suite)))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
