@@ -19,12 +19,17 @@ use crate::{Error, Result, scheme::TlsKey};
 #[derive(Clone)]
 pub struct ChainTrust(Arc<TrustInner>);
 
+/// Says whether a verified peer certificate has been revoked (see [`ChainTrust::with_revocation`]).
+pub type RevocationCheck = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 struct TrustInner {
     suite: Suite,
     root_pem: String,
     /// Operating CA certificates as PEM (for `verify_chain`) and DER (to send as the
     /// intermediate of our own chain).
     operating: Vec<(String, CertificateDer<'static>)>,
+    revoked: Option<RevocationCheck>,
 }
 
 impl fmt::Debug for ChainTrust {
@@ -32,6 +37,7 @@ impl fmt::Debug for ChainTrust {
         f.debug_struct("ChainTrust")
             .field("suite", &self.0.suite)
             .field("operating_cas", &self.0.operating.len())
+            .field("revocation_check", &self.0.revoked.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -43,16 +49,31 @@ impl ChainTrust {
     pub fn new(suite: Suite, root_pem: &str, operating_pem: &str) -> Result<Self> {
         check_ca(suite, root_pem, "root")?;
         let operating = operating_entry(suite, operating_pem)?;
-        Ok(Self(Arc::new(TrustInner { suite, root_pem: root_pem.to_owned(), operating: vec![operating] })))
+        Ok(Self(Arc::new(TrustInner {
+            suite,
+            root_pem: root_pem.to_owned(),
+            operating: vec![operating],
+            revoked: None,
+        })))
     }
 
     /// Also trusts certificates issued by another operating CA of the same root, e.g. the
     /// previous one while nodes move to certificates of a rotated operating CA.
     pub fn with_operating(self, operating_pem: &str) -> Result<Self> {
         let entry = operating_entry(self.0.suite, operating_pem)?;
-        let mut operating = self.0.operating.clone();
-        operating.push(entry);
-        Ok(Self(Arc::new(TrustInner { suite: self.0.suite, root_pem: self.0.root_pem.clone(), operating })))
+        let mut inner = (*self.0).clone();
+        inner.operating.push(entry);
+        Ok(Self(Arc::new(inner)))
+    }
+
+    /// Refuses, at handshake time, peers for which `is_revoked` says yes (the node backs it
+    /// with the chain's revocation state, e.g. a set of [`PeerIdentity::serial`]s). It runs
+    /// after the chain verified, on every handshake (resumption is off), so it must be
+    /// cheap. Connections made before a revocation are the caller's to drop.
+    pub fn with_revocation(self, is_revoked: impl Fn(&PeerIdentity) -> bool + Send + Sync + 'static) -> Self {
+        let mut inner = (*self.0).clone();
+        inner.revoked = Some(Arc::new(is_revoked));
+        Self(Arc::new(inner))
     }
 
     /// The chain's crypto suite.
@@ -64,11 +85,12 @@ impl ChainTrust {
     /// valid at `at`, and of one of `kinds`. Returns what the certificate says.
     pub fn verify_peer(&self, cert_der: &[u8], at: SystemTime, kinds: &[CertKind]) -> Result<PeerIdentity> {
         match self.verify_der(cert_der, at, kinds) {
-            Ok(info) => Ok(PeerIdentity::from(info)),
+            Ok(peer) => Ok(peer),
             Err(Refusal::Pki(e)) => Err(Error::Pki(e)),
             Err(Refusal::Kind(kind)) => {
                 Err(Error::Identity(format!("a {kind} certificate is not accepted here")))
             }
+            Err(Refusal::Revoked(serial)) => Err(Error::Identity(format!("certificate {serial} is revoked"))),
         }
     }
 
@@ -78,13 +100,19 @@ impl ChainTrust {
         cert_der: &[u8],
         at: SystemTime,
         kinds: &[CertKind],
-    ) -> Result<CertInfo, Refusal> {
+    ) -> Result<PeerIdentity, Refusal> {
         let pem = der_to_pem(cert_der).map_err(Refusal::Pki)?;
         let mut refusal = None;
         for (operating_pem, _) in &self.0.operating {
             match govchain_pki::verify_chain(self.0.suite, &pem, operating_pem, &self.0.root_pem, at) {
-                Ok(info) if kinds.contains(&info.kind) => return Ok(info),
-                Ok(info) => return Err(Refusal::Kind(info.kind)),
+                Ok(info) if !kinds.contains(&info.kind) => return Err(Refusal::Kind(info.kind)),
+                Ok(info) => {
+                    let peer = PeerIdentity::from(info);
+                    if self.0.revoked.as_ref().is_some_and(|is_revoked| is_revoked(&peer)) {
+                        return Err(Refusal::Revoked(peer.serial));
+                    }
+                    return Ok(peer);
+                }
                 Err(e) => {
                     // With several operating CAs, a time error is the most telling: it comes
                     // from the operating CA whose signatures did verify.
@@ -111,6 +139,8 @@ impl ChainTrust {
 pub(crate) enum Refusal {
     Pki(govchain_pki::Error),
     Kind(CertKind),
+    /// The serial of a revoked certificate.
+    Revoked(String),
 }
 
 fn check_ca(suite: Suite, pem: &str, what: &str) -> Result<CertInfo> {
@@ -246,6 +276,10 @@ pub struct PeerIdentity {
     pub not_after: SystemTime,
     /// The peer's public key as SPKI DER.
     pub public_key_der: Vec<u8>,
+    /// subjectAltName DNS names (nodes only).
+    pub dns_names: Vec<String>,
+    /// subjectAltName IP addresses (nodes only).
+    pub ip_addresses: Vec<std::net::IpAddr>,
 }
 
 impl PeerIdentity {
@@ -264,6 +298,8 @@ impl From<CertInfo> for PeerIdentity {
             serial: info.serial,
             not_after: info.not_after,
             public_key_der: info.public_key_der,
+            dns_names: info.dns_names,
+            ip_addresses: info.ip_addresses,
         }
     }
 }

@@ -43,9 +43,11 @@
 //! extensions; [`HttpsClient`] makes HTTP/1.1 or HTTP/2 requests with the node's certificate and
 //! puts the server's [`PeerIdentity`] into every response's extensions.
 //!
-//! Not here: certificate revocation (an on-chain state the node consults through
-//! [`PeerIdentity::serial`] after the handshake; dropping connections of a revoked
-//! certificate is the node's job), RFC 8998's `TLS_SM4_CCM_SM3`, TLS 1.2 and TLCP (GB/T
+//! Revocation is the chain's state, not this crate's: [`ChainTrust::with_revocation`] takes the
+//! node's check and refuses revoked certificates during handshakes; dropping connections made
+//! before a revocation is the node's job.
+//!
+//! Not here: RFC 8998's `TLS_SM4_CCM_SM3`, TLS 1.2 and TLCP (GB/T
 //! 38636), and the HTTP APIs themselves.
 
 mod config;
@@ -60,7 +62,7 @@ pub use config::{
 };
 pub use gm::{CURVE_SM2, TLS13_SM4_GCM_SM3};
 pub use http::{HttpsClient, PeerAware, PeerStream, TlsListener, WithPeer};
-pub use identity::{ChainTrust, Identity, PeerIdentity, peer_identity};
+pub use identity::{ChainTrust, Identity, PeerIdentity, RevocationCheck, peer_identity};
 pub use rustls::pki_types::ServerName;
 pub use scheme::{ECDSA_SECP256K1_SHA256, SM2SIG_SM3, TLS13_SM2_ID, scheme_for, signing_key};
 

@@ -7,7 +7,7 @@ use std::{
 };
 
 use govchain_crypto::PublicKey;
-use govchain_pki::{CertInfo, CertKind};
+use govchain_pki::CertKind;
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, PeerMisbehaved, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
@@ -16,6 +16,7 @@ use rustls::{
 };
 
 use crate::{
+    PeerIdentity,
     identity::{ChainTrust, Refusal, der_to_pem},
     scheme,
 };
@@ -34,7 +35,11 @@ impl ChainVerifier {
         Self { trust, kinds: kinds.to_vec() }
     }
 
-    fn verify_cert(&self, end_entity: &CertificateDer<'_>, now: UnixTime) -> Result<CertInfo, rustls::Error> {
+    fn verify_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        now: UnixTime,
+    ) -> Result<PeerIdentity, rustls::Error> {
         let at = UNIX_EPOCH + Duration::from_secs(now.as_secs());
         self.trust.verify_der(end_entity, at, &self.kinds).map_err(|refusal| {
             tracing::info!(target: "govchain::net", ?refusal, "refused peer certificate");
@@ -73,6 +78,7 @@ fn certificate_error(refusal: Refusal) -> CertificateError {
     use govchain_pki::Error as Pki;
     match refusal {
         Refusal::Kind(_) => CertificateError::InvalidPurpose,
+        Refusal::Revoked(_) => CertificateError::Revoked,
         Refusal::Pki(Pki::Expired(_)) => CertificateError::Expired,
         Refusal::Pki(Pki::NotYetValid(_)) => CertificateError::NotValidYet,
         Refusal::Pki(Pki::BadSignature(_)) => CertificateError::BadSignature,
@@ -85,13 +91,13 @@ fn certificate_error(refusal: Refusal) -> CertificateError {
 /// Whether a server certificate answers to the name the client dialed: an IP address must be
 /// one of the certificate's IP SANs; a DNS-style name one of its DNS SANs (ASCII
 /// case-insensitive, no wildcards: govchain-pki issues none) or its `CN`, the node id.
-fn name_matches(info: &CertInfo, name: &ServerName<'_>) -> bool {
+fn name_matches(peer: &PeerIdentity, name: &ServerName<'_>) -> bool {
     match name {
-        ServerName::IpAddress(ip) => info.ip_addresses.contains(&IpAddr::from(*ip)),
+        ServerName::IpAddress(ip) => peer.ip_addresses.contains(&IpAddr::from(*ip)),
         ServerName::DnsName(dns) => {
             let dns = dns.as_ref();
-            info.dns_names.iter().any(|san| san.eq_ignore_ascii_case(dns))
-                || info.common_name.eq_ignore_ascii_case(dns)
+            peer.dns_names.iter().any(|san| san.eq_ignore_ascii_case(dns))
+                || peer.common_name.eq_ignore_ascii_case(dns)
         }
         _ => false,
     }
@@ -106,17 +112,17 @@ impl ServerCertVerifier for ChainVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let info = self.verify_cert(end_entity, now)?;
-        if !name_matches(&info, server_name) {
+        let peer = self.verify_cert(end_entity, now)?;
+        if !name_matches(&peer, server_name) {
             tracing::info!(
                 target: "govchain::net",
                 expected = ?server_name,
-                common_name = %info.common_name,
+                common_name = %peer.common_name,
                 "server certificate is for another node"
             );
-            let mut presented = info.dns_names.clone();
-            presented.extend(info.ip_addresses.iter().map(ToString::to_string));
-            presented.push(format!("CN={}", info.common_name));
+            let mut presented = peer.dns_names.clone();
+            presented.extend(peer.ip_addresses.iter().map(ToString::to_string));
+            presented.push(format!("CN={}", peer.common_name));
             return Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
                 expected: server_name.to_owned(),
                 presented,

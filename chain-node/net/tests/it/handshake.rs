@@ -302,6 +302,30 @@ async fn rotated_operating_ca_needs_both_operating_certificates_trusted() {
     }
 }
 
+#[tokio::test]
+async fn revoked_certificates_are_refused() {
+    for suite in SUITES {
+        let chain = Chain::new(suite, "chain-a");
+        let (node1, node2, node3) = (chain.node("node1"), chain.node("node2"), chain.node("node3"));
+        let revoked_serial = govchain_pki::parse(&node2.cert_pem).unwrap().serial;
+        let trust = chain.trust.clone().with_revocation(move |peer| peer.serial == revoked_serial);
+        let server = server_config(&chain.identity(&node1), &trust).unwrap();
+
+        let out = exchange(server.clone(), chain.client(&node2), "127.0.0.1").await;
+        assert_cert_error(&out.server, CertificateError::Revoked, &format!("{suite} revoked client"));
+        let out = exchange(server, chain.client(&node3), "127.0.0.1").await;
+        assert_eq!(out.server.unwrap().node_id(), Some("node3"), "{suite}");
+
+        // A client refuses a revoked server the same way.
+        let revoked_server = chain.node("node1");
+        let serial = govchain_pki::parse(&revoked_server.cert_pem).unwrap().serial;
+        let trust = chain.trust.clone().with_revocation(move |peer| peer.serial == serial);
+        let client = client_config(&chain.identity(&node2), &trust).unwrap();
+        let out = exchange(chain.server(&revoked_server), client, "127.0.0.1").await;
+        assert_cert_error(&out.client, CertificateError::Revoked, &format!("{suite} revoked server"));
+    }
+}
+
 #[test]
 fn identities_and_trust_refuse_misfits() {
     let gm = Chain::new(Suite::Gm, "chain-a");
