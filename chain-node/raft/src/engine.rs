@@ -58,7 +58,9 @@ pub struct RaftConfig {
     /// Transactions queued on the leader before `submit` answers
     /// `Overloaded`.
     pub queue_capacity: usize,
-    /// Leader heartbeat period; also the timeout of one append RPC.
+    /// Leader heartbeat period. openraft also uses it as the timeout of
+    /// one append RPC, so it must cover sending and fsyncing
+    /// `max_entries_per_append` blocks to a follower.
     pub heartbeat_interval: Duration,
     /// A follower that hears no leader for a random time in this range
     /// starts an election.
@@ -69,7 +71,8 @@ pub struct RaftConfig {
     /// Entries applied between snapshots (a snapshot costs nothing much:
     /// it is a ledger point).
     pub snapshot_every: u64,
-    /// Most entries in one append RPC (entries are whole blocks).
+    /// Most entries in one append RPC (entries are whole blocks, up to the
+    /// policy's `max_bytes` each).
     pub max_entries_per_append: u64,
     /// How long a member may take to install a snapshot, fetching the
     /// blocks it lacks, before the leader retries.
@@ -81,8 +84,9 @@ pub struct RaftConfig {
 }
 
 impl RaftConfig {
-    /// Defaults for a LAN consortium: 100 ms heartbeats, 500-1000 ms
-    /// election timeouts, snapshots every 1000 entries keeping 1000.
+    /// Defaults for a LAN consortium: 200 ms heartbeats, 1-2 s election
+    /// timeouts (the failover time), 8 entries per append, snapshots every
+    /// 1000 entries keeping 1000.
     pub fn new(id: NodeId, node: Node, log_dir: impl Into<PathBuf>) -> Self {
         RaftConfig {
             id,
@@ -90,11 +94,11 @@ impl RaftConfig {
             log_dir: log_dir.into(),
             block_policy: BlockPolicy::default(),
             queue_capacity: 100_000,
-            heartbeat_interval: Duration::from_millis(100),
-            election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
+            heartbeat_interval: Duration::from_millis(200),
+            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
             logs_to_keep: 1000,
             snapshot_every: 1000,
-            max_entries_per_append: 64,
+            max_entries_per_append: 8,
             snapshot_timeout: Duration::from_secs(120),
             catch_up_timeout: Duration::from_secs(60),
         }

@@ -25,15 +25,25 @@
 //!
 //! # What the node implements
 //! - [`BlockStore`] over its ledger: execute a batch as the next block and
-//!   store the opaque consensus metadata in the same atomic, durable write;
-//!   store the metadata alone; re-execute a block fetched from a peer;
-//!   serve block bytes by height.
+//!   store the opaque consensus metadata in the same atomic, durable write
+//!   (`Ledger::commit_with(.., Some(meta))`); store the metadata alone
+//!   (`Ledger::put_consensus_meta`) and read it back
+//!   (`Ledger::consensus_meta`); re-execute a block fetched from a peer and
+//!   refuse it unless the header comes out the same; serve block bytes by
+//!   height (`Ledger::block_bytes`). Block ids must not depend on which
+//!   member executed the block (no per-node data in the header).
 //! - [`RaftTransport`] over HTTPS with mutual TLS (or use
 //!   [`http::HttpTransport::with_client`] with a TLS-enabled `reqwest`
 //!   client), and mount [`http::router`] (or call
 //!   [`RaftEngine::handle_rpc`]) on its peer-facing server.
 //! - Forwarding of client transactions to the leader when `submit` answers
-//!   `NotLeader` ([`RaftEngine::leader`] gives the leader's address).
+//!   `NotLeader` (it names the leader; [`RaftEngine::leader`] gives its
+//!   address). Transactions queued on a leader that loses leadership before
+//!   proposing them are dropped (logged); clients resubmit.
+//! - Bootstrapping: [`RaftEngine::initialize`] on one member of a new chain
+//!   with the initial voters; later members start empty (genesis only) and
+//!   are added by the leader ([`RaftEngine::add_learner`], then
+//!   [`RaftEngine::promote`] for a voter).
 
 pub mod engine;
 pub mod http;

@@ -119,8 +119,10 @@ pub struct LedgerSnapshot {
     pub source: NodeId,
 }
 
-/// The consensus metadata stored with every block.
+/// The consensus metadata stored with every block (JSON: small, and a
+/// field added later reads as its default from older stores).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 struct Meta {
     last_applied: Option<LogId>,
     membership: StoredMembership,

@@ -5,6 +5,7 @@
 // Test helpers outside `#[test]` functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod catch_up;
 mod cluster;
 mod common;
 mod http;
