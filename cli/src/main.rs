@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod net;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,12 @@ enum Command {
         #[command(flatten)]
         node: NodeArg,
     },
+    /// A chain of several nodes on this machine (init, start, stop).
+    #[command(subcommand)]
+    Net(net::NetCmd),
+    /// Run a chain node in this process (what `net start` launches).
+    #[command(subcommand, hide = true)]
+    Node(NodeCmd),
     /// Load generator: submits signed transactions at a rate and reports
     /// throughput and commit latency against the machine's verify limit.
     Bench(bench::BenchArgs),
@@ -63,6 +70,16 @@ pub struct NodeArg {
     /// Node API URL.
     #[arg(long, env = "GOVCHAIN_NODE", default_value = DEFAULT_NODE)]
     pub node: String,
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Run a node from its config file.
+    Run {
+        /// The node's config (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,5 +199,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
         Command::Status { node } => commands::status(&node.node).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Net(cmd) => net::run(cmd).await,
+        Command::Node(NodeCmd::Run { config }) => {
+            govchain_node::init_tracing();
+            Ok(govchain_node::run(govchain_node::config::NodeConfig::load(&config)?).await?)
+        }
     }
 }

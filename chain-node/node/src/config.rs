@@ -38,6 +38,24 @@ pub struct Genesis {
     /// genesis document serializes (and is stored on chain) unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<GenesisCa>,
+    /// The initial voting members of a replicated (`raft`) chain; empty for
+    /// `solo`. Members added later join through consensus, not genesis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+}
+
+/// A member node of a replicated chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Consensus id, unique in the chain, above 0, never reused.
+    pub id: u64,
+    /// Node name: its `node_id` and the CN of its node certificate.
+    pub name: String,
+    /// Organization running it (the O of its certificate).
+    pub organization: String,
+    /// `host:port` of its node-to-node (mutual TLS) listener.
+    pub p2p: String,
 }
 
 /// The chain CA's certificates in the genesis: the trust anchor of every
@@ -101,17 +119,62 @@ impl Genesis {
                 self.chain_id
             )));
         }
-        if self.consensus != "solo" {
-            return Err(Error::Config(format!(
-                "genesis consensus `{}` is not supported by this node (supported: solo)",
-                self.consensus
-            )));
+        match self.consensus.as_str() {
+            "solo" if self.members.is_empty() => {}
+            "solo" => return Err(Error::Config("genesis: a solo chain has no members list".into())),
+            "raft" => self.validate_members()?,
+            other => {
+                return Err(Error::Config(format!(
+                    "genesis consensus `{other}` is not supported by this node (supported: solo, raft)"
+                )));
+            }
         }
         self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))?;
         if let Some(ca) = &self.ca {
             ca.validate(self.suite)?;
         }
         Ok(())
+    }
+
+    fn validate_members(&self) -> Result<()> {
+        if self.members.is_empty() {
+            return Err(Error::Config("genesis: a raft chain needs at least one member".into()));
+        }
+        if self.ca.is_none() {
+            return Err(Error::Config(
+                "genesis: a raft chain needs a CA (nodes authenticate each other)".into(),
+            ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut names = std::collections::BTreeSet::new();
+        let mut addrs = std::collections::BTreeSet::new();
+        for m in &self.members {
+            if m.id == 0 || !ids.insert(m.id) {
+                return Err(Error::Config(format!("genesis member id {} is 0 or used twice", m.id)));
+            }
+            if m.name.is_empty() || m.name.len() > 64 || !names.insert(&m.name) {
+                return Err(Error::Config(format!(
+                    "genesis member name `{}` is empty, too long or used twice",
+                    m.name
+                )));
+            }
+            let port_ok = m
+                .p2p
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok || !addrs.insert(&m.p2p) {
+                return Err(Error::Config(format!(
+                    "genesis member `{}`: p2p address `{}` must be a unique host:port",
+                    m.name, m.p2p
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The member named `name`, if any.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
     }
 
     /// Reads and validates a genesis JSON file.
@@ -144,6 +207,18 @@ pub struct NodeConfig {
     /// How long a synchronous submission waits for its commit, in ms.
     #[serde(default = "default_sync_timeout_ms")]
     pub sync_timeout_ms: u64,
+    /// Address of the node-to-node (mutual TLS) listener; required on
+    /// replicated chains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<SocketAddr>,
+    /// The node's certificate from the chain CA (PEM); required on
+    /// replicated chains, where it authenticates the node to its peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Consensus id of a node that joins after genesis (members listed in
+    /// the genesis take theirs from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus_id: Option<u64>,
 }
 
 fn default_mempool() -> usize {
@@ -162,7 +237,10 @@ impl NodeConfig {
         let mut config: NodeConfig =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.data_dir, &mut config.key, &mut config.genesis] {
+        for p in [&mut config.data_dir, &mut config.key, &mut config.genesis]
+            .into_iter()
+            .chain(config.cert.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -208,6 +286,7 @@ mod tests {
             organization: "org1".into(),
             block_policy: BlockPolicy::default(),
             ca: None,
+            members: vec![],
         }
     }
 

@@ -80,6 +80,7 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
         organization: opts.organization.clone(),
         block_policy: BlockPolicy::default(),
         ca: None,
+        members: vec![],
     };
     // The chain id first: its message is clearer than the CA's about it.
     genesis.validate()?;
@@ -100,6 +101,9 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
         genesis: "genesis.json".into(),
         mempool_capacity: 100_000,
         sync_timeout_ms: 30_000,
+        p2p_listen: None,
+        cert: Some(NODE_CERT_FILE.into()),
+        consensus_id: None,
     };
     config.validate()?;
     let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
@@ -132,6 +136,136 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
     let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&config_path, toml).map_err(|e| io(&config_path, e))?;
     Ok(config_path)
+}
+
+/// What a new multi-node chain looks like (`govchain net init`).
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// Chain id.
+    pub chain_id: String,
+    /// Crypto suite.
+    pub suite: Suite,
+    /// Consensus engine: `raft` (one node may also run `solo`).
+    pub consensus: String,
+    /// Number of nodes, 1 to [`MAX_NETWORK_NODES`].
+    pub nodes: usize,
+    /// Organization creating the chain (it runs every node).
+    pub organization: String,
+    /// Node `i` (from 0) listens on the loopback address `127.0.0.{first_ip + i}`.
+    pub first_ip: u8,
+    /// Port of every node's client API.
+    pub api_port: u16,
+    /// Port of every node's node-to-node (mutual TLS) listener.
+    pub p2p_port: u16,
+}
+
+/// Most nodes `init_network` creates.
+pub const MAX_NETWORK_NODES: usize = 64;
+
+/// Creates a whole chain on this machine: one CA in `out/ca` (keys 0600),
+/// and per node `out/node<i>` with its key, node certificate (SANs its
+/// loopback address and `localhost`), the shared `genesis.json` (members
+/// with their addresses) and `node.toml`. Returns the node directories.
+pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
+    if opts.nodes == 0 || opts.nodes > MAX_NETWORK_NODES {
+        return Err(Error::Config(format!("--nodes must be 1 to {MAX_NETWORK_NODES}")));
+    }
+    if opts.consensus == "solo" && opts.nodes != 1 {
+        return Err(Error::Config("solo ordering runs one node; use --consensus raft".into()));
+    }
+    if usize::from(opts.first_ip) + opts.nodes > 255 || opts.first_ip == 0 {
+        return Err(Error::Config("the nodes' loopback addresses must stay within 127.0.0.1-254".into()));
+    }
+    if opts.api_port == opts.p2p_port {
+        return Err(Error::Config("the API and p2p ports must differ".into()));
+    }
+    let ca_dir = out.join(CA_DIR);
+    if ca_dir.exists() {
+        return Err(Error::Config(format!("{} already exists; refusing to overwrite", ca_dir.display())));
+    }
+    let init = InitOptions {
+        chain_id: opts.chain_id.clone(),
+        suite: opts.suite,
+        node_id: "node0".into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], opts.api_port)),
+        organization: opts.organization.clone(),
+    };
+    let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
+    let (ca, root_key) = create_ca(&init).map_err(|e| pki("creating the chain CA", e))?;
+    let ip = |i: usize| Ipv4Addr::new(127, 0, 0, opts.first_ip + i as u8);
+    let replicated = opts.consensus != "solo";
+    let members = (0..opts.nodes)
+        .map(|i| crate::config::Member {
+            id: i as u64 + 1,
+            name: format!("node{i}"),
+            organization: opts.organization.clone(),
+            p2p: format!("{}:{}", ip(i), opts.p2p_port),
+        })
+        .collect();
+    let genesis = Genesis {
+        chain_id: opts.chain_id.clone(),
+        suite: opts.suite,
+        consensus: opts.consensus.clone(),
+        timestamp_ms: now_ms(),
+        organization: opts.organization.clone(),
+        block_policy: BlockPolicy::default(),
+        ca: Some(GenesisCa {
+            root_cert_pem: ca.root_cert_pem().to_owned(),
+            operating_cert_pem: ca.operating_cert_pem().to_owned(),
+        }),
+        members: if replicated { members } else { vec![] },
+    };
+    genesis.validate()?;
+    let genesis_json = serde_json::to_string_pretty(&genesis).map_err(|e| Error::Internal(e.to_string()))?;
+    let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
+    std::fs::create_dir_all(&ca_dir).map_err(|e| io(&ca_dir, e))?;
+    write_private(&ca_dir.join(ROOT_KEY_FILE), root_key.pem())?;
+    write_private(&ca_dir.join(OPERATING_KEY_FILE), &ca.operating().key_pem)?;
+    for (name, pem) in [
+        (ca_dir.join(ROOT_CERT_FILE), ca.root_cert_pem()),
+        (ca_dir.join(OPERATING_CERT_FILE), ca.operating_cert_pem()),
+    ] {
+        std::fs::write(&name, pem).map_err(|e| io(&name, e))?;
+    }
+    let mut dirs = Vec::with_capacity(opts.nodes);
+    for i in 0..opts.nodes {
+        let dir = out.join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let name = format!("node{i}");
+        let key = PrivateKey::generate(opts.suite);
+        let public =
+            key.public_key().to_spki_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
+        let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
+        let mut req = IssueRequest::node(&name, &opts.organization, public.clone(), validity);
+        req.dns_names = vec!["localhost".into()];
+        req.ip_addresses = vec![IpAddr::V4(ip(i))];
+        let cert = ca.issue(&req).map_err(|e| pki("issuing a node certificate", e))?;
+        let key_pem = key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
+        write_private(&dir.join("key.pem"), &key_pem)?;
+        let config = NodeConfig {
+            node_id: name,
+            listen: SocketAddr::from((ip(i), opts.api_port)),
+            data_dir: "data".into(),
+            key: "key.pem".into(),
+            genesis: "genesis.json".into(),
+            mempool_capacity: 100_000,
+            sync_timeout_ms: 30_000,
+            p2p_listen: replicated.then(|| SocketAddr::from((ip(i), opts.p2p_port))),
+            cert: Some(NODE_CERT_FILE.into()),
+            consensus_id: None,
+        };
+        let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        for (path, contents) in [
+            (dir.join("pub.pem"), public.as_str()),
+            (dir.join(NODE_CERT_FILE), cert.as_str()),
+            (dir.join("genesis.json"), genesis_json.as_str()),
+            (dir.join(CONFIG_FILE), toml.as_str()),
+        ] {
+            std::fs::write(&path, contents).map_err(|e| io(&path, e))?;
+        }
+        dirs.push(dir);
+    }
+    Ok(dirs)
 }
 
 /// What to tell the operator about the root key after [`init_node_dir`].

@@ -8,6 +8,7 @@ pub mod config;
 pub mod init;
 pub mod metrics;
 mod node;
+mod replicated;
 pub mod rpc;
 mod view;
 
@@ -60,6 +61,16 @@ pub enum Error {
     /// Execution failed on storage.
     #[error("execution: {0}")]
     Execution(#[from] govchain_execution::Error),
+    /// The leader refused a forwarded transaction, or could not be reached.
+    #[error("{message}")]
+    Forwarded {
+        /// HTTP status the leader answered (503 when unreachable).
+        status: u16,
+        /// The leader's error code.
+        code: String,
+        /// The leader's message.
+        message: String,
+    },
     /// The node is stopping.
     #[error("node is shutting down")]
     ShuttingDown,
@@ -85,6 +96,7 @@ impl Error {
             Error::Consensus(_) => "consensus",
             Error::Ledger(_) => "ledger",
             Error::Execution(_) => "execution",
+            Error::Forwarded { .. } => "forwarded",
             Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal",
         }
@@ -107,7 +119,7 @@ pub fn init_tracing() {
 /// prints `node=<id> url=<base url>` to stdout once it listens.
 pub async fn run(config: config::NodeConfig) -> Result<()> {
     let listen = config.listen;
-    let node = Node::start(config)?;
+    let node = Node::start(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;

@@ -11,12 +11,14 @@ use govchain_consensus::{Applier, Batch, Consensus, solo::Solo};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_execution::{BlockOutcome, Executor, TxContext};
 use govchain_ledger::Ledger;
+use govchain_raft::{BlockStore, StoreError};
 use govchain_types::{
     BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
     TxBody, TxStatus, TxType,
     api::{NodeStatus, SubmitMode, SubmitResponse},
     next_state_root, now_ms,
 };
+use rayon::prelude::*;
 use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, info};
 
@@ -51,6 +53,8 @@ pub struct Committed {
 pub struct Node {
     inner: Arc<Inner>,
     consensus: Arc<dyn Consensus>,
+    /// The Raft engine and peer client of a replicated chain.
+    replicated: Option<crate::replicated::Replicated>,
 }
 
 impl std::fmt::Debug for Node {
@@ -84,7 +88,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Node {
     /// Opens the ledger (writing the genesis block on first start), starts
     /// the consensus engine and returns the running node.
-    pub fn start(config: NodeConfig) -> Result<Node> {
+    pub async fn start(config: NodeConfig) -> Result<Node> {
         config.validate()?;
         let genesis = Genesis::load(&config.genesis)?;
         let key_pem = std::fs::read_to_string(&config.key)
@@ -117,12 +121,21 @@ impl Node {
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
-        let (solo, _cutter) = Solo::start(
-            inner.config.node_id.clone(),
-            inner.genesis.block_policy.clone(),
-            inner.config.mempool_capacity,
-            inner.clone(),
-        )?;
+        let (consensus, replicated): (Arc<dyn Consensus>, _) = if inner.genesis.consensus == "raft" {
+            let store = Arc::new(LedgerStore(inner.clone()));
+            let replicated =
+                crate::replicated::Replicated::start(&inner.config, &inner.genesis, &inner.key, store)
+                    .await?;
+            (Arc::new(replicated.engine.clone()), Some(replicated))
+        } else {
+            let (solo, _cutter) = Solo::start(
+                inner.config.node_id.clone(),
+                inner.genesis.block_policy.clone(),
+                inner.config.mempool_capacity,
+                inner.clone(),
+            )?;
+            (Arc::new(solo), None)
+        };
         info!(
             target: "govchain::node",
             node = %inner.config.node_id,
@@ -131,7 +144,11 @@ impl Node {
             height = inner.ledger.height().unwrap_or(0),
             "node started"
         );
-        Ok(Node { inner, consensus: Arc::new(solo) })
+        let node = Node { inner, consensus, replicated };
+        if let Some(r) = &node.replicated {
+            r.serve_peers(node.clone()).await?;
+        }
+        Ok(node)
     }
 
     /// The chain's suite.
@@ -234,6 +251,13 @@ impl Node {
         if self.inner.ledger.contains_tx(&id)? {
             return Err(Error::Duplicate { tx_id: id, committed: true });
         }
+        // Clients need not know who leads: a follower hands the transaction
+        // to the leader over the authenticated peer link.
+        if let Some(r) = &self.replicated
+            && !r.is_leader()
+        {
+            return r.forward(&tx, mode).await;
+        }
         if !lock(&self.inner.pending).insert(id) {
             return Err(Error::Duplicate { tx_id: id, committed: false });
         }
@@ -329,12 +353,17 @@ impl Inner {
         Ok(())
     }
 
-    fn execute_and_commit(&self, batch: Batch) -> Result<()> {
-        let started = Instant::now();
+    /// Turns an ordered batch into the next block: drops transactions
+    /// already on chain or repeated, checks every signature this node has not
+    /// checked at admission (in parallel), derives each signer's
+    /// organization at block time, executes, and builds the header. Nothing
+    /// in the header depends on which node ran this, so every replica
+    /// builds the same block id.
+    fn build_block(&self, batch: Batch) -> Result<(Block, BlockOutcome)> {
         let suite = self.genesis.suite;
-        let parent = self.ledger.block_by_height(self.ledger.height().unwrap_or(0))?.map(|b| b.header);
-        let parent_time = parent.as_ref().map_or(0, |h| h.timestamp_ms);
-        let height = parent.as_ref().map_or(0, |h| h.height + 1);
+        let parent = self.ledger.tip();
+        let parent_time = parent.as_ref().map_or(0, |t| t.timestamp_ms);
+        let height = parent.as_ref().map_or(0, |t| t.height + 1);
         let timestamp_ms = batch.timestamp_ms.max(parent_time);
 
         // An engine may deliver a transaction twice (a client retry through
@@ -347,6 +376,21 @@ impl Inner {
                 txs.push((id, tx));
             }
         }
+        // Transactions admitted here were verified then; those that came
+        // through consensus from another node are verified now, once.
+        let admitted: Vec<bool> = {
+            let pending = lock(&self.pending);
+            txs.iter().map(|(id, _)| pending.contains(id)).collect()
+        };
+        let chain_id = &self.genesis.chain_id;
+        let signatures: Vec<std::result::Result<(), String>> = txs
+            .par_iter()
+            .zip(admitted.par_iter())
+            .map(|((_, tx), admitted)| match admitted {
+                true => Ok(()),
+                false => tx.verify(suite, chain_id).map(drop).map_err(|e| e.to_string()),
+            })
+            .collect();
         // The organization each transaction acts for, from its certificates
         // at block time (never the wall clock: every node executing this
         // block must reach the same answer). A certificate that no longer
@@ -355,9 +399,13 @@ impl Inner {
         let block_time = UNIX_EPOCH + Duration::from_millis(timestamp_ms);
         let orgs: Vec<std::result::Result<String, String>> = txs
             .iter()
-            .map(|(_, tx)| match self.certs.organization(&tx.body.signers, block_time) {
-                Ok(org) => Ok(org.unwrap_or_else(|| tx.body.sender.to_string())),
-                Err(e) => Err(e.to_string()),
+            .zip(signatures)
+            .map(|((_, tx), signature)| {
+                signature?;
+                match self.certs.organization(&tx.body.signers, block_time) {
+                    Ok(org) => Ok(org.unwrap_or_else(|| tx.body.sender.to_string())),
+                    Err(e) => Err(e.to_string()),
+                }
             })
             .collect();
         let contexts: Vec<(&Transaction, TxContext)> = txs
@@ -389,6 +437,8 @@ impl Inner {
             proposer: batch.proposer,
             tx_count: transactions.len() as u32,
         };
+        // This node's signature over the id: it attests that this node
+        // executed and committed the block (each replica adds its own).
         let id = header.id(suite);
         let signature = self.key.sign(&id.0).map_err(|e| Error::Internal(format!("signing block: {e}")))?;
         let block = Block {
@@ -400,7 +450,48 @@ impl Inner {
                 signature,
             }],
         };
-        self.ledger.commit(&block, &outcome.receipts, &outcome.writes)?;
+        Ok((block, outcome))
+    }
+
+    /// Executes `batch` as the next block and commits it durably (with the
+    /// consensus engine's metadata, if any), then answers waiters and
+    /// subscribers.
+    fn execute_and_commit(&self, batch: Batch, meta: Option<&[u8]>) -> Result<()> {
+        let started = Instant::now();
+        let (block, outcome) = self.build_block(batch)?;
+        self.commit_block(block, outcome, meta, started)
+    }
+
+    /// Re-executes a block fetched from a peer and commits it only if this
+    /// node arrives at the very same header.
+    fn import_block(&self, block: Block, meta: &[u8]) -> Result<()> {
+        let started = Instant::now();
+        let wanted = block.header.clone();
+        let batch = Batch {
+            transactions: block.transactions,
+            timestamp_ms: wanted.timestamp_ms,
+            proposer: wanted.proposer.clone(),
+        };
+        let (built, outcome) = self.build_block(batch)?;
+        if built.header != wanted {
+            return Err(Error::Internal(format!(
+                "block {} from a peer does not re-execute to the same header (state root {} here, {} there)",
+                wanted.height, built.header.state_root, wanted.state_root
+            )));
+        }
+        self.commit_block(built, outcome, Some(meta), started)
+    }
+
+    fn commit_block(
+        &self,
+        block: Block,
+        outcome: BlockOutcome,
+        meta: Option<&[u8]>,
+        started: Instant,
+    ) -> Result<()> {
+        let height = block.header.height;
+        let id = block.header.id(self.genesis.suite);
+        self.ledger.commit_with(&block, &outcome.receipts, &outcome.writes, meta)?;
 
         let m = &self.metrics;
         m.height.set(height as i64);
@@ -411,10 +502,10 @@ impl Inner {
             let status = if r.status == TxStatus::Success { "success" } else { "failed" };
             m.transactions.get_or_create(&crate::metrics::Outcome { status: status.into() }).inc();
         }
-        m.pending.dec_by(outcome.receipts.len() as i64);
         {
             let mut pending = lock(&self.pending);
             let mut waiters = lock(&self.waiters);
+            let before = pending.len();
             for r in &outcome.receipts {
                 pending.remove(&r.tx_id);
                 for w in waiters.remove(&r.tx_id).into_iter().flatten() {
@@ -422,6 +513,7 @@ impl Inner {
                     let _ = w.send(r.clone());
                 }
             }
+            m.pending.dec_by((before - pending.len()) as i64);
         }
         debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
         // No subscribers is fine.
@@ -430,10 +522,6 @@ impl Inner {
     }
 }
 
-/// Puts the receipts and writes of the executed transactions back among the
-/// ones refused for their certificates, in block order: a refused one gets a
-/// `Failed` receipt with no writes and no events, and every receipt's index
-/// is its transaction's position in the block.
 fn merge_refused(
     executed: BlockOutcome,
     txs: &[(Hash, Transaction)],
@@ -480,7 +568,63 @@ fn refused_receipt(tx_id: Hash, height: u64, index: u32, message: String) -> Rec
 
 impl Applier for Inner {
     fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.execute_and_commit(batch).map_err(|e| Box::new(e) as _)
+        self.execute_and_commit(batch, None).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// The ledger as the Raft state machine drives it.
+pub(crate) struct LedgerStore(Arc<Inner>);
+
+fn tip_of(ledger: &Ledger) -> Option<govchain_raft::ChainTip> {
+    ledger.tip().map(|t| govchain_raft::ChainTip {
+        height: t.height,
+        block_id: t.block_id,
+        state_root: t.state_root,
+        timestamp_ms: t.timestamp_ms,
+    })
+}
+
+fn tip_after(ledger: &Ledger) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+    tip_of(ledger).ok_or_else(|| "no block after a commit".into())
+}
+
+impl BlockStore for LedgerStore {
+    fn suite(&self) -> Suite {
+        self.0.genesis.suite
+    }
+
+    fn consensus_meta(&self) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.ledger.consensus_meta()?)
+    }
+
+    fn tip(&self) -> std::result::Result<Option<govchain_raft::ChainTip>, StoreError> {
+        Ok(tip_of(&self.0.ledger))
+    }
+
+    fn apply_batch(
+        &self,
+        batch: Batch,
+        meta: &[u8],
+    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+        self.0.execute_and_commit(batch, Some(meta))?;
+        tip_after(&self.0.ledger)
+    }
+
+    fn put_meta(&self, meta: &[u8]) -> std::result::Result<(), StoreError> {
+        Ok(self.0.ledger.put_consensus_meta(meta)?)
+    }
+
+    fn import_block(
+        &self,
+        block: Block,
+        meta: &[u8],
+    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+        self.0.import_block(block, meta)?;
+        tip_after(&self.0.ledger)
+    }
+
+    fn block_bytes(&self, height: u64) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.ledger.block_bytes(height)?)
     }
 }
 
@@ -537,7 +681,8 @@ mod tests {
             &read(init::OPERATING_KEY_FILE),
         )
         .expect("ca");
-        let node = Node::start(config).expect("start");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let node = runtime.block_on(Node::start(config)).expect("start");
 
         let key = PrivateKey::generate(suite);
         let now = SystemTime::now();
@@ -556,7 +701,10 @@ mod tests {
         let block = |txs: Vec<Transaction>, at: SystemTime| {
             let timestamp_ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64;
             node.inner
-                .execute_and_commit(Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into() })
+                .execute_and_commit(
+                    Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into() },
+                    None,
+                )
                 .expect("commit");
             txs.iter()
                 .map(|tx| node.ledger().receipt(&tx.id(suite)).expect("ledger").expect("committed"))

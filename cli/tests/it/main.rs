@@ -6,6 +6,7 @@
 
 mod cert;
 mod crypto;
+mod net;
 mod node;
 
 use std::{

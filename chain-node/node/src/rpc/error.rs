@@ -41,6 +41,10 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        if let Error::Forwarded { status, code, message } = e {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return ApiError { status, code, message };
+        }
         use govchain_consensus::Error as C;
         let status = match &e {
             Error::InvalidTx(_) | Error::BadTimestamp { .. } | Error::BadCertificate(_) => {

@@ -43,7 +43,7 @@ pub async fn start_with(suite: Suite, edit: impl FnOnce(&mut Genesis)) -> TestNo
     let mut genesis = Genesis::load(&config.genesis).expect("genesis");
     edit(&mut genesis);
     std::fs::write(&config.genesis, serde_json::to_string(&genesis).expect("json")).expect("write genesis");
-    let node = Node::start(config).expect("node starts");
+    let node = Node::start(config).await.expect("node starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let router = govchain_node::rpc::router(node.clone());
