@@ -32,6 +32,14 @@ pub struct MemBlockStore {
 struct MemInner {
     blocks: Vec<(Block, ChainTip)>,
     meta: Option<Vec<u8>>,
+    txs: usize,
+}
+
+impl MemInner {
+    fn push(&mut self, block: Block, tip: ChainTip) {
+        self.txs += block.transactions.len();
+        self.blocks.push((block, tip));
+    }
 }
 
 impl MemBlockStore {
@@ -46,7 +54,7 @@ impl MemBlockStore {
         let genesis = Batch { transactions: Vec::new(), timestamp_ms: 0, proposer: "genesis".into() };
         let mut inner = store.lock();
         let (block, tip) = store.execute(None, &genesis);
-        inner.blocks.push((block, tip));
+        inner.push(block, tip);
         drop(inner);
         store
     }
@@ -102,6 +110,11 @@ impl MemBlockStore {
         self.imported.load(Ordering::Relaxed)
     }
 
+    /// Number of transactions in all blocks.
+    pub fn tx_count(&self) -> usize {
+        self.lock().txs
+    }
+
     /// Every transaction in block order.
     pub fn transactions(&self) -> Vec<Transaction> {
         self.lock().blocks.iter().flat_map(|(b, _)| b.transactions.clone()).collect()
@@ -124,7 +137,7 @@ impl BlockStore for MemBlockStore {
     fn apply_batch(&self, batch: Batch, meta: &[u8]) -> Result<ChainTip, StoreError> {
         let mut inner = self.lock();
         let (block, tip) = self.execute(inner.blocks.last().map(|(_, t)| t), &batch);
-        inner.blocks.push((block, tip));
+        inner.push(block, tip);
         inner.meta = Some(meta.to_vec());
         Ok(tip)
     }
@@ -145,7 +158,7 @@ impl BlockStore for MemBlockStore {
         if mine.header != block.header {
             return Err(format!("block {} re-executes to a different header", block.header.height).into());
         }
-        inner.blocks.push((mine, tip));
+        inner.push(mine, tip);
         inner.meta = Some(meta.to_vec());
         self.imported.fetch_add(1, Ordering::Relaxed);
         Ok(tip)
