@@ -238,6 +238,12 @@ impl RaftEngine {
         }
     }
 
+    /// Whether this member holds any Raft state (a log or a vote): false on
+    /// a brand-new member until it is initialized or contacted by a leader.
+    pub async fn is_initialized(&self) -> Result<bool> {
+        self.inner.raft.is_initialized().await.map_err(|e| Error::Stopped(e.to_string()))
+    }
+
     /// Adds `id` at `node` as a learner: a non-voting member that receives
     /// every block (a backup ledger node, SPEC LED-5). Returns once the
     /// change is committed; the learner catches up on its own. Leader only.

@@ -54,7 +54,7 @@ pub mod state_machine;
 pub mod test_utils;
 mod types;
 
-pub use engine::{RaftConfig, RaftEngine};
+pub use engine::{Members, RaftConfig, RaftEngine};
 pub use network::{BoxFuture, RaftTransport};
 pub use state_machine::{BlockStore, ChainTip, StoreError};
 pub use types::{

@@ -100,7 +100,9 @@ async fn a_late_learner_catches_up_by_snapshot_and_block_fetch() {
 
     c.start(4).await;
     assert_eq!(c.engine(4).role(), Role::Learner);
+    assert!(!c.engine(4).is_initialized().await.expect("initialized?"));
     let leader = c.leader().await;
+    assert!(c.engine(leader).is_initialized().await.expect("initialized?"));
     retry(LONG, || c.engine(leader).add_learner(4, node(4))).await;
     c.wait_txs(&[4], 36).await;
     c.assert_same_chain(&[1, 2, 3, 4]);
