@@ -11,7 +11,11 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use govchain_crypto::Suite;
-use govchain_node::init::{CONFIG_FILE, NetworkOptions, init_network};
+use govchain_node::{
+    config::{Genesis, NodeConfig},
+    init::{CONFIG_FILE, NetworkOptions, add_network_node, init_network},
+};
+use govchain_sdk::Client;
 
 /// `govchain net` verbs.
 #[derive(Subcommand)]
@@ -52,6 +56,23 @@ pub enum NetCmd {
         /// The directory.
         dir: PathBuf,
     },
+    /// Add a node to a running replicated chain: prepare it, start it, have
+    /// the leader add it as a learner, wait until it caught up, promote it.
+    AddNode {
+        /// The chain's directory.
+        dir: PathBuf,
+        /// Keep it a non-voting backup ledger node.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove a node from a running replicated chain (it leaves consensus
+    /// first), then stop it.
+    RemoveNode {
+        /// The chain's directory.
+        dir: PathBuf,
+        /// The node's name, e.g. node4.
+        name: String,
+    },
     /// Stop the nodes `net start` started.
     Stop {
         /// The directory.
@@ -80,6 +101,8 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
             Ok(())
         }
         NetCmd::Start { dir } => start(&dir),
+        NetCmd::AddNode { dir, learner } => add_node(&dir, learner).await,
+        NetCmd::RemoveNode { dir, name } => remove_node(&dir, &name).await,
         NetCmd::Stop { dir } => stop(&dir),
     }
 }
@@ -106,41 +129,180 @@ fn start(dir: &Path) -> anyhow::Result<()> {
         {
             bail!("{} is already running (pid {pid}); `govchain net stop` first", node.display());
         }
-        let log = std::fs::File::create(node.join("node.log"))?;
-        let mut child = Command::new(&exe)
-            .args(["node", "run", "--config"])
-            .arg(node.join(CONFIG_FILE))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting the node in {}", node.display()))?;
-        std::fs::write(node.join("pid"), child.id().to_string())?;
-        let stdout = child.stdout.take().context("node stdout")?;
+        let (child, stdout) = spawn(&exe, &node)?;
         started.push((node, child, stdout));
     }
     // The nodes of a replicated chain start together: each prints its URL
     // once its listeners are up.
     let deadline = Instant::now() + Duration::from_secs(60);
-    for (node, mut child, stdout) in started {
-        let mut lines = BufReader::new(stdout).lines();
-        let line = loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("url=") => break line,
-                Some(Ok(_)) => continue,
-                _ => {
-                    let _ = child.wait();
-                    bail!("node in {} exited; see {}", node.display(), node.join("node.log").display());
-                }
-            }
-        };
-        println!("{line}");
+    for (node, child, stdout) in started {
+        println!("{}", url_line(&node, child, stdout)?);
         if Instant::now() > deadline {
             bail!("nodes took over a minute to start");
         }
-        // Keep the pipe drained so the node never blocks on stdout.
-        std::thread::spawn(move || lines.for_each(drop));
     }
+    Ok(())
+}
+
+fn spawn(exe: &Path, node: &Path) -> anyhow::Result<(std::process::Child, std::process::ChildStdout)> {
+    let log = std::fs::File::create(node.join("node.log"))?;
+    let mut child = Command::new(exe)
+        .args(["node", "run", "--config"])
+        .arg(node.join(CONFIG_FILE))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting the node in {}", node.display()))?;
+    std::fs::write(node.join("pid"), child.id().to_string())?;
+    let stdout = child.stdout.take().context("node stdout")?;
+    Ok((child, stdout))
+}
+
+/// Waits for the node's `node=.. url=..` line.
+fn url_line(
+    node: &Path,
+    mut child: std::process::Child,
+    stdout: std::process::ChildStdout,
+) -> anyhow::Result<String> {
+    let mut lines = BufReader::new(stdout).lines();
+    let line = loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("url=") => break line,
+            Some(Ok(_)) => continue,
+            _ => {
+                let _ = child.wait();
+                bail!("node in {} exited; see {}", node.display(), node.join("node.log").display());
+            }
+        }
+    };
+    // Keep the pipe drained so the node never blocks on stdout.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok(line)
+}
+
+/// Talks to the members' admin endpoints with node0's identity (the
+/// chain's operator holds it).
+struct Admin {
+    client: govchain_net::HttpsClient,
+    nodes: Vec<NodeConfig>,
+}
+
+impl Admin {
+    fn new(dir: &Path) -> anyhow::Result<Admin> {
+        let nodes: Vec<NodeConfig> = node_dirs(dir)?
+            .iter()
+            .map(|d| NodeConfig::load(&d.join(CONFIG_FILE)))
+            .collect::<Result<_, _>>()?;
+        let first = nodes.first().context("no node")?;
+        let genesis = Genesis::load(&first.genesis)?;
+        let ca = genesis.ca.as_ref().context("the chain has no CA")?;
+        let trust = govchain_net::ChainTrust::new(genesis.suite, &ca.root_cert_pem, &ca.operating_cert_pem)?;
+        let cert = first.cert.as_ref().context("node0 has no certificate")?;
+        let identity = govchain_net::Identity::from_pem(
+            &std::fs::read_to_string(&first.key)?,
+            &std::fs::read_to_string(cert)?,
+            &trust,
+        )?;
+        let client = govchain_net::HttpsClient::new(govchain_net::client_config(&identity, &trust)?);
+        Ok(Admin { client, nodes })
+    }
+
+    fn api(&self, name: &str) -> anyhow::Result<Client> {
+        let node =
+            self.nodes.iter().find(|n| n.node_id == name).with_context(|| format!("no node {name}"))?;
+        Ok(Client::new(&format!("http://{}", node.listen))?)
+    }
+
+    /// The leader's peer address, asking the nodes' APIs who leads.
+    async fn leader(&self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for n in &self.nodes {
+                if let Ok(s) = Client::new(&format!("http://{}", n.listen))?.status().await
+                    && let Some(leader) = s.leader
+                    && let Some(l) = self.nodes.iter().find(|n| n.node_id == leader)
+                    && let Some(p2p) = l.p2p_listen
+                {
+                    return Ok(p2p.to_string());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no node reports a leader");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+        let leader = self.leader().await?;
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("https://{leader}{path}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 64 * 1024).await?;
+            bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(())
+    }
+}
+
+async fn add_node(dir: &Path, learner: bool) -> anyhow::Result<()> {
+    let added = add_network_node(dir)?;
+    let exe = std::env::current_exe().context("locating the govchain binary")?;
+    let (child, stdout) = spawn(&exe, &added.dir)?;
+    let line = url_line(&added.dir, child, stdout)?;
+    let admin = Admin::new(dir)?;
+    admin
+        .post("/admin/learner", serde_json::json!({"id": added.id, "name": added.name, "addr": added.p2p}))
+        .await?;
+    // Promote only once it holds the chain, so the group never waits on it.
+    let new = admin.api(&added.name)?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let mut target = 0;
+        for n in &admin.nodes {
+            if n.node_id != added.name
+                && let Ok(s) = Client::new(&format!("http://{}", n.listen))?.status().await
+            {
+                target = target.max(s.height);
+            }
+        }
+        if new.status().await.is_ok_and(|s| s.height >= target) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not catch up within 5 minutes", added.name);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if !learner {
+        admin.post("/admin/promote", serde_json::json!({"id": added.id})).await?;
+    }
+    println!("{line}");
+    Ok(())
+}
+
+async fn remove_node(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let admin = Admin::new(dir)?;
+    let node = admin.nodes.iter().find(|n| n.node_id == name).with_context(|| format!("no node {name}"))?;
+    let genesis = Genesis::load(&node.genesis)?;
+    let id = genesis
+        .member(name)
+        .map(|m| m.id)
+        .or(node.consensus_id)
+        .with_context(|| format!("{name} has no consensus id"))?;
+    admin.post("/admin/remove", serde_json::json!({"id": id})).await?;
+    let node_dir = dir.join(name);
+    if let Some(pid) = read_pid(&node_dir) {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = std::fs::remove_file(node_dir.join("pid"));
+    }
+    println!("removed {name}");
     Ok(())
 }
 

@@ -268,6 +268,106 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// A node added to a chain made by [`init_network`].
+#[derive(Debug, Clone)]
+pub struct AddedNode {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its consensus id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its peer address.
+    pub p2p: String,
+}
+
+/// Prepares one more node for a replicated chain made by [`init_network`]
+/// in `out`: the next loopback address, a new consensus id, a key and a node
+/// certificate from the chain's operating CA (`out/ca`). It joins when the
+/// leader adds it (as a learner, then promoted).
+pub fn add_network_node(out: &Path) -> Result<AddedNode> {
+    let mut existing = Vec::new();
+    while out.join(format!("node{}", existing.len())).join(CONFIG_FILE).is_file() {
+        let dir = out.join(format!("node{}", existing.len()));
+        existing.push(NodeConfig::load(&dir.join(CONFIG_FILE))?);
+    }
+    let first = existing.first().ok_or_else(|| Error::Config(format!("{} holds no node0", out.display())))?;
+    let genesis = Genesis::load(&first.genesis)?;
+    if genesis.consensus != "raft" {
+        return Err(Error::Config("only a raft chain takes more nodes".into()));
+    }
+    let index = existing.len();
+    let IpAddr::V4(ip0) = first.listen.ip() else {
+        return Err(Error::Config("node0 does not listen on an IPv4 loopback address".into()));
+    };
+    let last = ip0.octets()[3] as usize + index;
+    if last > 254 {
+        return Err(Error::Config("no loopback address left for another node".into()));
+    }
+    let ip = Ipv4Addr::new(127, 0, 0, last as u8);
+    let p2p_port =
+        first.p2p_listen.map(|a| a.port()).ok_or_else(|| Error::Config("node0 has no p2p_listen".into()))?;
+    let id = genesis
+        .members
+        .iter()
+        .map(|m| m.id)
+        .chain(existing.iter().filter_map(|c| c.consensus_id))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let read = |f: &str| {
+        let path = out.join(CA_DIR).join(f);
+        std::fs::read_to_string(&path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+    };
+    let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
+    let ca = ChainCa::load(
+        genesis.suite,
+        &read(ROOT_CERT_FILE)?,
+        &read(OPERATING_CERT_FILE)?,
+        &read(OPERATING_KEY_FILE)?,
+    )
+    .map_err(|e| pki("loading the chain CA", e))?;
+    let name = format!("node{index}");
+    let key = PrivateKey::generate(genesis.suite);
+    let public = key.public_key().to_spki_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
+    let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
+    let mut req = IssueRequest::node(&name, &genesis.organization, public.clone(), validity);
+    req.dns_names = vec!["localhost".into()];
+    req.ip_addresses = vec![IpAddr::V4(ip)];
+    let cert = ca.issue(&req).map_err(|e| pki("issuing a node certificate", e))?;
+    let dir = out.join(&name);
+    let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let key_pem = key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
+    write_private(&dir.join("key.pem"), &key_pem)?;
+    let p2p = SocketAddr::from((ip, p2p_port));
+    let config = NodeConfig {
+        node_id: name.clone(),
+        listen: SocketAddr::from((ip, first.listen.port())),
+        data_dir: "data".into(),
+        key: "key.pem".into(),
+        genesis: "genesis.json".into(),
+        mempool_capacity: first.mempool_capacity,
+        sync_timeout_ms: first.sync_timeout_ms,
+        p2p_listen: Some(p2p),
+        cert: Some(NODE_CERT_FILE.into()),
+        consensus_id: Some(id),
+    };
+    let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let genesis_json = std::fs::read_to_string(&first.genesis)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", first.genesis.display())))?;
+    for (path, contents) in [
+        (dir.join("pub.pem"), public.as_str()),
+        (dir.join(NODE_CERT_FILE), cert.as_str()),
+        (dir.join("genesis.json"), genesis_json.as_str()),
+        (dir.join(CONFIG_FILE), toml.as_str()),
+    ] {
+        std::fs::write(&path, contents).map_err(|e| io(&path, e))?;
+    }
+    Ok(AddedNode { dir, id, name, p2p: p2p.to_string() })
+}
+
 /// What to tell the operator about the root key after [`init_node_dir`].
 pub fn root_key_note(dir: &Path) -> String {
     format!(

@@ -10,7 +10,7 @@ use axum::{
     extract::{Query, State},
     http::{Method, Request, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use govchain_consensus::Role;
 use govchain_crypto::PrivateKey;
@@ -144,8 +144,16 @@ impl Replicated {
         let listener = TlsListener::bind(self.listen, (*self.server).clone())
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {} (p2p): {e}", self.listen)))?;
+        let admin = Router::new()
+            .route("/admin/members", get(members))
+            .route("/admin/learner", post(add_learner))
+            .route("/admin/promote", post(promote))
+            .route("/admin/remove", post(remove))
+            .route("/admin/policy", post(set_policy))
+            .with_state(self.engine.clone());
         let router = govchain_raft::http::router(self.engine.clone())
-            .merge(Router::new().route("/forward", post(forwarded)).with_state(node));
+            .merge(Router::new().route("/forward", post(forwarded)).with_state(node))
+            .merge(admin);
         info!(target: "govchain::node", addr = %self.listen, "peer listener (mutual TLS) started");
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, PeerAware::new(router)).await {
@@ -212,6 +220,96 @@ async fn forwarded(State(node): State<Node>, Query(params): Query<ForwardParams>
     match node.submit(tx, params.mode).await {
         Ok(r) => (StatusCode::OK, Json(r)).into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// ---- membership and configuration (SPEC CON-2, LED-5, PRV-5) ----------
+//
+// Served only on the peer listener: the caller must present a node
+// certificate of this chain (the chain's operator holds one). A follower
+// answers 503 `not_leader` naming the leader.
+
+/// A member as the admin endpoints show and take it.
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub struct MemberView {
+    /// Consensus id.
+    pub id: NodeId,
+    /// Node name.
+    pub name: String,
+    /// Peer address.
+    pub addr: String,
+    /// `voter` or `learner`.
+    #[serde(default)]
+    pub role: String,
+}
+
+#[derive(Deserialize)]
+struct IdBody {
+    id: NodeId,
+}
+
+fn admin_error(e: govchain_raft::Error) -> Response {
+    match e {
+        govchain_raft::Error::NotLeader { leader, .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_leader",
+            format!("not the leader; ask {}", leader.map_or_else(|| "the leader".to_owned(), |l| l.name)),
+        )
+        .into_response(),
+        e @ (govchain_raft::Error::Membership(_) | govchain_raft::Error::Consensus(_)) => {
+            ApiError::bad_request("membership", e.to_string()).into_response()
+        }
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "consensus", e.to_string()).into_response(),
+    }
+}
+
+async fn members(State(engine): State<RaftEngine>) -> Json<Vec<MemberView>> {
+    let m = engine.members();
+    Json(
+        m.nodes
+            .iter()
+            .map(|(id, n)| MemberView {
+                id: *id,
+                name: n.name.clone(),
+                addr: n.addr.clone(),
+                role: if m.voters.contains(id) { "voter" } else { "learner" }.into(),
+            })
+            .collect(),
+    )
+}
+
+async fn add_learner(State(engine): State<RaftEngine>, Json(m): Json<MemberView>) -> Response {
+    if m.id == 0 || m.name.is_empty() || m.addr.is_empty() {
+        return ApiError::bad_request("membership", "id (above 0), name and addr are required")
+            .into_response();
+    }
+    match engine.add_learner(m.id, govchain_raft::Node::new(m.addr, m.name)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn promote(State(engine): State<RaftEngine>, Json(b): Json<IdBody>) -> Response {
+    match engine.promote(b.id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn remove(State(engine): State<RaftEngine>, Json(b): Json<IdBody>) -> Response {
+    match engine.remove_node(b.id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn set_policy(
+    State(engine): State<RaftEngine>,
+    Json(p): Json<govchain_consensus::BlockPolicy>,
+) -> Response {
+    match engine.set_block_policy(p).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => admin_error(e),
     }
 }
 

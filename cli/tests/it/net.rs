@@ -204,3 +204,112 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
     }
     eprintln!("{} acknowledged transactions, height {height}, state root {root}", acked.len());
 }
+
+/// Stops a `net start`ed chain when the test ends, however it ends.
+struct Started(std::path::PathBuf);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_govchain")).args(["net", "stop"]).arg(&self.0).output();
+    }
+}
+
+async fn converged(clients: &[Client]) -> (u64, Hash) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut seen = Vec::new();
+        for c in clients {
+            if let Ok(s) = c.status().await {
+                seen.push((s.height, s.state_root));
+            }
+        }
+        if seen.len() == clients.len() && seen.windows(2).all(|w| w[0] == w[1]) {
+            return seen[0];
+        }
+        assert!(Instant::now() < deadline, "nodes did not converge: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let base = 24_000 + (std::process::id() % 2_000) as u16 * 2;
+    let o = out.to_str().unwrap();
+    let (api, p2p) = (base.to_string(), (base + 1).to_string());
+    ok(&[
+        "net",
+        "init",
+        "--nodes",
+        "4",
+        "--suite",
+        "intl-r1",
+        "--out",
+        o,
+        "--first-ip",
+        "51",
+        "--api-port",
+        &api,
+        "--p2p-port",
+        &p2p,
+    ]);
+    let started = ok(&["net", "start", o]);
+    let _guard = Started(out.clone());
+    assert_eq!(started.lines().filter(|l| l.contains("url=")).count(), 4, "{started}");
+    let client = |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", 51 + i)).unwrap();
+    let chain_id = client(0).status().await.unwrap().chain_id;
+
+    let acked: Arc<Mutex<Vec<Hash>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let clients: Vec<Client> = (0..4).map(client).collect();
+        tokio::spawn(async move {
+            let wallet = Wallet::new(PrivateKey::generate(Suite::IntlR1), chain_id);
+            for i in 0..5_000u32 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let tx = wallet
+                    .data_call(&DataCall::Put { key: format!("m{i}").into(), value: "v".into() })
+                    .unwrap();
+                if let Ok(r) = clients[i as usize % 4].submit(&tx, SubmitMode::Sync).await
+                    && r.receipt.is_some()
+                {
+                    acked.lock().unwrap().push(r.tx_id);
+                }
+            }
+        })
+    };
+
+    // Grow: node4 joins as a learner, catches up, is promoted.
+    let added = ok(&["net", "add-node", o]);
+    assert!(added.contains("node=node4"), "{added}");
+    let five: Vec<Client> = (0..5).map(client).collect();
+    converged(&five).await;
+    assert_eq!(client(4).status().await.unwrap().role, "follower", "node4 was promoted to a voter");
+    // Shrink: node1 leaves consensus first, then stops.
+    ok(&["net", "remove-node", o, "node1"]);
+    let four: Vec<Client> = [0, 2, 3, 4].into_iter().map(client).collect();
+    let before = acked.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < before + 50 {
+        assert!(Instant::now() < deadline, "no progress after removing node1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    let (height, _) = converged(&four).await;
+    let acked = acked.lock().unwrap().clone();
+    for c in &four {
+        for id in &acked {
+            assert!(
+                c.transaction(id).await.unwrap().is_some(),
+                "acknowledged {id} missing on {}",
+                c.base_url()
+            );
+        }
+    }
+    eprintln!("membership 4 -> 5 -> 4: {} acknowledged, height {height}", acked.len());
+}
