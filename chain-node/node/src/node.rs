@@ -256,7 +256,19 @@ impl Node {
         if let Some(r) = &self.replicated
             && !r.is_leader()
         {
-            return r.forward(&tx, mode).await;
+            let response = r.forward(&tx, mode).await?;
+            // Read-your-writes through this node: answer once this node has
+            // applied the block too, so a read that follows sees the write.
+            if let Some(receipt) = &response.receipt {
+                let deadline = tokio::time::Instant::now() + self.inner.config.sync_timeout();
+                while self.inner.ledger.height().is_none_or(|h| h < receipt.height) {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(Error::CommitTimeout { tx_id: id });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            }
+            return Ok(response);
         }
         if !lock(&self.inner.pending).insert(id) {
             return Err(Error::Duplicate { tx_id: id, committed: false });

@@ -125,6 +125,15 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
                     let node = &clients[(w + i as usize) % clients.len()];
                     match node.submit(&tx, SubmitMode::Sync).await {
                         Ok(r) if r.receipt.as_ref().is_some_and(|r| r.status == TxStatus::Success) => {
+                            // Read-your-writes through the node that took the write.
+                            if i % 50 == 0 {
+                                let seen = node.transaction(&r.tx_id).await.ok().flatten();
+                                assert!(
+                                    seen.is_some(),
+                                    "{} does not see its own committed write",
+                                    node.base_url()
+                                );
+                            }
                             acked.lock().unwrap().push(r.tx_id);
                         }
                         _ => tokio::time::sleep(Duration::from_millis(20)).await,
