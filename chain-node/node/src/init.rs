@@ -229,21 +229,8 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     }
     let mut dirs = Vec::with_capacity(opts.nodes);
     for i in 0..opts.nodes {
-        let dir = out.join(format!("node{i}"));
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let name = format!("node{i}");
-        let key = PrivateKey::generate(opts.suite);
-        let public =
-            key.public_key().to_spki_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
-        let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
-        let mut req = IssueRequest::node(&name, &opts.organization, public.clone(), validity);
-        req.dns_names = vec!["localhost".into()];
-        req.ip_addresses = vec![IpAddr::V4(ip(i))];
-        let cert = ca.issue(&req).map_err(|e| pki("issuing a node certificate", e))?;
-        let key_pem = key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
-        write_private(&dir.join("key.pem"), &key_pem)?;
         let config = NodeConfig {
-            node_id: name,
+            node_id: format!("node{i}"),
             listen: SocketAddr::from((ip(i), opts.api_port)),
             data_dir: "data".into(),
             key: "key.pem".into(),
@@ -254,18 +241,45 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             cert: Some(NODE_CERT_FILE.into()),
             consensus_id: None,
         };
-        let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
-        for (path, contents) in [
-            (dir.join("pub.pem"), public.as_str()),
-            (dir.join(NODE_CERT_FILE), cert.as_str()),
-            (dir.join("genesis.json"), genesis_json.as_str()),
-            (dir.join(CONFIG_FILE), toml.as_str()),
-        ] {
-            std::fs::write(&path, contents).map_err(|e| io(&path, e))?;
-        }
+        let dir = out.join(&config.node_id);
+        write_member_dir(&dir, &ca, &opts.organization, ip(i), &config, &genesis_json)?;
         dirs.push(dir);
     }
     Ok(dirs)
+}
+
+/// Writes one member's directory: a new key, a node certificate from `ca`
+/// (SANs `ip` and `localhost`), the chain's genesis and `config`.
+fn write_member_dir(
+    dir: &Path,
+    ca: &ChainCa,
+    organization: &str,
+    ip: Ipv4Addr,
+    config: &NodeConfig,
+    genesis_json: &str,
+) -> Result<()> {
+    let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
+    let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let key = PrivateKey::generate(ca.suite());
+    let encoding = |e: govchain_crypto::Error| Error::Internal(format!("encoding key: {e}"));
+    let public = key.public_key().to_spki_pem().map_err(encoding)?;
+    let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
+    let mut req = IssueRequest::node(&config.node_id, organization, public.clone(), validity);
+    req.dns_names = vec!["localhost".into()];
+    req.ip_addresses = vec![IpAddr::V4(ip)];
+    let cert = ca.issue(&req).map_err(|e| pki("issuing a node certificate", e))?;
+    write_private(&dir.join("key.pem"), &key.to_pkcs8_pem().map_err(encoding)?)?;
+    let toml = toml::to_string(config).map_err(|e| Error::Internal(e.to_string()))?;
+    for (path, contents) in [
+        (dir.join("pub.pem"), public.as_str()),
+        (dir.join(NODE_CERT_FILE), cert.as_str()),
+        (dir.join("genesis.json"), genesis_json),
+        (dir.join(CONFIG_FILE), toml.as_str()),
+    ] {
+        std::fs::write(&path, contents).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// A node added to a chain made by [`init_network`].
@@ -329,18 +343,6 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
     )
     .map_err(|e| pki("loading the chain CA", e))?;
     let name = format!("node{index}");
-    let key = PrivateKey::generate(genesis.suite);
-    let public = key.public_key().to_spki_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
-    let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
-    let mut req = IssueRequest::node(&name, &genesis.organization, public.clone(), validity);
-    req.dns_names = vec!["localhost".into()];
-    req.ip_addresses = vec![IpAddr::V4(ip)];
-    let cert = ca.issue(&req).map_err(|e| pki("issuing a node certificate", e))?;
-    let dir = out.join(&name);
-    let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let key_pem = key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("encoding key: {e}")))?;
-    write_private(&dir.join("key.pem"), &key_pem)?;
     let p2p = SocketAddr::from((ip, p2p_port));
     let config = NodeConfig {
         node_id: name.clone(),
@@ -354,17 +356,10 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
         cert: Some(NODE_CERT_FILE.into()),
         consensus_id: Some(id),
     };
-    let toml = toml::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
     let genesis_json = std::fs::read_to_string(&first.genesis)
         .map_err(|e| Error::Config(format!("cannot read {}: {e}", first.genesis.display())))?;
-    for (path, contents) in [
-        (dir.join("pub.pem"), public.as_str()),
-        (dir.join(NODE_CERT_FILE), cert.as_str()),
-        (dir.join("genesis.json"), genesis_json.as_str()),
-        (dir.join(CONFIG_FILE), toml.as_str()),
-    ] {
-        std::fs::write(&path, contents).map_err(|e| io(&path, e))?;
-    }
+    let dir = out.join(&name);
+    write_member_dir(&dir, &ca, &genesis.organization, ip, &config, &genesis_json)?;
     Ok(AddedNode { dir, id, name, p2p: p2p.to_string() })
 }
 
