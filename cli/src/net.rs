@@ -73,6 +73,21 @@ pub enum NetCmd {
         /// The node's name, e.g. node4.
         name: String,
     },
+    /// Change the block policy of a running replicated chain online (agreed
+    /// through consensus, applied by every node).
+    Policy {
+        /// The chain's directory.
+        dir: PathBuf,
+        /// Most transactions per block.
+        #[arg(long)]
+        max_txs: usize,
+        /// Most payload bytes per block.
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        max_bytes: usize,
+        /// Longest wait for more transactions once one is pending, ms.
+        #[arg(long, default_value_t = 2)]
+        max_wait_ms: u64,
+    },
     /// Stop the nodes `net start` started.
     Stop {
         /// The directory.
@@ -102,6 +117,13 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
         }
         NetCmd::Start { dir } => start(&dir),
         NetCmd::AddNode { dir, learner } => add_node(&dir, learner).await,
+        NetCmd::Policy { dir, max_txs, max_bytes, max_wait_ms } => {
+            let policy =
+                serde_json::json!({"max_txs": max_txs, "max_bytes": max_bytes, "max_wait": max_wait_ms});
+            Admin::new(&dir)?.post("/admin/policy", policy).await?;
+            println!("policy max_txs={max_txs} max_bytes={max_bytes} max_wait_ms={max_wait_ms}");
+            Ok(())
+        }
         NetCmd::RemoveNode { dir, name } => remove_node(&dir, &name).await,
         NetCmd::Stop { dir } => stop(&dir),
     }

@@ -192,6 +192,15 @@ impl Node {
         self.consensus.status().leader.is_some()
     }
 
+    /// The block policy in force: the genesis one, or on a replicated chain
+    /// the last one agreed through consensus.
+    pub fn block_policy(&self) -> govchain_consensus::BlockPolicy {
+        match &self.replicated {
+            Some(r) => r.engine.block_policy(),
+            None => self.inner.genesis.block_policy.clone(),
+        }
+    }
+
     /// The node's view of itself.
     pub fn status(&self) -> NodeStatus {
         let c = self.consensus.status();

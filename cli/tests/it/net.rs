@@ -322,3 +322,99 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
     }
     eprintln!("membership 4 -> 5 -> 4: {} acknowledged, height {height}", acked.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_policy_change_and_a_new_node_catching_up_thousands_of_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let base = 28_000 + (std::process::id() % 2_000) as u16 * 2;
+    let o = out.to_str().unwrap();
+    let (api, p2p) = (base.to_string(), (base + 1).to_string());
+    ok(&[
+        "net",
+        "init",
+        "--nodes",
+        "3",
+        "--suite",
+        "intl-r1",
+        "--out",
+        o,
+        "--first-ip",
+        "61",
+        "--api-port",
+        &api,
+        "--p2p-port",
+        &p2p,
+    ]);
+    ok(&["net", "start", o]);
+    let _guard = Started(out.clone());
+    let client = |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", 61 + i)).unwrap();
+    let policy = |c: Client| async move {
+        reqwest::get(format!("{}/v1/policy", c.base_url()))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+
+    // Online config change: one transaction per block, agreed by all.
+    assert_ne!(policy(client(0)).await["max_txs"], 1);
+    ok(&["net", "policy", o, "--max-txs", "1"]);
+    for i in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while policy(client(i)).await["max_txs"] != 1 {
+            assert!(Instant::now() < deadline, "node{i} did not apply the new policy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Invalid policies are refused with a message.
+    let bad = crate::govchain(&["net", "policy", o, "--max-txs", "0"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("max_txs"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    // Build a ledger of a few thousand blocks (bounded in count and time).
+    const BLOCKS: u64 = 2_500;
+    let chain_id = client(0).status().await.unwrap().chain_id;
+    let writers: Vec<_> = (0..32)
+        .map(|w| {
+            let (c, chain_id) = (client(w % 3), chain_id.clone());
+            tokio::spawn(async move {
+                let wallet = Wallet::new(PrivateKey::generate(Suite::IntlR1), chain_id);
+                let deadline = Instant::now() + Duration::from_secs(180);
+                for i in 0..BLOCKS {
+                    if Instant::now() > deadline || c.height().await.unwrap_or(0) >= BLOCKS {
+                        break;
+                    }
+                    let tx = wallet
+                        .data_call(&DataCall::Put { key: format!("b{w}-{i}").into(), value: "v".into() });
+                    let _ = c.submit(&tx.unwrap(), SubmitMode::Sync).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let height = client(0).height().await.unwrap();
+    assert!(height >= BLOCKS, "only {height} blocks in the time cap");
+    let block = client(0).block(&(height / 2).to_string()).await.unwrap().unwrap();
+    assert_eq!(block.block.transactions.len(), 1, "the policy of one transaction per block holds");
+
+    // A new node joins with an empty ledger and catches up to all of it.
+    let started = Instant::now();
+    let added = ok(&["net", "add-node", o]);
+    assert!(added.contains("node=node3"), "{added}");
+    let all: Vec<Client> = (0..4).map(client).collect();
+    let (h, _) = converged(&all).await;
+    assert!(h >= height);
+    for at in [1, height / 2, height] {
+        let want = client(0).block(&at.to_string()).await.unwrap().unwrap().id;
+        assert_eq!(client(3).block(&at.to_string()).await.unwrap().unwrap().id, want, "block {at}");
+    }
+    eprintln!("node3 caught up with {height} blocks in {:.1}s", started.elapsed().as_secs_f64());
+}

@@ -37,6 +37,7 @@ pub fn router(node: Node) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
+        .route("/v1/policy", get(policy))
         .route("/v1/height", get(height))
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/{id}", get(transaction))
@@ -67,6 +68,11 @@ async fn metrics(State(node): State<Node>) -> Response {
         node.metrics().render(),
     )
         .into_response()
+}
+
+/// The block policy in force on this node.
+async fn policy(State(node): State<Node>) -> Json<govchain_consensus::BlockPolicy> {
+    Json(node.block_policy())
 }
 
 async fn status(State(node): State<Node>) -> Json<govchain_types::api::NodeStatus> {
