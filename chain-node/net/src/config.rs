@@ -125,8 +125,31 @@ pub async fn connect(
     addr: SocketAddr,
     server_name: ServerName<'static>,
 ) -> Result<(client::TlsStream<TcpStream>, PeerIdentity)> {
+    connect_from(connector, None, addr, server_name).await
+}
+
+/// [`connect`] from a chosen local address: a node on a host (or loopback
+/// address) of its own dials from it, so peers and firewalls see which
+/// node is calling.
+pub async fn connect_from(
+    connector: &TlsConnector,
+    local: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    server_name: ServerName<'static>,
+) -> Result<(client::TlsStream<TcpStream>, PeerIdentity)> {
     let handshake = async {
-        let tcp = TcpStream::connect(addr).await?;
+        let tcp = match local {
+            Some(ip) => {
+                let socket = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await?
+            }
+            None => TcpStream::connect(addr).await?,
+        };
         // Small request/response messages between nodes; do not wait to fill segments.
         tcp.set_nodelay(true)?;
         connector.connect(server_name, tcp).await.map_err(handshake_error)

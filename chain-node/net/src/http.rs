@@ -39,7 +39,7 @@ use tokio::{
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 use tower_service::Service;
 
-use crate::{Error, PeerIdentity, Result, accept, connect};
+use crate::{Error, PeerIdentity, Result, accept, connect_from};
 
 /// At most this many TLS handshakes run at once on a [`TlsListener`]; more connections wait
 /// in the kernel's accept queue. Bounds the memory a flood of half-open connections can take.
@@ -281,8 +281,18 @@ impl HttpsClient {
         Self::build(config, Some(Arc::new(resolve)))
     }
 
+    /// A client that dials from the local address `local` (the node's own
+    /// address), so peers see which node is calling.
+    pub fn from_local(config: ClientConfig, local: std::net::IpAddr) -> Self {
+        Self::build_from(config, None, Some(local))
+    }
+
     fn build(config: ClientConfig, resolve: Option<Resolve>) -> Self {
-        let connector = NodeConnector { tls: TlsConnector::from(Arc::new(config)), resolve };
+        Self::build_from(config, resolve, None)
+    }
+
+    fn build_from(config: ClientConfig, resolve: Option<Resolve>, local: Option<std::net::IpAddr>) -> Self {
+        let connector = NodeConnector { tls: TlsConnector::from(Arc::new(config)), resolve, local };
         let inner = Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).build(connector);
         Self { inner }
     }
@@ -298,6 +308,7 @@ impl HttpsClient {
 struct NodeConnector {
     tls: TlsConnector,
     resolve: Option<Resolve>,
+    local: Option<std::net::IpAddr>,
 }
 
 impl Service<Uri> for NodeConnector {
@@ -329,7 +340,7 @@ impl Service<Uri> for NodeConnector {
                         .ok_or_else(|| Error::Address(format!("{host}: no address")))?
                 }
             };
-            let (stream, peer) = connect(&this.tls, addr, server_name).await?;
+            let (stream, peer) = connect_from(&this.tls, this.local, addr, server_name).await?;
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
             Ok(TlsIo { io: TokioIo::new(stream), peer, h2 })
         })

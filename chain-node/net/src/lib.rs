@@ -58,7 +58,8 @@ mod scheme;
 mod verify;
 
 pub use config::{
-    HANDSHAKE_TIMEOUT, accept, client_config, connect, crypto_provider, server_config, server_config_for,
+    HANDSHAKE_TIMEOUT, accept, client_config, connect, connect_from, crypto_provider, server_config,
+    server_config_for,
 };
 pub use gm::{CURVE_SM2, TLS13_SM4_GCM_SM3};
 pub use http::{HttpsClient, PeerAware, PeerStream, TlsListener, WithPeer};

@@ -84,8 +84,11 @@ impl Replicated {
             Identity::from_pem(&key_pem, &cert_pem, &trust).map_err(config_err("node certificate"))?;
         let server =
             Arc::new(govchain_net::server_config(&identity, &trust).map_err(config_err("TLS server"))?);
-        let client = HttpsClient::new(
+        // Dial peers from this node's own address, so they (and any firewall
+        // between them) see which member calls.
+        let client = HttpsClient::from_local(
             govchain_net::client_config(&identity, &trust).map_err(config_err("TLS client"))?,
+            listen.ip(),
         );
 
         let member = genesis.member(&config.node_id);

@@ -8,6 +8,7 @@ mod cert;
 mod crypto;
 mod net;
 mod node;
+mod partition;
 
 use std::{
     path::Path,

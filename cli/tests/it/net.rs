@@ -215,7 +215,7 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
 }
 
 /// Stops a `net start`ed chain when the test ends, however it ends.
-struct Started(std::path::PathBuf);
+pub struct Started(pub std::path::PathBuf);
 
 impl Drop for Started {
     fn drop(&mut self) {
@@ -223,7 +223,7 @@ impl Drop for Started {
     }
 }
 
-async fn converged(clients: &[Client]) -> (u64, Hash) {
+pub async fn converged(clients: &[Client]) -> (u64, Hash) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut seen = Vec::new();
