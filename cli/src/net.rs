@@ -50,6 +50,19 @@ pub enum NetCmd {
         #[arg(long, default_value_t = 8700)]
         p2p_port: u16,
     },
+    /// Create a chain (unless `--out` already holds one) and start it: one
+    /// command for a local replicated chain.
+    Up {
+        /// Number of nodes (when creating).
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// gm, intl-k1 or intl-r1 (when creating).
+        #[arg(long, default_value = "gm")]
+        suite: Suite,
+        /// The chain's directory.
+        #[arg(long, default_value = ".govchain/net")]
+        out: PathBuf,
+    },
     /// Start every node of a directory made by `net init` in the background;
     /// prints `node=<id> url=<url>` per node.
     Start {
@@ -116,6 +129,23 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
             Ok(())
         }
         NetCmd::Start { dir } => start(&dir),
+        NetCmd::Up { nodes, suite, out } => {
+            if !out.join(govchain_node::init::CA_DIR).exists() {
+                let opts = NetworkOptions {
+                    chain_id: "local".into(),
+                    suite,
+                    consensus: "raft".into(),
+                    nodes,
+                    organization: "local-org".into(),
+                    first_ip: 11,
+                    api_port: 8600,
+                    p2p_port: 8700,
+                };
+                init_network(&out, &opts)?;
+                println!("{}", govchain_node::init::root_key_note(&out));
+            }
+            start(&out)
+        }
         NetCmd::AddNode { dir, learner } => add_node(&dir, learner).await,
         NetCmd::Policy { dir, max_txs, max_bytes, max_wait_ms } => {
             let policy =

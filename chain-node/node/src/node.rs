@@ -34,6 +34,8 @@ use crate::{
 const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
 /// How old a transaction's timestamp may be.
 const MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+/// Most forwarded transaction ids remembered as verified.
+const MAX_FORWARDED: usize = 100_000;
 /// Committed blocks buffered for slow subscribers.
 const EVENT_BUFFER: usize = 1024;
 
@@ -73,6 +75,10 @@ struct Inner {
     certs: Certs,
     /// Admitted but not yet committed, so a resubmission is refused.
     pending: Mutex<HashSet<Hash>>,
+    /// Verified here and forwarded to the leader: not verified again when
+    /// the block arrives. Bounded by [`MAX_FORWARDED`]; past it the set is
+    /// dropped, which costs only a second verification.
+    forwarded: Mutex<HashSet<Hash>>,
     /// Synchronous submitters waiting for their receipt.
     waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Receipt>>>>,
     events: broadcast::Sender<Arc<Committed>>,
@@ -115,6 +121,7 @@ impl Node {
             key,
             certs,
             pending: Mutex::default(),
+            forwarded: Mutex::default(),
             waiters: Mutex::default(),
             events,
             metrics: Metrics::default(),
@@ -265,6 +272,13 @@ impl Node {
         if let Some(r) = &self.replicated
             && !r.is_leader()
         {
+            {
+                let mut forwarded = lock(&self.inner.forwarded);
+                if forwarded.len() >= MAX_FORWARDED {
+                    forwarded.clear();
+                }
+                forwarded.insert(id);
+            }
             let response = r.forward(&tx, mode).await?;
             // Read-your-writes through this node: answer once this node has
             // applied the block too, so a read that follows sees the write.
@@ -401,7 +415,8 @@ impl Inner {
         // through consensus from another node are verified now, once.
         let admitted: Vec<bool> = {
             let pending = lock(&self.pending);
-            txs.iter().map(|(id, _)| pending.contains(id)).collect()
+            let mut forwarded = lock(&self.forwarded);
+            txs.iter().map(|(id, _)| pending.contains(id) || forwarded.remove(id)).collect()
         };
         let chain_id = &self.genesis.chain_id;
         let signatures: Vec<std::result::Result<(), String>> = txs
