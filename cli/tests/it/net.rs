@@ -4,7 +4,6 @@
 //! node, and all nodes hold the same blocks and state root.
 
 use std::{
-    collections::BTreeMap,
     path::Path,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -181,29 +180,9 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
     let acked = acked.lock().unwrap().clone();
 
     // Every node converges on the same height and state root.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (height, root) = loop {
-        let mut seen = BTreeMap::new();
-        for c in &clients {
-            if let Ok(s) = c.status().await {
-                seen.insert(s.node_id, (s.height, s.state_root));
-            }
-        }
-        let values: Vec<_> = seen.values().collect();
-        if seen.len() == NODES && values.windows(2).all(|w| w[0] == w[1]) {
-            break *values[0];
-        }
-        assert!(Instant::now() < deadline, "nodes did not converge: {seen:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (height, root) = converged(&clients).await;
     // Same block at every height on every node: no fork, nothing committed twice.
-    for h in 0..=height {
-        let mut ids = Vec::new();
-        for c in &clients {
-            ids.push(c.block(&h.to_string()).await.unwrap().unwrap().id);
-        }
-        assert!(ids.windows(2).all(|w| w[0] == w[1]), "fork at height {h}: {ids:?}");
-    }
+    same_blocks(&clients, height).await;
     // Every acknowledged transaction is on every node, exactly once.
     for c in &clients {
         for id in &acked {
@@ -220,6 +199,17 @@ pub struct Started(pub std::path::PathBuf);
 impl Drop for Started {
     fn drop(&mut self) {
         let _ = Command::new(env!("CARGO_BIN_EXE_govchain")).args(["net", "stop"]).arg(&self.0).output();
+    }
+}
+
+/// Asserts every node holds the same block id at every height up to `height`.
+pub async fn same_blocks(clients: &[Client], height: u64) {
+    for h in 0..=height {
+        let mut ids = Vec::new();
+        for c in clients {
+            ids.push(c.block(&h.to_string()).await.unwrap().unwrap().id);
+        }
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "fork at height {h}: {ids:?}");
     }
 }
 
