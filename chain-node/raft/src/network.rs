@@ -156,6 +156,24 @@ impl Connection {
         decode("raft reply", &reply).map_err(CallError::Network)
     }
 
+    /// One Raft RPC whose remote answer is `Result<Resp, RaftError>`.
+    async fn raft_rpc<Req: Serialize, Resp>(
+        &self,
+        path: &str,
+        action: RPCTypes,
+        rpc: &Req,
+        option: RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId>>>
+    where
+        Result<Resp, RaftError<NodeId>>: DeserializeOwned,
+    {
+        let body = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let reply: Result<Resp, RaftError<NodeId>> =
+            self.call(path, body, option.hard_ttl()).await.map_err(|e| self.rpc_error(e, action))?;
+        reply
+            .map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+    }
+
     fn rpc_error<E: std::error::Error>(&self, e: CallError, action: RPCTypes) -> RPCError<NodeId, Node, E> {
         match e {
             CallError::Timeout(timeout) => {
@@ -173,13 +191,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        let body = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let reply: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> = self
-            .call(paths::APPEND, body, option.hard_ttl())
-            .await
-            .map_err(|e| self.rpc_error(e, RPCTypes::AppendEntries))?;
-        reply
-            .map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+        self.raft_rpc(paths::APPEND, RPCTypes::AppendEntries, &rpc, option).await
     }
 
     async fn vote(
@@ -187,13 +199,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        let body = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let reply: Result<VoteResponse<NodeId>, RaftError<NodeId>> = self
-            .call(paths::VOTE, body, option.hard_ttl())
-            .await
-            .map_err(|e| self.rpc_error(e, RPCTypes::Vote))?;
-        reply
-            .map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+        self.raft_rpc(paths::VOTE, RPCTypes::Vote, &rpc, option).await
     }
 
     async fn full_snapshot(

@@ -52,20 +52,27 @@ fn kill(p: &mut Proc) {
     }
 }
 
-async fn wait_for_leader(clients: &[Client], alive: &[bool]) -> usize {
+/// The name of the node that reports itself leader among `clients`,
+/// other than `not` (a leader cut off or killed).
+pub async fn leader_among(clients: &[Client], not: Option<&str>) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        for (i, c) in clients.iter().enumerate() {
-            if alive[i]
-                && let Ok(s) = c.status().await
+        for c in clients {
+            if let Ok(s) = c.status().await
                 && s.role == "leader"
+                && Some(s.node_id.as_str()) != not
             {
-                return i;
+                return s.node_id;
             }
         }
-        assert!(Instant::now() < deadline, "no leader within 30 s");
+        assert!(Instant::now() < deadline, "no leader (other than {not:?}) within 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The index of a `nodeN` name.
+fn index(name: &str) -> usize {
+    name.trim_start_matches("node").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +101,6 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
     let mut procs: Vec<Proc> = dirs.iter().map(|d| spawn(d)).collect();
     let clients: Vec<Client> =
         (0..NODES).map(|i| Client::new(&format!("http://127.0.0.{}:{base}", 21 + i)).unwrap()).collect();
-    let mut alive = vec![true; NODES];
     // Every node's API answers once it has started.
     for c in &clients {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -104,7 +110,7 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
         }
     }
     let chain_id = clients[0].status().await.unwrap().chain_id;
-    let leader = wait_for_leader(&clients, &alive).await;
+    let leader = index(&leader_among(&clients, None).await);
 
     // Bounded load through every node (followers forward to the leader).
     let acked: Arc<Mutex<Vec<Hash>>> = Arc::default();
@@ -157,20 +163,16 @@ async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking
 
     // Kill the leader; the others elect a new one and keep committing.
     kill(&mut procs[leader]);
-    alive[leader] = false;
-    let new_leader = wait_for_leader(&clients, &alive).await;
+    let new_leader = index(&leader_among(&clients, Some(&format!("node{leader}"))).await);
     assert_ne!(new_leader, leader);
     wait_acks(100).await;
 
     // Kill a follower too (2 of 4 alive would stall: restart the first one first).
     procs[leader] = spawn(&dirs[leader]);
-    alive[leader] = true;
     let follower = (0..NODES).find(|&i| i != new_leader && i != leader).unwrap();
     kill(&mut procs[follower]);
-    alive[follower] = false;
     wait_acks(100).await;
     procs[follower] = spawn(&dirs[follower]);
-    alive[follower] = true;
     wait_acks(50).await;
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

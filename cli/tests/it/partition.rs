@@ -20,7 +20,10 @@ use tokio::{
     task::AbortHandle,
 };
 
-use crate::{net::Started, ok};
+use crate::{
+    net::{Started, leader_among},
+    ok,
+};
 
 #[derive(Default)]
 struct Cut {
@@ -63,23 +66,6 @@ async fn proxy(listen: SocketAddr, target: SocketAddr, cut: Arc<Cut>) {
             }
         });
         cut.links.lock().unwrap().push((peer.ip(), listen.ip(), link.abort_handle()));
-    }
-}
-
-async fn leader_among(clients: &[Client], not: Option<&str>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for c in clients {
-            if let Ok(s) = c.status().await
-                && let Some(l) = s.leader
-                && Some(l.as_str()) != not
-                && s.role == "leader"
-            {
-                return l;
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader (other than {not:?}) within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
