@@ -6,6 +6,8 @@ set -euo pipefail
 need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# scripts/postgres.sh runs the server from here, not from PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
