@@ -249,8 +249,9 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes one member's directory: a new key, a node certificate from `ca`
-/// (SANs `ip` and `localhost`), the chain's genesis and `config`.
-fn write_member_dir(
+/// (CN `config.node_id`, O `organization`, SANs `ip` and `localhost`), the
+/// chain's genesis and `config`. The key file is 0600 and never overwritten.
+pub fn write_member_dir(
     dir: &Path,
     ca: &ChainCa,
     organization: &str,
@@ -363,6 +364,65 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
     Ok(AddedNode { dir, id, name, p2p: p2p.to_string() })
 }
 
+/// Longest chain id that fits the CA's common name (`<chain id> operating CA`
+/// within the 64 characters of an X.509 name value).
+const MAX_CA_NAME: usize = 51;
+
+/// Creates a chain's two-level CA and writes it into `ca_dir` (created 0700):
+/// `root-key.pem` and `operating-key.pem` (0600), `root.pem` and
+/// `operating.pem`. The CA is named after `chain_id` (its first 51
+/// characters, so the name fits a certificate) and `organization`. Refuses
+/// an existing `ca_dir`. Returns the online CA for issuing node certificates.
+///
+/// For platforms that create chains whose members live in several
+/// directories (the embedded host driver); [`init_network`] does the same for
+/// a chain kept in one directory.
+pub fn create_chain_ca(ca_dir: &Path, suite: Suite, chain_id: &str, organization: &str) -> Result<ChainCa> {
+    if ca_dir.exists() {
+        return Err(Error::Config(format!("{} already exists; refusing to overwrite", ca_dir.display())));
+    }
+    let name: String = chain_id.chars().take(MAX_CA_NAME).collect();
+    let opts = InitOptions {
+        chain_id: name,
+        suite,
+        node_id: String::new(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        organization: organization.to_owned(),
+    };
+    let (ca, root_key) =
+        create_ca(&opts).map_err(|e| Error::Config(format!("creating the chain CA: {e}")))?;
+    let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
+    std::fs::create_dir_all(ca_dir).map_err(|e| io(ca_dir, e))?;
+    #[cfg(unix)]
+    {
+        // The directory holds the CA keys: keep others from even listing it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(ca_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(ca_dir, e))?;
+    }
+    write_private(&ca_dir.join(ROOT_KEY_FILE), root_key.pem())?;
+    write_private(&ca_dir.join(OPERATING_KEY_FILE), &ca.operating().key_pem)?;
+    for (name, pem) in [
+        (ca_dir.join(ROOT_CERT_FILE), ca.root_cert_pem()),
+        (ca_dir.join(OPERATING_CERT_FILE), ca.operating_cert_pem()),
+    ] {
+        std::fs::write(&name, pem).map_err(|e| io(&name, e))?;
+    }
+    Ok(ca)
+}
+
+/// Loads the online CA (root certificate, operating certificate and key)
+/// from a CA directory written by [`create_chain_ca`] or [`init_network`].
+pub fn load_chain_ca(ca_dir: &Path, suite: Suite) -> Result<ChainCa> {
+    let read = |f: &str| {
+        let path = ca_dir.join(f);
+        std::fs::read_to_string(&path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+    };
+    ChainCa::load(suite, &read(ROOT_CERT_FILE)?, &read(OPERATING_CERT_FILE)?, &read(OPERATING_KEY_FILE)?)
+        .map_err(|e| Error::Config(format!("loading the chain CA from {}: {e}", ca_dir.display())))
+}
+
 /// What to tell the operator about the root key after [`init_node_dir`].
 pub fn root_key_note(dir: &Path) -> String {
     format!(
@@ -464,6 +524,49 @@ mod tests {
         assert!(root_key_note(dir.path()).contains("root-key.pem"));
         // Never over an existing node.
         assert!(init_node_dir(dir.path(), &opts()).is_err());
+    }
+
+    #[test]
+    fn a_chain_ca_in_its_own_directory_issues_members_of_several_organizations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_dir = dir.path().join("chain").join(CA_DIR);
+        // A 64-character chain id: the CA's name is cut to fit a certificate.
+        let chain_id = "c".repeat(64);
+        let ca = create_chain_ca(&ca_dir, Suite::Gm, &chain_id, "a.gov").expect("ca");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: PathBuf| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode(ca_dir.clone()), 0o700);
+            assert_eq!(mode(ca_dir.join(ROOT_KEY_FILE)), 0o600);
+            assert_eq!(mode(ca_dir.join(OPERATING_KEY_FILE)), 0o600);
+        }
+        assert!(create_chain_ca(&ca_dir, Suite::Gm, "c1", "a.gov").is_err(), "never over a CA");
+        let loaded = load_chain_ca(&ca_dir, Suite::Gm).expect("loads");
+        assert_eq!(loaded.operating_cert_pem(), ca.operating_cert_pem());
+        assert!(load_chain_ca(&ca_dir, Suite::IntlR1).is_err(), "suite is checked");
+
+        let ip = Ipv4Addr::new(127, 0, 0, 150);
+        let config = NodeConfig {
+            node_id: "node0.b.gov".into(),
+            listen: SocketAddr::from((ip, 1)),
+            data_dir: "data".into(),
+            key: "key.pem".into(),
+            genesis: "genesis.json".into(),
+            mempool_capacity: 10,
+            sync_timeout_ms: 10,
+            p2p_listen: Some(SocketAddr::from((ip, 2))),
+            cert: Some(NODE_CERT_FILE.into()),
+            consensus_id: Some(7),
+        };
+        let member = dir.path().join("b.gov").join("node0.b.gov");
+        write_member_dir(&member, &loaded, "b.gov", ip, &config, "{}").expect("member dir");
+        let cert = std::fs::read_to_string(member.join(NODE_CERT_FILE)).expect("cert");
+        let info = ca.verify(&cert, SystemTime::now()).expect("issued by the chain CA");
+        assert_eq!((info.organization.as_str(), info.common_name.as_str()), ("b.gov", "node0.b.gov"));
+        assert_eq!(info.ip_addresses, [IpAddr::V4(ip)]);
+        assert_eq!(NodeConfig::load(&member.join(CONFIG_FILE)).expect("config").consensus_id, Some(7));
+        assert!(write_member_dir(&member, &loaded, "b.gov", ip, &config, "{}").is_err(), "key kept");
     }
 
     #[test]
