@@ -1,0 +1,122 @@
+//! Host drivers: where the platform's chain nodes run (SPEC PRV-4, PRV-5,
+//! PRV-8). The control plane provisions and operates chains through the
+//! [`HostDriver`] trait; this crate has the embedded local process driver
+//! ([`LocalDriver`]): every node a supervised child process with its own
+//! directory, loopback address and ports.
+//!
+//! Not for: deciding who may do what (the control plane checks tenancy,
+//! quotas and approvals before calling a driver), or talking to chains on
+//! behalf of users (that is the SDK).
+
+mod local;
+mod types;
+pub mod validate;
+
+pub use local::{ConsensusMember, LocalDriver, NodeProgram};
+pub use types::{
+    BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
+    ProcessState, Resources,
+};
+
+/// Errors of a host driver, by what the caller should tell its client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such chain or node.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request is malformed or not possible for this chain (bad spec,
+    /// a solo chain asked to add a node).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The request clashes with what exists (a chain id already used, a
+    /// lifecycle operation already running on the chain).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Provisioning or running the chain failed; the message says why and
+    /// names the node's log.
+    #[error("{0}")]
+    Failed(String),
+    /// A file of the driver could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A host driver: where chain nodes run (local processes here; Kubernetes,
+/// Docker and managed hosts later). Every method is safe to call
+/// concurrently; operations on one chain run one at a time.
+#[async_trait::async_trait]
+pub trait HostDriver: Send + Sync + std::fmt::Debug {
+    /// The driver's kind, e.g. `local`.
+    fn kind(&self) -> &'static str;
+
+    /// Generates the chain's CA, node keys and certificates, genesis and
+    /// configs, starts every node, and waits (bounded) until a leader exists
+    /// and every node answers its status. Returns the nodes.
+    async fn create_chain(&self, spec: &ChainSpec) -> Result<Vec<NodeInfo>>;
+
+    /// Starts every node that is not running (including nodes stopped one
+    /// by one) and waits until they answer and a leader exists. Idempotent.
+    async fn start_chain(&self, chain: &str) -> Result<()>;
+
+    /// Stops every node: SIGTERM, then SIGKILL after 10 s. The supervisor
+    /// does not restart them.
+    async fn stop_chain(&self, chain: &str) -> Result<()>;
+
+    /// Stops and starts every node.
+    async fn restart_chain(&self, chain: &str) -> Result<()>;
+
+    /// Stops every node and removes every file of the chain, of every
+    /// organization.
+    async fn delete_chain(&self, chain: &str) -> Result<()>;
+
+    /// A new node of `node.org` (the creator's or an invited organization):
+    /// key and node certificate with `O=org` from the chain's operating CA,
+    /// started, added as a learner through the leader, waited for until it
+    /// caught up (bounded), then promoted unless `node.role` is `Backup`.
+    async fn add_node(&self, chain: &str, node: &NodeSpec) -> Result<NodeInfo>;
+
+    /// Takes a node out of consensus first, then stops it and removes its files.
+    async fn remove_node(&self, chain: &str, name: &str) -> Result<()>;
+
+    /// Starts one node and waits until it answers.
+    async fn start_node(&self, chain: &str, name: &str) -> Result<()>;
+
+    /// Stops one node (SIGTERM, SIGKILL after 10 s); it stays stopped.
+    async fn stop_node(&self, chain: &str, name: &str) -> Result<()>;
+
+    /// Stops and starts one node.
+    async fn restart_node(&self, chain: &str, name: &str) -> Result<()>;
+
+    /// Live status polled from the nodes with short timeouts; a node that is
+    /// down is reported as such, not as an error.
+    async fn status(&self, chain: &str) -> Result<Vec<NodeStatus>>;
+
+    /// Changes the block policy online: agreed through consensus, applied by
+    /// every node without a restart.
+    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicySpec) -> Result<()>;
+
+    /// The files to download for one node: `node.toml`, `genesis.json`, the
+    /// node certificate and the CA certificates (never a CA key); with
+    /// `include_key` also the node's private key.
+    async fn node_bundle(&self, chain: &str, name: &str, include_key: bool) -> Result<Vec<BundleFile>>;
+
+    /// The last `lines` lines of the node's log.
+    async fn node_log(&self, chain: &str, name: &str, lines: usize) -> Result<String>;
+
+    /// At platform start: `chains` are the ones that should run. Kills
+    /// processes left from a previous run, starts those chains' nodes and
+    /// re-adopts the driver's view of every chain it holds.
+    async fn resume(&self, chains: &[String]) -> Result<()>;
+
+    /// At platform shutdown: stops every node the driver started.
+    async fn shutdown(&self);
+}

@@ -1,0 +1,173 @@
+//! Talking to a chain's nodes: their status over the client API, and the
+//! membership and policy endpoints of the leader's mutual-TLS peer listener.
+//!
+//! The platform calls those endpoints with an identity of its own, a node
+//! certificate `CN=platform-admin` from the chain's operating CA kept in
+//! `chains/<chain>/admin/` (the peer listener accepts any node certificate
+//! of the chain), so no department's node key is borrowed for it.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use axum::body::Body;
+use govchain_crypto::{PrivateKey, Suite};
+use govchain_net::{ChainTrust, HttpsClient, Identity};
+use govchain_node::init::{NODE_CERT_DAYS, OPERATING_CERT_FILE, ROOT_CERT_FILE, write_private};
+use govchain_pki::{ChainCa, IssueRequest, Validity};
+use govchain_types::api::NodeStatus;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The admin identity's directory inside the chain directory.
+pub(crate) const ADMIN_DIR: &str = "admin";
+/// `CN` of the platform's admin certificate.
+pub(crate) const ADMIN_NAME: &str = "platform-admin";
+/// `O` of the platform's admin certificate: the platform is no department.
+pub(crate) const ADMIN_ORG: &str = "govchain-platform";
+const KEY_FILE: &str = "key.pem";
+const CERT_FILE: &str = "cert.pem";
+/// Answer time allowed for one status query.
+pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long an admin call keeps looking for a leader that takes it.
+const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Issues the platform's admin identity for a chain into `chain_dir/admin`.
+pub(crate) fn issue_identity(chain_dir: &Path, ca: &ChainCa) -> Result<()> {
+    let dir = chain_dir.join(ADMIN_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    let key = PrivateKey::generate(ca.suite());
+    let failed = |what: &str, e: &dyn std::fmt::Display| Error::Failed(format!("{what}: {e}"));
+    let public = key.public_key().to_spki_pem().map_err(|e| failed("admin key", &e))?;
+    let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| failed("admin certificate", &e))?;
+    let mut req = IssueRequest::node(ADMIN_NAME, ADMIN_ORG, public, validity);
+    // A node certificate needs a SAN; the platform calls from loopback.
+    req.ip_addresses = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+    let cert = ca.issue(&req).map_err(|e| failed("issuing the admin certificate", &e))?;
+    let pem = key.to_pkcs8_pem().map_err(|e| failed("admin key", &e))?;
+    write_private(&dir.join(KEY_FILE), &pem).map_err(|e| failed("admin key", &e))?;
+    let path = dir.join(CERT_FILE);
+    std::fs::write(&path, cert).map_err(|source| Error::Io { path, source })
+}
+
+/// A member of the chain's consensus as the leader reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusMember {
+    /// Raft id.
+    pub id: u64,
+    /// Node name.
+    pub name: String,
+    /// Peer address.
+    pub addr: String,
+    /// `voter` or `learner`.
+    pub role: String,
+}
+
+/// Why an admin call did not go through.
+enum CallError {
+    /// Worth another try with a fresh leader (not the leader, unreachable).
+    Retry(String),
+    /// Refused for a reason a retry does not change.
+    Refused(String),
+}
+
+/// The platform's client of one chain's peer listeners.
+pub(crate) struct Admin {
+    client: HttpsClient,
+}
+
+impl Admin {
+    /// Reads the admin identity and the chain's CA certificates.
+    pub(crate) fn load(chain_dir: &Path, suite: Suite) -> Result<Admin> {
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source });
+        let ca = chain_dir.join(govchain_node::init::CA_DIR);
+        let admin = chain_dir.join(ADMIN_DIR);
+        let failed = |what: &str, e: govchain_net::Error| Error::Failed(format!("{what}: {e}"));
+        let trust =
+            ChainTrust::new(suite, &read(&ca.join(ROOT_CERT_FILE))?, &read(&ca.join(OPERATING_CERT_FILE))?)
+                .map_err(|e| failed("chain CA", e))?;
+        let identity =
+            Identity::from_pem(&read(&admin.join(KEY_FILE))?, &read(&admin.join(CERT_FILE))?, &trust)
+                .map_err(|e| failed("platform admin identity", e))?;
+        let config = govchain_net::client_config(&identity, &trust).map_err(|e| failed("TLS client", e))?;
+        Ok(Admin { client: HttpsClient::new(config) })
+    }
+
+    /// POSTs `body` to `path` on the leader, which `leader` finds (as its
+    /// peer address); retries while leadership moves, up to 30 s.
+    pub(crate) async fn post<F, Fut>(&self, leader: F, path: &str, body: serde_json::Value) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<String>>,
+    {
+        let deadline = Instant::now() + ADMIN_DEADLINE;
+        loop {
+            let why = match leader().await {
+                Ok(addr) => match self.call(&addr, "POST", path, Some(&body)).await {
+                    Ok(_) => return Ok(()),
+                    Err(CallError::Refused(m)) => return Err(Error::Failed(format!("{path}: {m}"))),
+                    Err(CallError::Retry(m)) => m,
+                },
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                return Err(Error::Failed(format!(
+                    "{path}: no leader took it within {ADMIN_DEADLINE:?}: {why}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The consensus members as the node at `addr` knows them.
+    pub(crate) async fn members(&self, addr: &str) -> Result<Vec<ConsensusMember>> {
+        let body = match self.call(addr, "GET", "/admin/members", None).await {
+            Ok(b) => b,
+            Err(CallError::Refused(m) | CallError::Retry(m)) => {
+                return Err(Error::Failed(format!("members: {m}")));
+            }
+        };
+        serde_json::from_slice(&body).map_err(|e| Error::Failed(format!("members: unexpected answer: {e}")))
+    }
+
+    async fn call(
+        &self,
+        addr: &str,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, CallError> {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("https://{addr}{path}"))
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .map_err(|e| CallError::Refused(e.to_string()))?;
+        let resp = tokio::time::timeout(ADMIN_DEADLINE, self.client.request(req))
+            .await
+            .map_err(|_| CallError::Retry(format!("{addr} did not answer")))?
+            .map_err(|e| CallError::Retry(format!("{addr}: {e}")))?;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(Body::new(resp.into_body()), 4 * 1024 * 1024)
+            .await
+            .map_err(|e| CallError::Retry(format!("{addr}: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(1000)]).into_owned();
+        if status.is_server_error() {
+            Err(CallError::Retry(format!("{addr}: {status}: {text}")))
+        } else {
+            Err(CallError::Refused(format!("{status}: {text}")))
+        }
+    }
+}
+
+/// A node's status within [`STATUS_TIMEOUT`], or `None`.
+pub(crate) async fn node_status(api_url: &str) -> Option<NodeStatus> {
+    let client = govchain_sdk::Client::new(api_url).ok()?;
+    tokio::time::timeout(STATUS_TIMEOUT, client.status()).await.ok()?.ok()
+}
