@@ -49,6 +49,8 @@ use crate::{
 pub const CHAIN_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a new node gets to catch up with the chain before promotion.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a change waits for a leader before it is refused.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// How often the supervisor looks at the node processes.
 const TICK: Duration = Duration::from_millis(500);
 /// Most log lines [`HostDriver::node_log`] returns.
@@ -470,6 +472,28 @@ impl LocalDriver {
         joined
     }
 
+    /// Refuses a membership or policy change on a chain without a leader:
+    /// at once when none of its consensus nodes runs, else after a few
+    /// seconds' wait for an election.
+    async fn require_leader(&self, chain: &str, nodes: &[NodeRecord]) -> Result<()> {
+        let no_leader = || Error::Conflict(format!("chain {chain} has no leader: start it first"));
+        let running = nodes.iter().any(|n| {
+            n.info.role == NodeRole::Consensus
+                && self.inner.procs.info(&key(chain, &n.info.name)).state == crate::ProcessState::Running
+        });
+        if !running {
+            return Err(no_leader());
+        }
+        let deadline = Instant::now() + LEADER_WAIT;
+        while leader_p2p(nodes).await.is_err() {
+            if Instant::now() > deadline {
+                return Err(no_leader());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(())
+    }
+
     /// Starts the nodes of a chain and waits until they answer and have a leader.
     async fn start_nodes(&self, chain: &str, nodes: &[NodeRecord]) -> Result<()> {
         let exits = self.exits(chain, nodes);
@@ -634,6 +658,7 @@ impl HostDriver for LocalDriver {
                 record.nodes.len()
             )));
         }
+        self.require_leader(chain, &record.nodes).await?;
         let layout = &self.inner.layout;
         let chain_dir = layout.chain_dir(chain);
         let ca = govchain_node::init::load_chain_ca(&chain_dir.join(CA_DIR), record.spec.suite)
@@ -693,6 +718,7 @@ impl HostDriver for LocalDriver {
         if node.info.role == NodeRole::Consensus && voters == 1 {
             return Err(Error::Invalid(format!("{name} is the last consensus node of chain {chain}")));
         }
+        self.require_leader(chain, &record.nodes).await?;
         let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         admin
             .post(
@@ -787,6 +813,7 @@ impl HostDriver for LocalDriver {
                 "chain {chain} runs solo consensus, whose block policy is fixed in its genesis"
             )));
         }
+        self.require_leader(chain, &record.nodes).await?;
         let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         let body = serde_json::to_value(govchain_consensus::BlockPolicy::from(policy))
             .map_err(|e| Error::Failed(format!("block policy: {e}")))?;

@@ -105,6 +105,13 @@ impl Procs {
             log: Arc::new(Mutex::new(LogSink::new(dir.join(LOG_FILE)))),
         });
         p.restart_at = None;
+        // Exited but not reaped by the supervisor yet: start it anew now.
+        if let Some(child) = &mut p.child
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            lock(&p.log).note(&format!("exited ({status})"));
+            p.child = None;
+        }
         if p.child.is_none() {
             // Not wanted unless it started: the supervisor would never get to it.
             p.wanted = false;
@@ -246,6 +253,8 @@ fn spawn(program: &NodeProgram, dir: &Path, log: &Arc<Mutex<LogSink>>) -> std::i
         .arg(&config)
         .current_dir(dir)
         .stdin(Stdio::null())
+        // A file, not a terminal: no colour codes in the log.
+        .env("NO_COLOR", "1")
         .stdout(writer.try_clone()?)
         .stderr(writer);
     let child = cmd.spawn()?;
@@ -352,9 +361,8 @@ impl LogSink {
 
     /// A line of the driver's own, marked so it stands out from the node's.
     fn note(&mut self, what: &str) {
-        let ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        self.write(format!("--- govchain-driver [unix ms {ms}]: {what}\n").as_bytes());
+        let now = std::time::SystemTime::now();
+        self.write(format!("{} --- govchain-driver: {what}\n", rfc3339(now)).as_bytes());
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -389,6 +397,30 @@ impl LogSink {
         self.failed = false;
         Ok(())
     }
+}
+
+/// `2026-11-21T10:34:17.868Z`, like the node's own log lines.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        d.subsec_millis()
+    )
 }
 
 /// The last `lines` lines of the node's log (reaching into `node.log.1`
@@ -444,6 +476,17 @@ mod tests {
     }
 
     #[test]
+    fn driver_lines_carry_the_time_like_the_nodes_lines() {
+        let at = |secs: u64, ms: u64| {
+            rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_795_257_257, 790), "2026-11-21T10:34:17.790Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
     fn a_pid_file_names_a_stale_node_only_if_it_runs_that_config() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join(CONFIG_FILE);
@@ -454,8 +497,13 @@ mod tests {
         let _ = other.kill();
         let _ = other.wait();
         // A process with this node's config on its command line is.
-        let mut node = Command::new("sh").args(["-c", "sleep 30"]).arg(&config).spawn().expect("sh");
+        let mut node = Command::new("sh").args(["-c", "sleep 30; true"]).arg(&config).spawn().expect("sh");
         std::fs::write(dir.path().join(PID_FILE), node.id().to_string()).expect("pid");
+        // Right after exec the kernel may not show the new command line yet.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while stale_pid(dir.path()).is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(stale_pid(dir.path()), Some(node.id()));
         kill_stale_now(dir.path());
         assert!(!runs_config(node.id(), &config), "killed");

@@ -73,7 +73,10 @@ async fn a_raft_chain_through_its_whole_life() {
     let key = with_key.iter().find(|f| f.name == "key.pem").expect("key with include_key");
     assert!(String::from_utf8_lossy(&key.contents).contains("PRIVATE KEY"));
     assert_eq!(with_key.len(), 6);
-    assert!(d.node_log(CHAIN, "node1.a.gov", 20).await.unwrap().lines().count() > 0);
+    let log = d.node_log(CHAIN, "node1.a.gov", 10_000).await.unwrap();
+    assert!(log.contains("--- govchain-driver: started pid") && log.contains("node started"), "{log}");
+    assert!(!log.contains('\x1b'), "no colour codes in the log file");
+    assert_eq!(d.node_log(CHAIN, "node1.a.gov", 3).await.unwrap().lines().count(), 3);
 
     // --- a node of an invited organization joins, catches up, votes.
     let added = d.add_node(CHAIN, &node("b.gov", NodeRole::Consensus)).await.unwrap();
@@ -99,6 +102,16 @@ async fn a_raft_chain_through_its_whole_life() {
     assert!(!root.join("orgs").join("b.gov").exists(), "b.gov's files are gone");
     assert_eq!(d.status(CHAIN).await.unwrap().len(), 4);
     assert!(matches!(d.remove_node(CHAIN, "node0.b.gov").await, Err(govchain_driver::Error::NotFound(_))));
+    // A backup node stays a learner; it leaves the same way.
+    let backup = d.add_node(CHAIN, &node("c.gov", NodeRole::Backup)).await.unwrap();
+    assert_eq!((backup.name.as_str(), backup.consensus_id), ("node0.c.gov", 6), "ids are never reused");
+    let members = d.consensus_members(CHAIN).await.unwrap();
+    let learner = members.iter().find(|m| m.name == "node0.c.gov").expect("a member");
+    assert_eq!(learner.role, "learner");
+    let s = wait_status(&d, CHAIN, "the backup to know the leader", |s| s[4].leader.is_some()).await;
+    assert_eq!(s[4].role.as_deref(), Some("learner"));
+    d.remove_node(CHAIN, "node0.c.gov").await.unwrap();
+    assert_eq!(d.consensus_members(CHAIN).await.unwrap().len(), 4);
 
     // --- stop: every process gone; start: the ledger continues.
     let height = d.status(CHAIN).await.unwrap().iter().filter_map(|s| s.height).max().unwrap();
@@ -112,6 +125,9 @@ async fn a_raft_chain_through_its_whole_life() {
         d.status(CHAIN).await.unwrap().iter().all(|s| s.process == ProcessState::Stopped),
         "not restarted"
     );
+    // Changes need a running chain.
+    let refused = d.add_node(CHAIN, &node("b.gov", NodeRole::Consensus)).await;
+    assert!(matches!(refused, Err(govchain_driver::Error::Conflict(_))), "{refused:?}");
     d.start_chain(CHAIN).await.unwrap();
     let s = d.status(CHAIN).await.unwrap();
     assert!(s.iter().all(|s| s.reachable && s.height >= Some(height)), "data kept: {s:#?}");
