@@ -12,7 +12,7 @@ mod local;
 mod types;
 pub mod validate;
 
-pub use local::{ConsensusMember, LocalDriver, NodeProgram};
+pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
     BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
     ProcessState, Resources,
