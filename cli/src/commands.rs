@@ -294,8 +294,8 @@ pub async fn status(node: &str) -> anyhow::Result<()> {
     print_json(&Client::new(node)?.status().await?)
 }
 
-/// `govchain up`: a development chain node in `data`, until Ctrl-C.
-pub async fn up(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Result<()> {
+/// `govchain dev`: a development chain node in `data`, until Ctrl-C.
+pub async fn dev(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Result<()> {
     let node_dir = data.join("dev-node");
     let config_path = node_dir.join(CONFIG_FILE);
     if !config_path.exists() {

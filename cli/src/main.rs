@@ -1,9 +1,10 @@
-//! `govchain`: the command-line client of govchain nodes (and, later, of the
-//! control plane).
+//! `govchain`: the command-line client of govchain nodes and of the
+//! control plane, and `govchain up`, the whole platform on one machine.
 
 mod bench;
 mod commands;
 mod net;
+mod platform;
 
 use std::path::PathBuf;
 
@@ -22,9 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run govchain on this machine with embedded defaults (a development
-    /// chain node in a data directory) and print how to use it.
-    Up {
+    /// Run the govchain platform on this machine with its embedded
+    /// defaults (SQLite, chain nodes as local processes); prints `url=` and,
+    /// on the first run, the super admin's login.
+    Up(platform::UpArgs),
+    /// Run a single development chain node (solo ordering) in a data
+    /// directory and print how to use it.
+    Dev {
         /// Data directory.
         #[arg(long, default_value = ".govchain")]
         data: PathBuf,
@@ -185,7 +190,11 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up { data, listen, suite } => commands::up(data, listen, suite).await,
+        Command::Up(args) => {
+            govchain_node::init_tracing();
+            platform::up(args).await
+        }
+        Command::Dev { data, listen, suite } => commands::dev(data, listen, suite).await,
         Command::Key(KeyCmd::Gen { suite, out }) => commands::key_gen(suite, &out),
         Command::Crypto(CryptoCmd::Hash { suite, file }) => commands::hash(suite, &file),
         Command::Crypto(CryptoCmd::Sign { key, out, file }) => commands::sign(&key, &out, &file),

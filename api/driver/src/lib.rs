@@ -9,6 +9,8 @@
 //! behalf of users (that is the SDK).
 
 mod local;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 mod types;
 pub mod validate;
 

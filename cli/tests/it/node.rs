@@ -18,11 +18,11 @@ impl Drop for Up {
     }
 }
 
-/// `govchain up` on a free loopback port, waiting for its `url=` line.
+/// `govchain dev` on a free loopback port, waiting for its `url=` line.
 pub(crate) fn up(suite: &str) -> Up {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_govchain"))
-        .args(["up", "--listen", "127.0.0.1:0", "--suite", suite, "--data"])
+        .args(["dev", "--listen", "127.0.0.1:0", "--suite", suite, "--data"])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

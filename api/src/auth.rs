@@ -1,0 +1,337 @@
+//! Authentication (SPEC ORG-1, ORG-6): argon2 password hashes, password
+//! policy, lockout, browser sessions with CSRF protection and an idle
+//! timeout, and bearer API tokens for the CLI and automation. Every
+//! endpoint authorizes through the [`Auth`] extractor and [`Auth::require`].
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use axum::{extract::FromRequestParts, http::request::Parts};
+use rand::Rng;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    AppState,
+    entity::{api_token, org, role, session, user, user_role},
+    error::{ApiError, Result},
+    now_ms,
+    rbac::{self, Perm},
+};
+
+/// Name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "govchain_session";
+/// Header carrying the CSRF token on state-changing browser requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Prefix of API tokens, so leaked ones are easy to find.
+pub const TOKEN_PREFIX: &str = "gct_";
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A browser session cookie.
+    Session,
+    /// A bearer API token.
+    Token,
+}
+
+/// The authenticated caller of a request: who, in which organization, with
+/// which permissions.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// User id.
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// The user's organization.
+    pub org_id: i64,
+    /// Its domain.
+    pub org_domain: String,
+    /// Whether it is the platform operator's organization.
+    pub platform: bool,
+    /// Union of the user's roles' permissions.
+    pub perms: BTreeSet<Perm>,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// How they authenticated.
+    pub via: Via,
+    /// The session's CSRF token (sessions only).
+    pub csrf: Option<String>,
+}
+
+impl Auth {
+    /// Refuses unless the caller holds `perm`.
+    pub fn require(&self, perm: Perm) -> Result<()> {
+        if self.perms.contains(&perm) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the `{}` permission", perm.name())))
+        }
+    }
+
+    /// Whether the caller sees every tenant (the platform operator).
+    pub fn sees_all(&self) -> bool {
+        self.platform && self.perms.contains(&Perm::PlatformAdmin)
+    }
+
+    /// Whether the caller may act on rows of organization `org_id`.
+    pub fn owns(&self, org_id: i64) -> bool {
+        self.org_id == org_id || self.sees_all()
+    }
+}
+
+/// The actor of a request as the operation log records it: user id, name,
+/// organization id.
+pub type Actor = (Option<i64>, String, Option<i64>);
+
+/// Who did what, for the operation log; the extractor fills it in for the
+/// audit middleware.
+#[derive(Debug, Clone, Default)]
+pub struct ActorSlot(pub Arc<std::sync::Mutex<Option<Actor>>>);
+
+impl ActorSlot {
+    /// Records the actor (user id, name, organization id).
+    pub fn set(&self, user: Option<i64>, name: &str, org: Option<i64>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((user, name.to_owned(), org));
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Auth> {
+        let auth = authenticate(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.set(Some(auth.user_id), &auth.username, Some(auth.org_id));
+        }
+        Ok(auth)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
+    let now = now_ms();
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let (user_id, via, csrf) = if let Some(token) = bearer {
+        let found = api_token::Entity::find()
+            .filter(api_token::Column::TokenHash.eq(token_hash(token.trim())))
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked API token"))?;
+        let user_id = found.user_id;
+        let mut active: api_token::ActiveModel = found.into();
+        active.last_used = Set(now);
+        active.update(&state.db).await?;
+        (user_id, Via::Token, None)
+    } else {
+        let cookie = cookie(parts, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
+        let found = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token_hash(&cookie)))
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
+        let idle = i64::try_from(state.config.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(found.last_seen) > idle {
+            session::Entity::delete_by_id(found.id).exec(&state.db).await?;
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "the session ended after inactivity; log in again",
+            ));
+        }
+        if !parts.method.is_safe() {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), found.csrf.as_bytes()) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf",
+                    format!("a state-changing request with a session cookie needs the {CSRF_HEADER} header"),
+                ));
+            }
+        }
+        let (user_id, csrf) = (found.user_id, found.csrf.clone());
+        let mut active: session::ActiveModel = found.into();
+        active.last_seen = Set(now);
+        active.update(&state.db).await?;
+        (user_id, Via::Session, Some(csrf))
+    };
+    let user = user::Entity::find_by_id(user_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    if user.status != "active" {
+        return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "frozen", "the account is frozen"));
+    }
+    let org = org::Entity::find_by_id(user.org_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the account's organization no longer exists"))?;
+    let (perms, roles) = user_perms(state, &user, &org).await?;
+    Ok(Auth {
+        user_id: user.id,
+        username: user.username,
+        org_id: org.id,
+        org_domain: org.domain,
+        platform: org.is_platform,
+        perms,
+        roles,
+        via,
+        csrf,
+    })
+}
+
+/// The permissions a user holds through its roles. Platform-only
+/// permissions count only in the platform organization, whatever a custom
+/// role says.
+pub async fn user_perms(
+    state: &AppState,
+    user: &user::Model,
+    org: &org::Model,
+) -> Result<(BTreeSet<Perm>, Vec<String>)> {
+    let role_ids: Vec<i64> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user.id))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|r| r.role_id)
+        .collect();
+    let roles = role::Entity::find().filter(role::Column::Id.is_in(role_ids)).all(&state.db).await?;
+    let mut perms = BTreeSet::new();
+    let mut names = Vec::new();
+    for r in roles {
+        perms.extend(
+            rbac::parse_perms(&r.permissions).into_iter().filter(|p| org.is_platform || !p.platform_only()),
+        );
+        names.push(r.name);
+    }
+    Ok((perms, names))
+}
+
+/// Reads one cookie from the request.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+        v.split(';').find_map(|kv| {
+            let (k, val) = kv.trim().split_once('=')?;
+            (k == name).then(|| val.to_owned())
+        })
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The stored form of a session or API token: its SHA-256, so a database
+/// leak gives no usable credentials.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random secret (session, CSRF or API token), 32 bytes hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::thread_rng().r#gen();
+    hex::encode(bytes)
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal("hashing a password", e))
+}
+
+/// Checks a password against a stored hash.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so a wrong
+/// username takes as long as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not-a-real-password-Aa1!").unwrap_or_default())
+}
+
+/// Password complexity (GB/T 22239 level 3): at least 10 characters, at
+/// most 128, three of the four classes (lower, upper, digit, symbol), and
+/// not containing the username.
+pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
+    let n = password.chars().count();
+    if !(10..=128).contains(&n) {
+        return Err(ApiError::invalid("the password must be 10 to 128 characters long"));
+    }
+    let classes = [
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    if classes.iter().filter(|c| **c).count() < 3 {
+        return Err(ApiError::invalid(
+            "the password needs three of: lower-case letters, upper-case letters, digits, symbols",
+        ));
+    }
+    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err(ApiError::invalid("the password must not contain the username"));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(ApiError::invalid("the password must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A random password that meets the policy (shown once to whoever creates
+/// the account).
+pub fn random_password() -> String {
+    const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGIT: &[u8] = b"23456789";
+    const SYMBOL: &[u8] = b"-_.!%+=";
+    let mut rng = rand::thread_rng();
+    let mut pick = |set: &[u8]| set[rng.gen_range(0..set.len())] as char;
+    let all: Vec<u8> = [LOWER, UPPER, DIGIT, SYMBOL].concat();
+    let mut out: Vec<char> = vec![pick(LOWER), pick(UPPER), pick(DIGIT), pick(SYMBOL)];
+    out.extend((0..12).map(|_| pick(&all)));
+    use rand::seq::SliceRandom;
+    out.shuffle(&mut rand::thread_rng());
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password_policy("Short1!", "zed").is_err());
+        assert!(check_password_policy("alllowercaseletters", "zed").is_err());
+        assert!(check_password_policy("lowerUPPER1234", "zed").is_ok());
+        assert!(check_password_policy("alice-Secret-1", "alice").is_err());
+        for _ in 0..200 {
+            let p = random_password();
+            assert!(check_password_policy(&p, "admin").is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn hashes_verify_and_salt() {
+        let a = hash_password("Correct-Horse-9").unwrap();
+        let b = hash_password("Correct-Horse-9").unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("$argon2id$"));
+        assert!(verify_password("Correct-Horse-9", &a));
+        assert!(!verify_password("Correct-Horse-8", &a));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+}

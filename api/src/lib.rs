@@ -1,0 +1,331 @@
+//! The govchain control plane: organizations, users and roles, the
+//! approval workflow (a department requests a chain or nodes, the platform
+//! operator approves, the platform provisions through a host driver), chain
+//! and node lifecycle, invitations, a message centre and a hash-chained
+//! operation log, as a REST API described by OpenAPI.
+//!
+//! Not here: the chain node itself (`govchain-node`), where nodes run
+//! (`govchain-driver`), the console UI.
+
+pub mod account;
+pub mod audit;
+pub mod auth;
+pub mod chains;
+pub mod entity;
+pub mod error;
+pub mod migration;
+pub mod orgs;
+pub mod rbac;
+pub mod validate;
+pub mod workflow;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRequest, Request},
+    http::{HeaderValue, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use govchain_driver::HostDriver;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ErrorBody, Result};
+
+/// How the control plane runs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `sqlite://<path>?mode=rwc` (embedded) or `postgres://...`.
+    pub database_url: String,
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// Failed logins before the account locks (5).
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked (15 minutes).
+    pub lockout_duration: Duration,
+    /// A session ends after this long without a request (30 minutes).
+    pub idle_timeout: Duration,
+    /// Mark the session cookie `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
+    /// The first super admin's user name.
+    pub admin_username: String,
+    /// The first super admin's password; random (and printed once) when
+    /// `None`.
+    pub admin_password: Option<String>,
+}
+
+impl ApiConfig {
+    /// The defaults of SPEC ORG-6 with this database and address.
+    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> ApiConfig {
+        ApiConfig {
+            database_url: database_url.into(),
+            listen,
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            idle_timeout: Duration::from_secs(30 * 60),
+            secure_cookies: false,
+            admin_username: "admin".into(),
+            admin_password: None,
+        }
+    }
+}
+
+/// A message-centre event, pushed to connected clients of its organization.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Recipient organization.
+    pub org_id: i64,
+    /// The message.
+    pub message: workflow::MessageView,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// Where chain nodes run.
+    pub driver: Arc<dyn HostDriver>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Message-centre events.
+    pub events: broadcast::Sender<Event>,
+    /// Serializes operation-log appends (each links to its predecessor).
+    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes quota checks with the provisioning they admit.
+    pub quota_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("driver", &self.driver.kind()).finish_non_exhaustive()
+    }
+}
+
+/// Most bytes of a request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Milliseconds since 1970.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A JSON body whose rejections are JSON errors (`bad_request` for a body
+/// that is not JSON or does not match the schema, 413 for one too large).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    e.status(),
+                    "too_large",
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                ))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "govchain control plane", description = "Tenants, roles, resource requests and approval, chain and node lifecycle, invitations, messages and the operation log."),
+    tags(
+        (name = "auth", description = "Log in and out, sessions, API tokens"),
+        (name = "orgs", description = "Organizations, users, roles and quotas"),
+        (name = "requests", description = "Resource requests and their approval"),
+        (name = "chains", description = "Chains, nodes and invitations"),
+        (name = "messages", description = "The message centre"),
+        (name = "audit", description = "The operation log"),
+    ),
+    components(schemas(ErrorBody)),
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(account::routes())
+        .merge(orgs::routes())
+        .merge(workflow::routes())
+        .merge(chains::routes())
+        .routes(utoipa_axum::routes!(audit::list))
+        .routes(utoipa_axum::routes!(audit::export))
+        .routes(utoipa_axum::routes!(audit::verify))
+}
+
+/// The OpenAPI description of the API, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The description as pretty JSON (what is committed as `api/openapi.json`).
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default()
+}
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (router, doc) = api_router().split_for_parts();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::log_mutations))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers that keep a browser from sniffing, framing or running what the
+/// API returns.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Why the control plane did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database {0}")]
+    Database(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}")]
+    Listen(String),
+    /// Setup failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct Platform {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// On the first start only: the super admin's user name and password.
+    pub first_admin: Option<(String, String)>,
+    /// The shared state.
+    pub state: AppState,
+    server: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Platform {
+    /// Stops serving, then stops every chain node the driver started (data
+    /// stays; the next start resumes the chains).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Open event streams would hold a graceful shutdown forever; give
+        // requests in flight a moment, then close what is left.
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.server).await.is_err() {
+            self.server.abort();
+        }
+        self.state.driver.shutdown().await;
+    }
+}
+
+/// Opens (and migrates) the database.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, StartError> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    let sqlite = url.starts_with("sqlite:");
+    // SQLite: one connection, so writers never meet SQLITE_BUSY; the
+    // embedded platform's load is far below what one connection serves.
+    opts.max_connections(if sqlite { 1 } else { 32 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    let db = Database::connect(opts).await.map_err(|e| StartError::Database(format!("{url}: {e}")))?;
+    if sqlite {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
+            db.execute_unprepared(pragma)
+                .await
+                .map_err(|e| StartError::Database(format!("{pragma}: {e}")))?;
+        }
+    }
+    migration::Migrator::up(&db, None).await.map_err(|e| StartError::Database(format!("migration: {e}")))?;
+    Ok(db)
+}
+
+/// Starts the control plane: opens and migrates the database, creates the
+/// platform organization, built-in roles and first super admin on the
+/// first run, resumes the chains that should be running, and serves.
+pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Platform, StartError> {
+    let db = connect(&config.database_url).await?;
+    let (events, _) = broadcast::channel(1024);
+    let state = AppState {
+        db,
+        driver,
+        config: Arc::new(config),
+        events,
+        audit_lock: Arc::default(),
+        quota_lock: Arc::default(),
+    };
+    let first_admin = orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    workflow::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(|e| StartError::Listen(format!("{}: {e}", state.config.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = app(state.clone());
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+        if let Err(e) = serve.await {
+            tracing::error!(target: "govchain::api", "server: {e}");
+        }
+    });
+    Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, stop: Some(stop) })
+}
+
+/// Turns anything displayable into a JSON response with a status.
+pub(crate) fn created<T: serde::Serialize>(v: T) -> Response {
+    (axum::http::StatusCode::CREATED, axum::Json(v)).into_response()
+}

@@ -1,0 +1,448 @@
+//! The schema, as sea-orm migrations that run unchanged on SQLite (the
+//! embedded default) and PostgreSQL (production).
+//!
+//! Times are milliseconds since 1970 in BIGINT columns: both databases store
+//! them the same way and nothing depends on a database's time zone.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// Every migration, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct Initial;
+
+#[derive(DeriveIden)]
+enum Orgs {
+    Table,
+    Id,
+    Name,
+    Domain,
+    Description,
+    Status,
+    ReviewOpinion,
+    IsPlatform,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    OrgId,
+    Username,
+    RealName,
+    PasswordHash,
+    Status,
+    MustChangePassword,
+    FailedLogins,
+    LockedUntil,
+    CreatedAt,
+    LastLoginAt,
+}
+
+#[derive(DeriveIden)]
+enum Roles {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    Builtin,
+    Permissions,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum UserRoles {
+    Table,
+    UserId,
+    RoleId,
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    Id,
+    TokenHash,
+    UserId,
+    Csrf,
+    CreatedAt,
+    LastSeen,
+}
+
+#[derive(DeriveIden)]
+enum ApiTokens {
+    Table,
+    Id,
+    UserId,
+    Name,
+    TokenHash,
+    CreatedAt,
+    LastUsed,
+}
+
+#[derive(DeriveIden)]
+enum Quotas {
+    Table,
+    OrgId,
+    Nodes,
+    CpuMillis,
+    MemoryMb,
+    StorageMb,
+}
+
+#[derive(DeriveIden)]
+enum Requests {
+    Table,
+    Id,
+    OrgId,
+    RequesterId,
+    Kind,
+    ChainId,
+    Spec,
+    Purpose,
+    Status,
+    Progress,
+    Error,
+    Opinion,
+    ApproverId,
+    DecidedAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Chains {
+    Table,
+    Id,
+    Name,
+    ChainKey,
+    OrgId,
+    Consensus,
+    Suite,
+    Driver,
+    State,
+    BlockPolicy,
+    MaxNodes,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ChainMembers {
+    Table,
+    ChainId,
+    OrgId,
+    JoinedAt,
+}
+
+#[derive(DeriveIden)]
+enum Nodes {
+    Table,
+    Id,
+    ChainId,
+    OrgId,
+    Name,
+    ConsensusId,
+    Role,
+    ApiUrl,
+    P2p,
+    CpuMillis,
+    MemoryMb,
+    StorageMb,
+    State,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Invitations {
+    Table,
+    Id,
+    ChainId,
+    FromOrgId,
+    ToOrgId,
+    InvitedBy,
+    Message,
+    Status,
+    CreatedAt,
+    DecidedAt,
+}
+
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    Id,
+    OrgId,
+    Kind,
+    Title,
+    Body,
+    Link,
+    ReadAt,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Oplog {
+    Table,
+    Id,
+    At,
+    ActorId,
+    Actor,
+    OrgId,
+    Action,
+    Target,
+    Result,
+    Detail,
+    PrevHash,
+    Hash,
+}
+
+fn fk(
+    from: (impl IntoIden + 'static, impl IntoIden + 'static),
+    to: (impl IntoIden + 'static, impl IntoIden + 'static),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create().from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Cascade).to_owned()
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Orgs::Table)
+                .col(pk_auto(Orgs::Id).big_integer())
+                .col(string_len(Orgs::Name, 128))
+                .col(string_len_uniq(Orgs::Domain, 128))
+                .col(text(Orgs::Description))
+                .col(string_len(Orgs::Status, 16))
+                .col(text(Orgs::ReviewOpinion))
+                .col(boolean(Orgs::IsPlatform))
+                .col(big_integer(Orgs::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Users::Table)
+                .col(pk_auto(Users::Id).big_integer())
+                .col(big_integer(Users::OrgId))
+                .col(string_len_uniq(Users::Username, 64))
+                .col(string_len(Users::RealName, 128))
+                .col(string_len(Users::PasswordHash, 256))
+                .col(string_len(Users::Status, 16))
+                .col(boolean(Users::MustChangePassword))
+                .col(integer(Users::FailedLogins))
+                .col(big_integer(Users::LockedUntil))
+                .col(big_integer(Users::CreatedAt))
+                .col(big_integer(Users::LastLoginAt))
+                .foreign_key(&mut fk((Users::Table, Users::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Roles::Table)
+                .col(pk_auto(Roles::Id).big_integer())
+                .col(big_integer_null(Roles::OrgId))
+                .col(string_len(Roles::Name, 64))
+                .col(boolean(Roles::Builtin))
+                .col(text(Roles::Permissions))
+                .col(big_integer(Roles::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(UserRoles::Table)
+                .col(big_integer(UserRoles::UserId))
+                .col(big_integer(UserRoles::RoleId))
+                .primary_key(Index::create().col(UserRoles::UserId).col(UserRoles::RoleId))
+                .foreign_key(&mut fk((UserRoles::Table, UserRoles::UserId), (Users::Table, Users::Id)))
+                .foreign_key(&mut fk((UserRoles::Table, UserRoles::RoleId), (Roles::Table, Roles::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Sessions::Table)
+                .col(pk_auto(Sessions::Id).big_integer())
+                .col(string_len_uniq(Sessions::TokenHash, 64))
+                .col(big_integer(Sessions::UserId))
+                .col(string_len(Sessions::Csrf, 64))
+                .col(big_integer(Sessions::CreatedAt))
+                .col(big_integer(Sessions::LastSeen))
+                .foreign_key(&mut fk((Sessions::Table, Sessions::UserId), (Users::Table, Users::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ApiTokens::Table)
+                .col(pk_auto(ApiTokens::Id).big_integer())
+                .col(big_integer(ApiTokens::UserId))
+                .col(string_len(ApiTokens::Name, 64))
+                .col(string_len_uniq(ApiTokens::TokenHash, 64))
+                .col(big_integer(ApiTokens::CreatedAt))
+                .col(big_integer(ApiTokens::LastUsed))
+                .foreign_key(&mut fk((ApiTokens::Table, ApiTokens::UserId), (Users::Table, Users::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Quotas::Table)
+                .col(big_integer(Quotas::OrgId).primary_key())
+                .col(integer(Quotas::Nodes))
+                .col(big_integer(Quotas::CpuMillis))
+                .col(big_integer(Quotas::MemoryMb))
+                .col(big_integer(Quotas::StorageMb))
+                .foreign_key(&mut fk((Quotas::Table, Quotas::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Chains::Table)
+                .col(pk_auto(Chains::Id).big_integer())
+                .col(string_len(Chains::Name, 64))
+                .col(string_len_uniq(Chains::ChainKey, 64))
+                .col(big_integer(Chains::OrgId))
+                .col(string_len(Chains::Consensus, 16))
+                .col(string_len(Chains::Suite, 16))
+                .col(string_len(Chains::Driver, 16))
+                .col(string_len(Chains::State, 16))
+                .col(text(Chains::BlockPolicy))
+                .col(integer(Chains::MaxNodes))
+                .col(big_integer(Chains::CreatedAt))
+                .foreign_key(&mut fk((Chains::Table, Chains::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Requests::Table)
+                .col(pk_auto(Requests::Id).big_integer())
+                .col(big_integer(Requests::OrgId))
+                .col(big_integer(Requests::RequesterId))
+                .col(string_len(Requests::Kind, 16))
+                .col(big_integer_null(Requests::ChainId))
+                .col(text(Requests::Spec))
+                .col(text(Requests::Purpose))
+                .col(string_len(Requests::Status, 16))
+                .col(text(Requests::Progress))
+                .col(text(Requests::Error))
+                .col(text(Requests::Opinion))
+                .col(big_integer_null(Requests::ApproverId))
+                .col(big_integer_null(Requests::DecidedAt))
+                .col(big_integer(Requests::CreatedAt))
+                .col(big_integer(Requests::UpdatedAt))
+                .foreign_key(&mut fk((Requests::Table, Requests::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ChainMembers::Table)
+                .col(big_integer(ChainMembers::ChainId))
+                .col(big_integer(ChainMembers::OrgId))
+                .col(big_integer(ChainMembers::JoinedAt))
+                .primary_key(Index::create().col(ChainMembers::ChainId).col(ChainMembers::OrgId))
+                .foreign_key(&mut fk(
+                    (ChainMembers::Table, ChainMembers::ChainId),
+                    (Chains::Table, Chains::Id),
+                ))
+                .foreign_key(&mut fk((ChainMembers::Table, ChainMembers::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Nodes::Table)
+                .col(pk_auto(Nodes::Id).big_integer())
+                .col(big_integer(Nodes::ChainId))
+                .col(big_integer(Nodes::OrgId))
+                .col(string_len(Nodes::Name, 128))
+                .col(big_integer(Nodes::ConsensusId))
+                .col(string_len(Nodes::Role, 16))
+                .col(string_len(Nodes::ApiUrl, 128))
+                .col(string_len(Nodes::P2p, 128))
+                .col(big_integer(Nodes::CpuMillis))
+                .col(big_integer(Nodes::MemoryMb))
+                .col(big_integer(Nodes::StorageMb))
+                .col(string_len(Nodes::State, 16))
+                .col(big_integer(Nodes::CreatedAt))
+                .foreign_key(&mut fk((Nodes::Table, Nodes::ChainId), (Chains::Table, Chains::Id)))
+                .foreign_key(&mut fk((Nodes::Table, Nodes::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Invitations::Table)
+                .col(pk_auto(Invitations::Id).big_integer())
+                .col(big_integer(Invitations::ChainId))
+                .col(big_integer(Invitations::FromOrgId))
+                .col(big_integer(Invitations::ToOrgId))
+                .col(big_integer(Invitations::InvitedBy))
+                .col(text(Invitations::Message))
+                .col(string_len(Invitations::Status, 16))
+                .col(big_integer(Invitations::CreatedAt))
+                .col(big_integer_null(Invitations::DecidedAt))
+                .foreign_key(&mut fk((Invitations::Table, Invitations::ChainId), (Chains::Table, Chains::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Messages::Table)
+                .col(pk_auto(Messages::Id).big_integer())
+                .col(big_integer(Messages::OrgId))
+                .col(string_len(Messages::Kind, 32))
+                .col(text(Messages::Title))
+                .col(text(Messages::Body))
+                .col(text(Messages::Link))
+                .col(big_integer_null(Messages::ReadAt))
+                .col(big_integer(Messages::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        // The operation log has no foreign keys: it outlives what it names.
+        m.create_table(
+            Table::create()
+                .table(Oplog::Table)
+                .col(pk_auto(Oplog::Id).big_integer())
+                .col(big_integer(Oplog::At))
+                .col(big_integer_null(Oplog::ActorId))
+                .col(string_len(Oplog::Actor, 128))
+                .col(big_integer_null(Oplog::OrgId))
+                .col(string_len(Oplog::Action, 64))
+                .col(text(Oplog::Target))
+                .col(string_len(Oplog::Result, 32))
+                .col(text(Oplog::Detail))
+                .col(string_len(Oplog::PrevHash, 64))
+                .col(string_len(Oplog::Hash, 64))
+                .to_owned(),
+        )
+        .await?;
+        for (name, table, col) in [
+            ("idx_users_org", Users::Table.into_iden(), Users::OrgId.into_iden()),
+            ("idx_requests_org", Requests::Table.into_iden(), Requests::OrgId.into_iden()),
+            ("idx_requests_status", Requests::Table.into_iden(), Requests::Status.into_iden()),
+            ("idx_nodes_chain", Nodes::Table.into_iden(), Nodes::ChainId.into_iden()),
+            ("idx_members_org", ChainMembers::Table.into_iden(), ChainMembers::OrgId.into_iden()),
+            ("idx_messages_org", Messages::Table.into_iden(), Messages::OrgId.into_iden()),
+            ("idx_oplog_at", Oplog::Table.into_iden(), Oplog::At.into_iden()),
+            ("idx_oplog_org", Oplog::Table.into_iden(), Oplog::OrgId.into_iden()),
+        ] {
+            m.create_index(Index::create().name(name).table(table).col(col).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the control plane against a real server on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod journey;
+mod security;
+mod support;
