@@ -132,7 +132,7 @@ async fn login(
     let Some(u) =
         user::Entity::find().filter(user::Column::Username.eq(name.as_str())).one(&state.db).await?
     else {
-        auth::verify_password(&req.password, auth::dummy_hash());
+        auth::verify(&req.password, auth::dummy_hash()).await;
         return Err(wrong());
     };
     if let Some(axum::Extension(slot)) = &slot {
@@ -146,7 +146,7 @@ async fn login(
             format!("too many failed logins; the account is locked for {minutes} more minute(s)"),
         ));
     }
-    if !auth::verify_password(&req.password, &u.password_hash) {
+    if !auth::verify(&req.password, &u.password_hash).await {
         let failed = u.failed_logins + 1;
         let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
         let mut active = u.into_active_model();
@@ -277,12 +277,12 @@ async fn change_password(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::unauthorized("gone"))?;
-    if !auth::verify_password(&req.old_password, &u.password_hash) {
+    if !auth::verify(&req.old_password, &u.password_hash).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
     auth::check_password_policy(&req.new_password, &u.username)?;
     let mut active = u.into_active_model();
-    active.password_hash = Set(auth::hash_password(&req.new_password)?);
+    active.password_hash = Set(auth::hash(&req.new_password).await?);
     active.must_change_password = Set(false);
     active.update(&state.db).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -335,7 +335,7 @@ async fn register(
     if let Some(axum::Extension(slot)) = &slot {
         slot.set(None, &req.username, None);
     }
-    let hash = auth::hash_password(&req.password)?;
+    let hash = auth::hash(&req.password).await?;
     let (o, u) = orgs::create_org_with_admin(
         &state,
         orgs::NewOrg {
@@ -575,7 +575,7 @@ async fn create_user(
         org_id: Set(org_id),
         username: Set(req.username),
         real_name: Set(req.real_name),
-        password_hash: Set(auth::hash_password(&password)?),
+        password_hash: Set(auth::hash(&password).await?),
         status: Set("active".into()),
         must_change_password: Set(true),
         failed_logins: Set(0),
@@ -659,7 +659,7 @@ async fn reset_password(
     let u = visible_user(&state, &auth, id).await?;
     let password = auth::random_password();
     let mut active = u.into_active_model();
-    active.password_hash = Set(auth::hash_password(&password)?);
+    active.password_hash = Set(auth::hash(&password).await?);
     active.must_change_password = Set(true);
     active.failed_logins = Set(0);
     active.locked_until = Set(0);

@@ -127,9 +127,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked API token"))?;
         let user_id = found.user_id;
-        let mut active: api_token::ActiveModel = found.into();
-        active.last_used = Set(now);
-        active.update(&state.db).await?;
+        if now.saturating_sub(found.last_used) > 60_000 {
+            let mut active: api_token::ActiveModel = found.into();
+            active.last_used = Set(now);
+            active.update(&state.db).await?;
+        }
         (user_id, Via::Token, None)
     } else {
         let cookie = cookie(parts, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
@@ -158,9 +160,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
             }
         }
         let (user_id, csrf) = (found.user_id, found.csrf.clone());
-        let mut active: session::ActiveModel = found.into();
-        active.last_seen = Set(now);
-        active.update(&state.db).await?;
+        // Activity is written at most every tenth of the idle timeout (at
+        // most every 10 s), not on every request: reads stay reads.
+        if now.saturating_sub(found.last_seen) > (idle / 10).min(10_000) {
+            let mut active: session::ActiveModel = found.into();
+            active.last_seen = Set(now);
+            active.update(&state.db).await?;
+        }
         (user_id, Via::Session, Some(csrf))
     };
     let user = user::Entity::find_by_id(user_id)
@@ -254,6 +260,21 @@ pub fn hash_password(password: &str) -> Result<String> {
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// [`hash_password`] on a blocking thread: argon2 takes tens of
+/// milliseconds of CPU, which must not stall the async workers.
+pub async fn hash(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("hashing a password", e))?
+}
+
+/// [`verify_password`] on a blocking thread.
+pub async fn verify(password: &str, stored: &str) -> bool {
+    let (password, stored) = (password.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
 }
 
 /// A hash to verify against when the user does not exist, so a wrong

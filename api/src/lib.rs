@@ -305,6 +305,8 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         audit_lock: Arc::default(),
         quota_lock: Arc::default(),
     };
+    // Computed once, off the async workers, before the first login needs it.
+    let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
     let first_admin = orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
     workflow::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)

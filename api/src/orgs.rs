@@ -233,7 +233,7 @@ pub(crate) async fn bootstrap(state: &AppState) -> Result<Option<(String, String
         org_id: Set(platform.id),
         username: Set(username.clone()),
         real_name: Set("Platform administrator".into()),
-        password_hash: Set(auth::hash_password(&password)?),
+        password_hash: Set(auth::hash(&password).await?),
         status: Set("active".into()),
         must_change_password: Set(generated),
         failed_logins: Set(0),
@@ -319,7 +319,7 @@ async fn create_org(
         NewOrg { name: req.name, domain: req.domain, description: req.description, status: "active" },
         &req.admin_username,
         &req.admin_real_name,
-        auth::hash_password(&password)?,
+        auth::hash(&password).await?,
         true,
     )
     .await?;

@@ -209,7 +209,9 @@ fn check_spec(spec: &RequestSpec) -> Result<()> {
                 "solo" if c.nodes == 1 => {}
                 "solo" => return Err(ApiError::invalid("solo ordering runs exactly one node; use raft")),
                 other => {
-                    return Err(ApiError::invalid(format!("consensus `{other}` is not offered (raft, solo)")));
+                    return Err(ApiError::invalid(format!(
+                        "consensus `{other}` is not offered (raft, solo)"
+                    )));
                 }
             }
             if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
