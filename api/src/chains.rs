@@ -292,7 +292,7 @@ pub(crate) async fn member_chain(state: &AppState, auth: &Auth, id: i64) -> Resu
     }
 }
 
-async fn is_member(state: &AppState, chain_id: i64, org_id: i64) -> Result<bool> {
+pub(crate) async fn is_member(state: &AppState, chain_id: i64, org_id: i64) -> Result<bool> {
     Ok(chain_member::Entity::find_by_id((chain_id, org_id)).one(&state.db).await?.is_some())
 }
 

@@ -266,6 +266,13 @@ async fn create_request(
         }
         RequestSpec::Nodes(r) => {
             let c = chains::member_chain(&state, &auth, r.chain_id).await?;
+            // The nodes would be the requesting organization's own: seeing
+            // every chain (the platform operator) is not membership.
+            if !chains::is_member(&state, c.id, auth.org_id).await? {
+                return Err(ApiError::forbidden(
+                    "the organization is not a member of this chain; accept an invitation first",
+                ));
+            }
             Some(c.id)
         }
     };
