@@ -124,14 +124,21 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response> {
     let now = now_ms();
-    let name: String = req.username.chars().take(64).collect();
+    // The name tried, as the operation log records it: control characters
+    // (NUL cannot even be stored in PostgreSQL) shown as U+FFFD.
+    let name: String =
+        req.username.chars().take(64).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
     if let Some(axum::Extension(slot)) = &slot {
         slot.set(None, &name, None);
     }
     let wrong = || ApiError::unauthorized("wrong user name or password");
-    let Some(u) =
-        user::Entity::find().filter(user::Column::Username.eq(name.as_str())).one(&state.db).await?
-    else {
+    // No user name has control characters; such a name is not looked up.
+    let found = if req.username.chars().any(char::is_control) {
+        None
+    } else {
+        user::Entity::find().filter(user::Column::Username.eq(req.username.as_str())).one(&state.db).await?
+    };
+    let Some(u) = found else {
         auth::verify(&req.password, auth::dummy_hash()).await;
         return Err(wrong());
     };
@@ -510,6 +517,7 @@ async fn resolve_roles(state: &AppState, org_id: i64, names: &[String]) -> Resul
         .ok_or_else(|| ApiError::not_found("no such organization"))?;
     let mut out = Vec::new();
     for name in names {
+        validate::name("role", name, 64)?;
         let r = role::Entity::find()
             .filter(role::Column::Name.eq(name.as_str()))
             .all(&state.db)

@@ -11,7 +11,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::LikeExpr,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +26,7 @@ use crate::{
     error::{ApiError, Result},
     now_ms,
     rbac::Perm,
+    validate,
 };
 
 /// The error code of a failed response, for its log entry.
@@ -217,12 +221,17 @@ async fn query(state: &AppState, auth: &Auth, f: &OplogFilter, max: u64) -> Resu
         q = q.filter(oplog::Column::OrgId.eq(org));
     }
     if let Some(a) = &f.actor {
+        validate::filter("actor", a)?;
         q = q.filter(oplog::Column::Actor.eq(a.as_str()));
     }
     if let Some(a) = &f.action {
-        q = q.filter(oplog::Column::Action.contains(a.as_str()));
+        validate::filter("action", a)?;
+        // `%` and `_` in the text are the text, not LIKE wildcards.
+        let escaped = a.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q = q.filter(oplog::Column::Action.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
     }
     if let Some(r) = &f.result {
+        validate::filter("result", r)?;
         q = q.filter(oplog::Column::Result.eq(r.as_str()));
     }
     if let Some(from) = f.from {
@@ -282,10 +291,11 @@ pub async fn export(
     Ok(resp)
 }
 
-/// Quotes a CSV field; a leading `= + - @` is prefixed with `'` so a
-/// spreadsheet does not run it as a formula.
+/// Quotes a CSV field; a leading `= + - @`, tab or carriage return is
+/// prefixed with `'` so a spreadsheet does not run it as a formula (OWASP
+/// CSV injection).
 fn csv_field(f: &str) -> String {
-    let f = if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.to_owned() };
+    let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{f}") } else { f.to_owned() };
     if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
 }
 
@@ -359,6 +369,7 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("\t=cmd()"), "'\t=cmd()");
     }
 
     #[test]

@@ -30,6 +30,18 @@ pub fn text(field: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// A query filter compared with stored text: no control characters (NUL
+/// cannot even be sent to PostgreSQL, which would fail the query), at most
+/// 256 characters.
+pub fn filter(field: &str, v: &str) -> Result<()> {
+    if v.chars().count() > 256 || v.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "the {field} filter must be at most 256 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// An organization domain: lower-case DNS labels (`market.gov`), 3 to 63
 /// characters; it names the organization's nodes.
 pub fn domain(v: &str) -> Result<()> {
@@ -94,5 +106,7 @@ mod tests {
         assert!(name("name", "   ", 64).is_err());
         assert!(text("purpose", "line one\nline two", 100).is_ok());
         assert!(text("purpose", "bell\u{7}", 100).is_err());
+        assert!(filter("actor", "alice").is_ok());
+        assert!(filter("actor", "a\u{0}b").is_err());
     }
 }

@@ -333,6 +333,7 @@ async fn list_requests(
         q = q.filter(request::Column::OrgId.eq(auth.org_id));
     }
     if let Some(s) = &f.status {
+        validate::filter("status", s)?;
         q = q.filter(request::Column::Status.eq(s.as_str()));
     }
     let rows = q.order_by_desc(request::Column::Id).limit(1000).all(&state.db).await?;
