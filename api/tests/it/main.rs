@@ -1,6 +1,8 @@
 //! Integration tests of the control plane against a real server on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_input;
 mod journey;
+mod matrix;
 mod security;
 mod support;
