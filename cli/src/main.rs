@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod control;
 mod net;
 mod platform;
 
@@ -40,6 +41,16 @@ enum Command {
         #[arg(long, default_value = "gm")]
         suite: Suite,
     },
+    #[command(flatten)]
+    Control(control::Verb),
+    /// Nodes of a chain on the control plane: add, remove, stop, start,
+    /// restart, bundle, log.
+    ///
+    /// Chains and nodes are given by id or name (`govchain chain show`
+    /// lists them). The hidden `govchain node run --config <node.toml>` is
+    /// what runs one node process (the platform and `net start` use it).
+    #[command(subcommand)]
+    Node(NodeCmd),
     /// Keys.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -62,9 +73,6 @@ enum Command {
     /// A chain of several nodes on this machine (init, start, stop).
     #[command(subcommand)]
     Net(net::NetCmd),
-    /// Run a chain node in this process (what `net start` launches).
-    #[command(subcommand, hide = true)]
-    Node(NodeCmd),
     /// Load generator: submits signed transactions at a rate and reports
     /// throughput and commit latency against the machine's verify limit.
     Bench(bench::BenchArgs),
@@ -79,12 +87,16 @@ pub struct NodeArg {
 
 #[derive(Subcommand)]
 enum NodeCmd {
-    /// Run a node from its config file.
+    /// Run a chain node in this process from its config file (what `govchain
+    /// up` and `net start` launch).
+    #[command(hide = true)]
     Run {
         /// The node's config (node.toml).
         #[arg(long)]
         config: PathBuf,
     },
+    #[command(flatten)]
+    Platform(control::NodeVerb),
 }
 
 #[derive(Subcommand)]
@@ -213,5 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             govchain_node::init_tracing();
             Ok(govchain_node::run(govchain_node::config::NodeConfig::load(&config)?).await?)
         }
+        Command::Node(NodeCmd::Platform(verb)) => control::node(verb).await,
+        Command::Control(verb) => control::run(verb).await,
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `govchain` command: keys and crypto against the
-//! OpenSSL CLI, and transactions, blocks and the load generator against a
-//! node started with `govchain up`.
+//! OpenSSL CLI, transactions, blocks and the load generator against a
+//! node started with `govchain dev`, and the control-plane verbs against
+//! the platform started with `govchain up`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +10,7 @@ mod crypto;
 mod net;
 mod node;
 mod partition;
+mod platform;
 
 use std::{
     path::Path,
