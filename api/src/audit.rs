@@ -90,14 +90,17 @@ fn entry_hash(prev: &str, at: i64, e: &Entry) -> String {
 /// Appends an entry to the chain. Appends are serialized so each sees its
 /// predecessor.
 pub async fn record(state: &AppState, e: Entry) -> Result<()> {
-    let _guard = state.audit_lock.lock().await;
-    let prev = oplog::Entity::find()
-        .order_by_desc(oplog::Column::Id)
-        .limit(1)
-        .one(&state.db)
-        .await?
-        .map(|m| m.hash)
-        .unwrap_or_else(|| GENESIS.to_owned());
+    let mut last = state.audit_lock.lock().await;
+    let prev = match last.take() {
+        Some(hash) => hash,
+        None => oplog::Entity::find()
+            .order_by_desc(oplog::Column::Id)
+            .limit(1)
+            .one(&state.db)
+            .await?
+            .map(|m| m.hash)
+            .unwrap_or_else(|| GENESIS.to_owned()),
+    };
     let at = now_ms();
     let hash = entry_hash(&prev, at, &e);
     oplog::ActiveModel {
@@ -110,11 +113,14 @@ pub async fn record(state: &AppState, e: Entry) -> Result<()> {
         result: Set(e.result),
         detail: Set(e.detail),
         prev_hash: Set(prev),
-        hash: Set(hash),
+        hash: Set(hash.clone()),
         ..Default::default()
     }
     .insert(&state.db)
     .await?;
+    // Only a stored entry becomes the next one's predecessor; after a
+    // failure the next append reads the last hash from the database.
+    *last = Some(hash);
     Ok(())
 }
 

@@ -262,10 +262,24 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
         .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
-/// [`hash_password`] on a blocking thread: argon2 takes tens of
-/// milliseconds of CPU, which must not stall the async workers.
+/// At most one argon2 computation per core at a time: each takes tens of
+/// milliseconds of CPU and 19 MiB of memory, so a login storm queues here
+/// instead of thrashing (200 at once would otherwise hold 3.8 GiB).
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )
+    })
+}
+
+/// [`hash_password`] on a blocking thread: argon2 must not stall the async
+/// workers.
 pub async fn hash(password: &str) -> Result<String> {
     let password = password.to_owned();
+    let _permit =
+        argon2_permits().acquire().await.map_err(|e| ApiError::internal("hashing a password", e))?;
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| ApiError::internal("hashing a password", e))?
@@ -274,6 +288,7 @@ pub async fn hash(password: &str) -> Result<String> {
 /// [`verify_password`] on a blocking thread.
 pub async fn verify(password: &str, stored: &str) -> bool {
     let (password, stored) = (password.to_owned(), stored.to_owned());
+    let Ok(_permit) = argon2_permits().acquire().await else { return false };
     tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
 }
 

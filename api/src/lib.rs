@@ -97,8 +97,9 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Message-centre events.
     pub events: broadcast::Sender<Event>,
-    /// Serializes operation-log appends (each links to its predecessor).
-    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes operation-log appends (each links to its predecessor) and
+    /// holds the last entry's hash once read, so an append is one insert.
+    pub audit_lock: Arc<tokio::sync::Mutex<Option<String>>>,
     /// Serializes quota checks with the provisioning they admit.
     pub quota_lock: Arc<tokio::sync::Mutex<()>>,
 }
