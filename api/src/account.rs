@@ -208,12 +208,7 @@ async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, auth: Auth, headers: HeaderMap) -> Result<Response> {
     if auth.via == Via::Session {
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|kv| kv.trim().strip_prefix(&format!("{}=", auth::SESSION_COOKIE)).map(str::to_owned));
+        let cookie = auth::cookie(&headers, auth::SESSION_COOKIE);
         if let Some(token) = cookie {
             session::Entity::delete_many()
                 .filter(session::Column::TokenHash.eq(auth::token_hash(&token)))
@@ -579,21 +574,9 @@ async fn create_user(
         return Err(ApiError::conflict(format!("user name `{}` is taken", req.username)));
     }
     let password = auth::random_password();
-    let u = user::ActiveModel {
-        org_id: Set(org_id),
-        username: Set(req.username),
-        real_name: Set(req.real_name),
-        password_hash: Set(auth::hash(&password).await?),
-        status: Set("active".into()),
-        must_change_password: Set(true),
-        failed_logins: Set(0),
-        locked_until: Set(0),
-        created_at: Set(now_ms()),
-        last_login_at: Set(0),
-        ..Default::default()
-    }
-    .insert(&state.db)
-    .await?;
+    let u = crate::orgs::new_user(org_id, req.username, req.real_name, auth::hash(&password).await?, true)
+        .insert(&state.db)
+        .await?;
     set_roles(&state, u.id, &roles).await?;
     let detail = format!("user {}", u.id);
     let body = CreatedUser { user: user_view(&state, u).await?, initial_password: password };

@@ -23,7 +23,7 @@ use crate::{
     AppState,
     auth::{ActorSlot, Auth},
     entity::oplog,
-    error::{ApiError, Result},
+    error::Result,
     now_ms,
     rbac::Perm,
     validate,
@@ -357,12 +357,6 @@ pub async fn verify_chain(state: &AppState) -> Result<VerifyReport> {
 pub async fn verify(State(state): State<AppState>, auth: Auth) -> Result<Json<VerifyReport>> {
     auth.require(Perm::AuditView)?;
     Ok(Json(verify_chain(&state).await?))
-}
-
-impl From<ApiError> for Detail {
-    fn from(e: ApiError) -> Detail {
-        Detail(e.message)
-    }
 }
 
 #[cfg(test)]

@@ -134,7 +134,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
         }
         (user_id, Via::Token, None)
     } else {
-        let cookie = cookie(parts, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
+        let cookie =
+            cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
         let found = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token_hash(&cookie)))
             .one(&state.db)
@@ -222,8 +223,8 @@ pub async fn user_perms(
 }
 
 /// Reads one cookie from the request.
-pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts.headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
         v.split(';').find_map(|kv| {
             let (k, val) = kv.trim().split_once('=')?;
             (k == name).then(|| val.to_owned())

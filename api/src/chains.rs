@@ -10,7 +10,10 @@ use axum::{
 };
 use govchain_crypto::Suite;
 use govchain_driver::{BlockPolicySpec, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    Set, sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -375,8 +378,8 @@ pub(crate) async fn add_node(
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
     let _guard = state.quota_lock.lock().await;
-    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?.len();
-    if count >= usize::try_from(c.max_nodes).unwrap_or(0) {
+    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).count(&state.db).await?;
+    if count >= u64::try_from(c.max_nodes).unwrap_or(0) {
         return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes)));
     }
     workflow::check_quota(state, org_id, 1, res).await?;
@@ -433,12 +436,11 @@ async fn lifecycle(state: &AppState, auth: &Auth, id: i64, verb: &str) -> Result
         }
     };
     set_chain_state(state, c.id, to).await?;
-    let nodes = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?;
-    for n in nodes {
-        let mut a = n.into_active_model();
-        a.state = Set(to.into());
-        a.update(&state.db).await?;
-    }
+    node::Entity::update_many()
+        .col_expr(node::Column::State, Expr::value(to))
+        .filter(node::Column::ChainId.eq(c.id))
+        .exec(&state.db)
+        .await?;
     let c = member_chain(state, auth, id).await?;
     Ok(Json(chain_view(state, c, false).await?))
 }
@@ -577,7 +579,7 @@ async fn delete_node(
 ) -> Result<StatusCode> {
     auth.require(Perm::ChainOperate)?;
     let (c, n) = own_node(&state, &auth, id, node_id, true).await?;
-    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?.len();
+    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).count(&state.db).await?;
     if count <= 1 {
         return Err(ApiError::conflict("the last node cannot be removed; delete the chain instead"));
     }
@@ -774,8 +776,8 @@ async fn invite(
         return Err(ApiError::conflict(format!("`{}` has a pending invitation to this chain", to.domain)));
     }
     // Check 3: room for at least one more node.
-    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?.len();
-    if count >= usize::try_from(c.max_nodes).unwrap_or(0) {
+    let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).count(&state.db).await?;
+    if count >= u64::try_from(c.max_nodes).unwrap_or(0) {
         return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes)));
     }
     let i = invitation::ActiveModel {

@@ -371,7 +371,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, stop: Some(stop) })
 }
 
-/// Turns anything displayable into a JSON response with a status.
+/// A 201 response with a JSON body.
 pub(crate) fn created<T: serde::Serialize>(v: T) -> Response {
     (axum::http::StatusCode::CREATED, axum::Json(v)).into_response()
 }

@@ -117,33 +117,47 @@ pub(crate) async fn create_org_with_admin(
     }
     .insert(&txn)
     .await?;
-    let u = user::ActiveModel {
-        org_id: Set(o.id),
-        username: Set(username.to_owned()),
-        real_name: Set(real_name.to_owned()),
+    let u = new_user(o.id, username.to_owned(), real_name.to_owned(), password_hash, must_change_password)
+        .insert(&txn)
+        .await?;
+    user_role::ActiveModel { user_id: Set(u.id), role_id: Set(admin_role.id) }.insert(&txn).await?;
+    empty_quota(o.id).insert(&txn).await?;
+    txn.commit().await?;
+    Ok((o, u))
+}
+
+/// A new active account.
+pub(crate) fn new_user(
+    org_id: i64,
+    username: impl Into<String>,
+    real_name: impl Into<String>,
+    password_hash: String,
+    must_change_password: bool,
+) -> user::ActiveModel {
+    user::ActiveModel {
+        org_id: Set(org_id),
+        username: Set(username.into()),
+        real_name: Set(real_name.into()),
         password_hash: Set(password_hash),
         status: Set("active".into()),
         must_change_password: Set(must_change_password),
         failed_logins: Set(0),
         locked_until: Set(0),
-        created_at: Set(now),
+        created_at: Set(now_ms()),
         last_login_at: Set(0),
         ..Default::default()
     }
-    .insert(&txn)
-    .await?;
-    user_role::ActiveModel { user_id: Set(u.id), role_id: Set(admin_role.id) }.insert(&txn).await?;
+}
+
+/// Every organization has a quota row from its creation; approvals add to it.
+fn empty_quota(org_id: i64) -> quota::ActiveModel {
     quota::ActiveModel {
-        org_id: Set(o.id),
+        org_id: Set(org_id),
         nodes: Set(0),
         cpu_millis: Set(0),
         memory_mb: Set(0),
         storage_mb: Set(0),
     }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok((o, u))
 }
 
 async fn builtin_role(state: &AppState, name: &str) -> Result<role::Model> {
@@ -204,15 +218,7 @@ pub(crate) async fn bootstrap(state: &AppState) -> Result<Option<(String, String
             }
             .insert(&state.db)
             .await?;
-            quota::ActiveModel {
-                org_id: Set(o.id),
-                nodes: Set(0),
-                cpu_millis: Set(0),
-                memory_mb: Set(0),
-                storage_mb: Set(0),
-            }
-            .insert(&state.db)
-            .await?;
+            empty_quota(o.id).insert(&state.db).await?;
             o
         }
     };
@@ -229,19 +235,13 @@ pub(crate) async fn bootstrap(state: &AppState) -> Result<Option<(String, String
         None => (auth::random_password(), true),
     };
     let super_role = builtin_role(state, rbac::SUPER_ADMIN).await?;
-    let u = user::ActiveModel {
-        org_id: Set(platform.id),
-        username: Set(username.clone()),
-        real_name: Set("Platform administrator".into()),
-        password_hash: Set(auth::hash(&password).await?),
-        status: Set("active".into()),
-        must_change_password: Set(generated),
-        failed_logins: Set(0),
-        locked_until: Set(0),
-        created_at: Set(now),
-        last_login_at: Set(0),
-        ..Default::default()
-    }
+    let u = new_user(
+        platform.id,
+        username.clone(),
+        "Platform administrator",
+        auth::hash(&password).await?,
+        generated,
+    )
     .insert(&state.db)
     .await?;
     user_role::ActiveModel { user_id: Set(u.id), role_id: Set(super_role.id) }.insert(&state.db).await?;

@@ -16,6 +16,7 @@ use futures_util::Stream;
 use govchain_driver::{ChainSpec, ConsensusKind, NodeRole, NodeSpec};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
@@ -468,30 +469,23 @@ async fn cancel_request(
 
 /// Adds an approved request's resources to the organization's quota.
 async fn grant(state: &AppState, org_id: i64, spec: &RequestSpec) -> Result<()> {
-    let _guard = state.quota_lock.lock().await;
     let n = i64::from(spec.nodes());
     let res = spec.resources();
-    let q = quota::Entity::find_by_id(org_id).one(&state.db).await?;
-    match q {
-        Some(q) => {
-            let mut a = q.clone().into_active_model();
-            a.nodes = Set(q.nodes.saturating_add(i32::try_from(n).unwrap_or(i32::MAX)));
-            a.cpu_millis = Set(q.cpu_millis + n * i64::from(res.cpu_millis));
-            a.memory_mb = Set(q.memory_mb + n * i64::from(res.memory_mb));
-            a.storage_mb = Set(q.storage_mb + n * i64::from(res.storage_mb));
-            a.update(&state.db).await?;
-        }
-        None => {
-            quota::ActiveModel {
-                org_id: Set(org_id),
-                nodes: Set(i32::try_from(n).unwrap_or(i32::MAX)),
-                cpu_millis: Set(n * i64::from(res.cpu_millis)),
-                memory_mb: Set(n * i64::from(res.memory_mb)),
-                storage_mb: Set(n * i64::from(res.storage_mb)),
-            }
-            .insert(&state.db)
-            .await?;
-        }
+    let add = |col: quota::Column, v: i64| Expr::col(col).add(v);
+    // One UPDATE adding to the row, so concurrent grants cannot lose each other.
+    let updated = quota::Entity::update_many()
+        .col_expr(quota::Column::Nodes, add(quota::Column::Nodes, n))
+        .col_expr(quota::Column::CpuMillis, add(quota::Column::CpuMillis, n * i64::from(res.cpu_millis)))
+        .col_expr(quota::Column::MemoryMb, add(quota::Column::MemoryMb, n * i64::from(res.memory_mb)))
+        .col_expr(quota::Column::StorageMb, add(quota::Column::StorageMb, n * i64::from(res.storage_mb)))
+        .filter(quota::Column::OrgId.eq(org_id))
+        .exec(&state.db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(ApiError::internal(
+            "granting a quota",
+            format!("organization {org_id} has no quota row"),
+        ));
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("openapi={}/api/openapi.json", platform.url);
     println!("data={}", data.display());
     let exe = std::env::current_exe().map_or_else(|_| "govchain".into(), |p| p.display().to_string());
-    println!("try: {exe} login --api {} --user {}", platform.url, platform_admin_name(&platform));
+    println!("try: {exe} login --api {} --user {}", platform.url, platform.state.config.admin_username);
     use std::io::Write;
     std::io::stdout().flush()?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -63,9 +63,4 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     eprintln!("stopping: chain nodes are stopped, their data is kept");
     platform.shutdown().await;
     Ok(())
-}
-
-/// The first admin's name, as `govchain up` was configured (`admin`).
-fn platform_admin_name(platform: &govchain_api::Platform) -> String {
-    platform.state.config.admin_username.clone()
 }
