@@ -33,6 +33,14 @@ enum Command {
         /// The node's config (node.toml).
         #[arg(long)]
         config: PathBuf,
+        /// Overrides the config's `listen` (the client API address). In a
+        /// container this is usually the pod's own address, known only at
+        /// start.
+        #[arg(long, env = "GOVCHAIN_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Overrides the config's `p2p_listen` (the mutual-TLS peer address).
+        #[arg(long, env = "GOVCHAIN_P2P_LISTEN")]
+        p2p_listen: Option<SocketAddr>,
     },
     /// Run a development node in a directory, creating it on first use.
     Dev {
@@ -77,6 +85,7 @@ impl ChainArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut overrides = (None, None);
     let config_path = match cli.command {
         Command::Init { out, chain } => {
             let path = init_node_dir(&out, &chain.options())?;
@@ -84,7 +93,10 @@ fn main() -> anyhow::Result<()> {
             println!("{}", root_key_note(&out));
             return Ok(());
         }
-        Command::Run { config } => config,
+        Command::Run { config, listen, p2p_listen } => {
+            overrides = (listen, p2p_listen);
+            config
+        }
         Command::Dev { data, chain } => {
             let path = data.join(CONFIG_FILE);
             if !path.exists() {
@@ -95,7 +107,13 @@ fn main() -> anyhow::Result<()> {
         }
     };
     govchain_node::init_tracing();
-    let config = NodeConfig::load(&config_path)?;
+    let mut config = NodeConfig::load(&config_path)?;
+    if let Some(listen) = overrides.0 {
+        config.listen = listen;
+    }
+    if let Some(p2p) = overrides.1 {
+        config.p2p_listen = Some(p2p);
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
     runtime.block_on(govchain_node::run(config))?;
