@@ -30,9 +30,9 @@
 //! and the control plane; a crashed test process takes them too
 //! (`PR_SET_PDEATHSIG` via `setpriv`).
 
+mod agent;
 mod controlplane;
 mod pki;
-#[allow(dead_code)] // the node agent (next commit) uses the rest
 mod proc;
 
 use std::collections::BTreeMap;
@@ -44,6 +44,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use agent::AgentConfig;
 
 /// Errors of the test environment.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct TestEnvOptions {
     /// The cluster DNS domain (`cluster.local`).
     pub cluster_domain: String,
+    /// Start the node agent with this configuration as part of
+    /// [`TestEnv::start`] (or later with [`TestEnv::start_agent`]).
+    pub agent: Option<AgentConfig>,
     /// Bound on each readiness wait of the control plane (60 s).
     pub startup_timeout: Duration,
     /// Keep the environment directory (logs, pod roots) after drop. Also on
@@ -150,6 +155,7 @@ impl Default for TestEnvOptions {
     fn default() -> Self {
         TestEnvOptions {
             cluster_domain: "cluster.local".to_string(),
+            agent: None,
             startup_timeout: Duration::from_secs(60),
             keep_dir: false,
         }
@@ -342,7 +348,6 @@ pub struct TestEnv {
     thread: EnvThread,
     /// etcd, kube-apiserver, kube-controller-manager (stopped in reverse).
     control: Vec<proc::Proc>,
-    #[allow(dead_code)]
     agent_started: bool,
     dir: Option<tempfile::TempDir>,
     _subnet_lock: File,
@@ -403,6 +408,9 @@ impl TestEnv {
         if keep && let Some(dir) = env.dir.take() {
             let _ = dir.keep();
         }
+        if let Some(agent) = opts.agent {
+            env.start_agent(agent).await?;
+        }
         tracing::info!(
             target: "govchain::testenv",
             dir = %env.shared.dir.display(),
@@ -410,6 +418,21 @@ impl TestEnv {
             "test environment up"
         );
         Ok(env)
+    }
+
+    /// Starts the node agent (one Node, the scheduler, the pod runner and the
+    /// service proxy). Returns once the Node is registered and Ready.
+    pub async fn start_agent(&mut self, config: AgentConfig) -> Result<()> {
+        if self.agent_started {
+            return Err(Error::AgentRunning);
+        }
+        self.agent_started = true;
+        let shared = self.shared.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        self.thread.handle.spawn(async move {
+            agent::run(shared, config, ready_tx).await;
+        });
+        ready_rx.await.map_err(|_| Error::Agent("the agent stopped while starting".into()))?
     }
 
     /// The admin kubeconfig (client certificate with `O=system:masters`).
@@ -516,6 +539,28 @@ impl TestEnv {
             stdin.write_all(input).await.map_err(|e| Error::io(format!("writing {name}'s stdin"), e))?;
         }
         child.wait_with_output().await.map_err(|e| Error::io(format!("running {name}"), e))
+    }
+
+    /// The address a cluster DNS name resolves to in this environment (what a
+    /// pod's `/etc/hosts` says): `<svc>.<ns>.svc[.<domain>]`,
+    /// `<hostname>.<subdomain>.<ns>.svc.<domain>`. A trailing dot is ignored.
+    pub fn resolve(&self, name: &str) -> Option<IpAddr> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let dns = self.shared.dns.lock().unwrap_or_else(|e| e.into_inner());
+        dns.get(&name).copied()
+    }
+
+    /// Everything the pod's containers wrote to stdout and stderr so far (all
+    /// containers, all restarts, and earlier pods of the same name), with a
+    /// header line per container start. Empty when there is none.
+    pub fn pod_log(&self, namespace: &str, name: &str) -> String {
+        let bytes = std::fs::read(self.shared.pod_log_path(namespace, name)).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The path of that log file.
+    pub fn pod_log_path(&self, namespace: &str, name: &str) -> PathBuf {
+        self.shared.pod_log_path(namespace, name)
     }
 
     /// Process ids of the control plane (etcd, kube-apiserver,

@@ -1,7 +1,7 @@
 //! The control plane alone: it starts, kubectl and the client work, and
 //! nothing outlives the environment.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use govchain_testenv::{TestEnv, TestEnvOptions};
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -59,5 +59,4 @@ async fn two_environments_side_by_side() {
         let out = env.kubectl_ok(["create", "namespace", "same-name"]).await.unwrap();
         assert!(out.contains("created"), "{out}");
     }
-    let _ = Duration::from_secs(0);
 }

@@ -1,0 +1,317 @@
+//! The node agent on a real apiserver: a StatefulSet of `testenv-echo` pods
+//! reaches Ready, cluster DNS names resolve inside pods and from the test,
+//! a Service cluster IP forwards to ready pods, volumes follow their
+//! ConfigMap, a crashed container restarts, readiness follows the probe,
+//! pod deletion kills the process, and dropping the environment leaves no
+//! process behind.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use govchain_testenv::{AgentConfig, TestEnv, TestEnvOptions, wait_for};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, Patch, PatchParams};
+
+const WAIT: Duration = Duration::from_secs(90);
+const IMAGE: &str = "testenv/echo";
+
+async fn env() -> TestEnv {
+    let agent = AgentConfig::default().image(IMAGE, env!("CARGO_BIN_EXE_testenv-echo"));
+    TestEnv::start(TestEnvOptions { agent: Some(agent), ..Default::default() }).await.unwrap()
+}
+
+/// One HTTP/1.1 GET (blocking, on a blocking thread): status and body.
+async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((code, body))
+    })
+    .await
+    .ok()?
+}
+
+async fn apply(env: &TestEnv, yaml: &str) {
+    let out = env.kubectl_with_input(["apply", "-f", "-"], yaml.as_bytes()).await.unwrap();
+    assert!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn pod_ip(pod: &Pod) -> Option<IpAddr> {
+    pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Pids of the `testenv-echo` processes listening on `ip` (from /proc).
+fn echo_pids(ip: Option<IpAddr>) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if !args.first().is_some_and(|a| a.ends_with("testenv-echo")) {
+            continue;
+        }
+        if ip.is_none_or(|ip| args.iter().any(|a| *a == format!("{ip}:8080"))) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}")).is_ok()
+}
+
+const STATEFULSET: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: demo}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: peers, namespace: demo}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector: {app: echo}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: echo, namespace: demo}
+spec:
+  serviceName: peers
+  replicas: 2
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: echo
+        image: testenv/echo:1.0
+        command: ["/testenv-echo"]
+        args: ["--listen", "$(POD_IP):8080"]
+        ports: [{name: http, containerPort: 8080}]
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
+        - {name: LISTEN, value: "$(POD_IP):8080"}
+        readinessProbe:
+          httpGet: {path: /readyz, port: http}
+        volumeMounts:
+        - {name: config, mountPath: /etc/echo}
+        - {name: data, mountPath: /var/lib/echo}
+      volumes:
+      - name: config
+        configMap: {name: cfg, defaultMode: 0400}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"#;
+
+#[tokio::test]
+async fn statefulset_runs_resolves_and_serves() {
+    let env = env().await;
+    apply(&env, STATEFULSET).await;
+    let client = env.client();
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), "demo");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
+    wait_for("statefulset echo 2/2 ready", WAIT, || async {
+        let s = sts.get("echo").await.ok()?;
+        (s.status?.ready_replicas? == 2).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let p0 = pods.get("echo-0").await.unwrap();
+    let p1 = pods.get("echo-1").await.unwrap();
+    let (ip0, ip1) = (pod_ip(&p0).unwrap(), pod_ip(&p1).unwrap());
+    assert_ne!(ip0, ip1);
+    for ip in [ip0, ip1] {
+        let IpAddr::V4(v4) = ip else { panic!("{ip}") };
+        assert_eq!(v4.octets()[0], 127);
+        assert_ne!(v4.octets()[1], 0, "pod IP {ip} in 127.0.0.0/16");
+    }
+    let status = p0.status.clone().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    let cs = &status.container_statuses.unwrap()[0];
+    assert!(cs.ready && cs.started == Some(true) && cs.state.as_ref().unwrap().running.is_some());
+
+    // The pod answers on its own IP, with its env.
+    let a0 = SocketAddr::new(ip0, 8080);
+    let (code, body) = get(a0, "/").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.starts_with("echo-0 echo-0"), "{body}");
+    assert_eq!(get(a0, "/env/GREETING").await.unwrap().1, "hello");
+    assert_eq!(get(a0, "/env/LISTEN").await.unwrap().1, format!("{ip0}:8080"));
+
+    // DNS inside the pod: the peer's stable name, the Service, the API.
+    let peer = "echo-1.peers.demo.svc.cluster.local";
+    let (code, body) = get(a0, &format!("/resolve/{peer}")).await.unwrap();
+    assert_eq!((code, body), (200, ip1.to_string()));
+    let svc: Api<Service> = Api::namespaced(client.clone(), "demo");
+    let web_ip: IpAddr = svc.get("web").await.unwrap().spec.unwrap().cluster_ip.unwrap().parse().unwrap();
+    for name in ["web.demo.svc.cluster.local", "web.demo.svc", "web"] {
+        let (code, body) = get(a0, &format!("/resolve/{name}")).await.unwrap();
+        assert_eq!((code, body), (200, web_ip.to_string()), "{name}");
+    }
+    // ... and from the test process.
+    assert_eq!(env.resolve(peer), Some(ip1));
+    assert_eq!(env.resolve("web.demo.svc.cluster.local."), Some(web_ip));
+    assert_eq!(env.resolve("nothing.demo.svc.cluster.local"), None);
+
+    // The Service's cluster IP reaches both pods.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let (code, body) = get(SocketAddr::new(web_ip, 80), "/").await.unwrap();
+        assert_eq!(code, 200);
+        seen.insert(body.split_whitespace().next().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+
+    // Volumes: the ConfigMap's file with its mode, and an update reaching
+    // the running pod.
+    assert_eq!(get(a0, "/file/etc/echo/greeting").await.unwrap().1, "hello");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
+    cms.patch(
+        "cfg",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"data": {"greeting": "bonjour"}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the configmap update in the pod", WAIT, || async {
+        (get(a0, "/file/etc/echo/greeting").await?.1 == "bonjour").then_some(())
+    })
+    .await
+    .unwrap();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "demo");
+    let claim = claims.get("data-echo-0").await.unwrap();
+    assert_eq!(claim.status.unwrap().phase.as_deref(), Some("Bound"));
+
+    assert!(env.pod_log("demo", "echo-0").contains("listening on"));
+
+    // Deleting a pod kills its process; the StatefulSet brings it back.
+    let old_pids = echo_pids(Some(ip0));
+    assert_eq!(old_pids.len(), 1, "{old_pids:?}");
+    let uid0 = p0.metadata.uid.clone().unwrap();
+    pods.delete("echo-0", &Default::default()).await.unwrap();
+    wait_for("echo-0's process to end", WAIT, || async { (!alive(old_pids[0])).then_some(()) })
+        .await
+        .unwrap();
+    let new0 = wait_for("echo-0 recreated and ready", WAIT, || async {
+        let p = pods.get("echo-0").await.ok()?;
+        (p.metadata.uid.as_deref() != Some(uid0.as_str()) && ready(&p)).then_some(p)
+    })
+    .await
+    .unwrap();
+    let new_ip = pod_ip(&new0).unwrap();
+    assert_eq!(env.resolve("echo-0.peers.demo.svc.cluster.local"), Some(new_ip));
+    let pids = echo_pids(None);
+    drop(env);
+    for pid in pids {
+        assert!(!alive(pid), "pod process {pid} outlived the environment");
+    }
+}
+
+const RESTARTS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crashy, namespace: default, labels: {app: crashy}}
+spec:
+  containers:
+  - name: echo
+    image: testenv/echo
+    command: ["/testenv-echo", "--listen", "$(POD_IP):8080"]
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: NOT_READY_FILE, value: /flags/not-ready}
+    readinessProbe:
+      httpGet: {path: /readyz, port: 8080}
+      failureThreshold: 1
+    volumeMounts: [{name: flags, mountPath: /flags}]
+  volumes:
+  - name: flags
+    hostPath: {path: FLAGS, type: DirectoryOrCreate}
+"#;
+
+#[tokio::test]
+async fn restarts_and_readiness() {
+    let env = env().await;
+    let flags = env.dir().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    apply(&env, &RESTARTS.replace("FLAGS", &flags.to_string_lossy())).await;
+    let pods: Api<Pod> = Api::namespaced(env.client(), "default");
+    let pod = wait_for("crashy ready", WAIT, || async {
+        let p = pods.get("crashy").await.ok()?;
+        ready(&p).then_some(p)
+    })
+    .await
+    .unwrap();
+    let addr = SocketAddr::new(pod_ip(&pod).unwrap(), 8080);
+
+    // The probe decides Ready.
+    std::fs::write(flags.join("not-ready"), b"").unwrap();
+    wait_for("crashy not ready", WAIT, || async { (!ready(&pods.get("crashy").await.ok()?)).then_some(()) })
+        .await
+        .unwrap();
+    std::fs::remove_file(flags.join("not-ready")).unwrap();
+    wait_for("crashy ready again", WAIT, || async { ready(&pods.get("crashy").await.ok()?).then_some(()) })
+        .await
+        .unwrap();
+
+    // A crash restarts the container and counts it.
+    let (code, _) = get(addr, "/exit/3").await.unwrap();
+    assert_eq!(code, 200);
+    let pod = wait_for("crashy restarted and ready", WAIT, || async {
+        let p = pods.get("crashy").await.ok()?;
+        let cs = p.status.as_ref()?.container_statuses.as_ref()?.first()?.clone();
+        (cs.restart_count == 1 && cs.ready).then_some(cs)
+    })
+    .await
+    .unwrap();
+    let last = pod.last_state.unwrap().terminated.unwrap();
+    assert_eq!(last.exit_code, 3);
+    assert_eq!(get(addr, "/readyz").await.unwrap().0, 200);
+    let log = env.pod_log("default", "crashy");
+    assert_eq!(log.matches("testenv-echo  listening").count(), 2, "{log}");
+}
