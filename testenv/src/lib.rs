@@ -265,6 +265,9 @@ impl Bins {
     }
 }
 
+/// (namespace, pod, container).
+pub(crate) type ContainerKey = (String, String, String);
+
 /// State shared between the [`TestEnv`] handle and its thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -275,6 +278,8 @@ pub(crate) struct Shared {
     pub apiserver_port: u16,
     /// Every DNS name the agent publishes (FQDNs and `<svc>.<ns>.svc`).
     pub dns: Mutex<BTreeMap<String, IpAddr>>,
+    /// Running containers: (namespace, pod, container) -> (pod uid, pid).
+    pub pids: Mutex<BTreeMap<ContainerKey, (String, u32)>>,
 }
 
 impl Shared {
@@ -376,6 +381,7 @@ impl TestEnv {
             kubeconfig: dir_path.join("kubeconfig"),
             apiserver_port: 6443,
             dns: Mutex::new(BTreeMap::new()),
+            pids: Mutex::new(BTreeMap::new()),
         });
         let mut thread = EnvThread::spawn(format!("govchain-testenv-127.{}", subnet.x))?;
         let control = {
@@ -561,6 +567,60 @@ impl TestEnv {
     /// The path of that log file.
     pub fn pod_log_path(&self, namespace: &str, name: &str) -> PathBuf {
         self.shared.pod_log_path(namespace, name)
+    }
+
+    /// Process ids of the running containers of a pod (one per running
+    /// container; each is its container's process group leader).
+    pub fn pod_pids(&self, namespace: &str, name: &str) -> Vec<u32> {
+        let pids = self.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
+        pids.iter()
+            .filter(|((ns, pod, _), _)| ns == namespace && pod == name)
+            .map(|(_, (_, pid))| *pid)
+            .collect()
+    }
+
+    /// Runs `command` inside a running container (its mount and UTS
+    /// namespaces, root, working directory and environment), the way
+    /// `kubectl exec` would; `container` None means the pod's first running
+    /// container. (`kubectl exec` and `kubectl logs` themselves need a real
+    /// kubelet; use this and [`TestEnv::pod_log`].)
+    pub async fn exec<S: AsRef<OsStr>>(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[S],
+    ) -> Result<Output> {
+        let pid = {
+            let pids = self.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
+            pids.iter()
+                .find(|((ns, p, c), _)| ns == namespace && p == pod && container.is_none_or(|want| want == c))
+                .map(|(_, (_, pid))| *pid)
+        };
+        let pid = pid.ok_or_else(|| {
+            Error::Agent(format!("no running container {container:?} in pod {namespace}/{pod}"))
+        })?;
+        let environ = std::fs::read(format!("/proc/{pid}/environ"))
+            .map_err(|e| Error::io(format!("reading the environment of pid {pid}"), e))?;
+        let env = environ
+            .split(|b| *b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect::<Vec<_>>();
+        tokio::process::Command::new(proc::which("nsenter")?)
+            .arg("-t")
+            .arg(pid.to_string())
+            .args(["-m", "-u", "-r", "-w", "--"])
+            .args(command)
+            .env_clear()
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| Error::io("running nsenter", e))
     }
 
     /// Process ids of the control plane (etcd, kube-apiserver,

@@ -21,6 +21,8 @@ pub(crate) struct Proc {
     name: String,
     child: Mutex<Child>,
     pid: Option<Pid>,
+    /// Reaped: the group id may belong to someone else from now on.
+    reaped: std::sync::atomic::AtomicBool,
 }
 
 impl Proc {
@@ -39,7 +41,12 @@ impl Proc {
         let child =
             cmd.spawn().map_err(|e| Error::io(format!("starting {name} ({:?})", cmd.get_program()), e))?;
         let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
-        Ok(Proc { name: name.to_string(), child: Mutex::new(child), pid })
+        Ok(Proc {
+            name: name.to_string(),
+            child: Mutex::new(child),
+            pid,
+            reaped: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -50,14 +57,27 @@ impl Proc {
         self.pid.map(|p| p.as_raw_nonzero().get().unsigned_abs())
     }
 
-    /// The exit status once the process has ended (non-blocking).
+    /// The exit status once the process has ended (non-blocking). Whatever
+    /// the leader left behind in its group is killed right then (the way a
+    /// container's other processes die with it), while the group id is
+    /// still certainly ours.
     pub(crate) fn try_wait(&self) -> Option<ExitStatus> {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        child.try_wait().ok().flatten()
+        let status = child.try_wait().ok().flatten()?;
+        if !self.reaped.swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Some(pid) = self.pid
+        {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        }
+        Some(status)
     }
 
-    /// Sends `sig` to the whole process group.
+    /// Sends `sig` to the whole process group (unless the leader was reaped
+    /// already: then the id may have been reused).
     pub(crate) fn signal_group(&self, sig: Signal) {
+        if self.reaped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if let Some(pid) = self.pid {
             // ESRCH (already gone) is the expected outcome after an exit.
             let _ = rustix::process::kill_process_group(pid, sig);
@@ -67,15 +87,12 @@ impl Proc {
     /// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL.
     pub(crate) async fn stop(&self, grace: Duration) -> Option<ExitStatus> {
         if let Some(status) = self.try_wait() {
-            self.signal_group(Signal::KILL);
             return Some(status);
         }
         self.signal_group(Signal::TERM);
         let deadline = tokio::time::Instant::now() + grace;
         while tokio::time::Instant::now() < deadline {
             if let Some(status) = self.try_wait() {
-                // Stragglers the leader left in its group go too.
-                self.signal_group(Signal::KILL);
                 return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,7 +104,9 @@ impl Proc {
     pub(crate) fn kill_and_reap(&self) -> Option<ExitStatus> {
         self.signal_group(Signal::KILL);
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        child.wait().ok()
+        let status = child.wait().ok();
+        self.reaped.store(true, std::sync::atomic::Ordering::SeqCst);
+        status
     }
 }
 

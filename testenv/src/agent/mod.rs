@@ -226,7 +226,7 @@ async fn setup(shared: Arc<Shared>, config: AgentConfig) -> Result<Arc<Ctx>> {
 async fn main_loop(ctx: Arc<Ctx>) {
     let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut bind_tried: HashMap<String, Instant> = HashMap::new();
-    let mut claims_bound: HashSet<String> = HashSet::new();
+    let mut claims_seen: HashMap<String, (PathBuf, Option<Instant>)> = HashMap::new();
     let mut proxy = proxy::Proxy::new(ctx.clone());
     let mut interval = tokio::time::interval(Duration::from_millis(200));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -264,7 +264,7 @@ async fn main_loop(ctx: Arc<Ctx>) {
         *ctx.dns.write().unwrap_or_else(|e| e.into_inner()) = view;
 
         proxy.reconcile();
-        bind_claims(&ctx, &mut claims_bound);
+        sync_claims(&ctx, &mut claims_seen);
     }
 }
 
@@ -309,23 +309,34 @@ async fn bind(ctx: Arc<Ctx>, pod: Arc<Pod>) {
 }
 
 /// Marks every claim Bound (the agent is also the storage: a directory per
-/// claim, see [`volumes`]).
-fn bind_claims(ctx: &Arc<Ctx>, done: &mut HashSet<String>) {
-    for claim in ctx.claims.state() {
-        let Some(uid) = claim.metadata.uid.clone() else {
+/// claim, see [`volumes`]) and removes the data of claims that are gone (the
+/// `Delete` reclaim policy).
+fn sync_claims(ctx: &Arc<Ctx>, seen: &mut HashMap<String, (PathBuf, Option<Instant>)>) {
+    let claims = ctx.claims.state();
+    let present: HashSet<String> = claims.iter().filter_map(|c| c.metadata.uid.clone()).collect();
+    seen.retain(|uid, (dir, _)| {
+        let keep = present.contains(uid);
+        if !keep {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        keep
+    });
+    for claim in claims {
+        let (Some(uid), Some(ns), Some(name)) =
+            (claim.metadata.uid.clone(), claim.metadata.namespace.clone(), claim.metadata.name.clone())
+        else {
             continue;
         };
+        let entry =
+            seen.entry(uid.clone()).or_insert_with(|| (volumes::claim_dir(ctx, &ns, &name, &uid), None));
         let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
-        if bound || claim.metadata.deletion_timestamp.is_some() || done.contains(&uid) {
+        let recent = entry.1.is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+        if bound || claim.metadata.deletion_timestamp.is_some() || recent {
             continue;
         }
-        done.insert(uid);
+        entry.1 = Some(Instant::now());
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let (Some(ns), Some(name)) = (claim.metadata.namespace.clone(), claim.metadata.name.clone())
-            else {
-                return;
-            };
             let spec = claim.spec.clone().unwrap_or_default();
             let capacity = spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").cloned());
             let patch = serde_json::json!({"status": {

@@ -193,7 +193,8 @@ impl Worker {
 
     async fn step(&mut self, pod: &Pod) {
         if self.ip.is_none() {
-            self.ip = self.ctx.allocate_ip();
+            let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+            self.ip = if host_network { Some(Ipv4Addr::LOCALHOST) } else { self.ctx.allocate_ip() };
             if self.ip.is_none() {
                 self.blocked = Some("govchain-testenv: no pod IP left in the subnet".into());
             }
@@ -284,8 +285,6 @@ impl Worker {
         for c in &mut self.ctrs {
             let Some(proc) = c.proc.as_ref() else { continue };
             let Some(status) = proc.try_wait() else { continue };
-            // Reaped: the group's stragglers go too.
-            proc.signal_group(rustix::process::Signal::KILL);
             let code = exit_code(&status);
             let term = ContainerStateTerminated {
                 exit_code: code,
@@ -296,6 +295,7 @@ impl Worker {
                 ..Default::default()
             };
             tracing::debug!(target: "govchain::testenv", pod = %self.name, container = %c.spec.name, code, "container exited");
+            forget_pid(&self.ctx, &self.ns, &self.name, &c.spec.name, &self.uid);
             c.proc = None;
             c.ready = false;
             c.fail_streak = 0;
@@ -510,6 +510,12 @@ impl Worker {
                     c.restart_count += 1;
                 }
                 tracing::debug!(target: "govchain::testenv", pod = %self.name, container = %spec.name, ip = %ip, pid = ?proc.pid(), "container started");
+                if let Some(pid) = proc.pid() {
+                    self.ctx.shared.pids.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        (self.ns.clone(), self.name.clone(), spec.name.clone()),
+                        (self.uid.clone(), pid),
+                    );
+                }
                 c.proc = Some(proc);
                 c.env = env;
                 c.started_at = Some(now());
@@ -839,6 +845,7 @@ impl Worker {
         for c in &mut self.ctrs {
             if let Some(p) = c.proc.take() {
                 p.kill_and_reap();
+                forget_pid(&self.ctx, &self.ns, &self.name, &c.spec.name, &self.uid);
             }
         }
     }
@@ -855,6 +862,7 @@ impl Worker {
                 continue;
             }
             let code = results.next().flatten().map(|s| exit_code(&s)).unwrap_or(137);
+            forget_pid(&self.ctx, &self.ns, &self.name, &c.spec.name, &self.uid);
             c.proc = None;
             c.ready = false;
             c.done = true;
@@ -886,6 +894,14 @@ impl Worker {
         // Nothing runs in the pod any more, so its mounts are gone with the
         // namespaces; the overlays' upper dirs can go.
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn forget_pid(ctx: &Ctx, ns: &str, pod: &str, container: &str, uid: &str) {
+    let mut pids = ctx.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (ns.to_string(), pod.to_string(), container.to_string());
+    if pids.get(&key).is_some_and(|(u, _)| u == uid) {
+        pids.remove(&key);
     }
 }
 

@@ -226,7 +226,8 @@ pub(crate) async fn render(
         if claim.metadata.deletion_timestamp.is_some() {
             return Err(format!("persistentvolumeclaim {:?} is being deleted", pvc.claim_name));
         }
-        return Ok(Source::Dir(claim_dir(ctx, ns, &pvc.claim_name)));
+        let uid = claim.metadata.uid.as_deref().unwrap_or_default();
+        return Ok(Source::Dir(claim_dir(ctx, ns, &pvc.claim_name, uid)));
     }
     if let Some(host) = &volume.host_path {
         return Ok(Source::Dir(PathBuf::from(&host.path)));
@@ -322,9 +323,11 @@ pub(crate) async fn render(
     ))
 }
 
-/// The directory that holds a claim's data.
-pub(crate) fn claim_dir(ctx: &Ctx, namespace: &str, claim: &str) -> PathBuf {
-    ctx.shared.dir.join("volumes/claims").join(namespace).join(claim)
+/// The directory that holds a claim's data: per claim object (uid), so a
+/// claim deleted and created again under the same name starts empty, as
+/// with a freshly provisioned volume.
+pub(crate) fn claim_dir(ctx: &Ctx, namespace: &str, claim: &str, uid: &str) -> PathBuf {
+    ctx.shared.dir.join("volumes/claims").join(namespace).join(format!("{claim}-{uid}"))
 }
 
 /// Writes `files` into `dir` atomically (the kubelet's scheme), unless they

@@ -18,8 +18,11 @@ const WAIT: Duration = Duration::from_secs(90);
 const IMAGE: &str = "testenv/echo";
 
 async fn env() -> TestEnv {
+    let started = std::time::Instant::now();
     let agent = AgentConfig::default().image(IMAGE, env!("CARGO_BIN_EXE_testenv-echo"));
-    TestEnv::start(TestEnvOptions { agent: Some(agent), ..Default::default() }).await.unwrap()
+    let env = TestEnv::start(TestEnvOptions { agent: Some(agent), ..Default::default() }).await.unwrap();
+    eprintln!("control plane and node agent up in {:?}", started.elapsed());
+    env
 }
 
 /// One HTTP/1.1 GET (blocking, on a blocking thread): status and body.
@@ -230,9 +233,17 @@ async fn statefulset_runs_resolves_and_serves() {
 
     assert!(env.pod_log("demo", "echo-0").contains("listening on"));
 
+    // A command inside the container sees the pod's files and hostname.
+    let out = env.exec("demo", "echo-0", None, &["sh", "-c", "cat /etc/hosts; hostname; pwd"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{ip1}\t{peer}")), "{text}");
+    assert!(text.contains("\necho-0\n"), "{text}");
+
     // Deleting a pod kills its process; the StatefulSet brings it back.
     let old_pids = echo_pids(Some(ip0));
     assert_eq!(old_pids.len(), 1, "{old_pids:?}");
+    assert_eq!(env.pod_pids("demo", "echo-0"), old_pids);
     let uid0 = p0.metadata.uid.clone().unwrap();
     pods.delete("echo-0", &Default::default()).await.unwrap();
     wait_for("echo-0's process to end", WAIT, || async { (!alive(old_pids[0])).then_some(()) })

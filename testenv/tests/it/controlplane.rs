@@ -21,6 +21,9 @@ async fn control_plane_starts_and_stops_cleanly() {
     let out = env.kubectl_ok(["get", "--raw", "/readyz"]).await.unwrap();
     assert_eq!(out.trim(), "ok");
 
+    let helm = env.helm(["list", "--all-namespaces"]).await.unwrap();
+    assert!(helm.status.success(), "helm: {}", String::from_utf8_lossy(&helm.stderr));
+
     let client = env.client();
     let ns: Api<Namespace> = Api::all(client.clone());
     let created = ns

@@ -4,3 +4,4 @@
 
 mod agent;
 mod controlplane;
+mod crash;
