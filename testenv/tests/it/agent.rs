@@ -240,6 +240,23 @@ async fn statefulset_runs_resolves_and_serves() {
     assert!(text.contains(&format!("{ip1}\t{peer}")), "{text}");
     assert!(text.contains("\necho-0\n"), "{text}");
 
+    // The ConfigMap volume honours defaultMode; the claim is writable.
+    let out = env
+        .exec(
+            "demo",
+            "echo-0",
+            None,
+            &["sh", "-c", "stat -L -c %a /etc/echo/greeting; printf 'first life' > /var/lib/echo/mark"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "400",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Deleting a pod kills its process; the StatefulSet brings it back.
     let old_pids = echo_pids(Some(ip0));
     assert_eq!(old_pids.len(), 1, "{old_pids:?}");
@@ -256,7 +273,36 @@ async fn statefulset_runs_resolves_and_serves() {
     .await
     .unwrap();
     let new_ip = pod_ip(&new0).unwrap();
+    assert_ne!(new_ip, ip0);
     assert_eq!(env.resolve("echo-0.peers.demo.svc.cluster.local"), Some(new_ip));
+    // The running peer's /etc/hosts follows (rewritten in place).
+    let a1 = SocketAddr::new(ip1, 8080);
+    wait_for("echo-1 to resolve echo-0's new address", WAIT, || async {
+        let (_, body) = get(a1, "/resolve/echo-0.peers.demo.svc.cluster.local").await?;
+        (body == new_ip.to_string()).then_some(())
+    })
+    .await
+    .unwrap();
+    // The claim outlived the pod: what echo-0 wrote is still there.
+    let out = env.exec("demo", "echo-0", None, &["cat", "/var/lib/echo/mark"]).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first life");
+
+    // Deleting the namespace takes everything (GC, claim protection, the
+    // agent's final pod deletes).
+    let claim_dirs = env.dir().join("volumes/claims/demo");
+    assert_eq!(std::fs::read_dir(&claim_dirs).unwrap().count(), 2);
+    env.kubectl_ok(["delete", "namespace", "demo", "--wait=false"]).await.unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    wait_for("namespace demo to be gone", WAIT, || async {
+        namespaces.get_opt("demo").await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    wait_for("the claims' data to be removed", WAIT, || async {
+        (std::fs::read_dir(&claim_dirs).ok()?.count() == 0).then_some(())
+    })
+    .await
+    .unwrap();
     let pids = echo_pids(None);
     drop(env);
     for pid in pids {
