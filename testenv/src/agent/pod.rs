@@ -555,7 +555,10 @@ impl Worker {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
         let q = |p: &Path| sh_quote(&p.to_string_lossy());
-        let r = |inner: &str| sh_quote(&format!("{}{}", root.display(), inner));
+        // A target path as the container resolves it, under the root: the
+        // setup runs before the chroot, where an absolute symlink on the way
+        // (`/var/run -> /run`) would otherwise lead out to the host.
+        let r = |inner: &str| sh_quote(&format!("{}{}", root.display(), in_root(inner).display()));
         let (mount, mkdir, touch) = (q(&t.mount), q(&t.mkdir), q(&t.touch));
         let mut s = String::from("set -e\n");
         let _ = writeln!(
@@ -590,6 +593,9 @@ impl Worker {
         let mut mounts: Vec<_> = spec.volume_mounts.iter().flatten().collect();
         mounts.sort_by_key(|m| m.mount_path.len());
         for m in mounts {
+            if !m.mount_path.starts_with('/') || m.mount_path.split('/').any(|c| c == "..") {
+                return Err(format!("mountPath {:?} must be absolute without ..", m.mount_path));
+            }
             let host = self
                 .volumes
                 .get(&m.name)
@@ -897,6 +903,27 @@ impl Worker {
     }
 }
 
+/// Where `path` lands inside a container whose root starts as a copy of the
+/// host's `/`: the longest existing prefix resolved with the host's symlinks
+/// (the same ones the container has), plus the rest as written.
+fn in_root(path: &str) -> PathBuf {
+    let path = Path::new(path);
+    let mut rest = Vec::new();
+    let mut prefix = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(prefix) {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (prefix.parent(), prefix.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                prefix = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 fn forget_pid(ctx: &Ctx, ns: &str, pod: &str, container: &str, uid: &str) {
     let mut pids = ctx.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
     let key = (ns.to_string(), pod.to_string(), container.to_string());
@@ -999,6 +1026,18 @@ mod tests {
         assert_eq!(expand("$(MISSING)/$(A)", &vars), "$(MISSING)/x");
         assert_eq!(expand("$$(A) $$ $", &vars), "$(A) $ $");
         assert_eq!(expand("$(unterminated", &vars), "$(unterminated");
+    }
+
+    #[test]
+    fn targets_resolve_like_inside_the_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        let target = format!("{}/link/a/b", dir.path().display());
+        let real = std::fs::canonicalize(&real).unwrap();
+        assert_eq!(in_root(&target), real.join("a/b"));
+        assert_eq!(in_root("/no-such-dir/x"), Path::new("/no-such-dir/x"));
     }
 
     #[test]

@@ -372,3 +372,43 @@ async fn restarts_and_readiness() {
     let log = env.pod_log("default", "crashy");
     assert_eq!(log.matches("testenv-echo  listening").count(), 2, "{log}");
 }
+
+const IN_CLUSTER: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: default-view, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: default, namespace: default}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: incluster, namespace: default}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: kubectl
+    image: host/kubectl
+    command: ["KUBECTL", "get", "pods", "-o", "name"]
+"#;
+
+/// A pod talks to the API the in-cluster way: the ServiceAccount token,
+/// CA and namespace projected by the ServiceAccount admission plugin, and
+/// `KUBERNETES_SERVICE_HOST` proxied to the apiserver.
+#[tokio::test]
+async fn in_cluster_api_access() {
+    let env = env().await;
+    let kubectl = env.bin_dir().join("kubectl");
+    apply(&env, &IN_CLUSTER.replace("KUBECTL", &kubectl.to_string_lossy())).await;
+    let pods: Api<Pod> = Api::namespaced(env.client(), "default");
+    let phase = wait_for("the in-cluster kubectl to finish", WAIT, || async {
+        let p = pods.get("incluster").await.ok()?;
+        let phase = p.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await
+    .unwrap();
+    let log = env.pod_log("default", "incluster");
+    let yaml = env.kubectl_ok(["get", "pod", "incluster", "-o", "yaml"]).await.unwrap();
+    assert_eq!(phase, "Succeeded", "{log}\n{yaml}");
+    assert!(log.contains("pod/incluster"), "{log}");
+}
