@@ -180,14 +180,18 @@ current-context: govchain-testenv
     )
 }
 
-/// A client from a kubeconfig file, in the calling runtime.
-pub(crate) async fn client(path: &PathBuf) -> Result<kube::Client> {
+/// The configuration a kubeconfig file describes.
+pub(crate) async fn config(path: &PathBuf) -> Result<kube::Config> {
     let kc = kube::config::Kubeconfig::read_from(path)
         .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await
-        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
-    kube::Client::try_from(config).map_err(Error::Kube)
+        .map_err(|e| Error::Kubeconfig(e.to_string()))
+}
+
+/// A client from a kubeconfig file, in the calling runtime.
+pub(crate) async fn client(path: &PathBuf) -> Result<kube::Client> {
+    kube::Client::try_from(config(path).await?).map_err(Error::Kube)
 }
 
 fn not_ready(component: &str, log: &Path, reason: String) -> Error {

@@ -447,9 +447,22 @@ impl TestEnv {
     }
 
     /// A client with admin rights (a clone of one made at start, in the
-    /// caller's runtime).
+    /// caller's runtime: a client's connections live in the runtime that
+    /// made it, so a test that uses the environment from another runtime
+    /// takes [`TestEnv::new_client`]).
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// A new admin client, made in the calling runtime.
+    pub async fn new_client(&self) -> Result<kube::Client> {
+        kube::Client::try_from(self.config().await?).map_err(Error::Kube)
+    }
+
+    /// The admin client configuration (what the kubeconfig says), e.g. for
+    /// an operator run in the test process.
+    pub async fn config(&self) -> Result<kube::Config> {
+        controlplane::config(&self.shared.kubeconfig).await
     }
 
     /// The apiserver's URL (`https://127.X.255.254:6443`).

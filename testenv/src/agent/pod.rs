@@ -4,8 +4,8 @@
 //!
 //! A container is `setpriv --pdeathsig KILL -- unshare --mount --uts
 //! --propagation private -- sh -c <setup> sh <command> <args>...`, where the
-//! setup mounts an overlay of `/` (lower `/`, upper and work dirs per
-//! container start) at the container's root, binds `/proc`, `/dev`, `/sys`,
+//! setup mounts an overlay of `/` (lower `/`, upper and work dirs on a tmpfs
+//! of the container's own) at the container's root, binds `/proc`, `/dev`, `/sys`,
 //! the image's executable at `command[0]`, the pod's hosts file and every
 //! volume mount, sets the hostname, and ends in `exec chroot <root> ...`: the
 //! same pid all the way, so signals and exit codes are the program's own.
@@ -547,13 +547,11 @@ impl Worker {
     ) -> Result<Proc, String> {
         let t = &self.ctx.tools;
         let cdir = self.dir.join("containers").join(&spec.name);
-        let (upper, work, root) = (cdir.join("upper"), cdir.join("work"), cdir.join("root"));
-        // A restarted container gets a fresh writable layer, as with images.
-        let _ = std::fs::remove_dir_all(&upper);
-        let _ = std::fs::remove_dir_all(&work);
-        for d in [&upper, &work, &root] {
+        let (rw, root) = (cdir.join("rw"), cdir.join("root"));
+        for d in [&rw, &root] {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
+        let (upper, work) = (rw.join("upper"), rw.join("work"));
         let q = |p: &Path| sh_quote(&p.to_string_lossy());
         // A target path as the container resolves it, under the root: the
         // setup runs before the chroot, where an absolute symlink on the way
@@ -561,6 +559,12 @@ impl Worker {
         let r = |inner: &str| sh_quote(&format!("{}{}", root.display(), in_root(inner).display()));
         let (mount, mkdir, touch) = (q(&t.mount), q(&t.mkdir), q(&t.touch));
         let mut s = String::from("set -e\n");
+        // The writable layer is a tmpfs of the container's own mount
+        // namespace: fresh at every (re)start, gone with the last process,
+        // and a valid overlay upper even where the host's / is an overlay
+        // itself (a CI container).
+        let _ = writeln!(s, "{mount} -t tmpfs -o mode=0755 tmpfs {}", q(&rw));
+        let _ = writeln!(s, "{mkdir} {} {}", q(&upper), q(&work));
         let _ = writeln!(
             s,
             "{mount} -t overlay overlay -o {} {}",

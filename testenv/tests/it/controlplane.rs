@@ -42,6 +42,9 @@ async fn control_plane_starts_and_stops_cleanly() {
     assert!(ip.starts_with("127."), "cluster IP {ip}");
     assert!(!ip.starts_with("127.0."), "cluster IP {ip}");
 
+    let version = env.new_client().await.unwrap().apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, "v1.36.3");
+
     let pids = env.control_plane_pids();
     assert_eq!(pids.len(), 3);
     assert!(pids.iter().all(|p| alive(*p)));
