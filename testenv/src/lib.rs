@@ -28,7 +28,25 @@
 //!
 //! Everything dies with the [`TestEnv`]: dropping it kills every pod process
 //! and the control plane; a crashed test process takes them too
-//! (`PR_SET_PDEATHSIG` via `setpriv`).
+//! (`PR_SET_PDEATHSIG` via `setpriv`). Start one environment per test (about
+//! 3-5 s): the handle's client lives in the runtime that started it.
+//!
+//! Not served (they need a real kubelet): `kubectl logs`, `kubectl exec`,
+//! port-forward; use [`TestEnv::pod_log`] and [`TestEnv::exec`]. Ignored:
+//! security contexts (containers run as the test's user, root), resource
+//! limits, `dnsPolicy` (the host's resolv.conf stays), startup probes.
+//!
+//! ```no_run
+//! # async fn demo() -> govchain_testenv::Result<()> {
+//! use govchain_testenv::{AgentConfig, TestEnv, TestEnvOptions};
+//! let agent = AgentConfig::default().image("govchain/node", "/path/to/govchain-node");
+//! let env = TestEnv::start(TestEnvOptions { agent: Some(agent), ..Default::default() }).await?;
+//! env.kubectl_ok(["apply", "-f", "crds/examples/chain.yaml"]).await?;
+//! let ip = env.resolve("city-ledger-node-0.city-ledger-peers.dept-a.svc.cluster.local");
+//! # let _ = ip;
+//! # Ok(())
+//! # }
+//! ```
 
 mod agent;
 mod controlplane;
