@@ -2,18 +2,24 @@
 //! PRV-8). The control plane provisions and operates chains through the
 //! [`HostDriver`] trait; this crate has the embedded local process driver
 //! ([`LocalDriver`]): every node a supervised child process with its own
-//! directory, loopback address and ports.
+//! directory, loopback address and ports; and, with the `kubernetes`
+//! feature, the Kubernetes driver (`KubeDriver`): chains as `Chain`
+//! resources that the govchain operator runs.
 //!
 //! Not for: deciding who may do what (the control plane checks tenancy,
 //! quotas and approvals before calling a driver), or talking to chains on
 //! behalf of users (that is the SDK).
 
+#[cfg(feature = "kubernetes")]
+pub mod kube;
 mod local;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 mod types;
 pub mod validate;
 
+#[cfg(feature = "kubernetes")]
+pub use self::kube::{KubeDriver, KubeDriverConfig};
 pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
     BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
