@@ -1,0 +1,177 @@
+//! The govchain Kubernetes operator: reconciles `Chain` resources
+//! (`govchain-crds`) into the chain CA and node certificates (Secrets), the
+//! genesis and node configs (a ConfigMap), one StatefulSet per node group,
+//! headless and client Services, a PodDisruptionBudget and a NetworkPolicy,
+//! and reports the chain's health (read from the nodes) in the Chain's
+//! status. Day-2 changes go through consensus membership one node at a time.
+//!
+//! Reconcile = read -> validate (pure, `govchain-crds`) -> build the desired
+//! objects (pure, [`render`]) -> apply (server-side apply, field manager
+//! `govchain-operator`, force; create-only for what must never change: the
+//! CA and the genesis) -> status. Every step is idempotent, so an operator
+//! killed at any point converges when it starts again.
+//!
+//! Not for: running nodes itself (the kubelet does), the api's approvals
+//! (the api's Kubernetes driver writes `Chain` resources).
+
+pub mod leader;
+pub mod metrics;
+pub mod names;
+pub mod nodes;
+pub mod pki;
+pub mod reconcile;
+pub mod render;
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use govchain_crds::Chain;
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Secret, Service},
+};
+use kube::{
+    Api, Client,
+    runtime::{
+        Controller,
+        controller::Action,
+        events::{Recorder, Reporter},
+        watcher,
+    },
+};
+
+/// Field manager of every write.
+pub const FIELD_MANAGER: &str = "govchain-operator";
+
+/// Errors of the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API refused or failed a call.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The Chain's spec breaks a rule (the CRD's, checked again here).
+    #[error("{0}")]
+    Invalid(String),
+    /// Certificates or keys could not be made or read.
+    #[error("certificates: {0}")]
+    Pki(String),
+    /// A node did not answer as expected (status, membership calls).
+    #[error("nodes: {0}")]
+    Node(String),
+    /// A stored object (genesis, config) does not parse.
+    #[error("stored state: {0}")]
+    State(String),
+}
+
+impl Error {
+    /// A short category: the `error` label of the reconcile metric and the
+    /// reason of the Warning Event.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubeApi",
+            Error::Invalid(_) => "InvalidSpec",
+            Error::Pki(_) => "Certificates",
+            Error::Node(_) => "Nodes",
+            Error::State(_) => "StoredState",
+        }
+    }
+}
+
+/// Result of the operator.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What every reconcile shares.
+#[derive(Clone)]
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The cluster DNS domain (`cluster.local`).
+    pub cluster_domain: String,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Plain HTTP client for the nodes' client API.
+    pub http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("cluster_domain", &self.cluster_domain).finish_non_exhaustive()
+    }
+}
+
+/// Operator settings (the binary's flags).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The cluster DNS domain.
+    pub cluster_domain: String,
+    /// Watch only this namespace (all when `None`).
+    pub namespace: Option<String>,
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client, settings: &Settings, metrics: Arc<metrics::Metrics>) -> Result<Context> {
+        let reporter =
+            Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        let http = reqwest::Client::builder()
+            .timeout(nodes::STATUS_TIMEOUT)
+            .build()
+            .map_err(|e| Error::Node(format!("HTTP client: {e}")))?;
+        Ok(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            cluster_domain: settings.cluster_domain.clone(),
+            metrics,
+            http,
+        })
+    }
+}
+
+/// Runs the Chain controller until the stream ends (shutdown signal).
+pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
+    let client = ctx.client.clone();
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let (chains, sts, svc, cms, secrets) = (
+        api::<Chain>(&client, namespace),
+        api::<StatefulSet>(&client, namespace),
+        api::<Service>(&client, namespace),
+        api::<ConfigMap>(&client, namespace),
+        api::<Secret>(&client, namespace),
+    );
+    let owned = || {
+        watcher::Config::default().labels(&format!("{}={}", govchain_crds::labels::MANAGED_BY, FIELD_MANAGER))
+    };
+    Controller::new(chains, watcher::Config::default())
+        .owns(sts, owned())
+        .owns(svc, owned())
+        .owns(cms, owned())
+        .owns(secrets, owned())
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(target: "govchain::operator", error = %e, "reconcile stream");
+            }
+        })
+        .await;
+}
+
+/// How soon to look again while a chain is not Ready.
+pub const REQUEUE_PROGRESSING: Duration = Duration::from_secs(3);
+/// How often to refresh the status of a Ready chain.
+pub const REQUEUE_READY: Duration = Duration::from_secs(10);
+
+/// The action after a reconcile that wants another look in `after`.
+pub fn requeue(after: Duration) -> Action {
+    Action::requeue(after)
+}

@@ -1,0 +1,979 @@
+//! One reconcile of a `Chain`: CA -> admin identity -> genesis (create-only)
+//! -> membership plan -> node keys -> ConfigMap -> Services, StatefulSets,
+//! PDB, NetworkPolicy (server-side apply) -> membership calls -> status.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use govchain_crds::{
+    CertificatesStatus, Chain, ChainStatus, Consensus, Endpoints, MemberStatus, NodeRole,
+    RENEW_CERTIFICATES_ANNOTATION,
+};
+use govchain_crypto::Suite;
+use govchain_node::config::Genesis;
+use govchain_types::api::NodeStatus;
+use k8s_openapi::{
+    api::{
+        apps::v1::StatefulSet,
+        core::v1::{ConfigMap, Pod, Secret, Service},
+        networking::v1::NetworkPolicy,
+        policy::v1::PodDisruptionBudget,
+    },
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+    },
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::{
+    Context, Error, FIELD_MANAGER, REQUEUE_PROGRESSING, REQUEUE_READY, Result,
+    names::{self, Names, pod_of_node},
+    nodes::{self, Admin},
+    pki::{self, NodeCertRequest},
+    render::{self, GenesisMember},
+};
+
+/// ConfigMap key of the operator's membership record.
+pub const MEMBERSHIP_KEY: &str = "membership.json";
+/// Annotation on a keys Secret: `<pod>` -> the renewal value its certificate was renewed for.
+const RENEWED_PREFIX: &str = "renewed.govchain.io/";
+
+/// The operator's record of which pods hold a consensus id, kept in the
+/// ConfigMap next to the genesis (the cluster keeps it; the operator keeps
+/// nothing in memory that a restart would lose).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The next consensus id to hand out (ids are never reused).
+    pub next_id: u64,
+    /// Pod name -> its entry.
+    pub nodes: BTreeMap<String, NodeEntry>,
+}
+
+/// One pod's consensus identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Consensus id.
+    pub id: u64,
+    /// Node group.
+    pub group: String,
+    /// Index of the pod in its group.
+    pub index: i32,
+    /// `member` (in consensus with its role) or `joining` (being added).
+    pub state: JoinState,
+}
+
+/// Where a node is in joining consensus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinState {
+    /// Being added (learner, then promoted when it is a consensus node).
+    Joining,
+    /// In consensus with its role.
+    Member,
+}
+
+impl Membership {
+    /// Pods of `group` with an entry, counted from index 0 without gaps.
+    fn count(&self, names: &Names, group: &str) -> i32 {
+        let mut n = 0;
+        while self.nodes.get(&names.pod(group, n)).is_some_and(|e| e.group == group) {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The controller's error policy: log, count, retry soon.
+pub fn error_policy(chain: Arc<Chain>, err: &Error, _ctx: Arc<crate::Context>) -> Action {
+    warn!(target: "govchain::operator", chain = %chain.name_any(), namespace = ?chain.namespace(), error = %err, "reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Reconciles one Chain.
+pub async fn reconcile(chain: Arc<Chain>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let result = Reconciler::new(&chain, &ctx).run().await;
+    ctx.metrics.reconciled(result.as_ref().err().map(Error::category), started.elapsed());
+    if let Err(e) = &result {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: e.category().into(),
+            note: Some(truncate(&e.to_string(), 1000)),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(pe) = ctx.recorder.publish(&event, &chain.object_ref(&())).await {
+            warn!(target: "govchain::operator", error = %pe, "cannot publish an event");
+        }
+    }
+    result
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// What was seen of one pod.
+#[derive(Debug, Clone, Default)]
+struct PodView {
+    ip: Option<String>,
+    ready: bool,
+    image: String,
+    status: Option<NodeStatus>,
+}
+
+struct Reconciler<'a> {
+    chain: &'a Chain,
+    ctx: &'a Context,
+    names: Names,
+    ns: String,
+    events: Vec<(EventType, String, String)>,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(chain: &'a Chain, ctx: &'a Context) -> Reconciler<'a> {
+        let ns = chain.namespace().unwrap_or_default();
+        let names = Names::new(&chain.name_any(), &ns, &ctx.cluster_domain);
+        Reconciler { chain, ctx, names, ns, events: Vec::new() }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.ctx.client.clone(), &self.ns)
+    }
+
+    fn event(&mut self, type_: EventType, reason: &str, note: String) {
+        info!(target: "govchain::operator", chain = %self.names.chain, namespace = %self.ns, reason, %note);
+        self.events.push((type_, reason.into(), note));
+    }
+
+    async fn publish_events(&mut self) {
+        let reference = self.chain.object_ref(&());
+        for (type_, reason, note) in self.events.drain(..) {
+            let event = Event {
+                type_,
+                reason: reason.clone(),
+                note: Some(truncate(&note, 1000)),
+                action: reason,
+                secondary: None,
+            };
+            if let Err(e) = self.ctx.recorder.publish(&event, &reference).await {
+                warn!(target: "govchain::operator", error = %e, "cannot publish an event");
+            }
+        }
+    }
+
+    async fn run(mut self) -> Result<Action> {
+        if self.chain.meta().deletion_timestamp.is_some() {
+            // Children go with the garbage collector (owner references); PVCs
+            // with the StatefulSets' retention policy.
+            return Ok(Action::await_change());
+        }
+        if let Err(e) = self.chain.validate() {
+            self.refuse(&e.to_string()).await?;
+            return Ok(Action::await_change());
+        }
+        let result = self.converge().await;
+        self.publish_events().await;
+        result
+    }
+
+    /// Records an invalid spec in status (Degraded) and stops there.
+    async fn refuse(&mut self, why: &str) -> Result<()> {
+        let mut status = self.chain.status.clone().unwrap_or_default();
+        let generation = self.chain.meta().generation;
+        let changed = set_condition(&mut status.conditions, "Degraded", true, "InvalidSpec", why, generation);
+        set_condition(&mut status.conditions, "Ready", false, "InvalidSpec", why, generation);
+        set_condition(&mut status.conditions, "Progressing", false, "InvalidSpec", why, generation);
+        status.observed_generation = generation;
+        if changed {
+            self.event(EventType::Warning, "InvalidSpec", why.into());
+        }
+        self.write_status(&status).await?;
+        self.publish_events().await;
+        Ok(())
+    }
+
+    async fn converge(&mut self) -> Result<Action> {
+        let chain = self.chain;
+        let suite = pki::suite(chain.spec.crypto_suite.as_str())?;
+
+        // 1. The chain CA: created once, never regenerated.
+        let ca_data = self
+            .create_once_secret(&self.names.ca_secret(), "CreatedCA", || {
+                pki::new_ca(suite, &chain.chain_id(), &chain.organization())
+            })
+            .await?;
+        let ca = pki::load_ca(suite, &ca_data)?;
+        let admin_data = self
+            .create_once_secret(&self.names.admin_secret(), "CreatedAdminIdentity", || {
+                let req = NodeCertRequest {
+                    node_id: names::ADMIN_NAME,
+                    organization: names::ADMIN_ORG,
+                    dns_names: vec![names::ADMIN_NAME.into()],
+                    validity_days: govchain_node::init::NODE_CERT_DAYS,
+                };
+                let (key, cert) = pki::issue_new(&ca, &req)?;
+                Ok(BTreeMap::from([(names::ADMIN_KEY.into(), key), (names::ADMIN_CERT.into(), cert)]))
+            })
+            .await?;
+
+        // 2. The genesis: written once with the first members.
+        let mut config = self.ensure_genesis(&ca).await?;
+        let genesis: Genesis = serde_json::from_str(config.get(names::GENESIS_KEY).map_or("", |s| s))
+            .map_err(|e| Error::State(format!("{}: genesis.json: {e}", self.names.config_map())))?;
+        let mut membership: Membership = config
+            .get(MEMBERSHIP_KEY)
+            .map(|s| serde_json::from_str(s))
+            .transpose()
+            .map_err(|e| Error::State(format!("{}: {MEMBERSHIP_KEY}: {e}", self.names.config_map())))?
+            .unwrap_or_default();
+
+        // 3. What runs now.
+        let pods = self.observe().await?;
+        let leader = leader_of(&pods);
+        let healthy = |m: &Membership| {
+            leader.is_some()
+                && m.nodes.keys().all(|pod| pods.get(pod).is_some_and(|p| p.ready))
+                && m.nodes.values().all(|e| e.state == JoinState::Member)
+        };
+
+        // 4. Membership plan, one node at a time.
+        let raft = chain.spec.consensus == Consensus::Raft;
+        let admin_client = self.admin(suite, &ca_data, &admin_data, &pods)?;
+        let mut replicas: BTreeMap<String, i32> = BTreeMap::new();
+        let mut progressing: Vec<String> = Vec::new();
+        for group in &chain.spec.node_groups {
+            let count = membership.count(&self.names, &group.name);
+            let target = group.replicas;
+            if chain.spec.stopped {
+                replicas.insert(group.name.clone(), 0);
+                continue;
+            }
+            if raft && target > count && healthy(&membership) {
+                let pod = self.names.pod(&group.name, count);
+                let id = membership.next_id.max(1);
+                membership.next_id = id + 1;
+                membership.nodes.insert(
+                    pod.clone(),
+                    NodeEntry { id, group: group.name.clone(), index: count, state: JoinState::Joining },
+                );
+                self.event(
+                    EventType::Normal,
+                    "NodeAdding",
+                    format!("adding {pod} (consensus id {id}) to {}", group.name),
+                );
+                progressing.push(format!("adding {pod}"));
+                replicas.insert(group.name.clone(), count + 1);
+            } else if raft && target < count && healthy(&membership) && count > 0 {
+                let pod = self.names.pod(&group.name, count - 1);
+                let id = membership.nodes.get(&pod).map_or(0, |e| e.id);
+                self.remove_member(&admin_client, leader.as_ref(), &pods, id).await?;
+                membership.nodes.remove(&pod);
+                config.remove(&format!("{pod}.toml"));
+                self.event(
+                    EventType::Normal,
+                    "NodeRemoved",
+                    format!("{pod} (consensus id {id}) left consensus"),
+                );
+                progressing.push(format!("removing {pod}"));
+                replicas.insert(group.name.clone(), count - 1);
+            } else {
+                if target != count {
+                    progressing.push(format!("{}: {count} of {target} nodes", group.name));
+                }
+                replicas.insert(group.name.clone(), count);
+            }
+        }
+
+        // 5. Node keys and certificates, then the ConfigMap with every node config.
+        let certs = self.ensure_keys(&ca, &membership, &pods, &mut progressing).await?;
+        for (pod, entry) in &membership.nodes {
+            let genesis_member = genesis.members.iter().any(|m| m.name == self.names.node_id(pod));
+            let id = (raft && !genesis_member).then_some(entry.id);
+            config.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, raft, id)?);
+        }
+        config.insert(
+            MEMBERSHIP_KEY.into(),
+            serde_json::to_string(&membership).map_err(|e| Error::State(e.to_string()))?,
+        );
+        self.apply::<ConfigMap>(&self.names.config_map(), render::config_map(chain, &self.names, &config)?)
+            .await?;
+
+        // 6. Services, StatefulSets, PDB, NetworkPolicy.
+        self.apply::<Service>(&self.names.peers_service(), render::peers_service(chain, &self.names)?)
+            .await?;
+        self.apply::<Service>(&self.names.client_service(), render::client_service(chain, &self.names)?)
+            .await?;
+        for group in &chain.spec.node_groups {
+            let n = replicas.get(&group.name).copied().unwrap_or(0);
+            let sts = render::statefulset(chain, &self.names, group, n)?;
+            self.apply::<StatefulSet>(&self.names.statefulset(&group.name), sts).await?;
+        }
+        self.apply::<PodDisruptionBudget>(&self.names.client_service(), render::pdb(chain, &self.names)?)
+            .await?;
+        self.apply::<NetworkPolicy>(
+            &self.names.client_service(),
+            render::network_policy(chain, &self.names)?,
+        )
+        .await?;
+
+        // 7. Drive joining nodes (learner, catch up, promote).
+        for (pod, entry) in membership.nodes.clone() {
+            if entry.state != JoinState::Joining {
+                continue;
+            }
+            let role = chain.spec.node_groups.iter().find(|g| g.name == entry.group).map(|g| g.role);
+            if self.drive_join(&admin_client, leader.as_ref(), &pods, &pod, &entry, role).await? {
+                if let Some(e) = membership.nodes.get_mut(&pod) {
+                    e.state = JoinState::Member;
+                }
+                self.event(
+                    EventType::Normal,
+                    "NodeJoined",
+                    format!("{pod} (consensus id {}) joined consensus", entry.id),
+                );
+                config.insert(
+                    MEMBERSHIP_KEY.into(),
+                    serde_json::to_string(&membership).map_err(|e| Error::State(e.to_string()))?,
+                );
+                self.apply::<ConfigMap>(
+                    &self.names.config_map(),
+                    render::config_map(chain, &self.names, &config)?,
+                )
+                .await?;
+            } else {
+                progressing.push(format!("{pod} joining"));
+            }
+        }
+
+        // 8. Forced or due certificate renewal, one node at a time.
+        let renewed_for =
+            self.renew_certificates(&ca, &membership, &pods, healthy(&membership), &mut progressing).await?;
+
+        // 9. Status.
+        let ready = self
+            .write_chain_status(&membership, &pods, leader.as_ref(), &progressing, certs, renewed_for)
+            .await?;
+        Ok(if ready { Action::requeue(REQUEUE_READY) } else { Action::requeue(REQUEUE_PROGRESSING) })
+    }
+
+    /// Creates a Secret once (a 409 means it exists: read it). Never updates it.
+    async fn create_once_secret(
+        &mut self,
+        name: &str,
+        reason: &str,
+        make: impl FnOnce() -> Result<BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>> {
+        let api: Api<Secret> = self.api();
+        if let Some(s) = api.get_opt(name).await? {
+            return Ok(render::secret_text(&s));
+        }
+        let data = make()?;
+        let secret = render::secret(self.chain, &self.names, name, None, &data)?;
+        match api
+            .create(
+                &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() },
+                &secret,
+            )
+            .await
+        {
+            Ok(_) => {
+                self.event(EventType::Normal, reason, format!("created Secret {name}"));
+                Ok(data)
+            }
+            Err(e) if is_conflict(&e) => Ok(render::secret_text(&api.get(name).await?)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The ConfigMap's data; creates it with the genesis when there is none.
+    async fn ensure_genesis(&mut self, ca: &govchain_pki::ChainCa) -> Result<BTreeMap<String, String>> {
+        let api: Api<ConfigMap> = self.api();
+        let name = self.names.config_map();
+        if let Some(cm) = api.get_opt(&name).await?
+            && let Some(data) = cm.data.filter(|d| d.contains_key(names::GENESIS_KEY))
+        {
+            return Ok(data);
+        }
+        let chain = self.chain;
+        let raft = chain.spec.consensus == Consensus::Raft;
+        let mut membership = Membership { next_id: 1, nodes: BTreeMap::new() };
+        let mut first = Vec::new();
+        for group in chain.spec.node_groups.iter().filter(|g| g.role == NodeRole::Consensus) {
+            let n = if chain.spec.stopped { 0 } else { group.replicas };
+            for index in 0..n {
+                let pod = self.names.pod(&group.name, index);
+                let id = membership.next_id;
+                membership.next_id += 1;
+                first.push(GenesisMember { id, pod: pod.clone() });
+                membership.nodes.insert(
+                    pod,
+                    NodeEntry { id, group: group.name.clone(), index, state: JoinState::Member },
+                );
+            }
+        }
+        let genesis = render::genesis(chain, &self.names, ca, &first, now_ms())?;
+        let genesis_json = serde_json::to_string_pretty(&genesis).map_err(|e| Error::State(e.to_string()))?;
+        let mut data = BTreeMap::from([
+            (names::GENESIS_KEY.to_string(), genesis_json),
+            (
+                MEMBERSHIP_KEY.to_string(),
+                serde_json::to_string(&membership).map_err(|e| Error::State(e.to_string()))?,
+            ),
+        ]);
+        for pod in membership.nodes.keys() {
+            data.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, raft, None)?);
+        }
+        let value = render::config_map(chain, &self.names, &data)?;
+        let cm: ConfigMap = serde_json::from_value(value).map_err(|e| Error::State(e.to_string()))?;
+        let pp = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        match api.create(&pp, &cm).await {
+            Ok(_) => {
+                self.event(
+                    EventType::Normal,
+                    "CreatedGenesis",
+                    format!("genesis of chain {} with {} consensus members", genesis.chain_id, first.len()),
+                );
+                Ok(data)
+            }
+            Err(e) if is_conflict(&e) => {
+                let cm = api.get(&name).await?;
+                let data = cm.data.unwrap_or_default();
+                if !data.contains_key(names::GENESIS_KEY) {
+                    return Err(Error::State(format!("ConfigMap {name} exists without a genesis")));
+                }
+                Ok(data)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Server-side apply of one object (force: the operator owns these fields).
+    async fn apply<K>(&self, name: &str, value: serde_json::Value) -> Result<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        Ok(self.api::<K>().patch(name, &pp, &Patch::Apply(&value)).await?)
+    }
+
+    /// Pods of the chain with what their nodes say.
+    async fn observe(&self) -> Result<BTreeMap<String, PodView>> {
+        let selector = render::selector(&self.names, None)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pods: Api<Pod> = self.api();
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let mut views = BTreeMap::new();
+        let mut queries = Vec::new();
+        for pod in list.items {
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let name = pod.name_any();
+            let status = pod.status.clone().unwrap_or_default();
+            let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+            let image = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let ip = status.pod_ip.clone().filter(|ip| !ip.is_empty());
+            if let Some(ip) = ip.clone() {
+                let http = self.ctx.http.clone();
+                let name = name.clone();
+                queries.push(async move { (name, nodes::status(&http, &ip).await) });
+            }
+            views.insert(name, PodView { ip, ready, image, status: None });
+        }
+        for (name, status) in futures_util::future::join_all(queries).await {
+            if let Some(v) = views.get_mut(&name) {
+                v.status = status;
+            }
+        }
+        Ok(views)
+    }
+
+    fn admin(
+        &self,
+        suite: Suite,
+        ca: &BTreeMap<String, String>,
+        admin: &BTreeMap<String, String>,
+        pods: &BTreeMap<String, PodView>,
+    ) -> Result<Admin> {
+        let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
+        let addresses: BTreeMap<String, SocketAddr> = pods
+            .iter()
+            .filter_map(|(pod, v)| {
+                let ip = v.ip.as_deref()?.parse().ok()?;
+                Some((self.names.peer_host(pod), SocketAddr::new(ip, names::P2P_PORT)))
+            })
+            .collect();
+        Admin::new(
+            suite,
+            &get(ca, names::ROOT_CERT),
+            &get(ca, names::OPERATING_CERT),
+            &get(admin, names::ADMIN_KEY),
+            &get(admin, names::ADMIN_CERT),
+            addresses,
+        )
+    }
+
+    async fn remove_member(
+        &mut self,
+        admin: &Admin,
+        leader: Option<&String>,
+        pods: &BTreeMap<String, PodView>,
+        id: u64,
+    ) -> Result<()> {
+        let Some(leader) = leader.filter(|l| pods.contains_key(l.as_str())) else {
+            return Err(Error::Node("no leader to take a node out of consensus".into()));
+        };
+        let addr = self.names.p2p(leader);
+        let members = admin.members(&addr).await?;
+        if members.iter().any(|m| m.id == id) {
+            admin.post(&addr, "/admin/remove", json!({"id": id})).await?;
+        }
+        Ok(())
+    }
+
+    /// One step of adding `pod` to consensus; true once it is in with its role.
+    async fn drive_join(
+        &mut self,
+        admin: &Admin,
+        leader: Option<&String>,
+        pods: &BTreeMap<String, PodView>,
+        pod: &str,
+        entry: &NodeEntry,
+        role: Option<NodeRole>,
+    ) -> Result<bool> {
+        let (Some(leader), Some(view)) = (leader, pods.get(pod)) else {
+            return Ok(false);
+        };
+        // Its API answers: the process runs and can be added.
+        let Some(status) = view.status.as_ref() else {
+            return Ok(false);
+        };
+        let addr = self.names.p2p(leader);
+        let members = admin.members(&addr).await?;
+        let wanted_voter = role != Some(NodeRole::Backup);
+        match members.iter().find(|m| m.id == entry.id) {
+            None => {
+                let body =
+                    json!({"id": entry.id, "name": self.names.node_id(pod), "addr": self.names.p2p(pod)});
+                admin.post(&addr, "/admin/learner", body).await?;
+                self.event(EventType::Normal, "NodeLearner", format!("{pod} added as a learner"));
+                Ok(!wanted_voter)
+            }
+            Some(m) if m.role == "learner" && wanted_voter => {
+                let leader_height =
+                    pods.get(leader.as_str()).and_then(|v| v.status.as_ref()).map_or(0, |s| s.height);
+                // Promote only once it holds the chain, so the group never waits on it.
+                if status.height + 2 < leader_height {
+                    return Ok(false);
+                }
+                admin.post(&addr, "/admin/promote", json!({"id": entry.id})).await?;
+                self.event(EventType::Normal, "NodePromoted", format!("{pod} promoted to voter"));
+                Ok(true)
+            }
+            Some(_) => Ok(true),
+        }
+    }
+
+    /// Keys and certificates for every pod with an entry; keeps existing
+    /// keys. Returns every certificate (pod -> PEM).
+    async fn ensure_keys(
+        &mut self,
+        ca: &govchain_pki::ChainCa,
+        membership: &Membership,
+        pods: &BTreeMap<String, PodView>,
+        _progressing: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let _ = pods;
+        let chain = self.chain;
+        let org = chain.organization();
+        let api: Api<Secret> = self.api();
+        let mut certs = BTreeMap::new();
+        for group in &chain.spec.node_groups {
+            let name = self.names.keys_secret(&group.name);
+            let existing = api.get_opt(&name).await?;
+            let annotations = existing.as_ref().map(|s| s.annotations().clone()).unwrap_or_default();
+            let mut data = existing.as_ref().map(render::secret_text).unwrap_or_default();
+            let before = data.clone();
+            data.insert(names::ROOT_CERT.into(), ca.root_cert_pem().into());
+            data.insert(names::OPERATING_CERT.into(), ca.operating_cert_pem().into());
+            for (pod, _) in membership.nodes.iter().filter(|(_, e)| e.group == group.name) {
+                let key_name = format!("{pod}.key.pem");
+                let cert_name = format!("{pod}.cert.pem");
+                if data.contains_key(&key_name) && data.contains_key(&cert_name) {
+                    continue;
+                }
+                let node_id = self.names.node_id(pod);
+                let req = self.cert_request(&node_id, &org, pod);
+                let (key, cert) = match data.get(&key_name) {
+                    Some(key) => (key.clone(), pki::issue_for_key(ca, key, &req)?),
+                    None => pki::issue_new(ca, &req)?,
+                };
+                data.insert(key_name, key);
+                data.insert(cert_name, cert);
+            }
+            if existing.is_none() || data != before {
+                let mut secret = render::secret(chain, &self.names, &name, Some(&group.name), &data)?;
+                let renewed: BTreeMap<String, String> =
+                    annotations.into_iter().filter(|(k, _)| k.starts_with(RENEWED_PREFIX)).collect();
+                if !renewed.is_empty() {
+                    secret.metadata.annotations = Some(renewed);
+                }
+                let value = serde_json::to_value(&secret).map_err(|e| Error::State(e.to_string()))?;
+                self.apply::<Secret>(&name, value).await?;
+            }
+            for (k, v) in &data {
+                if let Some(pod) = k.strip_suffix(".cert.pem") {
+                    certs.insert(pod.to_string(), v.clone());
+                }
+            }
+        }
+        let _ = pods;
+        Ok(certs)
+    }
+
+    fn cert_request<'r>(&self, node_id: &'r str, org: &'r str, pod: &str) -> NodeCertRequest<'r> {
+        NodeCertRequest {
+            node_id,
+            organization: org,
+            dns_names: vec![self.names.peer_host(pod), "localhost".into()],
+            validity_days: self.chain.spec.certificates.validity_days,
+        }
+    }
+
+    /// Renews node certificates one node at a time: all of them when the
+    /// renewal annotation has a new value, and any that expires within
+    /// `renewBeforeDays`. Returns the annotation value once every node
+    /// carries a certificate renewed for it.
+    async fn renew_certificates(
+        &mut self,
+        ca: &govchain_pki::ChainCa,
+        membership: &Membership,
+        pods: &BTreeMap<String, PodView>,
+        healthy: bool,
+        progressing: &mut Vec<String>,
+    ) -> Result<Option<String>> {
+        let chain = self.chain;
+        let wanted = chain.annotations().get(RENEW_CERTIFICATES_ANNOTATION).cloned();
+        let done_for =
+            chain.status.as_ref().and_then(|s| s.certificates.as_ref()).and_then(|c| c.renewed_for.clone());
+        let renew_before = u64::from(chain.spec.certificates.renew_before_days) * 86_400;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let api: Api<Secret> = self.api();
+        let org = chain.organization();
+        for group in &chain.spec.node_groups {
+            let name = self.names.keys_secret(&group.name);
+            let Some(secret) = api.get_opt(&name).await? else { continue };
+            let annotations = secret.annotations().clone();
+            let data = render::secret_text(&secret);
+            for (pod, _) in membership.nodes.iter().filter(|(_, e)| e.group == group.name) {
+                let cert = data.get(&format!("{pod}.cert.pem")).cloned().unwrap_or_default();
+                let due = pki::not_after(&cert).is_ok_and(|t| t < now + renew_before);
+                let forced = wanted.as_ref().is_some_and(|w| {
+                    Some(w) != done_for.as_ref()
+                        && annotations.get(&format!("{RENEWED_PREFIX}{pod}")) != Some(w)
+                });
+                if !due && !forced {
+                    continue;
+                }
+                if !healthy {
+                    // One node at a time: the previous one must have rejoined first.
+                    progressing.push("certificate renewal waits for every node to be ready".into());
+                    return Ok(None);
+                }
+                let key = data.get(&format!("{pod}.key.pem")).cloned().unwrap_or_default();
+                let node_id = self.names.node_id(pod);
+                let new_cert = pki::issue_for_key(ca, &key, &self.cert_request(&node_id, &org, pod))?;
+                let mut new_data = data.clone();
+                new_data.insert(format!("{pod}.cert.pem"), new_cert);
+                let mut s = render::secret(chain, &self.names, &name, Some(&group.name), &new_data)?;
+                let mut ann: BTreeMap<String, String> = annotations
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(RENEWED_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if let Some(w) = &wanted {
+                    ann.insert(format!("{RENEWED_PREFIX}{pod}"), w.clone());
+                }
+                s.metadata.annotations = Some(ann);
+                let value = serde_json::to_value(&s).map_err(|e| Error::State(e.to_string()))?;
+                self.apply::<Secret>(&name, value).await?;
+                // The node reads its certificate at start: restart it.
+                if pods.contains_key(pod) {
+                    let pods_api: Api<Pod> = self.api();
+                    match pods_api.delete(pod, &DeleteParams::default()).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                self.event(
+                    EventType::Normal,
+                    "CertificateRenewed",
+                    format!("renewed the certificate of {pod} and restarted it"),
+                );
+                progressing.push(format!("renewing the certificate of {pod}"));
+                return Ok(None);
+            }
+        }
+        // Every node carries a certificate renewed for the wanted value.
+        Ok(wanted.or(done_for))
+    }
+
+    async fn write_chain_status(
+        &mut self,
+        membership: &Membership,
+        pods: &BTreeMap<String, PodView>,
+        leader: Option<&String>,
+        progressing: &[String],
+        certs: BTreeMap<String, String>,
+        renewed_for: Option<String>,
+    ) -> Result<bool> {
+        let chain = self.chain;
+        let old = chain.status.clone().unwrap_or_default();
+        let generation = chain.meta().generation;
+        let mut status = ChainStatus { conditions: old.conditions.clone(), ..ChainStatus::default() };
+        let desired: i32 =
+            if chain.spec.stopped { 0 } else { chain.spec.node_groups.iter().map(|g| g.replicas).sum() };
+        let ready_nodes =
+            membership.nodes.keys().filter(|p| pods.get(*p).is_some_and(|v| v.ready)).count() as i32;
+        status.nodes = desired;
+        status.ready_nodes = ready_nodes;
+        status.ready = format!("{ready_nodes}/{desired}");
+        status.leader = leader.map(|l| self.names.node_id(l));
+        status.height =
+            pods.values().filter_map(|v| v.status.as_ref()).map(|s| s.height).max().unwrap_or(old.height);
+        status.genesis_hash = old.genesis_hash.clone();
+        if status.genesis_hash.is_none()
+            && let Some(ip) = pods.values().find(|v| v.ready).and_then(|v| v.ip.clone())
+        {
+            status.genesis_hash = nodes::genesis_hash(&self.ctx.http, &ip).await;
+        }
+        status.endpoints = Some(Endpoints {
+            client: self.names.client_endpoint(),
+            peers: membership.nodes.keys().map(|p| self.names.p2p(p)).collect(),
+        });
+        let earliest = certs
+            .iter()
+            .filter(|(pod, _)| membership.nodes.contains_key(*pod))
+            .filter_map(|(_, pem)| pki::not_after(pem).ok())
+            .min()
+            .and_then(|s| Timestamp::from_second(s as i64).ok())
+            .map(|t| t.to_string());
+        status.certificates = Some(CertificatesStatus { earliest_expiry: earliest, renewed_for });
+        let roles: HashMap<&str, NodeRole> =
+            chain.spec.node_groups.iter().map(|g| (g.name.as_str(), g.role)).collect();
+        status.members = membership
+            .nodes
+            .iter()
+            .map(|(pod, e)| {
+                let v = pods.get(pod).cloned().unwrap_or_default();
+                MemberStatus {
+                    name: self.names.node_id(pod),
+                    id: e.id,
+                    group: e.group.clone(),
+                    namespace: self.ns.clone(),
+                    role: roles.get(e.group.as_str()).copied().unwrap_or_default().as_str().into(),
+                    ready: v.ready,
+                    height: v.status.map_or(0, |s| s.height),
+                    image: v.image,
+                }
+            })
+            .collect();
+        status.observed_generation = generation;
+
+        let images_current =
+            membership.nodes.keys().all(|p| pods.get(p).is_none_or(|v| v.image == chain.node_image()));
+        let ready = !chain.spec.stopped
+            && progressing.is_empty()
+            && images_current
+            && ready_nodes == desired
+            && leader.is_some();
+        let (ready_reason, ready_msg) = if chain.spec.stopped {
+            ("Stopped", "the chain is stopped".to_string())
+        } else if ready {
+            (
+                "AllNodesReady",
+                format!(
+                    "{ready_nodes}/{desired} nodes ready, leader {}",
+                    status.leader.clone().unwrap_or_default()
+                ),
+            )
+        } else if leader.is_none() {
+            ("NoLeader", format!("{ready_nodes}/{desired} nodes ready, no leader yet"))
+        } else {
+            ("NodesNotReady", format!("{ready_nodes}/{desired} nodes ready"))
+        };
+        let is_progressing = !ready && !chain.spec.stopped;
+        let progress_msg = if progressing.is_empty() {
+            if images_current { ready_msg.clone() } else { format!("rolling out {}", chain.node_image()) }
+        } else {
+            progressing.join("; ")
+        };
+        let degraded = !chain.spec.stopped && leader.is_none() && old.genesis_hash.is_some();
+        let mut transitions = Vec::new();
+        if set_condition(&mut status.conditions, "Ready", ready, ready_reason, &ready_msg, generation) {
+            transitions.push((
+                if ready { EventType::Normal } else { EventType::Warning },
+                format!("Ready={ready}: {ready_msg}"),
+            ));
+        }
+        let progress_reason = if is_progressing { "Reconciling" } else { "Reconciled" };
+        if set_condition(
+            &mut status.conditions,
+            "Progressing",
+            is_progressing,
+            progress_reason,
+            &progress_msg,
+            generation,
+        ) {
+            transitions.push((EventType::Normal, format!("Progressing={is_progressing}: {progress_msg}")));
+        }
+        let (degraded_reason, degraded_msg) = if degraded {
+            ("NoLeader", "the chain lost its leader")
+        } else {
+            ("AsExpected", "no problem seen")
+        };
+        if set_condition(
+            &mut status.conditions,
+            "Degraded",
+            degraded,
+            degraded_reason,
+            degraded_msg,
+            generation,
+        ) {
+            transitions.push((
+                if degraded { EventType::Warning } else { EventType::Normal },
+                format!("Degraded={degraded}: {degraded_msg}"),
+            ));
+        }
+        for (t, note) in transitions {
+            self.event(t, "ConditionChanged", note);
+        }
+        if old != status {
+            self.write_status(&status).await?;
+        }
+        Ok(ready)
+    }
+
+    async fn write_status(&self, status: &ChainStatus) -> Result<()> {
+        let api: Api<Chain> = self.api();
+        let patch = json!({"status": status});
+        api.patch_status(&self.names.chain, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        Ok(())
+    }
+}
+
+/// The pod of the leader most nodes name.
+fn leader_of(pods: &BTreeMap<String, PodView>) -> Option<String> {
+    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    for s in pods.values().filter_map(|v| v.status.as_ref()) {
+        if let Some(l) = &s.leader {
+            *votes.entry(pod_of_node(l).to_string()).or_default() += 1;
+        }
+    }
+    votes.into_iter().max_by_key(|(_, n)| *n).map(|(pod, _)| pod).filter(|p| pods.contains_key(p))
+}
+
+/// Sets a condition; keeps its transition time when the status does not
+/// change. True when the status (True/False) changed or it is new.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> bool {
+    let status = if value { "True" } else { "False" };
+    let now = Time(Timestamp::now());
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            let changed = c.status != status;
+            if changed {
+                c.last_transition_time = now;
+            }
+            c.status = status.into();
+            c.reason = reason.into();
+            c.message = message.into();
+            c.observed_generation = generation;
+            changed
+        }
+        None => {
+            conditions.push(Condition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: message.into(),
+                observed_generation: generation,
+                last_transition_time: now,
+            });
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_keep_their_transition_time() {
+        let mut c = Vec::new();
+        assert!(set_condition(&mut c, "Ready", false, "NoLeader", "x", Some(1)));
+        let t = c[0].last_transition_time.clone();
+        assert!(!set_condition(&mut c, "Ready", false, "NoLeader", "y", Some(2)));
+        assert_eq!(c[0].last_transition_time, t);
+        assert_eq!(c[0].observed_generation, Some(2));
+        assert!(set_condition(&mut c, "Ready", true, "AllNodesReady", "z", Some(2)));
+    }
+
+    #[test]
+    fn membership_counts_from_zero_without_gaps() {
+        let names = Names::new("c", "n", "cluster.local");
+        let mut m = Membership::default();
+        for i in [0, 1, 3] {
+            m.nodes.insert(
+                names.pod("core", i),
+                NodeEntry { id: i as u64 + 1, group: "core".into(), index: i, state: JoinState::Member },
+            );
+        }
+        assert_eq!(m.count(&names, "core"), 2);
+        assert_eq!(m.count(&names, "other"), 0);
+    }
+}

@@ -1,0 +1,8 @@
+//! The operator on a real control plane (govchain-testenv: etcd,
+//! kube-apiserver, kube-controller-manager and a node agent running real
+//! `govchain-node` processes), driven with kubectl like a DevOps engineer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod env;
+mod lifecycle;
