@@ -1,11 +1,22 @@
 //! `govchain up`: the whole platform on this machine with its embedded
 //! defaults — the control plane on SQLite and the local process driver,
-//! whose chain nodes are children of this process.
+//! whose chain nodes are children of this process; or, with `--driver
+//! kubernetes`, with chains run by the govchain operator on a Kubernetes
+//! cluster.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use govchain_driver::{LocalDriver, NodeProgram};
+use govchain_driver::{HostDriver, KubeDriver, KubeDriverConfig, LocalDriver, NodeProgram};
+
+/// Where `govchain up` runs chain nodes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    /// Child processes of this process on loopback addresses.
+    Local,
+    /// `Chain` resources on a Kubernetes cluster, run by the govchain operator.
+    Kubernetes,
+}
 
 /// Options of `govchain up`.
 #[derive(clap::Args, Debug)]
@@ -26,6 +37,43 @@ pub struct UpArgs {
     /// Idle timeout of browser sessions, seconds.
     #[arg(long, default_value_t = 30 * 60)]
     pub idle_timeout_secs: u64,
+    /// Where chain nodes run.
+    #[arg(long, value_enum, default_value = "local")]
+    pub driver: DriverKind,
+    /// Kubernetes driver: the kubeconfig of the cluster (default: KUBECONFIG,
+    /// ~/.kube/config or the pod's service account).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubernetes driver: the node image repository.
+    #[arg(long, default_value = "govchain/node")]
+    pub node_image: String,
+    /// Kubernetes driver: the node image tag.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    pub node_version: String,
+    /// Kubernetes driver: prefix of the organizations' namespaces.
+    #[arg(long, default_value = "govchain-")]
+    pub namespace_prefix: String,
+    /// Kubernetes driver: the cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Kubernetes driver: StorageClass of node volumes (the cluster's default when not given).
+    #[arg(long)]
+    pub storage_class: Option<String>,
+    /// Kubernetes driver: how long a chain gets to become Ready, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub ready_timeout_secs: u64,
+}
+
+impl UpArgs {
+    fn kube_config(&self) -> KubeDriverConfig {
+        let mut c = KubeDriverConfig::new(self.node_version.clone());
+        c.node_image.clone_from(&self.node_image);
+        c.namespace_prefix.clone_from(&self.namespace_prefix);
+        c.cluster_domain.clone_from(&self.cluster_domain);
+        c.storage_class.clone_from(&self.storage_class);
+        c.ready_timeout = std::time::Duration::from_secs(self.ready_timeout_secs.max(1));
+        c
+    }
 }
 
 /// Runs the platform until SIGINT or SIGTERM; then stops the chain nodes
@@ -33,13 +81,22 @@ pub struct UpArgs {
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
-    let database = match args.database {
+    let database = match args.database.clone() {
         Some(url) => url,
         None => format!("sqlite://{}?mode=rwc", data.join("govchain.db").display()),
     };
-    let exe = std::env::current_exe().context("locating the govchain binary")?;
-    let program = NodeProgram { exe, args: vec!["node".into(), "run".into(), "--config".into()] };
-    let driver = Arc::new(LocalDriver::new(data.join("hosts"), program)?);
+    let driver: Arc<dyn HostDriver> = match args.driver {
+        DriverKind::Local => {
+            let exe = std::env::current_exe().context("locating the govchain binary")?;
+            let program = NodeProgram { exe, args: vec!["node".into(), "run".into(), "--config".into()] };
+            Arc::new(LocalDriver::new(data.join("hosts"), program)?)
+        }
+        DriverKind::Kubernetes => Arc::new(
+            KubeDriver::connect(args.kubeconfig.as_deref(), args.kube_config())
+                .await
+                .context("connecting to Kubernetes")?,
+        ),
+    };
     let mut config = govchain_api::ApiConfig::new(database, args.listen);
     config.admin_password = args.admin_password;
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout_secs.max(1));
@@ -60,7 +117,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("stopping: chain nodes are stopped, their data is kept");
+    if args.driver == DriverKind::Kubernetes {
+        eprintln!("stopping: the chains keep running on Kubernetes");
+    } else {
+        eprintln!("stopping: chain nodes are stopped, their data is kept");
+    }
     platform.shutdown().await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod journey;
+mod kube;
 mod matrix;
 mod security;
 mod support;

@@ -1031,7 +1031,8 @@ impl KubeDriver {
             Ok(if ready { Ok(()) } else { Err("the new pod is not ready yet".into()) })
         })
         .await?;
-        self.wait_ready(&view.loc, std::slice::from_ref(&name), &format!("restarting {name}"), timeout).await?;
+        self.wait_ready(&view.loc, std::slice::from_ref(&name), &format!("restarting {name}"), timeout)
+            .await?;
         Ok(())
     }
 }
@@ -1389,6 +1390,15 @@ impl HostDriver for KubeDriver {
             .items
             .into_iter()
             .find(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&cert_key)));
+        // The contract's name of the group Secret, should its labels differ.
+        let found = match (found, slot.group.and_then(|i| view.chain.spec.node_groups.get(i))) {
+            (None, Some(g)) => secrets
+                .get_opt(&format!("{}-{}-keys", view.loc.name, g.name))
+                .await
+                .map_err(|e| api_err("reading the group's Secret", e))?
+                .filter(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&cert_key))),
+            (found, _) => found,
+        };
         let Some(data) = found.and_then(|s| s.data) else {
             return Err(Error::Failed(format!(
                 "the operator has not issued the certificate of {name} yet (no Secret in {} with {cert_key})",
