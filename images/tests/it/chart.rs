@@ -171,7 +171,8 @@ fn default_values_render_the_operator_and_the_api() {
     let args = strs(&c["args"]);
     assert!(args.contains(&"--metrics-listen=0.0.0.0:8080"), "{args:?}");
     assert!(args.contains(&"--cluster-domain=cluster.local"), "{args:?}");
-    assert!(args.contains(&"--leader-election"), "{args:?}");
+    assert!(args.contains(&"--leader-election-name=gc-govchain-operator"), "one Lease per release: {args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--namespace")), "{args:?}");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
     assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
     assert_eq!(c["ports"][0]["containerPort"].as_u64(), Some(8080));
@@ -200,7 +201,8 @@ fn default_values_render_the_operator_and_the_api() {
         ("", "configmaps", &["get", "list", "watch", "create", "patch", "delete"]),
         ("", "secrets", &["get", "list", "watch", "create", "patch", "delete"]),
         ("", "persistentvolumeclaims", &["get", "list", "watch", "delete"]),
-        ("", "pods", &["get", "list", "watch"]),
+        // Deleting a pod restarts a node after its certificate was renewed.
+        ("", "pods", &["get", "list", "watch", "delete"]),
         ("policy", "poddisruptionbudgets", &["get", "list", "watch", "create", "patch", "delete"]),
         ("networking.k8s.io", "networkpolicies", &["get", "list", "watch", "create", "patch", "delete"]),
         ("events.k8s.io", "events", &["create", "patch"]),
@@ -209,8 +211,8 @@ fn default_values_render_the_operator_and_the_api() {
             assert!(grants(role, group, resource, verb), "operator lacks {verb} on {group}/{resource}");
         }
     }
-    // Pods are read, never written, by the operator.
-    assert!(!grants(role, "", "pods", "delete") && !grants(role, "", "pods", "create"));
+    // The StatefulSets make the pods; the operator never does.
+    assert!(!grants(role, "", "pods", "create") && !grants(role, "", "pods", "patch"));
     let lease = find(&docs, "Role", "gc-govchain-operator-leader-election");
     assert_eq!(lease["metadata"]["namespace"].as_str(), Some("govchain-system"));
     for verb in ["get", "create", "update"] {
@@ -272,7 +274,7 @@ fn custom_values_render_postgres_several_replicas_and_no_volume() {
         docs.iter().all(|d| d["metadata"]["labels"]["team"].as_str() == Some("platform")),
         "commonLabels on every resource"
     );
-    // The operator with an existing ServiceAccount and without leader election.
+    // The operator with an existing ServiceAccount, watching one namespace.
     let op = find(&docs, "Deployment", "gov-operator");
     assert_hardened(op);
     assert_eq!(op["spec"]["replicas"].as_u64(), Some(2));
@@ -290,13 +292,15 @@ fn custom_values_render_postgres_several_replicas_and_no_volume() {
         args.contains(&"--metrics-listen=0.0.0.0:9090")
             && args.contains(&"--cluster-domain=k8s.example.internal")
     );
-    assert!(!args.contains(&"--leader-election"), "{args:?}");
+    assert!(args.contains(&"--namespace=dept-a"), "{args:?}");
+    assert!(args.contains(&"--leader-election-name=gov-operator"), "{args:?}");
     assert_eq!(env(c, "RUST_LOG").unwrap()["value"].as_str(), Some("govchain=debug,info"));
     assert_eq!(env(c, "EXTRA").unwrap()["value"].as_str(), Some("1"));
     assert_eq!(c["resources"]["limits"]["cpu"], Value::from(1));
     let kinds = summary(&docs);
     assert!(!kinds.iter().any(|k| k.starts_with("ServiceAccount/gov-operator")), "{kinds:?}");
-    assert!(!kinds.iter().any(|k| k.starts_with("Role/")), "no leader-election Role: {kinds:?}");
+    let lease = find(&docs, "Role", "gov-operator-leader-election");
+    assert_eq!(lease["metadata"]["labels"]["team"].as_str(), Some("platform"));
     assert!(!kinds.iter().any(|k| k == "Service/gov-operator-metrics"), "{kinds:?}");
     let binding = find(&docs, "ClusterRoleBinding", "gov-operator");
     assert_eq!(binding["subjects"][0]["name"].as_str(), Some("existing-operator-sa"));

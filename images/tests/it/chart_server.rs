@@ -109,7 +109,8 @@ async fn the_api_server_accepts_the_rendered_chart() {
         !can(&env, op, "update", "leases.coordination.k8s.io", Some("dept-a")).await,
         "leases only at home"
     );
-    assert!(!can(&env, op, "delete", "pods", Some("dept-a")).await);
+    assert!(can(&env, op, "delete", "pods", Some("dept-a")).await, "a renewed node restarts by pod deletion");
+    assert!(!can(&env, op, "create", "pods", Some("dept-a")).await);
     assert!(!can(&env, op, "create", "namespaces", None).await);
 
     let api = "gc-govchain-api";
