@@ -248,21 +248,40 @@ fn default_values_render_the_operator_and_the_api() {
     let svc = find(&docs, "Service", "gc-govchain-api");
     assert_eq!(svc["spec"]["ports"][0]["port"].as_u64(), Some(8080));
     assert_eq!(svc["spec"]["selector"], api["spec"]["selector"]["matchLabels"]);
+    let args = strs(&c["args"]);
+    for arg in [
+        "--driver=kubernetes",
+        "--node-image=govchain/node",
+        &format!("--node-version={version}"),
+        "--cluster-domain=cluster.local",
+        "--namespace-prefix=govchain-",
+    ] {
+        assert!(args.contains(&arg), "{arg} not in {args:?}");
+    }
+    assert!(!args.iter().any(|a| a.starts_with("--storage-class")), "{args:?}");
     let role = find(&docs, "ClusterRole", "gc-govchain-api");
     for (group, resource, verb) in [
         ("", "namespaces", "create"),
+        ("", "namespaces", "patch"),
         ("", "resourcequotas", "create"),
         ("", "resourcequotas", "patch"),
         ("govchain.io", "chains", "create"),
-        ("govchain.io", "chains", "patch"),
+        ("govchain.io", "chains", "update"),
         ("govchain.io", "chains", "delete"),
         ("govchain.io", "chainmembers", "create"),
-        ("govchain.io", "chains/status", "get"),
+        ("", "pods", "delete"),
+        ("", "pods/log", "get"),
+        ("", "secrets", "get"),
     ] {
         assert!(grants(role, group, resource, verb), "api lacks {verb} on {group}/{resource}");
     }
-    // The api never touches what the operator owns.
-    assert!(!grants(role, "", "secrets", "get") && !grants(role, "apps", "statefulsets", "create"));
+    // The api never writes what the operator owns.
+    for (group, resource) in [("", "secrets"), ("", "configmaps"), ("apps", "statefulsets"), ("", "pods")] {
+        for verb in ["create", "patch", "update"] {
+            assert!(!grants(role, group, resource, verb), "api may {verb} {group}/{resource}");
+        }
+    }
+    assert!(!grants(role, "", "namespaces", "delete"));
     find(&docs, "ServiceAccount", "gc-govchain-api");
     find(&docs, "ClusterRoleBinding", "gc-govchain-api");
 }
@@ -319,6 +338,16 @@ fn custom_values_render_postgres_several_replicas_and_no_volume() {
     assert_eq!((pw["name"].as_str(), pw["key"].as_str()), (Some("govchain-admin"), Some("pw")));
     assert!(strs(&c["args"]).contains(&"--listen=0.0.0.0:9000"));
     assert!(strs(&c["args"]).contains(&"--idle-timeout-secs=600"));
+    for arg in [
+        "--node-image=registry.example.invalid/govchain/node",
+        "--node-version=0.1.0-rc.1",
+        "--namespace-prefix=gc-",
+        "--cluster-domain=k8s.example.internal",
+        "--storage-class=fast-ssd",
+        "--ready-timeout-secs=600",
+    ] {
+        assert!(strs(&c["args"]).contains(&arg), "{arg} not in {:?}", c["args"]);
+    }
     assert_eq!(c["ports"][0]["containerPort"].as_u64(), Some(9000));
     let data =
         pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some("data")).unwrap();

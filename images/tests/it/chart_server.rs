@@ -116,18 +116,22 @@ async fn the_api_server_accepts_the_rendered_chart() {
     let api = "gc-govchain-api";
     for (verb, resource, ns) in [
         ("create", "namespaces", None),
-        ("create", "resourcequotas", Some("dept-a")),
-        ("create", "chains.govchain.io", Some("dept-a")),
-        ("patch", "chains.govchain.io", Some("dept-a")),
-        ("delete", "chains.govchain.io", Some("dept-a")),
-        ("create", "chainmembers.govchain.io", Some("dept-b")),
-        ("get", "pods/log", Some("dept-a")),
+        ("create", "resourcequotas", Some("govchain-dept-a")),
+        ("patch", "resourcequotas", Some("govchain-dept-a")),
+        ("create", "chains.govchain.io", Some("govchain-dept-a")),
+        ("update", "chains.govchain.io", Some("govchain-dept-a")),
+        ("delete", "chains.govchain.io", Some("govchain-dept-a")),
+        ("create", "chainmembers.govchain.io", Some("govchain-dept-b")),
+        ("delete", "pods", Some("govchain-dept-a")),
+        ("get", "pods/log", Some("govchain-dept-a")),
+        ("list", "secrets", Some("govchain-dept-a")),
     ] {
         assert!(can(&env, api, verb, resource, ns).await, "api cannot {verb} {resource}");
     }
-    // The chain CA lives in Secrets only the operator reads.
-    assert!(!can(&env, api, "get", "secrets", Some("dept-a")).await, "the api must not read Secrets");
-    assert!(!can(&env, api, "create", "statefulsets.apps", Some("dept-a")).await);
+    // What the operator owns, the api only reads.
+    assert!(!can(&env, api, "create", "secrets", Some("govchain-dept-a")).await);
+    assert!(!can(&env, api, "patch", "configmaps", Some("govchain-dept-a")).await);
+    assert!(!can(&env, api, "create", "statefulsets.apps", Some("govchain-dept-a")).await);
     assert!(!can(&env, api, "delete", "namespaces", None).await);
 
     // The objects exist as rendered: the api's Deployment waits for a node
