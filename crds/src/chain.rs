@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("self.consensus != 'solo' || (size(self.nodeGroups) == 1 && self.nodeGroups[0].role == 'consensus' && self.nodeGroups[0].replicas == 1)").message("a solo chain has exactly one node group, with role consensus and replicas 1"),
     validation = Rule::new("self.consensus != 'raft' || self.nodeGroups.exists(g, g.role == 'consensus' && g.replicas > 0)").message("a raft chain needs a consensus node group with at least one replica"),
     validation = Rule::new("self.nodeGroups.all(g, oldSelf.nodeGroups.all(o, o.name != g.name || o.role == g.role))").message("a node group's role is immutable (add a new group instead)"),
-    validation = Rule::new("self.nodeGroups.all(g, oldSelf.nodeGroups.all(o, o.name != g.name || (o.storage.size == g.storage.size && (has(o.storage.storageClassName) ? o.storage.storageClassName : '') == (has(g.storage.storageClassName) ? g.storage.storageClassName : ''))))").message("a node group's storage size and storageClassName are immutable"),
     validation = Rule::new("self.invitations.all(i, self.invitations.exists_one(j, j.__namespace__ == i.__namespace__))").message("invitation namespaces must be unique")
 )]
 #[serde(rename_all = "camelCase")]
@@ -81,7 +80,11 @@ pub struct ChainSpec {
 
     /// The chain's own node groups (1 to 8, unique names); each becomes a
     /// StatefulSet named `<chain>-<group>`.
+    ///
+    /// A list keyed by `name` (so the API server can follow each group
+    /// across an update and hold its storage immutable).
     #[schemars(length(min = 1, max = 8))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub node_groups: Vec<NodeGroup>,
 
     /// Namespaces whose ChainMember may join this chain.
@@ -215,7 +218,8 @@ impl NodeRole {
 }
 
 /// A node's persistent volume.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.size == oldSelf.size && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("a node group's storage size and storageClassName are immutable"))]
 #[serde(rename_all = "camelCase")]
 pub struct StorageSpec {
     /// Volume size (a Kubernetes quantity such as `1Gi`). Immutable per group.

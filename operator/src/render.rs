@@ -276,7 +276,12 @@ pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i3
             // A raft chain has no leader until a quorum runs: OrderedReady would deadlock.
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": retention, "whenScaled": retention},
+            // A stopped chain scales to 0 but keeps its ledgers; only a
+            // node leaving consensus loses its volume to the policy.
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": retention,
+                "whenScaled": if chain.spec.stopped { "Retain" } else { retention },
+            },
             "selector": {"matchLabels": selector(names, Some(&group.name))},
             "template": {
                 "metadata": {"labels": pod_labels},

@@ -1,0 +1,68 @@
+//! The committed CRDs on a real kube-apiserver: accepted and Established;
+//! the examples pass server-side validation; the invalid example and illegal
+//! updates are refused with the CRDs' own messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use govchain_testenv::{TestEnv, TestEnvOptions};
+
+fn repo(rel: &str) -> String {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    p.to_str().unwrap().to_owned()
+}
+
+async fn refused(env: &TestEnv, args: &[&str], wants: &[&str]) {
+    let out = env.kubectl(args).await.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "kubectl {args:?} was accepted: {text}");
+    for want in wants {
+        assert!(text.contains(want), "kubectl {args:?}: message lacks `{want}`: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_on_a_real_apiserver() {
+    let env = TestEnv::start(TestEnvOptions::default()).await.unwrap();
+    for file in ["crds/govchain.io_chains.yaml", "crds/govchain.io_chainmembers.yaml"] {
+        env.kubectl_ok(["apply", "--server-side", "-f", &repo(file)]).await.unwrap();
+    }
+    env.kubectl_ok([
+        "wait",
+        "--for=condition=Established",
+        "crd/chains.govchain.io",
+        "crd/chainmembers.govchain.io",
+        "--timeout=60s",
+    ])
+    .await
+    .unwrap();
+    // Namespaces for real, then the resources through server-side validation.
+    env.kubectl_ok(["create", "namespace", "dept-a"]).await.unwrap();
+    env.kubectl_ok(["create", "namespace", "dept-b"]).await.unwrap();
+    let chain = repo("crds/examples/chain.yaml");
+    env.kubectl_ok(["apply", "-f", &chain]).await.unwrap();
+    env.kubectl_ok(["apply", "--dry-run=server", "-f", &repo("crds/examples/chainmember.yaml")])
+        .await
+        .unwrap();
+    let explained = env.kubectl_ok(["explain", "chain.spec.nodeGroups"]).await.unwrap();
+    assert!(explained.contains("replicas"), "{explained}");
+
+    refused(
+        &env,
+        &["apply", "-f", &repo("crds/examples/invalid-chain.yaml")],
+        &["a solo chain has exactly one node group", "node group names must be unique"],
+    )
+    .await;
+    let patch = |p: &'static str| ["patch", "chain", "city-ledger", "-n", "dept-a", "--type=merge", "-p", p];
+    refused(&env, &patch(r#"{"spec":{"cryptoSuite":"intl-r1"}}"#), &["cryptoSuite is immutable"]).await;
+    refused(
+        &env,
+        &patch(r#"{"spec":{"nodeGroups":[{"name":"core","replicas":4,"role":"consensus","storage":{"size":"2Gi"}}]}}"#),
+        &["storage size and storageClassName are immutable"],
+    )
+    .await;
+    refused(&env, &patch(r#"{"spec":{"nodeGroups":[{"name":"core","replicas":99}]}}"#), &["replicas"]).await;
+    // A legal change goes through.
+    env.kubectl_ok(patch(r#"{"spec":{"version":"0.1.1"}}"#)).await.unwrap();
+}
