@@ -1,8 +1,8 @@
 //! Day-2 operations on one 4-node raft chain, driven with kubectl: scale
 //! 4 -> 5 (the new node joins consensus and catches up) -> 4 (it leaves
 //! consensus before its pod goes), a version roll one pod at a time, a forced
-//! certificate renewal. Transactions commit after every step and while the
-//! nodes roll.
+//! certificate renewal, stop and start. Transactions commit after every step
+//! and while the nodes roll.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -293,7 +293,7 @@ impl Day2 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn day2_scale_roll_renew() {
+async fn day2_scale_roll_renew_stop() {
     let env = Env::start().await;
     let out = env.env.kubectl_with_input(["apply", "-f", "-"], MANIFEST.as_bytes()).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -311,7 +311,10 @@ async fn day2_scale_roll_renew() {
     let d = Day2 { client: Client::new(&service_url).unwrap(), env, kube, names, wallet, service_url };
     d.wait_chain("the 4-node chain Ready", |c| (c.status.as_ref()?.members.len() == 4).then_some(())).await;
     eprintln!("apply -> Ready: {:.1} s", applied.elapsed().as_secs_f64());
-    d.commit("initial").await;
+    // Some history, so that a joining node has blocks to catch up on.
+    for i in 0..20 {
+        d.commit(&format!("initial-{i}")).await;
+    }
 
     // ---- Scale 4 -> 5: the fifth node joins consensus and catches up.
     let pod4 = d.names.pod("core", 4);
@@ -482,6 +485,12 @@ async fn day2_scale_roll_renew() {
 
     // ---- Forced certificate renewal: new serials, same keys, chain still commits.
     let before = d.node_certs().await;
+    let uids_before: BTreeMap<String, String> = d
+        .pods()
+        .await
+        .iter()
+        .map(|p| (p.metadata.name.clone().unwrap_or_default(), p.metadata.uid.clone().unwrap_or_default()))
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_pods(d.kube.clone(), stop.clone());
     let started = Instant::now();
@@ -515,7 +524,52 @@ async fn day2_scale_roll_renew() {
         assert_eq!(old_key, new_key, "the key of {pod} changed");
     }
     assert!(min_ready >= 3, "only {min_ready} pods were ready at one moment of the renewal");
-    d.commit("renewed").await;
+    // The nodes read their certificate at start: every pod was recreated.
+    for p in d.pods().await {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        assert_ne!(uids_before.get(&name), p.metadata.uid.as_ref(), "{name} was not restarted");
+    }
+    let height = d.commit("renewed").await;
+
+    // ---- Stopped: every pod goes, membership stays; started again it goes on.
+    let ids: BTreeMap<String, u64> = d
+        .chain()
+        .await
+        .and_then(|c| c.status)
+        .map(|s| s.members.iter().map(|m| (m.name.clone(), m.id)).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let started = Instant::now();
+    d.patch(r#"[{"op":"add","path":"/spec/stopped","value":true}]"#).await;
+    d.env
+        .wait("the stopped chain without pods", NS, STEP_TIMEOUT, || async {
+            let chain = d.chain().await?;
+            let s = chain.status.as_ref()?;
+            let stopped = s.observed_generation == chain.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "Stopped");
+            let members: BTreeMap<String, u64> = s.members.iter().map(|m| (m.name.clone(), m.id)).collect();
+            (stopped && members == ids && d.pods().await.is_empty()).then_some(())
+        })
+        .await;
+    let stop_time = started.elapsed();
+    let started = Instant::now();
+    d.patch(r#"[{"op":"replace","path":"/spec/stopped","value":false}]"#).await;
+    d.wait_chain("the chain Ready again after start", |c| {
+        let s = c.status.as_ref()?;
+        let members: BTreeMap<String, u64> = s.members.iter().map(|m| (m.name.clone(), m.id)).collect();
+        (members == ids && s.ready == "4/4").then_some(())
+    })
+    .await;
+    let start_time = started.elapsed();
+    let after_start = d.commit("restarted").await;
+    assert!(after_start > height, "height {after_start} after the restart, {height} before");
+    eprintln!(
+        "stopped -> no pods: {:.1} s; started -> Ready: {:.1} s",
+        stop_time.as_secs_f64(),
+        start_time.as_secs_f64()
+    );
     eprintln!(
         "times: scale-up join {:.1} s, scale-down {:.1} s, roll {:.1} s, renewal {:.1} s",
         join_time.as_secs_f64(),
