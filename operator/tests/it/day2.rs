@@ -406,6 +406,14 @@ async fn day2_scale_roll_renew_stop() {
         })
         .await;
     let scale_down = started.elapsed();
+    // Retention Delete: the removed node's volume goes with it.
+    let claim = format!("data-{pod4}");
+    d.env
+        .wait(&format!("PVC {claim} deleted (retention Delete)"), NS, Duration::from_secs(60), || async {
+            let (ok, out) = d.env.kubectl_try(&["get", "pvc", &claim, "-n", NS]).await;
+            (!ok && out.contains("NotFound")).then_some(())
+        })
+        .await;
     stop.store(true, Ordering::Relaxed);
     let (removed_at, pod_gone_at) = order.await.unwrap();
     eprintln!(
