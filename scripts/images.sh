@@ -39,7 +39,7 @@ while (($#)); do
     case "$1" in
         --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag=$2; shift 2 ;;
         node | operator | api) components+=("$1"); shift ;;
-        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (components: node, operator, api)" ;;
     esac
 done
