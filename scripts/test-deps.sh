@@ -8,6 +8,11 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # scripts/postgres.sh runs the server from here, not from PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# The images are FROM scratch around static musl binaries (ring and SQLite
+# need musl-gcc); podman and runc build and run them (scripts/podman.sh).
+command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
@@ -15,5 +20,8 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need_apt[@]}"
 fi
+
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
+    rustup target add x86_64-unknown-linux-musl
 
 openssl version | grep -q '^OpenSSL 3' || { echo "OpenSSL 3 CLI required for interop tests" >&2; exit 1; }
