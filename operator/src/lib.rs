@@ -15,7 +15,6 @@
 //! (the api's Kubernetes driver writes `Chain` resources).
 
 pub mod leader;
-pub mod member;
 pub mod metrics;
 pub mod names;
 pub mod nodes;
@@ -26,7 +25,7 @@ pub mod render;
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use govchain_crds::{Chain, ChainMember};
+use govchain_crds::Chain;
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, Secret, Service},
@@ -37,7 +36,6 @@ use kube::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
-        reflector::ObjectRef,
         watcher,
     },
 };
@@ -153,22 +151,7 @@ pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
     let owned = || {
         watcher::Config::default().labels(&format!("{}={}", govchain_crds::labels::MANAGED_BY, FIELD_MANAGER))
     };
-    // ChainMembers live in other namespaces: watched cluster-wide, each
-    // wakes the Chain it names (whose reconcile drives it).
-    let members: Api<ChainMember> = Api::all(client.clone());
-    let chain_of =
-        |m: ChainMember| Some(ObjectRef::<Chain>::new(&m.spec.chain.name).within(&m.spec.chain.namespace));
-    let member_controller =
-        Controller::new(Api::<ChainMember>::all(client.clone()), watcher::Config::default())
-            .shutdown_on_signal()
-            .run(member::reconcile, member::error_policy, ctx.clone())
-            .for_each(|res| async move {
-                if let Err(e) = res {
-                    tracing::debug!(target: "govchain::operator", error = %e, "member reconcile stream");
-                }
-            });
-    let chain_controller = Controller::new(chains, watcher::Config::default())
-        .watches(members, watcher::Config::default(), chain_of)
+    Controller::new(chains, watcher::Config::default())
         .owns(sts, owned())
         .owns(svc, owned())
         .owns(cms, owned())
@@ -179,8 +162,8 @@ pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
             if let Err(e) = res {
                 tracing::debug!(target: "govchain::operator", error = %e, "reconcile stream");
             }
-        });
-    futures_util::join!(chain_controller, member_controller);
+        })
+        .await;
 }
 
 /// How soon to look again while a chain is not Ready.

@@ -7,4 +7,3 @@
 mod day2;
 mod env;
 mod lifecycle;
-mod member;
