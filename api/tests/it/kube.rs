@@ -9,7 +9,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -38,56 +38,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `govchain-operator` binary: `GOVCHAIN_OPERATOR_BIN`, else built with
-/// cargo into this test's target directory (a no-op when fresh), the way
-/// `govchain_driver::testing::node_bin` builds the node.
-fn operator_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("GOVCHAIN_OPERATOR_BIN") {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_owned();
-        let target_dir = profile_dir.parent().unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "govchain-operator", "--bin", "govchain-operator"])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(repo());
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let ours = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_"]
-                .iter()
-                .any(|p| name.starts_with(p))
-                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"]
-                    .contains(&name.as_ref());
-            if ours {
-                cmd.env_remove(name.as_ref());
-            }
-        }
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
-            }
-            None => panic!("cannot tell the profile from {}", exe.display()),
-        }
-        let status = cmd.status();
-        assert!(
-            status.as_ref().is_ok_and(|s| s.success()),
-            "building govchain-operator failed ({status:?}); set GOVCHAIN_OPERATOR_BIN to a built binary"
-        );
-        let bin = profile_dir.join("govchain-operator");
-        assert!(bin.is_file(), "{} missing after the build", bin.display());
-        bin
-    })
-    .clone()
-}
-
 /// The cluster: control plane + node agent, the CRDs, the operator.
 struct Cluster {
     env: TestEnv,
@@ -98,7 +48,7 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Cluster {
         let node = govchain_driver::testing::node_bin();
-        let operator = operator_bin();
+        let operator = govchain_driver::testing::operator_bin();
         let opts = TestEnvOptions {
             agent: Some(AgentConfig::default().image("govchain/node", node)),
             ..TestEnvOptions::default()
