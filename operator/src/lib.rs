@@ -15,6 +15,7 @@
 //! (the api's Kubernetes driver writes `Chain` resources).
 
 pub mod leader;
+pub mod member;
 pub mod metrics;
 pub mod names;
 pub mod nodes;
@@ -25,7 +26,7 @@ pub mod render;
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use govchain_crds::Chain;
+use govchain_crds::{Chain, ChainMember};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, Secret, Service},
@@ -36,6 +37,7 @@ use kube::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
+        reflector::ObjectRef,
         watcher,
     },
 };
@@ -151,7 +153,22 @@ pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
     let owned = || {
         watcher::Config::default().labels(&format!("{}={}", govchain_crds::labels::MANAGED_BY, FIELD_MANAGER))
     };
-    Controller::new(chains, watcher::Config::default())
+    // ChainMembers live in other namespaces: watched cluster-wide, each
+    // wakes the Chain it names (whose reconcile drives it).
+    let members: Api<ChainMember> = Api::all(client.clone());
+    let chain_of =
+        |m: ChainMember| Some(ObjectRef::<Chain>::new(&m.spec.chain.name).within(&m.spec.chain.namespace));
+    let member_controller =
+        Controller::new(Api::<ChainMember>::all(client.clone()), watcher::Config::default())
+            .shutdown_on_signal()
+            .run(member::reconcile, member::error_policy, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    tracing::debug!(target: "govchain::operator", error = %e, "member reconcile stream");
+                }
+            });
+    let chain_controller = Controller::new(chains, watcher::Config::default())
+        .watches(members, watcher::Config::default(), chain_of)
         .owns(sts, owned())
         .owns(svc, owned())
         .owns(cms, owned())
@@ -162,8 +179,8 @@ pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
             if let Err(e) = res {
                 tracing::debug!(target: "govchain::operator", error = %e, "reconcile stream");
             }
-        })
-        .await;
+        });
+    futures_util::join!(chain_controller, member_controller);
 }
 
 /// How soon to look again while a chain is not Ready.

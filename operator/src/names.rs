@@ -112,3 +112,31 @@ impl Names {
 pub fn pod_of_node(node_id: &str) -> &str {
     node_id.split_once('.').map_or(node_id, |(pod, _)| pod)
 }
+
+/// The membership key of a node: the pod name for the chain's own pods,
+/// the node id (`<pod>.<namespace>`) for a ChainMember's pods in another
+/// namespace (pod names hold no dot, so the two never collide).
+pub fn is_member_key(key: &str) -> bool {
+    key.contains('.')
+}
+
+/// Names of a ChainMember's nodes: `<member>-<i>` pods behind the headless
+/// Service `<member>-peers` in the member's namespace, so
+/// `Names::new(member, namespace, domain)` gives their node ids and peer
+/// DNS names (and the certificates' SANs).
+pub fn member_names(member: &str, namespace: &str, domain: &str) -> Names {
+    Names::new(member, namespace, domain)
+}
+
+/// Pod `index` of ChainMember `member` (its StatefulSet is named `member`).
+pub fn member_pod(member: &str, index: i32) -> String {
+    format!("{member}-{index}")
+}
+
+/// DNS name of a ChainMember pod from its membership key `<pod>.<namespace>`
+/// (the member's name is the pod name without its `-<index>`).
+pub fn member_peer_host(key: &str, domain: &str) -> Option<String> {
+    let (pod, ns) = key.split_once('.')?;
+    let (member, _) = pod.rsplit_once('-')?;
+    Some(member_names(member, ns, domain).peer_host(pod))
+}

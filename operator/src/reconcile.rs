@@ -10,8 +10,8 @@ use std::{
 };
 
 use govchain_crds::{
-    CertificatesStatus, Chain, ChainStatus, Consensus, Endpoints, MemberStatus, NodeRole,
-    RENEW_CERTIFICATES_ANNOTATION,
+    CertificatesStatus, Chain, ChainMember, ChainMemberStatus, ChainStatus, Consensus, Endpoints,
+    MemberStatus, NodeRole, RENEW_CERTIFICATES_ANNOTATION,
 };
 use govchain_crypto::Suite;
 use govchain_node::config::Genesis;
@@ -73,6 +73,10 @@ pub struct NodeEntry {
     pub index: i32,
     /// `member` (in consensus with its role) or `joining` (being added).
     pub state: JoinState,
+    /// The namespace of a ChainMember's pod (`group` is then the
+    /// ChainMember's name); `None` for the chain's own pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// Where a node is in joining consensus.
@@ -89,7 +93,18 @@ impl Membership {
     /// Pods of `group` with an entry, counted from index 0 without gaps.
     fn count(&self, names: &Names, group: &str) -> i32 {
         let mut n = 0;
-        while self.nodes.get(&names.pod(group, n)).is_some_and(|e| e.group == group) {
+        while self.nodes.get(&names.pod(group, n)).is_some_and(|e| e.group == group && e.namespace.is_none())
+        {
+            n += 1;
+        }
+        n
+    }
+
+    /// Pods of ChainMember `member` in `ns` with an entry, from index 0.
+    fn member_count(&self, member: &str, ns: &str, domain: &str) -> i32 {
+        let names = names::member_names(member, ns, domain);
+        let mut n = 0;
+        while self.nodes.contains_key(&names.node_id(&names::member_pod(member, n))) {
             n += 1;
         }
         n
@@ -149,13 +164,31 @@ struct Reconciler<'a> {
     names: Names,
     ns: String,
     events: Vec<(EventType, String, String)>,
+    /// ChainMembers referring to this chain, with their verdict.
+    members: Vec<MemberPlan>,
+}
+
+/// What the reconcile makes of one ChainMember of the chain.
+#[derive(Debug, Clone)]
+struct MemberPlan {
+    member: ChainMember,
+    /// Namespace.
+    ns: String,
+    /// Nodes it may run now (0 when refused or being deleted).
+    target: i32,
+    /// The `O` of its certificates.
+    org: String,
+    /// Why it runs fewer nodes than asked (the invitation's maxNodes).
+    limited: Option<String>,
+    /// Why it is refused (reason, message), when it is.
+    refused: Option<(String, String)>,
 }
 
 impl<'a> Reconciler<'a> {
     fn new(chain: &'a Chain, ctx: &'a Context) -> Reconciler<'a> {
         let ns = chain.namespace().unwrap_or_default();
         let names = Names::new(&chain.name_any(), &ns, &ctx.cluster_domain);
-        Reconciler { chain, ctx, names, ns, events: Vec::new() }
+        Reconciler { chain, ctx, names, ns, events: Vec::new(), members: Vec::new() }
     }
 
     fn api<K>(&self) -> Api<K>
@@ -163,6 +196,25 @@ impl<'a> Reconciler<'a> {
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     {
         Api::namespaced(self.ctx.client.clone(), &self.ns)
+    }
+
+    /// Node id of a membership key (pod name here, node id for a member's pod).
+    fn key_node_id(&self, key: &str) -> String {
+        if names::is_member_key(key) { key.to_string() } else { self.names.node_id(key) }
+    }
+
+    /// Peer DNS name of a membership key.
+    fn key_peer_host(&self, key: &str) -> String {
+        if names::is_member_key(key) {
+            names::member_peer_host(key, &self.names.domain).unwrap_or_else(|| key.to_string())
+        } else {
+            self.names.peer_host(key)
+        }
+    }
+
+    /// `host:port` of a membership key's peer listener.
+    fn key_p2p(&self, key: &str) -> String {
+        format!("{}:{}", self.key_peer_host(key), names::P2P_PORT)
     }
 
     fn event(&mut self, type_: EventType, reason: &str, note: String) {
@@ -189,7 +241,11 @@ impl<'a> Reconciler<'a> {
     async fn run(mut self) -> Result<Action> {
         if self.chain.meta().deletion_timestamp.is_some() {
             // Children go with the garbage collector (owner references); PVCs
-            // with the StatefulSets' retention policy.
+            // with the StatefulSets' retention policy. The consensus the
+            // members' finalizers guard goes with the chain.
+            for m in self.load_members().await? {
+                crate::member::set_finalizer(self.ctx, &m, false).await?;
+            }
             return Ok(Action::await_change());
         }
         if let Err(e) = self.chain.validate() {
@@ -252,9 +308,10 @@ impl<'a> Reconciler<'a> {
             .map_err(|e| Error::State(format!("{}: {MEMBERSHIP_KEY}: {e}", self.names.config_map())))?
             .unwrap_or_default();
 
-        // 3. What runs now.
+        // 3. Who may join (ChainMembers), and what runs now.
+        self.plan_members().await?;
         let pods = self.observe().await?;
-        let leader = leader_of(&pods);
+        let leader = leader_of(&pods, &self.ns);
         let healthy = |m: &Membership| {
             leader.is_some()
                 && m.nodes.keys().all(|pod| pods.get(pod).is_some_and(|p| p.ready))
@@ -279,7 +336,13 @@ impl<'a> Reconciler<'a> {
                 membership.next_id = id + 1;
                 membership.nodes.insert(
                     pod.clone(),
-                    NodeEntry { id, group: group.name.clone(), index: count, state: JoinState::Joining },
+                    NodeEntry {
+                        id,
+                        group: group.name.clone(),
+                        index: count,
+                        state: JoinState::Joining,
+                        namespace: None,
+                    },
                 );
                 self.event(
                     EventType::Normal,
@@ -309,9 +372,61 @@ impl<'a> Reconciler<'a> {
             }
         }
 
+        // 4b. The ChainMembers' nodes, one at a time together with the chain's own.
+        let domain = self.names.domain.clone();
+        let mut member_replicas: BTreeMap<(String, String), i32> = BTreeMap::new();
+        for plan in self.members.clone() {
+            let name = plan.member.name_any();
+            let mnames = names::member_names(&name, &plan.ns, &domain);
+            let count = membership.member_count(&name, &plan.ns, &domain);
+            let target = plan.target;
+            let n = if chain.spec.stopped {
+                0
+            } else if raft && target > count && healthy(&membership) {
+                let key = mnames.node_id(&names::member_pod(&name, count));
+                let id = membership.next_id.max(1);
+                membership.next_id = id + 1;
+                membership.nodes.insert(
+                    key.clone(),
+                    NodeEntry {
+                        id,
+                        group: name.clone(),
+                        index: count,
+                        state: JoinState::Joining,
+                        namespace: Some(plan.ns.clone()),
+                    },
+                );
+                self.event(
+                    EventType::Normal,
+                    "NodeAdding",
+                    format!("adding {key} (consensus id {id}) of ChainMember {}/{name}", plan.ns),
+                );
+                progressing.push(format!("adding {key}"));
+                count + 1
+            } else if raft && target < count && healthy(&membership) {
+                let key = mnames.node_id(&names::member_pod(&name, count - 1));
+                let id = membership.nodes.get(&key).map_or(0, |e| e.id);
+                self.remove_member(&admin_client, leader.as_ref(), &pods, id).await?;
+                membership.nodes.remove(&key);
+                self.event(
+                    EventType::Normal,
+                    "NodeRemoved",
+                    format!("{key} (consensus id {id}) of ChainMember {}/{name} left consensus", plan.ns),
+                );
+                progressing.push(format!("removing {key}"));
+                count - 1
+            } else {
+                if target != count {
+                    progressing.push(format!("ChainMember {}/{name}: {count} of {target} nodes", plan.ns));
+                }
+                count
+            };
+            member_replicas.insert((plan.ns.clone(), name), n);
+        }
+
         // 5. Node keys and certificates, then the ConfigMap with every node config.
         let certs = self.ensure_keys(&ca, &membership, &pods, &mut progressing).await?;
-        for (pod, entry) in &membership.nodes {
+        for (pod, entry) in membership.nodes.iter().filter(|(_, e)| e.namespace.is_none()) {
             let genesis_member = genesis.members.iter().any(|m| m.name == self.names.node_id(pod));
             let id = (raft && !genesis_member).then_some(entry.id);
             config.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, raft, id)?);
@@ -341,12 +456,33 @@ impl<'a> Reconciler<'a> {
         )
         .await?;
 
+        // 6b. The ChainMembers' keys, configs, Services and StatefulSets in their namespaces.
+        let genesis_json = config.get(names::GENESIS_KEY).cloned().unwrap_or_default();
+        let mut member_certs = BTreeMap::new();
+        for plan in self.members.clone() {
+            let name = plan.member.name_any();
+            let n = member_replicas.get(&(plan.ns.clone(), name.clone())).copied().unwrap_or(0);
+            let has_nodes =
+                membership.nodes.values().any(|e| e.namespace.as_ref() == Some(&plan.ns) && e.group == name);
+            if plan.refused.is_some() && !has_nodes {
+                continue;
+            }
+            member_certs.extend(self.apply_member(&ca, &genesis_json, &membership, &plan, n).await?);
+        }
+
         // 7. Drive joining nodes (learner, catch up, promote).
         for (pod, entry) in membership.nodes.clone() {
             if entry.state != JoinState::Joining {
                 continue;
             }
-            let role = chain.spec.node_groups.iter().find(|g| g.name == entry.group).map(|g| g.role);
+            let role = match &entry.namespace {
+                Some(ns) => self
+                    .members
+                    .iter()
+                    .find(|p| &p.ns == ns && p.member.name_any() == entry.group)
+                    .map(|p| p.member.spec.role),
+                None => chain.spec.node_groups.iter().find(|g| g.name == entry.group).map(|g| g.role),
+            };
             if self.drive_join(&admin_client, leader.as_ref(), &pods, &pod, &entry, role).await? {
                 if let Some(e) = membership.nodes.get_mut(&pod) {
                     e.state = JoinState::Member;
@@ -374,7 +510,10 @@ impl<'a> Reconciler<'a> {
         let renewed_for =
             self.renew_certificates(&ca, &membership, &pods, healthy(&membership), &mut progressing).await?;
 
-        // 9. Status.
+        // 9. Status (the chain's and its members'), finalizers of members that left.
+        self.finish_members(&membership, &pods).await?;
+        let mut certs = certs;
+        certs.extend(member_certs);
         let ready = self
             .write_chain_status(&membership, &pods, leader.as_ref(), &progressing, certs, renewed_for)
             .await?;
@@ -432,7 +571,13 @@ impl<'a> Reconciler<'a> {
                 first.push(GenesisMember { id, pod: pod.clone() });
                 membership.nodes.insert(
                     pod,
-                    NodeEntry { id, group: group.name.clone(), index, state: JoinState::Member },
+                    NodeEntry {
+                        id,
+                        group: group.name.clone(),
+                        index,
+                        state: JoinState::Member,
+                        namespace: None,
+                    },
                 );
             }
         }
@@ -484,22 +629,35 @@ impl<'a> Reconciler<'a> {
         Ok(self.api::<K>().patch(name, &pp, &Patch::Apply(&value)).await?)
     }
 
-    /// Pods of the chain with what their nodes say.
+    /// Pods of the chain (and of its ChainMembers, keyed by node id) with
+    /// what their nodes say.
     async fn observe(&self) -> Result<BTreeMap<String, PodView>> {
-        let selector = render::selector(&self.names, None)
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let join = |l: BTreeMap<String, String>| {
+            l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        };
+        let mut found: Vec<(Pod, String)> = Vec::new();
         let pods: Api<Pod> = self.api();
-        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let list =
+            pods.list(&ListParams::default().labels(&join(render::selector(&self.names, None)))).await?;
+        found.extend(list.items.into_iter().map(|p| {
+            let key = p.name_any();
+            (p, key)
+        }));
+        for plan in &self.members {
+            let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &plan.ns);
+            let selector = join(crate::member::selector(&plan.member.name_any()));
+            let list = api.list(&ListParams::default().labels(&selector)).await?;
+            found.extend(list.items.into_iter().map(|p| {
+                let key = format!("{}.{}", p.name_any(), plan.ns);
+                (p, key)
+            }));
+        }
         let mut views = BTreeMap::new();
         let mut queries = Vec::new();
-        for pod in list.items {
+        for (pod, name) in found {
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
             }
-            let name = pod.name_any();
             let status = pod.status.clone().unwrap_or_default();
             let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
             let image = pod
@@ -536,7 +694,7 @@ impl<'a> Reconciler<'a> {
             .iter()
             .filter_map(|(pod, v)| {
                 let ip = v.ip.as_deref()?.parse().ok()?;
-                Some((self.names.peer_host(pod), SocketAddr::new(ip, names::P2P_PORT)))
+                Some((self.key_peer_host(pod), SocketAddr::new(ip, names::P2P_PORT)))
             })
             .collect();
         Admin::new(
@@ -559,7 +717,7 @@ impl<'a> Reconciler<'a> {
         let Some(leader) = leader.filter(|l| pods.contains_key(l.as_str())) else {
             return Err(Error::Node("no leader to take a node out of consensus".into()));
         };
-        let addr = self.names.p2p(leader);
+        let addr = self.key_p2p(leader);
         let members = admin.members(&addr).await?;
         if members.iter().any(|m| m.id == id) {
             admin.post(&addr, "/admin/remove", json!({"id": id})).await?;
@@ -584,13 +742,12 @@ impl<'a> Reconciler<'a> {
         let Some(status) = view.status.as_ref() else {
             return Ok(false);
         };
-        let addr = self.names.p2p(leader);
+        let addr = self.key_p2p(leader);
         let members = admin.members(&addr).await?;
         let wanted_voter = role != Some(NodeRole::Backup);
         match members.iter().find(|m| m.id == entry.id) {
             None => {
-                let body =
-                    json!({"id": entry.id, "name": self.names.node_id(pod), "addr": self.names.p2p(pod)});
+                let body = json!({"id": entry.id, "name": self.key_node_id(pod), "addr": self.key_p2p(pod)});
                 admin.post(&addr, "/admin/learner", body).await?;
                 self.event(EventType::Normal, "NodeLearner", format!("{pod} added as a learner"));
                 Ok(!wanted_voter)
@@ -632,7 +789,9 @@ impl<'a> Reconciler<'a> {
             let before = data.clone();
             data.insert(names::ROOT_CERT.into(), ca.root_cert_pem().into());
             data.insert(names::OPERATING_CERT.into(), ca.operating_cert_pem().into());
-            for (pod, _) in membership.nodes.iter().filter(|(_, e)| e.group == group.name) {
+            for (pod, _) in
+                membership.nodes.iter().filter(|(_, e)| e.group == group.name && e.namespace.is_none())
+            {
                 let key_name = format!("{pod}.key.pem");
                 let cert_name = format!("{pod}.cert.pem");
                 if data.contains_key(&key_name) && data.contains_key(&cert_name) {
@@ -701,7 +860,9 @@ impl<'a> Reconciler<'a> {
             let Some(secret) = api.get_opt(&name).await? else { continue };
             let annotations = secret.annotations().clone();
             let data = render::secret_text(&secret);
-            for (pod, _) in membership.nodes.iter().filter(|(_, e)| e.group == group.name) {
+            for (pod, _) in
+                membership.nodes.iter().filter(|(_, e)| e.group == group.name && e.namespace.is_none())
+            {
                 let cert = data.get(&format!("{pod}.cert.pem")).cloned().unwrap_or_default();
                 let due = pki::not_after(&cert).is_ok_and(|t| t < now + renew_before);
                 let forced = wanted.as_ref().is_some_and(|w| {
@@ -755,6 +916,245 @@ impl<'a> Reconciler<'a> {
         Ok(wanted.or(done_for))
     }
 
+    /// The ChainMembers that name this chain.
+    async fn load_members(&self) -> Result<Vec<ChainMember>> {
+        let api: Api<ChainMember> = Api::all(self.ctx.client.clone());
+        let list = api.list(&ListParams::default()).await?;
+        let mut members: Vec<ChainMember> = list
+            .items
+            .into_iter()
+            .filter(|m| m.spec.chain.namespace == self.ns && m.spec.chain.name == self.names.chain)
+            .collect();
+        members.sort_by_key(|m| (m.namespace(), m.name_any()));
+        Ok(members)
+    }
+
+    /// Decides for every ChainMember: invited (within maxNodes) or refused;
+    /// an accepted one gets the finalizer before anything of it exists.
+    async fn plan_members(&mut self) -> Result<()> {
+        let chain = self.chain;
+        let mut used: BTreeMap<String, i32> = BTreeMap::new();
+        let mut plans = Vec::new();
+        for member in self.load_members().await? {
+            let ns = member.namespace().unwrap_or_default();
+            let deleting = member.meta().deletion_timestamp.is_some();
+            let invitation = chain.spec.invitations.iter().find(|i| i.namespace == ns);
+            let refused = if chain.spec.consensus != Consensus::Raft {
+                Some((
+                    "SoloChain".to_string(),
+                    format!(
+                        "Chain {}/{} runs solo consensus and takes no members",
+                        self.ns, self.names.chain
+                    ),
+                ))
+            } else if invitation.is_none() {
+                Some((
+                    "NotInvited".to_string(),
+                    format!(
+                        "Chain {}/{} does not invite namespace {ns} (its spec.invitations)",
+                        self.ns, self.names.chain
+                    ),
+                ))
+            } else {
+                None
+            };
+            let mut target = if refused.is_some() || deleting { 0 } else { member.spec.replicas };
+            let mut limited = None;
+            if let Some(max) = invitation.and_then(|i| i.max_nodes) {
+                let u = used.entry(ns.clone()).or_default();
+                let room = (max - *u).max(0);
+                if target > room {
+                    limited = Some(format!(
+                        "namespace {ns} may run {max} nodes on chain {}; {} asked, {room} granted",
+                        self.names.chain, member.spec.replicas
+                    ));
+                    target = room;
+                }
+                *u += target;
+            }
+            let org = invitation
+                .and_then(|i| i.organization.clone())
+                .or_else(|| member.spec.organization.clone())
+                .unwrap_or_else(|| ns.clone());
+            if refused.is_none() && !deleting {
+                crate::member::set_finalizer(self.ctx, &member, true).await?;
+            }
+            plans.push(MemberPlan { member, ns, target, org, limited, refused });
+        }
+        self.members = plans;
+        Ok(())
+    }
+
+    /// Server-side apply of one object in `ns`.
+    async fn apply_in<K>(&self, ns: &str, name: &str, value: serde_json::Value) -> Result<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.ctx.client.clone(), ns);
+        Ok(api.patch(name, &crate::member::apply_params(), &Patch::Apply(&value)).await?)
+    }
+
+    /// A ChainMember's keys (issued here from the chain CA; only node keys
+    /// and certificates reach its namespace), ConfigMap, headless Service
+    /// and StatefulSet with `replicas` pods. Returns its certificates by key.
+    async fn apply_member(
+        &mut self,
+        ca: &govchain_pki::ChainCa,
+        genesis_json: &str,
+        membership: &Membership,
+        plan: &MemberPlan,
+        replicas: i32,
+    ) -> Result<BTreeMap<String, String>> {
+        let chain = self.chain;
+        let member = &plan.member;
+        let name = member.name_any();
+        let mnames = names::member_names(&name, &plan.ns, &self.names.domain);
+        let entries: Vec<(&String, &NodeEntry)> = membership
+            .nodes
+            .iter()
+            .filter(|(_, e)| e.namespace.as_ref() == Some(&plan.ns) && e.group == name)
+            .collect();
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &plan.ns);
+        let secret_name = crate::member::keys_secret_name(&name);
+        let existing = secrets.get_opt(&secret_name).await?;
+        let old = existing.as_ref().map(render::secret_text).unwrap_or_default();
+        let mut data = BTreeMap::from([
+            (names::ROOT_CERT.to_string(), ca.root_cert_pem().to_string()),
+            (names::OPERATING_CERT.to_string(), ca.operating_cert_pem().to_string()),
+        ]);
+        let mut certs = BTreeMap::new();
+        let mut config = BTreeMap::from([(names::GENESIS_KEY.to_string(), genesis_json.to_string())]);
+        for (key, e) in &entries {
+            let pod = names::member_pod(&name, e.index);
+            let (key_name, cert_name) = (format!("{pod}.key.pem"), format!("{pod}.cert.pem"));
+            let req = NodeCertRequest {
+                node_id: key,
+                organization: &plan.org,
+                dns_names: vec![mnames.peer_host(&pod), "localhost".into()],
+                validity_days: chain.spec.certificates.validity_days,
+            };
+            let (k, c) = match (old.get(&key_name), old.get(&cert_name)) {
+                (Some(k), Some(c)) => (k.clone(), c.clone()),
+                (Some(k), None) => (k.clone(), pki::issue_for_key(ca, k, &req)?),
+                _ => pki::issue_new(ca, &req)?,
+            };
+            certs.insert((*key).clone(), c.clone());
+            data.insert(key_name, k);
+            data.insert(cert_name, c);
+            config.insert(format!("{pod}.toml"), render::node_config(&mnames, &pod, true, Some(e.id))?);
+        }
+        if existing.is_none() || data != old {
+            self.apply_in::<Secret>(&plan.ns, &secret_name, crate::member::secret(chain, member, &data)?)
+                .await?;
+        }
+        self.apply_in::<ConfigMap>(
+            &plan.ns,
+            &crate::member::config_map_name(&name),
+            crate::member::config_map(chain, member, &config)?,
+        )
+        .await?;
+        self.apply_in::<Service>(
+            &plan.ns,
+            &mnames.peers_service(),
+            crate::member::peers_service(chain, member, &mnames)?,
+        )
+        .await?;
+        self.apply_in::<StatefulSet>(
+            &plan.ns,
+            &name,
+            crate::member::statefulset(chain, member, &mnames, replicas)?,
+        )
+        .await?;
+        Ok(certs)
+    }
+
+    /// Releases the finalizer of members whose nodes all left consensus and
+    /// writes every member's status.
+    async fn finish_members(
+        &mut self,
+        membership: &Membership,
+        pods: &BTreeMap<String, PodView>,
+    ) -> Result<()> {
+        let domain = self.names.domain.clone();
+        for plan in self.members.clone() {
+            let member = &plan.member;
+            let name = member.name_any();
+            let count = membership.member_count(&name, &plan.ns, &domain);
+            let deleting = member.meta().deletion_timestamp.is_some();
+            if count == 0 && (deleting || plan.refused.is_some()) {
+                crate::member::set_finalizer(self.ctx, member, false).await?;
+            }
+            if deleting {
+                continue;
+            }
+            if let Some((reason, message)) = &plan.refused {
+                crate::member::refuse(self.ctx, member, reason, message).await?;
+                continue;
+            }
+            let entries: Vec<(&String, &NodeEntry)> = membership
+                .nodes
+                .iter()
+                .filter(|(_, e)| e.namespace.as_ref() == Some(&plan.ns) && e.group == name)
+                .collect();
+            let ready_nodes =
+                entries.iter().filter(|(k, _)| pods.get(*k).is_some_and(|v| v.ready)).count() as i32;
+            let joined = entries.iter().all(|(_, e)| e.state == JoinState::Member);
+            let nodes = member.spec.replicas;
+            let ready = ready_nodes == nodes && count == nodes && joined && !self.chain.spec.stopped;
+            let old = member.status.clone().unwrap_or_default();
+            let generation = member.meta().generation;
+            let mut status = ChainMemberStatus {
+                observed_generation: generation,
+                conditions: old.conditions.clone(),
+                nodes,
+                ready_nodes,
+                ready: format!("{ready_nodes}/{nodes}"),
+            };
+            let (reason, message) = if ready {
+                ("AllNodesReady".to_string(), format!("{ready_nodes}/{nodes} nodes ready and in consensus"))
+            } else if let Some(l) = &plan.limited {
+                ("MaxNodesExceeded".to_string(), l.clone())
+            } else if self.chain.spec.stopped {
+                ("Stopped".to_string(), "the chain is stopped".to_string())
+            } else {
+                (
+                    "NodesNotReady".to_string(),
+                    format!("{ready_nodes}/{nodes} nodes ready, {count} in consensus"),
+                )
+            };
+            let changed =
+                set_condition(&mut status.conditions, "Ready", ready, &reason, &message, generation);
+            set_condition(&mut status.conditions, "Progressing", !ready, &reason, &message, generation);
+            let degraded = plan.limited.is_some();
+            set_condition(
+                &mut status.conditions,
+                "Degraded",
+                degraded,
+                if degraded { "MaxNodesExceeded" } else { "AsExpected" },
+                plan.limited.as_deref().unwrap_or("no problem seen"),
+                generation,
+            );
+            if status != old {
+                crate::member::write_status(self.ctx, member, &status).await?;
+            }
+            if changed {
+                let t = if ready { EventType::Normal } else { EventType::Warning };
+                crate::member::event(
+                    self.ctx,
+                    member,
+                    t,
+                    "ConditionChanged",
+                    &format!("Ready={ready}: {message}"),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
     async fn write_chain_status(
         &mut self,
         membership: &Membership,
@@ -768,14 +1168,18 @@ impl<'a> Reconciler<'a> {
         let old = chain.status.clone().unwrap_or_default();
         let generation = chain.meta().generation;
         let mut status = ChainStatus { conditions: old.conditions.clone(), ..ChainStatus::default() };
-        let desired: i32 =
-            if chain.spec.stopped { 0 } else { chain.spec.node_groups.iter().map(|g| g.replicas).sum() };
+        let desired: i32 = if chain.spec.stopped {
+            0
+        } else {
+            chain.spec.node_groups.iter().map(|g| g.replicas).sum::<i32>()
+                + self.members.iter().map(|p| p.target).sum::<i32>()
+        };
         let ready_nodes =
             membership.nodes.keys().filter(|p| pods.get(*p).is_some_and(|v| v.ready)).count() as i32;
         status.nodes = desired;
         status.ready_nodes = ready_nodes;
         status.ready = format!("{ready_nodes}/{desired}");
-        status.leader = leader.map(|l| self.names.node_id(l));
+        status.leader = leader.map(|l| self.key_node_id(l));
         status.height =
             pods.values().filter_map(|v| v.status.as_ref()).map(|s| s.height).max().unwrap_or(old.height);
         status.genesis_hash = old.genesis_hash.clone();
@@ -786,7 +1190,7 @@ impl<'a> Reconciler<'a> {
         }
         status.endpoints = Some(Endpoints {
             client: self.names.client_endpoint(),
-            peers: membership.nodes.keys().map(|p| self.names.p2p(p)).collect(),
+            peers: membership.nodes.keys().map(|p| self.key_p2p(p)).collect(),
         });
         let earliest = certs
             .iter()
@@ -803,12 +1207,20 @@ impl<'a> Reconciler<'a> {
             .iter()
             .map(|(pod, e)| {
                 let v = pods.get(pod).cloned().unwrap_or_default();
+                let role = match &e.namespace {
+                    Some(ns) => self
+                        .members
+                        .iter()
+                        .find(|p| &p.ns == ns && p.member.name_any() == e.group)
+                        .map_or(NodeRole::Consensus, |p| p.member.spec.role),
+                    None => roles.get(e.group.as_str()).copied().unwrap_or_default(),
+                };
                 MemberStatus {
-                    name: self.names.node_id(pod),
+                    name: self.key_node_id(pod),
                     id: e.id,
                     group: e.group.clone(),
-                    namespace: self.ns.clone(),
-                    role: roles.get(e.group.as_str()).copied().unwrap_or_default().as_str().into(),
+                    namespace: e.namespace.clone().unwrap_or_else(|| self.ns.clone()),
+                    role: role.as_str().into(),
                     ready: v.ready,
                     height: v.status.map_or(0, |s| s.height),
                     image: v.image,
@@ -899,12 +1311,17 @@ impl<'a> Reconciler<'a> {
     }
 }
 
-/// The pod of the leader most nodes name.
-fn leader_of(pods: &BTreeMap<String, PodView>) -> Option<String> {
+/// The membership key of the leader most nodes name (the chain's pods are
+/// in `ns`; a leader elsewhere is a ChainMember's node).
+fn leader_of(pods: &BTreeMap<String, PodView>, ns: &str) -> Option<String> {
     let mut votes: BTreeMap<String, usize> = BTreeMap::new();
     for s in pods.values().filter_map(|v| v.status.as_ref()) {
         if let Some(l) = &s.leader {
-            *votes.entry(pod_of_node(l).to_string()).or_default() += 1;
+            let key = match l.split_once('.') {
+                Some((_, n)) if n == ns => pod_of_node(l).to_string(),
+                _ => l.clone(),
+            };
+            *votes.entry(key).or_default() += 1;
         }
     }
     votes.into_iter().max_by_key(|(_, n)| *n).map(|(pod, _)| pod).filter(|p| pods.contains_key(p))
@@ -970,7 +1387,13 @@ mod tests {
         for i in [0, 1, 3] {
             m.nodes.insert(
                 names.pod("core", i),
-                NodeEntry { id: i as u64 + 1, group: "core".into(), index: i, state: JoinState::Member },
+                NodeEntry {
+                    id: i as u64 + 1,
+                    group: "core".into(),
+                    index: i,
+                    state: JoinState::Member,
+                    namespace: None,
+                },
             );
         }
         assert_eq!(m.count(&names, "core"), 2);

@@ -7,3 +7,4 @@
 mod day2;
 mod env;
 mod lifecycle;
+mod member;
