@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use axum::body::Body;
+use axum::{body::Body, http::Method};
 use govchain_crypto::Suite;
 use govchain_net::{ChainTrust, HttpsClient, Identity};
 use govchain_types::api::NodeStatus;
@@ -19,6 +19,9 @@ use crate::{Error, Result, names};
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Answer time allowed for one membership call.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most of a node's admin answer read.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+const JSON: &str = "application/json";
 
 /// A node's status within [`STATUS_TIMEOUT`], or `None`.
 pub async fn status(http: &reqwest::Client, ip: &str) -> Option<NodeStatus> {
@@ -83,40 +86,31 @@ impl Admin {
 
     /// The consensus members as the node at `addr` (`host:port`) knows them.
     pub async fn members(&self, addr: &str) -> Result<Vec<ConsensusMember>> {
-        let body = self.call(addr, "GET", "/admin/members", None).await?;
+        let body = self.call(addr, Method::GET, "/admin/members", None).await?;
         serde_json::from_slice(&body).map_err(|e| Error::Node(format!("members: unexpected answer: {e}")))
     }
 
     /// POSTs `body` to `path` on the node at `addr` (the leader).
     pub async fn post(&self, addr: &str, path: &str, body: serde_json::Value) -> Result<()> {
-        self.call(addr, "POST", path, Some(&body)).await.map(|_| ())
+        self.call(addr, Method::POST, path, Some(&body)).await.map(|_| ())
     }
 
     async fn call(
         &self,
         addr: &str,
-        method: &str,
+        method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Vec<u8>> {
-        let req = axum::http::Request::builder()
-            .method(method)
-            .uri(format!("https://{addr}{path}"))
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let reply = self
+            .client
+            .exchange(method, &format!("https://{addr}{path}"), JSON, body, Some(ADMIN_TIMEOUT), MAX_ANSWER)
+            .await
             .map_err(|e| Error::Node(e.to_string()))?;
-        let resp = tokio::time::timeout(ADMIN_TIMEOUT, self.client.request(req))
-            .await
-            .map_err(|_| Error::Node(format!("{addr}{path}: no answer within {ADMIN_TIMEOUT:?}")))?
-            .map_err(|e| Error::Node(format!("{addr}{path}: {e}")))?;
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(Body::new(resp.into_body()), 4 * 1024 * 1024)
-            .await
-            .map_err(|e| Error::Node(format!("{addr}{path}: {e}")))?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
+        if reply.status.is_success() {
+            return Ok(reply.body.to_vec());
         }
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(1000)]).into_owned();
-        Err(Error::Node(format!("{addr}{path}: {status}: {text}")))
+        Err(Error::Node(format!("{addr}{path}: {}: {}", reply.status, reply.excerpt(1000))))
     }
 }

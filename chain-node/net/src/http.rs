@@ -15,9 +15,9 @@ use std::{
 
 use axum::{
     Router,
-    body::Body,
+    body::{Body, Bytes},
     extract::Request,
-    http::Uri,
+    http::{Method, StatusCode, Uri, header::CONTENT_TYPE},
     response::Response,
     routing::future::RouteFuture,
     serve::{IncomingStream, Listener},
@@ -301,6 +301,57 @@ impl HttpsClient {
     /// `http_body_util::BodyExt` or `axum::body::to_bytes`.
     pub async fn request(&self, req: Request<Body>) -> Result<Response<hyper::body::Incoming>> {
         Ok(self.inner.request(req).await?)
+    }
+
+    /// One request and its whole answer: sends `body` as `content_type` with `method` to `url`
+    /// (absolute `https://`), waits for the answer within `deadline` (if any) and reads at most
+    /// `limit` bytes of its body. Any status comes back as a [`Reply`] for the caller to judge.
+    ///
+    /// Errors tell whose fault it is: [`Error::Address`] for a request that cannot be built (the
+    /// caller's), [`Error::Http`] for one that did not reach the server or got no answer
+    /// ([`Error::Timeout`]), [`Error::Body`] for an answer cut short or over `limit`.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Body,
+        deadline: Option<Duration>,
+        limit: usize,
+    ) -> Result<Reply> {
+        let req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .map_err(|e| Error::Address(format!("{url}: {e}")))?;
+        let resp = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, self.request(req))
+                .await
+                .map_err(|_| Error::Timeout(format!("{url}: no answer within {deadline:?}")))??,
+            None => self.request(req).await?,
+        };
+        let status = resp.status();
+        let body = axum::body::to_bytes(Body::new(resp.into_body()), limit)
+            .await
+            .map_err(|e| Error::Body(format!("{url}: {e}")))?;
+        Ok(Reply { status, body })
+    }
+}
+
+/// A response read in full by [`HttpsClient::exchange`].
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The response status.
+    pub status: StatusCode,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The start of the body as text (for error messages): at most `max` bytes, lossily decoded.
+    pub fn excerpt(&self, max: usize) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(max)]).into_owned()
     }
 }
 

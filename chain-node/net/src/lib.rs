@@ -62,7 +62,7 @@ pub use config::{
     server_config_for,
 };
 pub use gm::{CURVE_SM2, TLS13_SM4_GCM_SM3};
-pub use http::{HttpsClient, PeerAware, PeerStream, TlsListener, WithPeer};
+pub use http::{HttpsClient, PeerAware, PeerStream, Reply, TlsListener, WithPeer};
 pub use identity::{ChainTrust, Identity, PeerIdentity, RevocationCheck, peer_identity};
 pub use rustls::pki_types::ServerName;
 pub use scheme::{ECDSA_SECP256K1_SHA256, SM2SIG_SM3, TLS13_SM2_ID, scheme_for, signing_key};
@@ -97,6 +97,12 @@ pub enum Error {
     /// An HTTPS request failed (connect, TLS or HTTP).
     #[error("HTTPS request: {0}")]
     Http(#[from] hyper_util::client::legacy::Error),
+    /// An HTTPS request got no answer within its deadline.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// An answer's body could not be read in full (cut short, or over the size limit).
+    #[error("reading the answer: {0}")]
+    Body(String),
 }
 
 /// Result with this crate's [`Error`].

@@ -8,7 +8,7 @@ use axum::{
     Json, Router,
     body::{Body, Bytes},
     extract::{Query, State},
-    http::{Method, Request, StatusCode},
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -32,6 +32,8 @@ use crate::{
 /// Largest reply read from a peer (a batch of blocks for a catching-up
 /// member is the largest).
 const MAX_PEER_REPLY: usize = 1024 * 1024 * 1024;
+/// Content type of the peer protocol's bodies (the types' binary encoding).
+const OCTETS: &str = "application/octet-stream";
 
 /// The Raft side of a node.
 #[derive(Clone)]
@@ -175,22 +177,24 @@ impl Replicated {
             SubmitMode::Sync => "sync",
             SubmitMode::Async => "async",
         };
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("https://{}/forward?mode={mode}", leader.addr))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from(tx.encode()))
-            .map_err(|e| Error::Internal(format!("forward request: {e}")))?;
         let unreachable = |e: String| Error::Forwarded {
             status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
             code: "leader_unreachable".into(),
             message: format!("cannot reach the leader {}: {e}", leader.name),
         };
-        let resp = self.client.request(req).await.map_err(|e| unreachable(e.to_string()))?;
-        let status = resp.status();
-        let body = axum::body::to_bytes(Body::new(resp.into_body()), MAX_PEER_REPLY)
+        let url = format!("https://{}/forward?mode={mode}", leader.addr);
+        let reply = match self
+            .client
+            .exchange(Method::POST, &url, OCTETS, Body::from(tx.encode()), None, MAX_PEER_REPLY)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        {
+            Ok(reply) => reply,
+            Err(e @ govchain_net::Error::Address(_)) => {
+                return Err(Error::Internal(format!("forward request: {e}")));
+            }
+            Err(e) => return Err(unreachable(e.to_string())),
+        };
+        let (status, body) = (reply.status, reply.body);
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|e| Error::Internal(format!("leader's answer: {e}")));
@@ -330,26 +334,22 @@ impl RaftTransport for MtlsTransport {
         body: Vec<u8>,
     ) -> BoxFuture<'a, govchain_raft::Result<Vec<u8>>> {
         Box::pin(async move {
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri(format!("https://{addr}/{path}"))
-                .header("content-type", "application/octet-stream")
-                .body(Body::from(body))
-                .map_err(|e| govchain_raft::Error::Rpc { target, reason: e.to_string() })?;
-            let resp = self
+            let url = format!("https://{addr}/{path}");
+            let reply = self
                 .client
-                .request(req)
+                .exchange(Method::POST, &url, OCTETS, Body::from(body), None, MAX_PEER_REPLY)
                 .await
-                .map_err(|e| govchain_raft::Error::Unreachable { target, reason: e.to_string() })?;
-            let status = resp.status();
-            let bytes = axum::body::to_bytes(Body::new(resp.into_body()), MAX_PEER_REPLY)
-                .await
-                .map_err(|e| govchain_raft::Error::Rpc { target, reason: e.to_string() })?;
-            if !status.is_success() {
-                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                return Err(govchain_raft::Error::Rpc { target, reason: format!("{status}: {text}") });
+                .map_err(|e| match e {
+                    govchain_net::Error::Http(_) | govchain_net::Error::Timeout(_) => {
+                        govchain_raft::Error::Unreachable { target, reason: e.to_string() }
+                    }
+                    _ => govchain_raft::Error::Rpc { target, reason: e.to_string() },
+                })?;
+            if !reply.status.is_success() {
+                let reason = format!("{}: {}", reply.status, reply.excerpt(200));
+                return Err(govchain_raft::Error::Rpc { target, reason });
             }
-            Ok(bytes.to_vec())
+            Ok(reply.body.to_vec())
         })
     }
 }

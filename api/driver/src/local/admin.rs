@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::body::Body;
+use axum::{body::Body, http::Method};
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_net::{ChainTrust, HttpsClient, Identity};
 use govchain_node::init::{NODE_CERT_DAYS, OPERATING_CERT_FILE, ROOT_CERT_FILE, write_private};
@@ -33,6 +33,8 @@ const CERT_FILE: &str = "cert.pem";
 pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long an admin call keeps looking for a leader that takes it.
 const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
+/// The most of a node's admin answer read.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// Issues the platform's admin identity for a chain into `chain_dir/admin`.
 pub(crate) fn issue_identity(chain_dir: &Path, ca: &ChainCa) -> Result<()> {
@@ -106,7 +108,7 @@ impl Admin {
         let deadline = Instant::now() + ADMIN_DEADLINE;
         loop {
             let why = match leader().await {
-                Ok(addr) => match self.call(&addr, "POST", path, Some(&body)).await {
+                Ok(addr) => match self.call(&addr, Method::POST, path, Some(&body)).await {
                     Ok(_) => return Ok(()),
                     Err(CallError::Refused(m)) => return Err(Error::Failed(format!("{path}: {m}"))),
                     Err(CallError::Retry(m)) => m,
@@ -124,7 +126,7 @@ impl Admin {
 
     /// The consensus members as the node at `addr` knows them.
     pub(crate) async fn members(&self, addr: &str) -> Result<Vec<ConsensusMember>> {
-        let body = match self.call(addr, "GET", "/admin/members", None).await {
+        let body = match self.call(addr, Method::GET, "/admin/members", None).await {
             Ok(b) => b,
             Err(CallError::Refused(m) | CallError::Retry(m)) => {
                 return Err(Error::Failed(format!("members: {m}")));
@@ -136,32 +138,29 @@ impl Admin {
     async fn call(
         &self,
         addr: &str,
-        method: &str,
+        method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Vec<u8>, CallError> {
-        let req = axum::http::Request::builder()
-            .method(method)
-            .uri(format!("https://{addr}{path}"))
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .map_err(|e| CallError::Refused(e.to_string()))?;
-        let resp = tokio::time::timeout(ADMIN_DEADLINE, self.client.request(req))
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let url = format!("https://{addr}{path}");
+        let reply = match self
+            .client
+            .exchange(method, &url, "application/json", body, Some(ADMIN_DEADLINE), MAX_ANSWER)
             .await
-            .map_err(|_| CallError::Retry(format!("{addr} did not answer")))?
-            .map_err(|e| CallError::Retry(format!("{addr}: {e}")))?;
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(Body::new(resp.into_body()), 4 * 1024 * 1024)
-            .await
-            .map_err(|e| CallError::Retry(format!("{addr}: {e}")))?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
+        {
+            Ok(reply) => reply,
+            Err(e @ govchain_net::Error::Address(_)) => return Err(CallError::Refused(e.to_string())),
+            Err(e) => return Err(CallError::Retry(e.to_string())),
+        };
+        if reply.status.is_success() {
+            return Ok(reply.body.to_vec());
         }
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(1000)]).into_owned();
-        if status.is_server_error() {
-            Err(CallError::Retry(format!("{addr}: {status}: {text}")))
+        let text = reply.excerpt(1000);
+        if reply.status.is_server_error() {
+            Err(CallError::Retry(format!("{addr}: {}: {text}", reply.status)))
         } else {
-            Err(CallError::Refused(format!("{status}: {text}")))
+            Err(CallError::Refused(format!("{}: {text}", reply.status)))
         }
     }
 }
