@@ -39,6 +39,13 @@ impl Problems {
         self.0.push(format!("{}: {}", field.as_ref(), what.as_ref()));
     }
 
+    /// Takes in the problems of a nested check.
+    fn absorb(&mut self, checked: Result<()>) {
+        if let Err(Error::Invalid(e)) = checked {
+            self.0.push(e);
+        }
+    }
+
     fn finish(self) -> Result<()> {
         if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0.join("; "))) }
     }
@@ -60,6 +67,19 @@ fn check_len(p: &mut Problems, field: &str, s: &str, min: usize, max: usize) -> 
         return false;
     }
     true
+}
+
+/// A DNS label of at most `max` characters; `letter_first` for names that
+/// must start with a letter (they name Services).
+fn check_label(p: &mut Problems, field: &str, v: &str, max: usize, letter_first: bool) {
+    if !check_len(p, field, v, 1, max) {
+        return;
+    }
+    if letter_first && !(v.starts_with(|c: char| c.is_ascii_lowercase()) && is_name(v, "-")) {
+        p.push(field, "must be a DNS label starting with a letter (a-z, 0-9, '-')");
+    } else if !is_name(v, "-") {
+        p.push(field, "must be a DNS label (a-z, 0-9, '-')");
+    }
 }
 
 fn check_range<T: PartialOrd + std::fmt::Display>(p: &mut Problems, field: &str, v: T, min: T, max: T) {
@@ -98,9 +118,7 @@ fn check_certificates(p: &mut Problems, c: &CertificatesSpec) {
 }
 
 fn check_group(p: &mut Problems, field: &str, g: &NodeGroup) {
-    if check_len(p, &format!("{field}.name"), &g.name, 1, 20) && !is_name(&g.name, "-") {
-        p.push(format!("{field}.name"), "must be a DNS label (a-z, 0-9, '-')");
-    }
+    check_label(p, &format!("{field}.name"), &g.name, 20, false);
     check_range(p, &format!("{field}.replicas"), g.replicas, 0, 32);
     check_storage(p, &format!("{field}.storage"), &g.storage);
 }
@@ -165,11 +183,7 @@ impl ChainSpec {
         let mut namespaces = HashSet::new();
         for (i, inv) in self.invitations.iter().enumerate() {
             let field = format!("spec.invitations[{i}]");
-            if check_len(&mut p, &format!("{field}.namespace"), &inv.namespace, 1, 63)
-                && !is_name(&inv.namespace, "-")
-            {
-                p.push(format!("{field}.namespace"), "must be a DNS label (a-z, 0-9, '-')");
-            }
+            check_label(&mut p, &format!("{field}.namespace"), &inv.namespace, 63, false);
             if let Some(org) = &inv.organization {
                 check_len(&mut p, &format!("{field}.organization"), org, 1, 64);
             }
@@ -189,9 +203,7 @@ impl ChainSpec {
     /// immutable; a group keeps its role, storage size and class).
     pub fn validate_update(&self, old: &ChainSpec) -> Result<()> {
         let mut p = Problems::default();
-        if let Err(Error::Invalid(e)) = self.validate() {
-            p.0.push(e);
-        }
+        p.absorb(self.validate());
         if self.chain_id != old.chain_id {
             p.push("spec", "chainId is immutable");
         }
@@ -218,10 +230,7 @@ impl ChainSpec {
 }
 
 fn check_chain_name(p: &mut Problems, name: &str, groups: impl Iterator<Item = usize>) {
-    let starts_with_letter = name.starts_with(|c: char| c.is_ascii_lowercase());
-    if check_len(p, "metadata.name", name, 1, MAX_CHAIN_NAME) && !(starts_with_letter && is_name(name, "-")) {
-        p.push("metadata.name", "must be a DNS label starting with a letter (a-z, 0-9, '-')");
-    }
+    check_label(p, "metadata.name", name, MAX_CHAIN_NAME, true);
     for g in groups {
         if name.len() + 1 + g > MAX_STATEFULSET_NAME {
             p.push(
@@ -239,9 +248,7 @@ impl Chain {
         let mut p = Problems::default();
         let name = self.metadata.name.as_deref().unwrap_or_default();
         check_chain_name(&mut p, name, self.spec.node_groups.iter().map(|g| g.name.len()));
-        if let Err(Error::Invalid(e)) = self.spec.validate() {
-            p.0.push(e);
-        }
+        p.absorb(self.spec.validate());
         p.finish()
     }
 }
@@ -253,9 +260,7 @@ impl ChainMemberSpec {
         for (field, v) in
             [("spec.chain.namespace", &self.chain.namespace), ("spec.chain.name", &self.chain.name)]
         {
-            if check_len(&mut p, field, v, 1, 63) && !is_name(v, "-") {
-                p.push(field, "must be a DNS label (a-z, 0-9, '-')");
-            }
+            check_label(&mut p, field, v, 63, false);
         }
         if let Some(org) = &self.organization {
             check_len(&mut p, "spec.organization", org, 1, 64);
@@ -268,9 +273,7 @@ impl ChainMemberSpec {
     /// Checks an update from `old`: chain, organization and role are immutable.
     pub fn validate_update(&self, old: &ChainMemberSpec) -> Result<()> {
         let mut p = Problems::default();
-        if let Err(Error::Invalid(e)) = self.validate() {
-            p.0.push(e);
-        }
+        p.absorb(self.validate());
         if self.chain != old.chain {
             p.push("spec.chain", "chain is immutable");
         }
@@ -290,14 +293,8 @@ impl ChainMember {
     pub fn validate(&self) -> Result<()> {
         let mut p = Problems::default();
         let name = self.metadata.name.as_deref().unwrap_or_default();
-        if check_len(&mut p, "metadata.name", name, 1, MAX_STATEFULSET_NAME)
-            && !(name.starts_with(|c: char| c.is_ascii_lowercase()) && is_name(name, "-"))
-        {
-            p.push("metadata.name", "must be a DNS label starting with a letter (a-z, 0-9, '-')");
-        }
-        if let Err(Error::Invalid(e)) = self.spec.validate() {
-            p.0.push(e);
-        }
+        check_label(&mut p, "metadata.name", name, MAX_STATEFULSET_NAME, true);
+        p.absorb(self.spec.validate());
         p.finish()
     }
 }

@@ -123,8 +123,22 @@ pub fn build_images(components: &[Component], tag: &str) -> Result<Vec<BuiltImag
     let mut cmd = Command::new(repo_root().join("scripts/images.sh"));
     cmd.arg("--tag").arg(tag).args(components.iter().map(|c| c.name()));
     let command = describe(&cmd);
-    // Progress goes to the test's stderr as it happens; only the result lines
-    // are captured.
+    let stdout = run_script(&mut cmd)?;
+    let images = parse_built(&stdout).map_err(|detail| Error::Output { command: command.clone(), detail })?;
+    if images.len() != components.len() {
+        return Err(Error::Output {
+            command,
+            detail: format!("{} images reported for {} components", images.len(), components.len()),
+        });
+    }
+    Ok(images)
+}
+
+/// Runs one of the repository's scripts, unbounded in time (they build):
+/// its progress goes to our stderr as it happens, and its stdout (the
+/// result lines) comes back.
+fn run_script(cmd: &mut Command) -> Result<String> {
+    let command = describe(cmd);
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -136,15 +150,7 @@ pub fn build_images(components: &[Component], tag: &str) -> Result<Vec<BuiltImag
             stderr: "(see the script's output above)".into(),
         });
     }
-    let images = parse_built(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|detail| Error::Output { command: command.clone(), detail })?;
-    if images.len() != components.len() {
-        return Err(Error::Output {
-            command,
-            detail: format!("{} images reported for {} components", images.len(), components.len()),
-        });
-    }
-    Ok(images)
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Parses the `image=<ref> size=<bytes>` lines of `scripts/images.sh`.
@@ -190,22 +196,7 @@ fn is_executable(path: &Path) -> bool {
 pub fn k8s_bin_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("GOVCHAIN_K8S_BIN") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => {
-            let mut cmd = Command::new(repo_root().join("scripts/k8s-bins.sh"));
-            let command = describe(&cmd);
-            let out = cmd
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|source| Error::Spawn { command: command.clone(), source })?;
-            if !out.status.success() {
-                return Err(Error::Failed {
-                    command,
-                    status: out.status.to_string(),
-                    stderr: "(see the script's output above)".into(),
-                });
-            }
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        }
+        _ => PathBuf::from(run_script(&mut Command::new(repo_root().join("scripts/k8s-bins.sh")))?.trim()),
     };
     for tool in ["helm", "kubectl"] {
         if !is_executable(&dir.join(tool)) {

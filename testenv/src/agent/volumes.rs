@@ -85,6 +85,24 @@ fn project(
     Ok(())
 }
 
+/// Projects a ConfigMap's or Secret's `data` (`None`: the object does not
+/// exist) into `out`; `what` names the object in errors.
+fn project_object(
+    what: &str,
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    items: Option<&Vec<KeyToPath>>,
+    default_mode: u32,
+    optional: Option<bool>,
+    out: &mut Files,
+) -> Result<(), String> {
+    let optional = optional == Some(true);
+    match data {
+        Some(data) => project(&data, items, default_mode, what, optional, out),
+        None if optional => Ok(()),
+        None => Err(format!("{what} not found")),
+    }
+}
+
 fn configmap_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
     let mut data: BTreeMap<String, Vec<u8>> =
         cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
@@ -233,36 +251,18 @@ pub(crate) async fn render(
         return Ok(Source::Dir(PathBuf::from(&host.path)));
     }
     if let Some(cm) = &volume.config_map {
-        let optional = cm.optional == Some(true);
-        match ctx.configmap(ns, &cm.name) {
-            Some(obj) => project(
-                &configmap_data(&obj),
-                cm.items.as_ref(),
-                mode(cm.default_mode, DEFAULT_MODE),
-                &format!("configmap {:?}", cm.name),
-                optional,
-                &mut files,
-            )?,
-            None if optional => {}
-            None => return Err(format!("configmap {:?} not found", cm.name)),
-        }
+        let data = ctx.configmap(ns, &cm.name).map(|o| configmap_data(&o));
+        let default_mode = mode(cm.default_mode, DEFAULT_MODE);
+        let what = format!("configmap {:?}", cm.name);
+        project_object(&what, data, cm.items.as_ref(), default_mode, cm.optional, &mut files)?;
         return Ok(Source::Files(files));
     }
     if let Some(secret) = &volume.secret {
         let name = secret.secret_name.clone().unwrap_or_default();
-        let optional = secret.optional == Some(true);
-        match ctx.secret(ns, &name) {
-            Some(obj) => project(
-                &secret_data(&obj),
-                secret.items.as_ref(),
-                mode(secret.default_mode, DEFAULT_MODE),
-                &format!("secret {name:?}"),
-                optional,
-                &mut files,
-            )?,
-            None if optional => {}
-            None => return Err(format!("secret {name:?} not found")),
-        }
+        let data = ctx.secret(ns, &name).map(|o| secret_data(&o));
+        let default_mode = mode(secret.default_mode, DEFAULT_MODE);
+        let what = format!("secret {name:?}");
+        project_object(&what, data, secret.items.as_ref(), default_mode, secret.optional, &mut files)?;
         return Ok(Source::Files(files));
     }
     if let Some(d) = &volume.downward_api {
@@ -278,34 +278,14 @@ pub(crate) async fn render(
         let default_mode = mode(p.default_mode, DEFAULT_MODE);
         for source in p.sources.iter().flatten() {
             if let Some(cm) = &source.config_map {
-                let optional = cm.optional == Some(true);
-                match ctx.configmap(ns, &cm.name) {
-                    Some(obj) => project(
-                        &configmap_data(&obj),
-                        cm.items.as_ref(),
-                        default_mode,
-                        &format!("configmap {:?}", cm.name),
-                        optional,
-                        &mut files,
-                    )?,
-                    None if optional => {}
-                    None => return Err(format!("configmap {:?} not found", cm.name)),
-                }
+                let data = ctx.configmap(ns, &cm.name).map(|o| configmap_data(&o));
+                let what = format!("configmap {:?}", cm.name);
+                project_object(&what, data, cm.items.as_ref(), default_mode, cm.optional, &mut files)?;
             }
             if let Some(s) = &source.secret {
-                let optional = s.optional == Some(true);
-                match ctx.secret(ns, &s.name) {
-                    Some(obj) => project(
-                        &secret_data(&obj),
-                        s.items.as_ref(),
-                        default_mode,
-                        &format!("secret {:?}", s.name),
-                        optional,
-                        &mut files,
-                    )?,
-                    None if optional => {}
-                    None => return Err(format!("secret {:?} not found", s.name)),
-                }
+                let data = ctx.secret(ns, &s.name).map(|o| secret_data(&o));
+                let what = format!("secret {:?}", s.name);
+                project_object(&what, data, s.items.as_ref(), default_mode, s.optional, &mut files)?;
             }
             if let Some(d) = &source.downward_api {
                 downward(pod, d.items.as_deref().unwrap_or_default(), default_mode, &mut files)?;
