@@ -7,7 +7,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use govchain_driver::{HostDriver, KubeDriver, KubeDriverConfig, LocalDriver, NodeProgram};
+use govchain_driver::{HostDriver, KubeDriver, KubeDriverConfig, LocalDriver, NamespaceAccess, NodeProgram};
 
 /// Where `govchain up` runs chain nodes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,17 +62,43 @@ pub struct UpArgs {
     /// Kubernetes driver: how long a chain gets to become Ready, seconds.
     #[arg(long, default_value_t = 300)]
     pub ready_timeout_secs: u64,
+    /// Kubernetes driver: a ClusterRole (reading ConfigMaps and Secrets) the
+    /// api binds to its own service account in each organization namespace,
+    /// instead of holding cluster-wide Secret access (the Helm chart's
+    /// `<api>-namespace`). Needs --service-account and
+    /// --service-account-namespace.
+    #[arg(long, env = "GOVCHAIN_NAMESPACE_ROLE")]
+    pub namespace_role: Option<String>,
+    /// Kubernetes driver: the api's service account (with --namespace-role).
+    #[arg(long, env = "GOVCHAIN_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+    /// Kubernetes driver: the namespace of the api's service account (with
+    /// --namespace-role).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub service_account_namespace: Option<String>,
 }
 
 impl UpArgs {
-    fn kube_config(&self) -> KubeDriverConfig {
+    fn kube_config(&self) -> anyhow::Result<KubeDriverConfig> {
         let mut c = KubeDriverConfig::new(self.node_version.clone());
+        if let Some(role) = &self.namespace_role {
+            let (Some(account), Some(ns)) = (&self.service_account, &self.service_account_namespace) else {
+                anyhow::bail!(
+                    "--namespace-role needs --service-account and --service-account-namespace (the api's own service account)"
+                );
+            };
+            c.namespace_access = Some(NamespaceAccess {
+                cluster_role: role.clone(),
+                service_account_namespace: ns.clone(),
+                service_account: account.clone(),
+            });
+        }
         c.node_image.clone_from(&self.node_image);
         c.namespace_prefix.clone_from(&self.namespace_prefix);
         c.cluster_domain.clone_from(&self.cluster_domain);
         c.storage_class.clone_from(&self.storage_class);
         c.ready_timeout = std::time::Duration::from_secs(self.ready_timeout_secs.max(1));
-        c
+        Ok(c)
     }
 }
 
@@ -92,7 +118,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             Arc::new(LocalDriver::new(data.join("hosts"), program)?)
         }
         DriverKind::Kubernetes => Arc::new(
-            KubeDriver::connect(args.kubeconfig.as_deref(), args.kube_config())
+            KubeDriver::connect(args.kubeconfig.as_deref(), args.kube_config()?)
                 .await
                 .context("connecting to Kubernetes")?,
         ),
@@ -124,4 +150,48 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     platform.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Up {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<KubeDriverConfig> {
+        Up::try_parse_from(std::iter::once("up").chain(args.iter().copied())).unwrap().up.kube_config()
+    }
+
+    #[test]
+    fn namespace_role_binds_the_named_service_account() {
+        let c = config(&[
+            "--namespace-role=gc-govchain-api-namespace",
+            "--service-account=gc-govchain-api",
+            "--service-account-namespace=govchain-system",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.namespace_access,
+            Some(NamespaceAccess {
+                cluster_role: "gc-govchain-api-namespace".into(),
+                service_account_namespace: "govchain-system".into(),
+                service_account: "gc-govchain-api".into(),
+            })
+        );
+        assert_eq!(config(&[]).unwrap().namespace_access, None);
+    }
+
+    #[test]
+    fn namespace_role_without_its_service_account_is_refused() {
+        let err = config(&["--namespace-role=r", "--service-account=a"]).unwrap_err().to_string();
+        assert!(err.contains("--service-account-namespace"), "{err}");
+    }
 }

@@ -67,6 +67,9 @@ pub mod labels {
     pub const VERSION: &str = "app.kubernetes.io/version";
     /// `govchain.io/chain` (value: the chain's name).
     pub const CHAIN: &str = "govchain.io/chain";
+    /// `govchain.io/chain-namespace` (value: the Chain's namespace), on the
+    /// chain's Secrets in the operator's CA namespace.
+    pub const CHAIN_NAMESPACE: &str = "govchain.io/chain-namespace";
     /// `govchain.io/group` (value: the node group's name).
     pub const GROUP: &str = "govchain.io/group";
 }

@@ -89,6 +89,8 @@ pub struct Context {
     pub client: Client,
     /// The cluster DNS domain (`cluster.local`).
     pub cluster_domain: String,
+    /// Namespace of the chains' CA Secrets ([`Settings::ca_namespace`]).
+    pub ca_namespace: String,
     /// Event recorder.
     pub recorder: Recorder,
     /// Metrics.
@@ -99,7 +101,10 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("cluster_domain", &self.cluster_domain).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("cluster_domain", &self.cluster_domain)
+            .field("ca_namespace", &self.ca_namespace)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,6 +115,10 @@ pub struct Settings {
     pub cluster_domain: String,
     /// Watch only this namespace (all when `None`).
     pub namespace: Option<String>,
+    /// Where the chains' CA and operator-identity Secrets live: a namespace
+    /// only the operator reads, apart from the departments' (whose
+    /// namespaces hold node keys and CA certificates only).
+    pub ca_namespace: String,
 }
 
 impl Context {
@@ -125,6 +134,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             cluster_domain: settings.cluster_domain.clone(),
+            ca_namespace: settings.ca_namespace.clone(),
             metrics,
             http,
         })
@@ -181,6 +191,37 @@ pub async fn run_controller(ctx: Arc<Context>, namespace: Option<&str>) {
             }
         });
     futures_util::join!(chain_controller, member_controller);
+}
+
+/// Adds (`present`) or removes `finalizer` on `obj`: a merge patch of the
+/// finalizer list guarded by the object's resourceVersion (a conflict is
+/// retried by the next reconcile); an object already gone is fine.
+pub async fn set_finalizer<K>(client: &Client, obj: &K, finalizer: &str, present: bool) -> Result<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let has = obj.meta().finalizers.iter().flatten().any(|f| f == finalizer);
+    if has == present {
+        return Ok(());
+    }
+    let mut list: Vec<String> =
+        obj.meta().finalizers.iter().flatten().filter(|f| *f != finalizer).cloned().collect();
+    if present {
+        list.push(finalizer.into());
+    }
+    let api: Api<K> = Api::namespaced(client.clone(), obj.meta().namespace.as_deref().unwrap_or_default());
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": list, "resourceVersion": obj.meta().resource_version},
+    });
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How soon to look again while a chain is not Ready.

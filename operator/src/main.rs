@@ -36,6 +36,11 @@ struct Args {
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long)]
     namespace: Option<String>,
+    /// Namespace of every chain's CA and operator-identity Secrets, which
+    /// only the operator reads (default: the leader-election namespace, the
+    /// operator's own).
+    #[arg(long, env = "GOVCHAIN_CA_NAMESPACE")]
+    ca_namespace: Option<String>,
 }
 
 #[tokio::main]
@@ -68,8 +73,9 @@ async fn main() -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    let own_namespace = args.leader_election_namespace.clone().unwrap_or_else(|| "default".into());
     let lease = LeaseConfig {
-        namespace: args.leader_election_namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: own_namespace.clone(),
         name: args.leader_election_name.clone(),
         identity,
         duration: Duration::from_secs(args.lease_duration_secs.max(2)),
@@ -80,8 +86,11 @@ async fn main() -> anyhow::Result<()> {
     elector.acquire().await?;
     metrics.leader.set(1);
 
-    let settings =
-        Settings { cluster_domain: args.cluster_domain.clone(), namespace: args.namespace.clone() };
+    let settings = Settings {
+        cluster_domain: args.cluster_domain.clone(),
+        namespace: args.namespace.clone(),
+        ca_namespace: args.ca_namespace.clone().unwrap_or(own_namespace),
+    };
     let ctx = Arc::new(Context::new(client, &settings, metrics.clone())?);
     tokio::select! {
         () = govchain_operator::run_controller(ctx, settings.namespace.as_deref()) => {

@@ -125,6 +125,22 @@ pub fn peers_service(chain: &Chain, member: &ChainMember, names: &Names) -> Resu
     }))
 }
 
+/// The member's client Service `<member>`: its department's applications
+/// use the chain through their own nodes (a follower forwards transactions
+/// to the leader).
+pub fn client_service(chain: &Chain, member: &ChainMember, names: &Names) -> Result<Value> {
+    Ok(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(chain, member, &names.client_service())?,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(&member.name_any()),
+            "ports": [{"name": "api", "port": API_PORT, "targetPort": API_PORT, "protocol": "TCP"}],
+        },
+    }))
+}
+
 /// The member's StatefulSet `<member>` with `replicas` pods: the chain's
 /// node pod template, with the member's names, labels and owner.
 pub fn statefulset(chain: &Chain, member: &ChainMember, names: &Names, replicas: i32) -> Result<Value> {
@@ -158,21 +174,7 @@ pub async fn write_status(ctx: &Context, member: &ChainMember, status: &ChainMem
 
 /// Adds or removes the finalizer (a JSON merge patch of the finalizer list).
 pub async fn set_finalizer(ctx: &Context, member: &ChainMember, present: bool) -> Result<()> {
-    let has = member.finalizers().iter().any(|f| f == FINALIZER);
-    if has == present {
-        return Ok(());
-    }
-    let mut list: Vec<String> = member.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-    if present {
-        list.push(FINALIZER.into());
-    }
-    let api: Api<ChainMember> = Api::namespaced(ctx.client.clone(), &member.namespace().unwrap_or_default());
-    let patch = json!({"metadata": {"finalizers": list, "resourceVersion": member.resource_version()}});
-    match api.patch(&member.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    crate::set_finalizer(&ctx.client, member, FINALIZER, present).await
 }
 
 /// Publishes an Event about a ChainMember.

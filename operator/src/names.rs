@@ -11,6 +11,8 @@ pub const CONFIG_DIR: &str = "/etc/govchain/config";
 pub const KEYS_DIR: &str = "/etc/govchain/keys";
 /// Where the node's volume is mounted.
 pub const DATA_DIR: &str = "/var/lib/govchain";
+/// The node pods' data volume (claim template); a pod's claim is `<this>-<pod>`.
+pub const DATA_VOLUME: &str = "data";
 /// Key of the genesis document in the ConfigMap.
 pub const GENESIS_KEY: &str = "genesis.json";
 /// Secret keys of the chain CA.
@@ -47,14 +49,16 @@ impl Names {
         Names { chain: chain.into(), namespace: namespace.into(), domain: domain.into() }
     }
 
-    /// Secret with the chain CA.
+    /// Secret with the chain CA, in the operator's CA namespace (one for
+    /// every chain: `<namespace>.<chain>-ca`).
     pub fn ca_secret(&self) -> String {
-        format!("{}-ca", self.chain)
+        format!("{}.{}-ca", self.namespace, self.chain)
     }
 
-    /// Secret with the operator's node certificate.
+    /// Secret with the operator's identity for the chain's admin calls, in
+    /// the CA namespace beside the CA.
     pub fn admin_secret(&self) -> String {
-        format!("{}-admin", self.chain)
+        format!("{}.{}-admin", self.namespace, self.chain)
     }
 
     /// Secret with the keys of group `group`.

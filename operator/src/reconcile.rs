@@ -19,7 +19,7 @@ use govchain_types::api::NodeStatus;
 use k8s_openapi::{
     api::{
         apps::v1::StatefulSet,
-        core::v1::{ConfigMap, Pod, Secret, Service},
+        core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service},
         networking::v1::NetworkPolicy,
         policy::v1::PodDisruptionBudget,
     },
@@ -50,6 +50,10 @@ use crate::{
 pub const MEMBERSHIP_KEY: &str = "membership.json";
 /// Annotation on a keys Secret: `<pod>` -> the renewal value its certificate was renewed for.
 const RENEWED_PREFIX: &str = "renewed.govchain.io/";
+/// The Chain's finalizer: its CA and operator identity Secrets live in the
+/// CA namespace, out of the garbage collector's reach (owner references do
+/// not cross namespaces), and are deleted before the Chain goes.
+pub const CA_FINALIZER: &str = "govchain.io/chain-ca";
 
 /// The operator's record of which pods hold a consensus id, kept in the
 /// ConfigMap next to the genesis (the cluster keeps it; the operator keeps
@@ -168,6 +172,48 @@ struct Reconciler<'a> {
     members: Vec<MemberPlan>,
 }
 
+/// Whose node keys a Secret holds.
+enum KeyHolder {
+    /// A node group of the chain (its Secret in the chain's namespace).
+    Group(String),
+    /// A ChainMember (its Secret in its own namespace).
+    Member(Box<MemberPlan>),
+}
+
+/// One node whose keys a [`KeyHolder`]'s Secret holds.
+struct HeldNode {
+    /// Pod name (and the prefix of its entries in the Secret).
+    pod: String,
+    /// Its membership key (and key among the observed pods).
+    key: String,
+    /// Node id: its certificate's CN.
+    node_id: String,
+    /// Its certificate's O.
+    org: String,
+    /// Its peer DNS name (a SAN).
+    peer_host: String,
+}
+
+impl HeldNode {
+    fn request(&self, validity_days: u32) -> NodeCertRequest<'_> {
+        NodeCertRequest {
+            node_id: &self.node_id,
+            organization: &self.org,
+            dns_names: vec![self.peer_host.clone(), "localhost".into()],
+            validity_days,
+        }
+    }
+}
+
+/// The renewal marks among a keys Secret's annotations.
+fn renewed_marks(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    annotations
+        .iter()
+        .filter(|(k, _)| k.starts_with(RENEWED_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// What the reconcile makes of one ChainMember of the chain.
 #[derive(Debug, Clone)]
 struct MemberPlan {
@@ -242,12 +288,24 @@ impl<'a> Reconciler<'a> {
         if self.chain.meta().deletion_timestamp.is_some() {
             // Children go with the garbage collector (owner references); PVCs
             // with the StatefulSets' retention policy. The consensus the
-            // members' finalizers guard goes with the chain.
+            // members' finalizers guard goes with the chain. The CA and the
+            // operator identity live in another namespace: deleted here.
             for m in self.load_members().await? {
                 crate::member::set_finalizer(self.ctx, &m, false).await?;
             }
+            let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.ctx.ca_namespace);
+            for name in [self.names.ca_secret(), self.names.admin_secret()] {
+                match secrets.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            crate::set_finalizer(&self.ctx.client, self.chain, CA_FINALIZER, false).await?;
             return Ok(Action::await_change());
         }
+        // Before the CA exists: its Secret is no child the collector sees.
+        crate::set_finalizer(&self.ctx.client, self.chain, CA_FINALIZER, true).await?;
         if let Err(e) = self.chain.validate() {
             self.refuse(&e.to_string()).await?;
             return Ok(Action::await_change());
@@ -330,7 +388,14 @@ impl<'a> Reconciler<'a> {
                 replicas.insert(group.name.clone(), 0);
                 continue;
             }
-            if raft && target > count && healthy(&membership) {
+            let adding = raft && target > count && healthy(&membership);
+            let ns = self.ns.clone();
+            if let Some(why) =
+                self.volume_in_the_way(adding, &ns, &self.names.pod(&group.name, count)).await?
+            {
+                progressing.push(why);
+                replicas.insert(group.name.clone(), count);
+            } else if adding {
                 let pod = self.names.pod(&group.name, count);
                 let id = membership.next_id.max(1);
                 membership.next_id = id + 1;
@@ -380,9 +445,15 @@ impl<'a> Reconciler<'a> {
             let mnames = names::member_names(&name, &plan.ns, &domain);
             let count = membership.member_count(&name, &plan.ns, &domain);
             let target = plan.target;
+            let adding = !chain.spec.stopped && raft && target > count && healthy(&membership);
             let n = if chain.spec.stopped {
                 0
-            } else if raft && target > count && healthy(&membership) {
+            } else if let Some(why) =
+                self.volume_in_the_way(adding, &plan.ns, &names::member_pod(&name, count)).await?
+            {
+                progressing.push(why);
+                count
+            } else if adding {
                 let key = mnames.node_id(&names::member_pod(&name, count));
                 let id = membership.next_id.max(1);
                 membership.next_id = id + 1;
@@ -425,7 +496,7 @@ impl<'a> Reconciler<'a> {
         }
 
         // 5. Node keys and certificates, then the ConfigMap with every node config.
-        let certs = self.ensure_keys(&ca, &membership, &pods, &mut progressing).await?;
+        let certs = self.ensure_keys(&ca, &membership).await?;
         for (pod, entry) in membership.nodes.iter().filter(|(_, e)| e.namespace.is_none()) {
             let genesis_member = genesis.members.iter().any(|m| m.name == self.names.node_id(pod));
             let id = (raft && !genesis_member).then_some(entry.id);
@@ -520,19 +591,20 @@ impl<'a> Reconciler<'a> {
         Ok(if ready { Action::requeue(REQUEUE_READY) } else { Action::requeue(REQUEUE_PROGRESSING) })
     }
 
-    /// Creates a Secret once (a 409 means it exists: read it). Never updates it.
+    /// Creates a Secret in the CA namespace once (a 409 means it exists:
+    /// read it). Never updates it.
     async fn create_once_secret(
         &mut self,
         name: &str,
         reason: &str,
         make: impl FnOnce() -> Result<BTreeMap<String, String>>,
     ) -> Result<BTreeMap<String, String>> {
-        let api: Api<Secret> = self.api();
+        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.ctx.ca_namespace);
         if let Some(s) = api.get_opt(name).await? {
             return Ok(render::secret_text(&s));
         }
         let data = make()?;
-        let secret = render::secret(self.chain, &self.names, name, None, &data)?;
+        let secret = render::ca_secret(self.chain, &self.names, &self.ctx.ca_namespace, name, &data);
         match api
             .create(
                 &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() },
@@ -541,7 +613,11 @@ impl<'a> Reconciler<'a> {
             .await
         {
             Ok(_) => {
-                self.event(EventType::Normal, reason, format!("created Secret {name}"));
+                self.event(
+                    EventType::Normal,
+                    reason,
+                    format!("created Secret {}/{name}", self.ctx.ca_namespace),
+                );
                 Ok(data)
             }
             Err(e) if is_conflict(&e) => Ok(render::secret_text(&api.get(name).await?)),
@@ -625,8 +701,7 @@ impl<'a> Reconciler<'a> {
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
-        Ok(self.api::<K>().patch(name, &pp, &Patch::Apply(&value)).await?)
+        self.apply_in(&self.ns, name, value).await
     }
 
     /// Pods of the chain (and of its ChainMembers, keyed by node id) with
@@ -707,6 +782,29 @@ impl<'a> Reconciler<'a> {
         )
     }
 
+    /// Whether a volume left by a node that left consensus (storage retention
+    /// `Retain`) sits where `pod`, about to be added (`adding`), would mount
+    /// its ledger: a new consensus id must not start on an old node's data,
+    /// and the kept data is not the operator's to delete. `Some(why)` holds
+    /// the addition back until the claim is gone.
+    async fn volume_in_the_way(&self, adding: bool, ns: &str, pod: &str) -> Result<Option<String>> {
+        if !adding {
+            return Ok(None);
+        }
+        let claim = format!("{}-{pod}", names::DATA_VOLUME);
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), ns);
+        Ok(api.get_opt(&claim).await?.map(|pvc| {
+            if pvc.metadata.deletion_timestamp.is_some() {
+                format!("adding {pod} waits for the volume {ns}/{claim} of a removed node to be deleted")
+            } else {
+                format!(
+                    "adding {pod} waits: the volume {ns}/{claim} holds the ledger of a node that left \
+                     consensus (storage retention Retain); delete it to add {pod}"
+                )
+            }
+        }))
+    }
+
     async fn remove_member(
         &mut self,
         admin: &Admin,
@@ -767,78 +865,128 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Keys and certificates for every pod with an entry; keeps existing
-    /// keys. Returns every certificate (pod -> PEM).
+    /// Keys and certificates for every pod of the chain's node groups with
+    /// an entry. Returns every certificate (membership key -> PEM).
     async fn ensure_keys(
         &mut self,
         ca: &govchain_pki::ChainCa,
         membership: &Membership,
-        pods: &BTreeMap<String, PodView>,
-        _progressing: &mut Vec<String>,
     ) -> Result<BTreeMap<String, String>> {
-        let _ = pods;
-        let chain = self.chain;
-        let org = chain.organization();
-        let api: Api<Secret> = self.api();
         let mut certs = BTreeMap::new();
-        for group in &chain.spec.node_groups {
-            let name = self.names.keys_secret(&group.name);
-            let existing = api.get_opt(&name).await?;
-            let annotations = existing.as_ref().map(|s| s.annotations().clone()).unwrap_or_default();
-            let mut data = existing.as_ref().map(render::secret_text).unwrap_or_default();
-            let before = data.clone();
-            data.insert(names::ROOT_CERT.into(), ca.root_cert_pem().into());
-            data.insert(names::OPERATING_CERT.into(), ca.operating_cert_pem().into());
-            for (pod, _) in
-                membership.nodes.iter().filter(|(_, e)| e.group == group.name && e.namespace.is_none())
-            {
-                let key_name = format!("{pod}.key.pem");
-                let cert_name = format!("{pod}.cert.pem");
-                if data.contains_key(&key_name) && data.contains_key(&cert_name) {
-                    continue;
-                }
-                let node_id = self.names.node_id(pod);
-                let req = self.cert_request(&node_id, &org, pod);
-                let (key, cert) = match data.get(&key_name) {
-                    Some(key) => (key.clone(), pki::issue_for_key(ca, key, &req)?),
-                    None => pki::issue_new(ca, &req)?,
-                };
-                data.insert(key_name, key);
-                data.insert(cert_name, cert);
-            }
-            if existing.is_none() || data != before {
-                let mut secret = render::secret(chain, &self.names, &name, Some(&group.name), &data)?;
-                let renewed: BTreeMap<String, String> =
-                    annotations.into_iter().filter(|(k, _)| k.starts_with(RENEWED_PREFIX)).collect();
-                if !renewed.is_empty() {
-                    secret.metadata.annotations = Some(renewed);
-                }
-                let value = serde_json::to_value(&secret).map_err(|e| Error::State(e.to_string()))?;
-                self.apply::<Secret>(&name, value).await?;
-            }
-            for (k, v) in &data {
-                if let Some(pod) = k.strip_suffix(".cert.pem") {
-                    certs.insert(pod.to_string(), v.clone());
-                }
-            }
+        for group in &self.chain.spec.node_groups {
+            certs.extend(self.ensure_held_keys(ca, &KeyHolder::Group(group.name.clone()), membership).await?);
         }
-        let _ = pods;
         Ok(certs)
     }
 
-    fn cert_request<'r>(&self, node_id: &'r str, org: &'r str, pod: &str) -> NodeCertRequest<'r> {
-        NodeCertRequest {
-            node_id,
-            organization: org,
-            dns_names: vec![self.names.peer_host(pod), "localhost".into()],
-            validity_days: self.chain.spec.certificates.validity_days,
+    /// The Secret of `holder` with the chain's CA certificates and a key and
+    /// certificate for each of its nodes with an entry: existing keys and
+    /// certificates are kept, a missing certificate is issued for the
+    /// existing key, a missing key is generated. Keys of nodes no longer in
+    /// the membership are dropped. Returns the certificates by membership key.
+    async fn ensure_held_keys(
+        &mut self,
+        ca: &govchain_pki::ChainCa,
+        holder: &KeyHolder,
+        membership: &Membership,
+    ) -> Result<BTreeMap<String, String>> {
+        let (ns, name, nodes) = self.held_nodes(holder, membership);
+        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &ns);
+        let existing = api.get_opt(&name).await?;
+        let annotations = existing.as_ref().map(|s| s.annotations().clone()).unwrap_or_default();
+        let old = existing.as_ref().map(render::secret_text).unwrap_or_default();
+        let mut data = BTreeMap::from([
+            (names::ROOT_CERT.to_string(), ca.root_cert_pem().to_string()),
+            (names::OPERATING_CERT.to_string(), ca.operating_cert_pem().to_string()),
+        ]);
+        let validity_days = self.chain.spec.certificates.validity_days;
+        let mut certs = BTreeMap::new();
+        for node in &nodes {
+            let (key_name, cert_name) = (format!("{}.key.pem", node.pod), format!("{}.cert.pem", node.pod));
+            let (k, c) = match (old.get(&key_name), old.get(&cert_name)) {
+                (Some(k), Some(c)) => (k.clone(), c.clone()),
+                (Some(k), None) => (k.clone(), pki::issue_for_key(ca, k, &node.request(validity_days))?),
+                _ => pki::issue_new(ca, &node.request(validity_days))?,
+            };
+            certs.insert(node.key.clone(), c.clone());
+            data.insert(key_name, k);
+            data.insert(cert_name, c);
+        }
+        if existing.is_none() || data != old {
+            let value = self.keys_secret(holder, &data, renewed_marks(&annotations))?;
+            self.apply_in::<Secret>(&ns, &name, value).await?;
+        }
+        Ok(certs)
+    }
+
+    /// The Secret holding `holder`'s node keys, with `data` and the
+    /// renewal marks `renewed` (annotations).
+    fn keys_secret(
+        &self,
+        holder: &KeyHolder,
+        data: &BTreeMap<String, String>,
+        renewed: BTreeMap<String, String>,
+    ) -> Result<serde_json::Value> {
+        let mut value = match holder {
+            KeyHolder::Group(group) => {
+                let name = self.names.keys_secret(group);
+                let secret = render::secret(self.chain, &self.names, &name, Some(group), data)?;
+                serde_json::to_value(&secret).map_err(|e| Error::State(e.to_string()))?
+            }
+            KeyHolder::Member(plan) => crate::member::secret(self.chain, &plan.member, data)?,
+        };
+        if !renewed.is_empty() {
+            value["metadata"]["annotations"] = json!(renewed);
+        }
+        Ok(value)
+    }
+
+    /// Where `holder`'s keys are (namespace, Secret) and its nodes.
+    fn held_nodes(&self, holder: &KeyHolder, membership: &Membership) -> (String, String, Vec<HeldNode>) {
+        match holder {
+            KeyHolder::Group(group) => {
+                let nodes = membership
+                    .nodes
+                    .iter()
+                    .filter(|(_, e)| &e.group == group && e.namespace.is_none())
+                    .map(|(pod, _)| HeldNode {
+                        pod: pod.clone(),
+                        key: pod.clone(),
+                        node_id: self.names.node_id(pod),
+                        org: self.chain.organization(),
+                        peer_host: self.names.peer_host(pod),
+                    })
+                    .collect();
+                (self.ns.clone(), self.names.keys_secret(group), nodes)
+            }
+            KeyHolder::Member(plan) => {
+                let name = plan.member.name_any();
+                let mnames = names::member_names(&name, &plan.ns, &self.names.domain);
+                let nodes = membership
+                    .nodes
+                    .iter()
+                    .filter(|(_, e)| e.namespace.as_ref() == Some(&plan.ns) && e.group == name)
+                    .map(|(key, e)| {
+                        let pod = names::member_pod(&name, e.index);
+                        HeldNode {
+                            key: key.clone(),
+                            node_id: key.clone(),
+                            org: plan.org.clone(),
+                            peer_host: mnames.peer_host(&pod),
+                            pod,
+                        }
+                    })
+                    .collect();
+                (plan.ns.clone(), crate::member::keys_secret_name(&name), nodes)
+            }
         }
     }
 
-    /// Renews node certificates one node at a time: all of them when the
-    /// renewal annotation has a new value, and any that expires within
-    /// `renewBeforeDays`. Returns the annotation value once every node
-    /// carries a certificate renewed for it.
+    /// Renews node certificates one node at a time, the chain's own and its
+    /// ChainMembers' (their Secrets in their namespaces; the CA key stays
+    /// here): all of them when the renewal annotation has a new value, and
+    /// any that expires within `renewBeforeDays`. Returns the annotation
+    /// value once every node carries a certificate renewed for it.
     async fn renew_certificates(
         &mut self,
         ca: &govchain_pki::ChainCa,
@@ -853,16 +1001,22 @@ impl<'a> Reconciler<'a> {
             chain.status.as_ref().and_then(|s| s.certificates.as_ref()).and_then(|c| c.renewed_for.clone());
         let renew_before = u64::from(chain.spec.certificates.renew_before_days) * 86_400;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let api: Api<Secret> = self.api();
-        let org = chain.organization();
-        for group in &chain.spec.node_groups {
-            let name = self.names.keys_secret(&group.name);
+        let validity_days = chain.spec.certificates.validity_days;
+        let holders: Vec<KeyHolder> = chain
+            .spec
+            .node_groups
+            .iter()
+            .map(|g| KeyHolder::Group(g.name.clone()))
+            .chain(self.members.iter().map(|p| KeyHolder::Member(Box::new(p.clone()))))
+            .collect();
+        for holder in &holders {
+            let (ns, name, nodes) = self.held_nodes(holder, membership);
+            let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &ns);
             let Some(secret) = api.get_opt(&name).await? else { continue };
             let annotations = secret.annotations().clone();
             let data = render::secret_text(&secret);
-            for (pod, _) in
-                membership.nodes.iter().filter(|(_, e)| e.group == group.name && e.namespace.is_none())
-            {
+            for node in nodes {
+                let HeldNode { pod, key, .. } = &node;
                 let cert = data.get(&format!("{pod}.cert.pem")).cloned().unwrap_or_default();
                 let due = pki::not_after(&cert).is_ok_and(|t| t < now + renew_before);
                 let forced = wanted.as_ref().is_some_and(|w| {
@@ -877,26 +1031,19 @@ impl<'a> Reconciler<'a> {
                     progressing.push("certificate renewal waits for every node to be ready".into());
                     return Ok(None);
                 }
-                let key = data.get(&format!("{pod}.key.pem")).cloned().unwrap_or_default();
-                let node_id = self.names.node_id(pod);
-                let new_cert = pki::issue_for_key(ca, &key, &self.cert_request(&node_id, &org, pod))?;
+                let private_key = data.get(&format!("{pod}.key.pem")).cloned().unwrap_or_default();
+                let new_cert = pki::issue_for_key(ca, &private_key, &node.request(validity_days))?;
                 let mut new_data = data.clone();
                 new_data.insert(format!("{pod}.cert.pem"), new_cert);
-                let mut s = render::secret(chain, &self.names, &name, Some(&group.name), &new_data)?;
-                let mut ann: BTreeMap<String, String> = annotations
-                    .iter()
-                    .filter(|(k, _)| k.starts_with(RENEWED_PREFIX))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let mut marks = renewed_marks(&annotations);
                 if let Some(w) = &wanted {
-                    ann.insert(format!("{RENEWED_PREFIX}{pod}"), w.clone());
+                    marks.insert(format!("{RENEWED_PREFIX}{pod}"), w.clone());
                 }
-                s.metadata.annotations = Some(ann);
-                let value = serde_json::to_value(&s).map_err(|e| Error::State(e.to_string()))?;
-                self.apply::<Secret>(&name, value).await?;
+                let value = self.keys_secret(holder, &new_data, marks)?;
+                self.apply_in::<Secret>(&ns, &name, value).await?;
                 // The node reads its certificate at start: restart it.
-                if pods.contains_key(pod) {
-                    let pods_api: Api<Pod> = self.api();
+                if pods.contains_key(key) {
+                    let pods_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
                     match pods_api.delete(pod, &DeleteParams::default()).await {
                         Ok(_) => {}
                         Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -906,9 +1053,9 @@ impl<'a> Reconciler<'a> {
                 self.event(
                     EventType::Normal,
                     "CertificateRenewed",
-                    format!("renewed the certificate of {pod} and restarted it"),
+                    format!("renewed the certificate of {ns}/{pod} and restarted it"),
                 );
-                progressing.push(format!("renewing the certificate of {pod}"));
+                progressing.push(format!("renewing the certificate of {ns}/{pod}"));
                 return Ok(None);
             }
         }
@@ -998,8 +1145,8 @@ impl<'a> Reconciler<'a> {
     }
 
     /// A ChainMember's keys (issued here from the chain CA; only node keys
-    /// and certificates reach its namespace), ConfigMap, headless Service
-    /// and StatefulSet with `replicas` pods. Returns its certificates by key.
+    /// and certificates reach its namespace), ConfigMap, headless and client
+    /// Services and StatefulSet with `replicas` pods. Returns its certificates by key.
     async fn apply_member(
         &mut self,
         ca: &govchain_pki::ChainCa,
@@ -1017,38 +1164,11 @@ impl<'a> Reconciler<'a> {
             .iter()
             .filter(|(_, e)| e.namespace.as_ref() == Some(&plan.ns) && e.group == name)
             .collect();
-        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &plan.ns);
-        let secret_name = crate::member::keys_secret_name(&name);
-        let existing = secrets.get_opt(&secret_name).await?;
-        let old = existing.as_ref().map(render::secret_text).unwrap_or_default();
-        let mut data = BTreeMap::from([
-            (names::ROOT_CERT.to_string(), ca.root_cert_pem().to_string()),
-            (names::OPERATING_CERT.to_string(), ca.operating_cert_pem().to_string()),
-        ]);
-        let mut certs = BTreeMap::new();
+        let certs = self.ensure_held_keys(ca, &KeyHolder::Member(Box::new(plan.clone())), membership).await?;
         let mut config = BTreeMap::from([(names::GENESIS_KEY.to_string(), genesis_json.to_string())]);
-        for (key, e) in &entries {
+        for (_, e) in &entries {
             let pod = names::member_pod(&name, e.index);
-            let (key_name, cert_name) = (format!("{pod}.key.pem"), format!("{pod}.cert.pem"));
-            let req = NodeCertRequest {
-                node_id: key,
-                organization: &plan.org,
-                dns_names: vec![mnames.peer_host(&pod), "localhost".into()],
-                validity_days: chain.spec.certificates.validity_days,
-            };
-            let (k, c) = match (old.get(&key_name), old.get(&cert_name)) {
-                (Some(k), Some(c)) => (k.clone(), c.clone()),
-                (Some(k), None) => (k.clone(), pki::issue_for_key(ca, k, &req)?),
-                _ => pki::issue_new(ca, &req)?,
-            };
-            certs.insert((*key).clone(), c.clone());
-            data.insert(key_name, k);
-            data.insert(cert_name, c);
             config.insert(format!("{pod}.toml"), render::node_config(&mnames, &pod, true, Some(e.id))?);
-        }
-        if existing.is_none() || data != old {
-            self.apply_in::<Secret>(&plan.ns, &secret_name, crate::member::secret(chain, member, &data)?)
-                .await?;
         }
         self.apply_in::<ConfigMap>(
             &plan.ns,
@@ -1060,6 +1180,12 @@ impl<'a> Reconciler<'a> {
             &plan.ns,
             &mnames.peers_service(),
             crate::member::peers_service(chain, member, &mnames)?,
+        )
+        .await?;
+        self.apply_in::<Service>(
+            &plan.ns,
+            &mnames.client_service(),
+            crate::member::client_service(chain, member, &mnames)?,
         )
         .await?;
         self.apply_in::<StatefulSet>(

@@ -75,6 +75,31 @@ pub fn secret(
     })
 }
 
+/// A Secret in the operator's CA namespace (`ns`) holding `data` for the
+/// chain: labelled with the chain and its namespace, owned by no one (owner
+/// references do not cross namespaces; the Chain's finalizer deletes it).
+pub fn ca_secret(
+    chain: &Chain,
+    names: &Names,
+    ns: &str,
+    name: &str,
+    data: &BTreeMap<String, String>,
+) -> Secret {
+    let mut labels = labels(chain, names, None);
+    labels.insert(govchain_crds::labels::CHAIN_NAMESPACE.into(), names.namespace.clone());
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect()),
+        ..Secret::default()
+    }
+}
+
 /// A Secret's data as text (entries that are not UTF-8 are left out).
 pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
     secret
@@ -247,7 +272,7 @@ pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i3
         "volumeMounts": [
             {"name": "config", "mountPath": names::CONFIG_DIR, "readOnly": true},
             {"name": "keys", "mountPath": names::KEYS_DIR, "readOnly": true},
-            {"name": "data", "mountPath": names::DATA_DIR},
+            {"name": names::DATA_VOLUME, "mountPath": names::DATA_DIR},
         ],
     });
     if let Some(resources) = &group.resources {
@@ -256,7 +281,7 @@ pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i3
     }
     let retention = group.storage.retention.as_str();
     let mut claim = json!({
-        "metadata": {"name": "data"},
+        "metadata": {"name": names::DATA_VOLUME},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": group.storage.size}},

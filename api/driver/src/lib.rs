@@ -19,7 +19,7 @@ mod types;
 pub mod validate;
 
 #[cfg(feature = "kubernetes")]
-pub use self::kube::{KubeDriver, KubeDriverConfig};
+pub use self::kube::{KubeDriver, KubeDriverConfig, NamespaceAccess};
 pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
     BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,

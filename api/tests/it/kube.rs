@@ -14,10 +14,9 @@ use std::{
 };
 
 use ::kube::api::{Api, ListParams};
-use govchain_api::ApiConfig;
 use govchain_crds::Chain;
 use govchain_crypto::{PrivateKey, Suite};
-use govchain_driver::{KubeDriver, KubeDriverConfig, kube::names::parse_quantity};
+use govchain_driver::{KubeDriver, KubeDriverConfig, NamespaceAccess, kube::names::parse_quantity};
 use govchain_execution::DataCall;
 use govchain_sdk::Wallet;
 use govchain_testenv::{AgentConfig, TestEnv, TestEnvOptions};
@@ -25,11 +24,12 @@ use govchain_types::api::SubmitMode;
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{Namespace, Pod, ResourceQuota, Service},
+    rbac::v1::RoleBinding,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_PASSWORD, Client, TestPlatform, eventually};
+use crate::support::{Client, Db, TestPlatform, eventually};
 
 const RES: fn() -> Value = || json!({"cpu_millis": 500, "memory_mb": 256, "storage_mb": 1024});
 const NS: &str = "govchain-market-gov";
@@ -144,16 +144,14 @@ async fn approval_journey_on_kubernetes() {
     let mut cfg = KubeDriverConfig::new(env!("CARGO_PKG_VERSION"));
     cfg.cluster_domain = cluster.env.cluster_domain().to_owned();
     cfg.ready_timeout = Duration::from_secs(180);
+    cfg.namespace_access = Some(NamespaceAccess {
+        cluster_role: "govchain-api-namespace".into(),
+        service_account_namespace: "govchain-system".into(),
+        service_account: "govchain-api".into(),
+    });
     let driver = KubeDriver::new(client.clone(), cfg);
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ApiConfig::new(
-        format!("sqlite://{}?mode=rwc", dir.path().join("govchain.db").display()),
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    config.admin_password = Some(ADMIN_PASSWORD.into());
-    let platform = govchain_api::start(config, Arc::new(driver)).await.unwrap();
-    let mut tp = TestPlatform { url: platform.url.clone(), platform: Some(platform), dir };
+    let mut tp = TestPlatform::start_on(Db::Sqlite, |_| {}, |_| Arc::new(driver)).await;
     let admin = tp.admin().await;
 
     // A department registers, the platform reviews it, it requests a 4-node raft chain.
@@ -195,6 +193,18 @@ async fn approval_journey_on_kubernetes() {
     let labels = ns.metadata.labels.unwrap();
     assert_eq!(labels["govchain.io/org"], "market.gov");
     assert_eq!(labels["app.kubernetes.io/managed-by"], "govchain-api");
+    // The api reads node bundles there through its own RoleBinding, not
+    // through cluster-wide Secret access.
+    let binding = Api::<RoleBinding>::namespaced(client.clone(), NS).get("govchain-api").await.unwrap();
+    assert_eq!(
+        (binding.role_ref.kind.as_str(), binding.role_ref.name.as_str()),
+        ("ClusterRole", "govchain-api-namespace")
+    );
+    let subject = &binding.subjects.as_ref().unwrap()[0];
+    assert_eq!(
+        (subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()),
+        ("ServiceAccount", "govchain-api", Some("govchain-system"))
+    );
     let quota = Api::<ResourceQuota>::namespaced(client.clone(), NS).get("govchain").await.unwrap();
     // The API server normalizes quantities (2000m is 2): compare values.
     for (k, v) in [

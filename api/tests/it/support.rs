@@ -9,7 +9,7 @@ use std::{
 };
 
 use govchain_api::{ApiConfig, Platform};
-use govchain_driver::LocalDriver;
+use govchain_driver::{HostDriver, LocalDriver};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -56,6 +56,19 @@ impl TestPlatform {
     }
 
     pub async fn start_with(db: Db, tweak: impl FnOnce(&mut ApiConfig)) -> TestPlatform {
+        Self::start_on(db, tweak, |dir| {
+            Arc::new(LocalDriver::new(dir.join("hosts"), node_program()).unwrap())
+        })
+        .await
+    }
+
+    /// A platform on `db` whose host driver `driver` makes (given the
+    /// platform's directory).
+    pub async fn start_on(
+        db: Db,
+        tweak: impl FnOnce(&mut ApiConfig),
+        driver: impl FnOnce(&Path) -> Arc<dyn HostDriver>,
+    ) -> TestPlatform {
         let dir = tempfile::tempdir().unwrap();
         let url = match db {
             Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("govchain.db").display()),
@@ -64,8 +77,7 @@ impl TestPlatform {
         let mut config = ApiConfig::new(url, "127.0.0.1:0".parse().unwrap());
         config.admin_password = Some(ADMIN_PASSWORD.into());
         tweak(&mut config);
-        let driver = Arc::new(LocalDriver::new(dir.path().join("hosts"), node_program()).unwrap());
-        let platform = govchain_api::start(config, driver).await.unwrap();
+        let platform = govchain_api::start(config, driver(dir.path())).await.unwrap();
         TestPlatform { url: platform.url.clone(), platform: Some(platform), dir }
     }
 

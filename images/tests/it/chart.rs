@@ -173,6 +173,7 @@ fn default_values_render_the_operator_and_the_api() {
     assert!(args.contains(&"--cluster-domain=cluster.local"), "{args:?}");
     assert!(args.contains(&"--leader-election-name=gc-govchain-operator"), "one Lease per release: {args:?}");
     assert!(!args.iter().any(|a| a.starts_with("--namespace")), "{args:?}");
+    assert!(args.contains(&"--ca-namespace=govchain-system"), "the CAs in the release namespace: {args:?}");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
     assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
     assert_eq!(c["ports"][0]["containerPort"].as_u64(), Some(8080));
@@ -271,10 +272,17 @@ fn default_values_render_the_operator_and_the_api() {
         ("govchain.io", "chainmembers", "create"),
         ("", "pods", "delete"),
         ("", "pods/log", "get"),
-        ("", "secrets", "get"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+        ("rbac.authorization.k8s.io", "clusterroles", "bind"),
     ] {
         assert!(grants(role, group, resource, verb), "api lacks {verb} on {group}/{resource}");
     }
+    // Secrets only through the per-namespace role the api binds in each
+    // organization namespace: never cluster-wide (the chain CAs).
+    assert!(!grants(role, "", "secrets", "get"), "the api reads Secrets cluster-wide");
+    let namespace_role = find(&docs, "ClusterRole", "gc-govchain-api-namespace");
+    assert!(grants(namespace_role, "", "secrets", "get") && grants(namespace_role, "", "configmaps", "list"));
+    assert!(args.contains(&"--namespace-role=gc-govchain-api-namespace"), "{args:?}");
     // The api never writes what the operator owns.
     for (group, resource) in [("", "secrets"), ("", "configmaps"), ("apps", "statefulsets"), ("", "pods")] {
         for verb in ["create", "patch", "update"] {

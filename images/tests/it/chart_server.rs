@@ -124,10 +124,37 @@ async fn the_api_server_accepts_the_rendered_chart() {
         ("create", "chainmembers.govchain.io", Some("govchain-dept-b")),
         ("delete", "pods", Some("govchain-dept-a")),
         ("get", "pods/log", Some("govchain-dept-a")),
-        ("list", "secrets", Some("govchain-dept-a")),
+        ("create", "rolebindings.rbac.authorization.k8s.io", Some("govchain-dept-a")),
+        ("bind", "clusterroles.rbac.authorization.k8s.io/gc-govchain-api-namespace", None),
     ] {
         assert!(can(&env, api, verb, resource, ns).await, "api cannot {verb} {resource}");
     }
+    // No Secret is readable cluster-wide: not the chain CAs in the operator's
+    // namespace, nor a department's until the api binds itself there.
+    assert!(!can(&env, api, "get", "secrets", Some(NS)).await, "the api reads the CA namespace");
+    assert!(!can(&env, api, "get", "secrets", Some("govchain-dept-a")).await);
+    assert!(!can(&env, api, "bind", "clusterroles.rbac.authorization.k8s.io/cluster-admin", None).await);
+    // What the driver does on approval, as the api's service account (the
+    // escalation check passes through `bind`): then it reads node bundles there.
+    kubectl(&env, &["create", "namespace", "govchain-dept-a"]).await;
+    let sa = format!("system:serviceaccount:{NS}:{api}");
+    kubectl(
+        &env,
+        &[
+            "create",
+            "rolebinding",
+            "govchain-api",
+            "--namespace=govchain-dept-a",
+            "--clusterrole=gc-govchain-api-namespace",
+            &format!("--serviceaccount={NS}:{api}"),
+            "--as",
+            &sa,
+        ],
+    )
+    .await;
+    assert!(can(&env, api, "list", "secrets", Some("govchain-dept-a")).await);
+    assert!(can(&env, api, "get", "configmaps", Some("govchain-dept-a")).await);
+    assert!(!can(&env, api, "get", "secrets", Some(NS)).await, "still not the CA namespace");
     // What the operator owns, the api only reads.
     assert!(!can(&env, api, "create", "secrets", Some("govchain-dept-a")).await);
     assert!(!can(&env, api, "patch", "configmaps", Some("govchain-dept-a")).await);

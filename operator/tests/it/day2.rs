@@ -28,7 +28,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{Api, api::ListParams};
 use tokio::task::JoinHandle;
 
-use crate::env::Env;
+use crate::env::{CA_NS, Env};
 
 const NS: &str = "dept-ops";
 const CHAIN: &str = "ops-ledger";
@@ -186,9 +186,34 @@ impl Day2 {
     }
 
     async fn secret(&self, name: &str) -> BTreeMap<String, String> {
-        let api: Api<Secret> = Api::namespaced(self.kube.clone(), NS);
+        self.secret_in(NS, name).await
+    }
+
+    async fn secret_in(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
+        let api: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
         let secret = api.get(name).await.unwrap_or_else(|e| panic!("Secret {name}: {e}"));
         render::secret_text(&secret)
+    }
+
+    /// Waits until `pod` is gone.
+    async fn wait_pod_gone(&self, pod: &str) {
+        self.env
+            .wait(&format!("{pod} gone"), NS, Duration::from_secs(120), || async {
+                let pods = self.pods().await;
+                (!pods.iter().any(|p| p.metadata.name.as_deref() == Some(pod))).then_some(())
+            })
+            .await;
+    }
+
+    /// Waits for `n` members, all ready; returns the consensus id of `node` (0 when absent).
+    async fn wait_members(&self, what: &str, n: usize, node: &str) -> u64 {
+        self.wait_chain(what, |c| {
+            let s = c.status.as_ref()?;
+            let ready =
+                s.members.len() == n && s.members.iter().all(|m| m.ready) && s.ready == format!("{n}/{n}");
+            ready.then(|| s.members.iter().find(|m| m.name == node).map_or(0, |m| m.id))
+        })
+        .await
     }
 
     async fn patch(&self, patch: &str) {
@@ -243,8 +268,8 @@ impl Day2 {
 
     /// An admin client of the chain's peer listeners (the operator's identity).
     async fn admin(&self) -> Admin {
-        let ca = self.secret(&self.names.ca_secret()).await;
-        let admin = self.secret(&self.names.admin_secret()).await;
+        let ca = self.secret_in(CA_NS, &self.names.ca_secret()).await;
+        let admin = self.secret_in(CA_NS, &self.names.admin_secret()).await;
         let addresses: BTreeMap<String, SocketAddr> = self
             .pods()
             .await
@@ -399,12 +424,7 @@ async fn day2_scale_roll_renew_stop() {
             .then_some(())
     })
     .await;
-    d.env
-        .wait(&format!("{pod4} gone"), NS, Duration::from_secs(120), || async {
-            let pods = d.pods().await;
-            (!pods.iter().any(|p| p.metadata.name.as_deref() == Some(&pod4))).then_some(())
-        })
-        .await;
+    d.wait_pod_gone(&pod4).await;
     let scale_down = started.elapsed();
     // Retention Delete: the removed node's volume goes with it.
     let claim = format!("data-{pod4}");
@@ -431,6 +451,50 @@ async fn day2_scale_roll_renew_stop() {
     assert_eq!(members.len(), 4, "{members:?}");
     assert!(members.iter().all(|m| m.id != id4 && m.role == "voter"), "{members:?}");
     d.commit("scaled-down").await;
+
+    // ---- Retention Retain: a removed node's volume stays, and no new node
+    // starts on its ledger: the addition waits until the claim is deleted.
+    let retain_started = Instant::now();
+    d.patch(
+        r#"[{"op":"replace","path":"/spec/nodeGroups/0/storage/retention","value":"Retain"},
+            {"op":"replace","path":"/spec/nodeGroups/0/replicas","value":5}]"#,
+    )
+    .await;
+    let id5 = d.wait_members("5 members again, with retention Retain", 5, &node4).await;
+    assert!(id5 > id4, "consensus ids are never reused: {id5} after {id4}");
+    d.patch(r#"[{"op":"replace","path":"/spec/nodeGroups/0/replicas","value":4}]"#).await;
+    d.wait_members("4 members, with retention Retain", 4, &node4).await;
+    d.wait_pod_gone(&pod4).await;
+    let (kept, out) = d.env.kubectl_try(&["get", "pvc", &claim, "-n", NS]).await;
+    assert!(kept, "retention Retain: {claim} should stay after the scale-down: {out}");
+    d.patch(r#"[{"op":"replace","path":"/spec/nodeGroups/0/replicas","value":5}]"#).await;
+    let held = d
+        .env
+        .wait("the addition held back by the kept volume", NS, STEP_TIMEOUT, || async {
+            let c = d.chain().await?;
+            let s = c.status.as_ref()?;
+            let p = s.conditions.iter().find(|c| c.type_ == "Progressing" && c.status == "True")?;
+            (p.message.contains(&claim) && p.message.contains("retention Retain")).then(|| p.message.clone())
+        })
+        .await;
+    eprintln!("held back: {held}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let c = d.chain().await.unwrap();
+    let s = c.status.as_ref().unwrap();
+    assert_eq!(s.members.len(), 4, "no node was added on the kept volume: {:?}", s.members);
+    assert!(!d.pods().await.iter().any(|p| p.metadata.name.as_deref() == Some(&pod4)), "{pod4} started");
+    d.env.kubectl(&["delete", "pvc", &claim, "-n", NS, "--wait=true"]).await;
+    let id6 = d.wait_members("5 members once the kept volume is deleted", 5, &node4).await;
+    assert!(id6 > id5, "a new consensus id on a fresh volume: {id6} after {id5}");
+    d.patch(
+        r#"[{"op":"replace","path":"/spec/nodeGroups/0/storage/retention","value":"Delete"},
+            {"op":"replace","path":"/spec/nodeGroups/0/replicas","value":4}]"#,
+    )
+    .await;
+    d.wait_members("4 members, back to retention Delete", 4, &node4).await;
+    d.wait_pod_gone(&pod4).await;
+    d.commit("retention").await;
+    eprintln!("retention Retain round: {:.1} s", retain_started.elapsed().as_secs_f64());
 
     // ---- Version roll: one pod at a time, never fewer than 3 ready, commits go on.
     let new_image = format!("govchain/node:{NEW_VERSION}");

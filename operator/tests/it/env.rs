@@ -14,6 +14,10 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The operator's CA namespace: every chain's CA and operator identity
+/// Secrets, apart from the departments' namespaces.
+pub const CA_NS: &str = "govchain-system";
+
 /// The environment plus the operator process.
 pub struct Env {
     pub env: TestEnv,
@@ -37,6 +41,7 @@ impl Env {
             me.kubectl(&["apply", "--server-side", "-f", repo().join(file).to_str().unwrap()]).await;
         }
         me.kubectl(&["wait", "--for=condition=Established", "crd/chains.govchain.io", "--timeout=60s"]).await;
+        me.kubectl(&["create", "namespace", CA_NS]).await;
         me.start_operator();
         me
     }
@@ -52,6 +57,7 @@ impl Env {
             .args(["--cluster-domain", self.env.cluster_domain()])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--leader-election-namespace", "default"])
+            .args(["--ca-namespace", CA_NS])
             .args(["--lease-duration-secs", "6"])
             .env("RUST_LOG", "info,govchain=debug,kube_runtime=warn")
             .env_remove("POD_NAME")

@@ -10,7 +10,7 @@ use govchain_execution::DataCall;
 use govchain_sdk::{Client, Wallet};
 use govchain_types::api::SubmitMode;
 
-use crate::env::{Env, repo};
+use crate::env::{CA_NS, Env, repo};
 
 const NS: &str = "dept-a";
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -69,32 +69,17 @@ async fn chain_lifecycle_through_kubectl() {
     assert!(!ok, "the invalid chain was accepted: {out}");
     assert!(out.contains("a solo chain has exactly one node group"), "{out}");
     assert!(out.contains("node group names must be unique"), "{out}");
-    let (ok, out) = env
-        .kubectl_try(&[
-            "patch",
-            "chain",
-            "city-ledger",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"cryptoSuite":"intl-r1"}}"#,
-        ])
-        .await;
-    assert!(!ok && out.contains("cryptoSuite is immutable"), "{out}");
-    let (ok, out) = env
-        .kubectl_try(&[
-            "patch",
-            "chain",
-            "city-ledger",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"nodeGroups":[{"name":"core","replicas":40}]}}"#,
-        ])
-        .await;
-    assert!(!ok && out.contains("spec.nodeGroups[0].replicas"), "{out}");
+    let refused_patch = async |patch: &str, message: &str| {
+        let args = ["patch", "chain", "city-ledger", "-n", NS, "--type=merge", "-p", patch];
+        let (ok, out) = env.kubectl_try(&args).await;
+        assert!(!ok && out.contains(message), "patch {patch} was not refused with {message:?}: {out}");
+    };
+    refused_patch(r#"{"spec":{"cryptoSuite":"intl-r1"}}"#, "cryptoSuite is immutable").await;
+    refused_patch(
+        r#"{"spec":{"nodeGroups":[{"name":"core","replicas":40}]}}"#,
+        "spec.nodeGroups[0].replicas",
+    )
+    .await;
 
     // Transactions through the client Service's address commit.
     let ip = env.jsonpath(NS, "service/city-ledger", "{.spec.clusterIP}").await;
@@ -149,7 +134,9 @@ spec:
             (!g.is_empty()).then_some(g)
         })
         .await;
-    let ca_before = env.jsonpath(NS, "secret/restart-ledger-ca", "{.data.root\\.pem}").await;
+    let ca_secret = format!("secret/{NS}.restart-ledger-ca");
+    let ca_before = env.jsonpath(CA_NS, &ca_secret, "{.data.root\\.pem}").await;
+    assert!(!ca_before.is_empty(), "no CA Secret {CA_NS}/{ca_secret}");
     env.kill_operator();
     let ready_before = env.jsonpath(NS, "chain/restart-ledger", "{.status.ready}").await;
     assert_ne!(ready_before, "3/3", "the chain was already provisioned when the operator was killed");
@@ -157,16 +144,30 @@ spec:
     wait_ready(&env, "restart-ledger").await;
     let genesis_after = env.jsonpath(NS, "configmap/restart-ledger-config", "{.data.genesis\\.json}").await;
     assert_eq!(genesis_before, genesis_after, "the genesis changed across the operator restart");
-    assert_eq!(ca_before, env.jsonpath(NS, "secret/restart-ledger-ca", "{.data.root\\.pem}").await);
+    assert_eq!(ca_before, env.jsonpath(CA_NS, &ca_secret, "{.data.root\\.pem}").await);
     let hash = env.jsonpath(NS, "chain/restart-ledger", "{.status.genesisHash}").await;
     assert_eq!(hash.len(), 64, "{hash:?}");
 
-    // Delete: every child goes (PVCs under Delete retention too).
+    // The CA key stays in the operator's namespace: the department's holds
+    // CA certificates and node keys only.
+    let (ok, keys) = env.kubectl_try(&["get", "secrets", "-n", NS, "-o", "jsonpath={.items[*].data}"]).await;
+    assert!(ok && keys.contains("root.pem"), "{keys}");
+    assert!(
+        !keys.contains("root-key.pem") && !keys.contains("operating-key.pem"),
+        "a CA key in {NS}: {keys}"
+    );
+
+    // Delete: every child goes (PVCs under Delete retention too), and the
+    // CA and operator identity Secrets with them (the Chain's finalizer).
     env.kubectl(&["delete", "chain", "city-ledger", "-n", NS, "--wait=true", "--timeout=120s"]).await;
     env.wait("every child of city-ledger gone", NS, Duration::from_secs(120), || async {
         children(&env, "city-ledger").await.is_empty().then_some(())
     })
     .await;
+    let (ok, left) = env.kubectl_try(&["get", "secrets", "-n", CA_NS, "-o", "name"]).await;
+    assert!(ok, "{left}");
+    assert!(!left.contains("city-ledger"), "the CA Secrets of city-ledger stayed: {left}");
+    assert!(left.contains(&format!("secret/{NS}.restart-ledger-ca")), "{left}");
     // The other chain is untouched.
     assert!(!children(&env, "restart-ledger").await.is_empty());
 }

@@ -20,7 +20,7 @@ use govchain_types::api::SubmitMode;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{Api, api::ListParams};
 
-use crate::env::{Env, repo};
+use crate::env::{CA_NS, Env, repo};
 
 const NS: &str = "dept-a";
 const MEMBER_NS: &str = "dept-b";
@@ -68,7 +68,7 @@ fn condition(m: &ChainMember, type_: &str) -> Option<(String, String)> {
 /// The consensus configuration as the leader reports it.
 async fn consensus(env: &Env, kube: &kube::Client) -> Option<Vec<ConsensusMember>> {
     let names = Names::new(CHAIN, NS, env.env.cluster_domain());
-    let secrets: Api<Secret> = Api::namespaced(kube.clone(), NS);
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), CA_NS);
     let ca = render::secret_text(&secrets.get(&names.ca_secret()).await.ok()?);
     let admin = render::secret_text(&secrets.get(&names.admin_secret()).await.ok()?);
     let pods: Api<Pod> = Api::namespaced(kube.clone(), NS);
@@ -180,6 +180,14 @@ async fn chain_member_joins_and_leaves() {
         .await;
     }
 
+    // dept-b's applications use the chain through its own client Service.
+    let ip_b = env.jsonpath(MEMBER_NS, "service/dept-b-voters", "{.spec.clusterIP}").await;
+    assert!(!ip_b.is_empty(), "dept-b-voters has no client Service");
+    let client_b = Client::new(&format!("http://{ip_b}:8600")).unwrap();
+    let tx = wallet.data_call(&DataCall::Put { key: "from-b".into(), value: b"v".to_vec() }).unwrap();
+    let resp = client_b.submit(&tx, SubmitMode::Sync).await.unwrap();
+    assert_eq!(resp.status, "committed", "through dept-b's Service: {resp:?}");
+
     // dept-b holds node keys and certificates, never a CA key.
     let secrets_b: Api<Secret> = Api::namespaced(kube.clone(), MEMBER_NS);
     for s in secrets_b.list(&ListParams::default()).await.unwrap().items {
@@ -198,6 +206,45 @@ async fn chain_member_joins_and_leaves() {
         ["dept-b-nodes-0.cert.pem", "dept-b-nodes-0.key.pem", "operating.pem", "root.pem"],
         "dept-b's keys Secret"
     );
+
+    // A forced renewal reaches dept-b's nodes too: new certificates from the
+    // chain CA for the same keys, written into dept-b's Secrets, one node at
+    // a time, and the chain stays Ready with all six.
+    let member_certs = async || {
+        let mut certs = BTreeMap::new();
+        for secret in ["dept-b-nodes-member-keys", "dept-b-voters-member-keys"] {
+            let data = render::secret_text(&secrets_b.get(secret).await.unwrap());
+            for (k, pem) in data {
+                if let Some(pod) = k.strip_suffix(".cert.pem") {
+                    let info = govchain_pki::parse(&pem).unwrap_or_else(|e| panic!("{k}: {e}"));
+                    certs.insert(pod.to_owned(), (info.serial, info.public_key_pem));
+                }
+            }
+        }
+        certs
+    };
+    let before = member_certs().await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    let renewal_started = std::time::Instant::now();
+    env.kubectl(&["annotate", "chain", CHAIN, "-n", NS, "govchain.io/renew-certificates=member-renewal-1"])
+        .await;
+    env.wait("every certificate renewed, the Chain Ready 6/6", NS, STEP, || async {
+        let c = chains.get(CHAIN).await.ok()?;
+        let s = c.status.as_ref()?;
+        let ready = s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        let renewed = s.certificates.as_ref()?.renewed_for.as_deref() == Some("member-renewal-1");
+        (ready && renewed && s.ready == "6/6").then_some(())
+    })
+    .await;
+    eprintln!("forced renewal of 6 nodes (2 in dept-b): {:.1} s", renewal_started.elapsed().as_secs_f64());
+    let after = member_certs().await;
+    for (pod, (serial, key)) in &before {
+        let (new_serial, new_key) = &after[pod];
+        assert_ne!(serial, new_serial, "{pod}'s certificate was not renewed");
+        assert_eq!(key, new_key, "{pod} keeps its key");
+    }
+    let tx = wallet.data_call(&DataCall::Put { key: "renewed".into(), value: b"v".to_vec() }).unwrap();
+    assert_eq!(client.submit(&tx, SubmitMode::Sync).await.unwrap().status, "committed");
 
     // An uninvited namespace's ChainMember stays NotInvited, with an Event.
     apply(&env, UNINVITED).await;

@@ -57,7 +57,10 @@ use govchain_crds::{
 };
 use govchain_crypto::Suite;
 use k8s_openapi::{
-    api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ResourceRequirements, Secret},
+    api::{
+        core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ResourceRequirements, Secret},
+        rbac::v1::RoleBinding,
+    },
     apimachinery::pkg::api::resource::Quantity,
 };
 use tracing::{info, warn};
@@ -73,6 +76,8 @@ use crate::{
 
 /// The node container's name in the operator's pods.
 const NODE_CONTAINER: &str = "node";
+/// The RoleBinding of [`NamespaceAccess`] in each organization namespace.
+const NAMESPACE_BINDING: &str = "govchain-api";
 /// Port of a node's client API.
 const API_PORT: u16 = 8600;
 /// Port of a node's node-to-node listener.
@@ -111,6 +116,25 @@ pub struct KubeDriverConfig {
     pub catch_up_timeout: Duration,
     /// How long a deletion or a stop gets until the pods are gone (2 minutes).
     pub delete_timeout: Duration,
+    /// The api's own read access in each organization namespace (node
+    /// bundles come from the ConfigMaps and Secrets there). `None` when the
+    /// kubeconfig's rights already cover it (a cluster admin, the tests).
+    pub namespace_access: Option<NamespaceAccess>,
+}
+
+/// Access the driver grants its own service account in every organization
+/// namespace it creates or uses: a RoleBinding `govchain-api` there to a
+/// ClusterRole that reads ConfigMaps and Secrets. The api then needs no
+/// cluster-wide Secret access, so it cannot read the chain CA Secrets in the
+/// operator's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceAccess {
+    /// The ClusterRole to bind (the chart's `<api>-namespace`).
+    pub cluster_role: String,
+    /// Namespace of the api's service account.
+    pub service_account_namespace: String,
+    /// Name of the api's service account.
+    pub service_account: String,
 }
 
 impl KubeDriverConfig {
@@ -128,6 +152,7 @@ impl KubeDriverConfig {
             ready_timeout: Duration::from_secs(300),
             catch_up_timeout: Duration::from_secs(300),
             delete_timeout: Duration::from_secs(120),
+            namespace_access: None,
         }
     }
 }
@@ -559,7 +584,34 @@ impl KubeDriver {
                 }
             }
         }
+        self.grant_namespace_access(&ns).await?;
         Ok(ns)
+    }
+
+    /// Binds the api's service account to its namespace ClusterRole in `ns`
+    /// (server-side apply: idempotent, repaired if edited).
+    async fn grant_namespace_access(&self, ns: &str) -> Result<()> {
+        let Some(access) = &self.inner.config.namespace_access else { return Ok(()) };
+        let binding = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": NAMESPACE_BINDING, "namespace": ns, "labels": {MANAGED_BY: MANAGER}},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": access.cluster_role,
+            },
+            "subjects": [{
+                "kind": "ServiceAccount",
+                "name": access.service_account,
+                "namespace": access.service_account_namespace,
+            }],
+        });
+        let api: Api<RoleBinding> = Api::namespaced(self.client(), ns);
+        api.patch(NAMESPACE_BINDING, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&binding))
+            .await
+            .map_err(|e| api_err("binding the api's role in the organization namespace", e))?;
+        Ok(())
     }
 
     /// A node's resource requests (its memory also a limit: a grant is a cap).
