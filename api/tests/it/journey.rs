@@ -147,14 +147,7 @@ async fn journey(db: Db) {
     );
 
     // The platform creates department B; A invites B (three checks), B accepts in its message centre.
-    let created = admin
-        .post(
-            "/api/v1/orgs",
-            json!({"name": "Tax Bureau", "domain": "tax.gov", "admin_username": "bob", "admin_real_name": "Bob Li"}),
-        )
-        .await;
-    let b_org = created["org"]["id"].as_i64().unwrap();
-    let b = Client::login(&tp.url, "bob", created["initial_password"].as_str().unwrap()).await;
+    let (b_org, b) = tp.tax_bureau(&admin).await;
     let (s, _) = a
         .call(
             Method::POST,

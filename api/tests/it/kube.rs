@@ -14,7 +14,7 @@ use std::{
 };
 
 use ::kube::api::{Api, ListParams};
-use govchain_crds::Chain;
+use govchain_crds::{Chain, ChainMember};
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_driver::{KubeDriver, KubeDriverConfig, NamespaceAccess, kube::names::parse_quantity};
 use govchain_execution::DataCall;
@@ -33,6 +33,7 @@ use crate::support::{Client, Db, TestPlatform, eventually};
 
 const RES: fn() -> Value = || json!({"cpu_millis": 500, "memory_mb": 256, "storage_mb": 1024});
 const NS: &str = "govchain-market-gov";
+const B_NS: &str = "govchain-tax-gov";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -259,6 +260,59 @@ async fn approval_journey_on_kubernetes() {
         "measured: approve-to-running {to_running:?}, approve-to-first-committed-block {first_block:?} (4-node raft gm on testenv Kubernetes)"
     );
 
+    // Another department joins: the platform creates it, A invites it, it
+    // accepts and asks for a node; the approval becomes a ChainMember in its
+    // own namespace, and the operator brings the node into consensus.
+    let (b_org, b) = tp.tax_bureau(&admin).await;
+    let inv = a
+        .post(
+            &format!("/api/v1/chains/{chain_id}/invitations"),
+            json!({"org_domain": "tax.gov", "message": "join us"}),
+        )
+        .await;
+    b.post(&format!("/api/v1/invitations/{}/accept", inv["id"]), json!({})).await;
+    let breq = b
+        .post(
+            "/api/v1/requests",
+            json!({"purpose": "tax node", "spec": {"kind": "nodes", "chain_id": chain_id, "count": 1, "resources": RES()}}),
+        )
+        .await;
+    let joining = Instant::now();
+    admin.post(&format!("/api/v1/requests/{}/approve", breq["id"]), json!({"opinion": "ok"})).await;
+    wait_request(&cluster, &b, breq["id"].as_i64().unwrap()).await;
+    println!("measured: approve-to-running of another department's node {:?}", joining.elapsed());
+    let member = eventually("B's ChainMember Ready 1/1", Duration::from_secs(60), || async {
+        let list =
+            Api::<ChainMember>::namespaced(client.clone(), B_NS).list(&ListParams::default()).await.ok()?;
+        let [m] = list.items.as_slice() else { return None };
+        (m.status.as_ref()?.ready == "1/1").then(|| m.clone())
+    })
+    .await;
+    assert_eq!((member.spec.chain.namespace.as_str(), member.spec.chain.name.as_str()), (NS, key.as_str()));
+    let binding = Api::<RoleBinding>::namespaced(client.clone(), B_NS).get("govchain-api").await.unwrap();
+    assert_eq!(binding.role_ref.name, "govchain-api-namespace");
+    let c = a.get(&format!("/api/v1/chains/{chain_id}")).await;
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 5, "{c}");
+    let b_node =
+        c["nodes"].as_array().unwrap().iter().find(|n| n["org_id"].as_i64() == Some(b_org)).unwrap().clone();
+    assert!(b_node["name"].as_str().unwrap().ends_with(&format!(".{B_NS}")), "{b_node}");
+    put(&service_url, &key, "after-b").await;
+    let b_pod = format!("{}-0", member.metadata.name.as_deref().unwrap());
+    let b_ip = Api::<Pod>::namespaced(client.clone(), B_NS)
+        .get(&b_pod)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .pod_ip
+        .unwrap();
+    let b_api = govchain_sdk::Client::new(&format!("http://{b_ip}:8600")).unwrap();
+    let top = govchain_sdk::Client::new(&service_url).unwrap().height().await.unwrap();
+    eventually("B's node to catch up", Duration::from_secs(60), || async {
+        (b_api.height().await.ok()? >= top).then_some(())
+    })
+    .await;
+
     // One node cannot be stopped alone on Kubernetes; the message says what to do.
     let node0 = c["nodes"][0]["id"].as_i64().unwrap();
     let (s, body) =
@@ -318,8 +372,19 @@ async fn approval_journey_on_kubernetes() {
         (sets.items.is_empty() && pods.items.is_empty()).then_some(())
     })
     .await;
-    let quota = Api::<ResourceQuota>::namespaced(client.clone(), NS).get("govchain").await.unwrap();
-    assert_eq!(parse_quantity(&quota_hard(&quota, "pods")), Some(0.0));
+    assert!(
+        Api::<ChainMember>::namespaced(client.clone(), B_NS)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "B's ChainMember stayed"
+    );
+    for ns in [NS, B_NS] {
+        let quota = Api::<ResourceQuota>::namespaced(client.clone(), ns).get("govchain").await.unwrap();
+        assert_eq!(parse_quantity(&quota_hard(&quota, "pods")), Some(0.0), "{ns}");
+    }
     let (s, _) = a.call(Method::GET, &format!("/api/v1/chains/{chain_id}"), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     tp.stop().await;

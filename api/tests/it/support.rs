@@ -95,6 +95,19 @@ impl TestPlatform {
     pub async fn admin(&self) -> Client {
         Client::login(&self.url, "admin", ADMIN_PASSWORD).await
     }
+
+    /// The platform (as `admin`) creates the Tax Bureau (`tax.gov`, its
+    /// admin `bob`); returns its id and bob logged in.
+    pub async fn tax_bureau(&self, admin: &Client) -> (i64, Client) {
+        let created = admin
+            .post(
+                "/api/v1/orgs",
+                json!({"name": "Tax Bureau", "domain": "tax.gov", "admin_username": "bob", "admin_real_name": "Bob Li"}),
+            )
+            .await;
+        let org = created["org"]["id"].as_i64().unwrap();
+        (org, Client::login(&self.url, "bob", created["initial_password"].as_str().unwrap()).await)
+    }
 }
 
 impl Drop for TestPlatform {
