@@ -3,6 +3,7 @@
 //!
 //! Not for: key custody or the control plane; a node serves one chain.
 
+pub mod admin;
 mod certs;
 pub mod config;
 pub mod init;

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 
 use crate::{
     Error, Node, Result,
+    admin::ConsensusMember,
     config::{Genesis, NodeConfig},
     rpc::{ApiError, MAX_BODY},
 };
@@ -236,20 +237,6 @@ async fn forwarded(State(node): State<Node>, Query(params): Query<ForwardParams>
 // certificate of this chain (the chain's operator holds one). A follower
 // answers 503 `not_leader` naming the leader.
 
-/// A member as the admin endpoints show and take it.
-#[derive(Debug, serde::Serialize, Deserialize)]
-pub struct MemberView {
-    /// Consensus id.
-    pub id: NodeId,
-    /// Node name.
-    pub name: String,
-    /// Peer address.
-    pub addr: String,
-    /// `voter` or `learner`.
-    #[serde(default)]
-    pub role: String,
-}
-
 #[derive(Deserialize)]
 struct IdBody {
     id: NodeId,
@@ -270,12 +257,12 @@ fn admin_error(e: govchain_raft::Error) -> Response {
     }
 }
 
-async fn members(State(engine): State<RaftEngine>) -> Json<Vec<MemberView>> {
+async fn members(State(engine): State<RaftEngine>) -> Json<Vec<ConsensusMember>> {
     let m = engine.members();
     Json(
         m.nodes
             .iter()
-            .map(|(id, n)| MemberView {
+            .map(|(id, n)| ConsensusMember {
                 id: *id,
                 name: n.name.clone(),
                 addr: n.addr.clone(),
@@ -285,7 +272,7 @@ async fn members(State(engine): State<RaftEngine>) -> Json<Vec<MemberView>> {
     )
 }
 
-async fn add_learner(State(engine): State<RaftEngine>, Json(m): Json<MemberView>) -> Response {
+async fn add_learner(State(engine): State<RaftEngine>, Json(m): Json<ConsensusMember>) -> Response {
     if m.id == 0 || m.name.is_empty() || m.addr.is_empty() {
         return ApiError::bad_request("membership", "id (above 0), name and addr are required")
             .into_response();

@@ -11,13 +11,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{body::Body, http::Method};
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_net::{ChainTrust, HttpsClient, Identity};
-use govchain_node::init::{NODE_CERT_DAYS, OPERATING_CERT_FILE, ROOT_CERT_FILE, write_private};
+pub use govchain_node::admin::ConsensusMember;
+use govchain_node::{
+    admin::{AdminClient, AdminError},
+    init::{NODE_CERT_DAYS, OPERATING_CERT_FILE, ROOT_CERT_FILE, write_private},
+};
 use govchain_pki::{ChainCa, IssueRequest, Validity};
 use govchain_types::api::NodeStatus;
-use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -33,8 +35,6 @@ const CERT_FILE: &str = "cert.pem";
 pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long an admin call keeps looking for a leader that takes it.
 const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
-/// The most of a node's admin answer read.
-const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// Issues the platform's admin identity for a chain into `chain_dir/admin`.
 pub(crate) fn issue_identity(chain_dir: &Path, ca: &ChainCa) -> Result<()> {
@@ -54,30 +54,9 @@ pub(crate) fn issue_identity(chain_dir: &Path, ca: &ChainCa) -> Result<()> {
     std::fs::write(&path, cert).map_err(|source| Error::Io { path, source })
 }
 
-/// A member of the chain's consensus as the leader reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsensusMember {
-    /// Raft id.
-    pub id: u64,
-    /// Node name.
-    pub name: String,
-    /// Peer address.
-    pub addr: String,
-    /// `voter` or `learner`.
-    pub role: String,
-}
-
-/// Why an admin call did not go through.
-enum CallError {
-    /// Worth another try with a fresh leader (not the leader, unreachable).
-    Retry(String),
-    /// Refused for a reason a retry does not change.
-    Refused(String),
-}
-
 /// The platform's client of one chain's peer listeners.
 pub(crate) struct Admin {
-    client: HttpsClient,
+    client: AdminClient,
 }
 
 impl Admin {
@@ -95,7 +74,7 @@ impl Admin {
             Identity::from_pem(&read(&admin.join(KEY_FILE))?, &read(&admin.join(CERT_FILE))?, &trust)
                 .map_err(|e| failed("platform admin identity", e))?;
         let config = govchain_net::client_config(&identity, &trust).map_err(|e| failed("TLS client", e))?;
-        Ok(Admin { client: HttpsClient::new(config) })
+        Ok(Admin { client: AdminClient::new(HttpsClient::new(config), ADMIN_DEADLINE) })
     }
 
     /// POSTs `body` to `path` on the leader, which `leader` finds (as its
@@ -108,10 +87,10 @@ impl Admin {
         let deadline = Instant::now() + ADMIN_DEADLINE;
         loop {
             let why = match leader().await {
-                Ok(addr) => match self.call(&addr, Method::POST, path, Some(&body)).await {
-                    Ok(_) => return Ok(()),
-                    Err(CallError::Refused(m)) => return Err(Error::Failed(format!("{path}: {m}"))),
-                    Err(CallError::Retry(m)) => m,
+                Ok(addr) => match self.client.post(&addr, path, &body).await {
+                    Ok(()) => return Ok(()),
+                    Err(AdminError::Refused(m)) => return Err(Error::Failed(m)),
+                    Err(AdminError::Retry(m)) => m,
                 },
                 Err(e) => e.to_string(),
             };
@@ -126,42 +105,7 @@ impl Admin {
 
     /// The consensus members as the node at `addr` knows them.
     pub(crate) async fn members(&self, addr: &str) -> Result<Vec<ConsensusMember>> {
-        let body = match self.call(addr, Method::GET, "/admin/members", None).await {
-            Ok(b) => b,
-            Err(CallError::Refused(m) | CallError::Retry(m)) => {
-                return Err(Error::Failed(format!("members: {m}")));
-            }
-        };
-        serde_json::from_slice(&body).map_err(|e| Error::Failed(format!("members: unexpected answer: {e}")))
-    }
-
-    async fn call(
-        &self,
-        addr: &str,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Vec<u8>, CallError> {
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let url = format!("https://{addr}{path}");
-        let reply = match self
-            .client
-            .exchange(method, &url, "application/json", body, Some(ADMIN_DEADLINE), MAX_ANSWER)
-            .await
-        {
-            Ok(reply) => reply,
-            Err(e @ govchain_net::Error::Address(_)) => return Err(CallError::Refused(e.to_string())),
-            Err(e) => return Err(CallError::Retry(e.to_string())),
-        };
-        if reply.status.is_success() {
-            return Ok(reply.body.to_vec());
-        }
-        let text = reply.excerpt(1000);
-        if reply.status.is_server_error() {
-            Err(CallError::Retry(format!("{addr}: {}: {text}", reply.status)))
-        } else {
-            Err(CallError::Refused(format!("{}: {text}", reply.status)))
-        }
+        self.client.members(addr).await.map_err(|e| Error::Failed(format!("members: {e}")))
     }
 }
 
