@@ -35,7 +35,6 @@ use kube::{
     Api, Client,
     runtime::{
         Controller,
-        controller::Action,
         events::{Recorder, Reporter},
         reflector::ObjectRef,
         watcher,
@@ -228,8 +227,3 @@ where
 pub const REQUEUE_PROGRESSING: Duration = Duration::from_secs(3);
 /// How often to refresh the status of a Ready chain.
 pub const REQUEUE_READY: Duration = Duration::from_secs(10);
-
-/// The action after a reconcile that wants another look in `after`.
-pub fn requeue(after: Duration) -> Action {
-    Action::requeue(after)
-}

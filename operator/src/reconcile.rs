@@ -172,6 +172,50 @@ struct Reconciler<'a> {
     members: Vec<MemberPlan>,
 }
 
+/// A group of node pods in the membership: one of the chain's node groups,
+/// or a ChainMember's pods in its own namespace.
+struct Slot {
+    /// The group's name (the ChainMember's name for a member).
+    group: String,
+    /// A ChainMember's namespace and names.
+    member: Option<(String, Names)>,
+    /// How events and progress name it.
+    label: String,
+    /// Its pods with a membership entry (from index 0).
+    count: i32,
+}
+
+impl Slot {
+    /// Pod `index` of the group.
+    fn pod(&self, names: &Names, index: i32) -> String {
+        match &self.member {
+            None => names.pod(&self.group, index),
+            Some(_) => names::member_pod(&self.group, index),
+        }
+    }
+
+    /// Membership key of pod `index` (the pod name, or a member pod's node id).
+    fn key(&self, names: &Names, index: i32) -> String {
+        match &self.member {
+            None => names.pod(&self.group, index),
+            Some((_, mnames)) => mnames.node_id(&names::member_pod(&self.group, index)),
+        }
+    }
+
+    /// Namespace of its pods.
+    fn namespace<'s>(&'s self, chain_ns: &'s str) -> &'s str {
+        self.member.as_ref().map_or(chain_ns, |(ns, _)| ns.as_str())
+    }
+}
+
+/// What one membership step needs of the observed chain.
+struct Step<'a> {
+    admin: &'a Admin,
+    leader: Option<&'a String>,
+    pods: &'a BTreeMap<String, PodView>,
+    raft: bool,
+}
+
 /// Whose node keys a Secret holds.
 enum KeyHolder {
     /// A node group of the chain (its Secret in the chain's namespace).
@@ -382,59 +426,23 @@ impl<'a> Reconciler<'a> {
         let mut replicas: BTreeMap<String, i32> = BTreeMap::new();
         let mut progressing: Vec<String> = Vec::new();
         for group in &chain.spec.node_groups {
-            let count = membership.count(&self.names, &group.name);
-            let target = group.replicas;
-            if chain.spec.stopped {
-                replicas.insert(group.name.clone(), 0);
-                continue;
-            }
-            let adding = raft && target > count && healthy(&membership);
-            let ns = self.ns.clone();
-            if let Some(why) =
-                self.volume_in_the_way(adding, &ns, &self.names.pod(&group.name, count)).await?
-            {
-                progressing.push(why);
-                replicas.insert(group.name.clone(), count);
-            } else if adding {
-                let pod = self.names.pod(&group.name, count);
-                let id = membership.next_id.max(1);
-                membership.next_id = id + 1;
-                membership.nodes.insert(
-                    pod.clone(),
-                    NodeEntry {
-                        id,
-                        group: group.name.clone(),
-                        index: count,
-                        state: JoinState::Joining,
-                        namespace: None,
-                    },
-                );
-                self.event(
-                    EventType::Normal,
-                    "NodeAdding",
-                    format!("adding {pod} (consensus id {id}) to {}", group.name),
-                );
-                progressing.push(format!("adding {pod}"));
-                replicas.insert(group.name.clone(), count + 1);
-            } else if raft && target < count && healthy(&membership) && count > 0 {
-                let pod = self.names.pod(&group.name, count - 1);
-                let id = membership.nodes.get(&pod).map_or(0, |e| e.id);
-                self.remove_member(&admin_client, leader.as_ref(), &pods, id).await?;
-                membership.nodes.remove(&pod);
-                config.remove(&format!("{pod}.toml"));
-                self.event(
-                    EventType::Normal,
-                    "NodeRemoved",
-                    format!("{pod} (consensus id {id}) left consensus"),
-                );
-                progressing.push(format!("removing {pod}"));
-                replicas.insert(group.name.clone(), count - 1);
+            let slot = Slot {
+                group: group.name.clone(),
+                member: None,
+                label: group.name.clone(),
+                count: membership.count(&self.names, &group.name),
+            };
+            let n = if chain.spec.stopped {
+                0
             } else {
-                if target != count {
-                    progressing.push(format!("{}: {count} of {target} nodes", group.name));
-                }
-                replicas.insert(group.name.clone(), count);
+                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, raft };
+                let healthy = healthy(&membership);
+                self.step(&slot, group.replicas, healthy, &mut membership, &step, &mut progressing).await?
+            };
+            if n < slot.count {
+                config.remove(&format!("{}.toml", slot.pod(&self.names, n)));
             }
+            replicas.insert(group.name.clone(), n);
         }
 
         // 4b. The ChainMembers' nodes, one at a time together with the chain's own.
@@ -443,54 +451,18 @@ impl<'a> Reconciler<'a> {
         for plan in self.members.clone() {
             let name = plan.member.name_any();
             let mnames = names::member_names(&name, &plan.ns, &domain);
-            let count = membership.member_count(&name, &plan.ns, &domain);
-            let target = plan.target;
-            let adding = !chain.spec.stopped && raft && target > count && healthy(&membership);
+            let slot = Slot {
+                group: name.clone(),
+                label: format!("ChainMember {}/{name}", plan.ns),
+                count: membership.member_count(&name, &plan.ns, &domain),
+                member: Some((plan.ns.clone(), mnames)),
+            };
             let n = if chain.spec.stopped {
                 0
-            } else if let Some(why) =
-                self.volume_in_the_way(adding, &plan.ns, &names::member_pod(&name, count)).await?
-            {
-                progressing.push(why);
-                count
-            } else if adding {
-                let key = mnames.node_id(&names::member_pod(&name, count));
-                let id = membership.next_id.max(1);
-                membership.next_id = id + 1;
-                membership.nodes.insert(
-                    key.clone(),
-                    NodeEntry {
-                        id,
-                        group: name.clone(),
-                        index: count,
-                        state: JoinState::Joining,
-                        namespace: Some(plan.ns.clone()),
-                    },
-                );
-                self.event(
-                    EventType::Normal,
-                    "NodeAdding",
-                    format!("adding {key} (consensus id {id}) of ChainMember {}/{name}", plan.ns),
-                );
-                progressing.push(format!("adding {key}"));
-                count + 1
-            } else if raft && target < count && healthy(&membership) {
-                let key = mnames.node_id(&names::member_pod(&name, count - 1));
-                let id = membership.nodes.get(&key).map_or(0, |e| e.id);
-                self.remove_member(&admin_client, leader.as_ref(), &pods, id).await?;
-                membership.nodes.remove(&key);
-                self.event(
-                    EventType::Normal,
-                    "NodeRemoved",
-                    format!("{key} (consensus id {id}) of ChainMember {}/{name} left consensus", plan.ns),
-                );
-                progressing.push(format!("removing {key}"));
-                count - 1
             } else {
-                if target != count {
-                    progressing.push(format!("ChainMember {}/{name}: {count} of {target} nodes", plan.ns));
-                }
-                count
+                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, raft };
+                let healthy = healthy(&membership);
+                self.step(&slot, plan.target, healthy, &mut membership, &step, &mut progressing).await?
             };
             member_replicas.insert((plan.ns.clone(), name), n);
         }
@@ -764,7 +736,6 @@ impl<'a> Reconciler<'a> {
         admin: &BTreeMap<String, String>,
         pods: &BTreeMap<String, PodView>,
     ) -> Result<Admin> {
-        let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
         let addresses: BTreeMap<String, SocketAddr> = pods
             .iter()
             .filter_map(|(pod, v)| {
@@ -772,14 +743,65 @@ impl<'a> Reconciler<'a> {
                 Some((self.key_peer_host(pod), SocketAddr::new(ip, names::P2P_PORT)))
             })
             .collect();
-        Admin::new(
-            suite,
-            &get(ca, names::ROOT_CERT),
-            &get(ca, names::OPERATING_CERT),
-            &get(admin, names::ADMIN_KEY),
-            &get(admin, names::ADMIN_CERT),
-            addresses,
-        )
+        Admin::from_secrets(suite, ca, admin, addresses)
+    }
+
+    /// Moves `slot` one node toward `target` while the chain is `healthy`:
+    /// records a new entry (joining; a learner first) or takes its last node
+    /// out of consensus. Returns how many pods the group runs now.
+    async fn step(
+        &mut self,
+        slot: &Slot,
+        target: i32,
+        healthy: bool,
+        membership: &mut Membership,
+        step: &Step<'_>,
+        progressing: &mut Vec<String>,
+    ) -> Result<i32> {
+        let count = slot.count;
+        let adding = step.raft && target > count && healthy;
+        let ns = slot.namespace(&self.ns).to_owned();
+        if let Some(why) = self.volume_in_the_way(adding, &ns, &slot.pod(&self.names, count)).await? {
+            progressing.push(why);
+            return Ok(count);
+        }
+        if adding {
+            let key = slot.key(&self.names, count);
+            let id = membership.next_id.max(1);
+            membership.next_id = id + 1;
+            let entry = NodeEntry {
+                id,
+                group: slot.group.clone(),
+                index: count,
+                state: JoinState::Joining,
+                namespace: slot.member.as_ref().map(|(ns, _)| ns.clone()),
+            };
+            membership.nodes.insert(key.clone(), entry);
+            self.event(
+                EventType::Normal,
+                "NodeAdding",
+                format!("adding {key} (consensus id {id}) of {}", slot.label),
+            );
+            progressing.push(format!("adding {key}"));
+            return Ok(count + 1);
+        }
+        if step.raft && target < count && healthy {
+            let key = slot.key(&self.names, count - 1);
+            let id = membership.nodes.get(&key).map_or(0, |e| e.id);
+            self.remove_member(step.admin, step.leader, step.pods, id).await?;
+            membership.nodes.remove(&key);
+            self.event(
+                EventType::Normal,
+                "NodeRemoved",
+                format!("{key} (consensus id {id}) of {} left consensus", slot.label),
+            );
+            progressing.push(format!("removing {key}"));
+            return Ok(count - 1);
+        }
+        if target != count {
+            progressing.push(format!("{}: {count} of {target} nodes", slot.label));
+        }
+        Ok(count)
     }
 
     /// Whether a volume left by a node that left consensus (storage retention

@@ -70,6 +70,7 @@ impl Cluster {
             .args(["--cluster-domain", env.cluster_domain()])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--leader-election-namespace", "default"])
+            .args(["--ca-namespace", "default"])
             .env("RUST_LOG", "info,govchain=debug,kube_runtime=warn")
             .env_remove("POD_NAME")
             .stdout(Stdio::from(out.try_clone().unwrap()))

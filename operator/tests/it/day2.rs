@@ -6,7 +6,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -18,7 +17,7 @@ use govchain_crds::Chain;
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_execution::DataCall;
 use govchain_operator::{
-    names::{self, Names, pod_of_node},
+    names::{Names, pod_of_node},
     nodes::{Admin, ConsensusMember},
     render,
 };
@@ -28,7 +27,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{Api, api::ListParams};
 use tokio::task::JoinHandle;
 
-use crate::env::{CA_NS, Env};
+use crate::env::Env;
 
 const NS: &str = "dept-ops";
 const CHAIN: &str = "ops-ledger";
@@ -186,11 +185,7 @@ impl Day2 {
     }
 
     async fn secret(&self, name: &str) -> BTreeMap<String, String> {
-        self.secret_in(NS, name).await
-    }
-
-    async fn secret_in(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
-        let api: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
+        let api: Api<Secret> = Api::namespaced(self.kube.clone(), NS);
         let secret = api.get(name).await.unwrap_or_else(|e| panic!("Secret {name}: {e}"));
         render::secret_text(&secret)
     }
@@ -268,28 +263,7 @@ impl Day2 {
 
     /// An admin client of the chain's peer listeners (the operator's identity).
     async fn admin(&self) -> Admin {
-        let ca = self.secret_in(CA_NS, &self.names.ca_secret()).await;
-        let admin = self.secret_in(CA_NS, &self.names.admin_secret()).await;
-        let addresses: BTreeMap<String, SocketAddr> = self
-            .pods()
-            .await
-            .iter()
-            .filter_map(|p| {
-                let ip = p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?;
-                let name = p.metadata.name.as_deref()?;
-                Some((self.names.peer_host(name), SocketAddr::new(ip, names::P2P_PORT)))
-            })
-            .collect();
-        let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-        Admin::new(
-            Suite::Gm,
-            &get(&ca, names::ROOT_CERT),
-            &get(&ca, names::OPERATING_CERT),
-            &get(&admin, names::ADMIN_KEY),
-            &get(&admin, names::ADMIN_CERT),
-            addresses,
-        )
-        .unwrap()
+        self.env.chain_admin(&self.kube, NS, CHAIN).await.expect("the chain's admin client")
     }
 
     /// The consensus configuration as `pod`'s node knows it.

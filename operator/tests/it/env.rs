@@ -2,12 +2,22 @@
 //! its own process.
 
 use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
+use govchain_crypto::Suite;
+use govchain_operator::{
+    names::{self, Names},
+    nodes::Admin,
+    render,
+};
 use govchain_testenv::{AgentConfig, TestEnv, TestEnvOptions};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::{Api, api::ListParams};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -81,6 +91,28 @@ impl Env {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// The operator's admin client of chain `chain` in `ns` (a gm chain): its
+    /// identity and CA from the CA namespace, dialing the chain's own pods at
+    /// their IPs. `None` while the Secrets are not there.
+    pub async fn chain_admin(&self, kube: &kube::Client, ns: &str, chain: &str) -> Option<Admin> {
+        let names = Names::new(chain, ns, self.env.cluster_domain());
+        let secrets: Api<Secret> = Api::namespaced(kube.clone(), CA_NS);
+        let ca = render::secret_text(&secrets.get(&names.ca_secret()).await.ok()?);
+        let admin = render::secret_text(&secrets.get(&names.admin_secret()).await.ok()?);
+        let pods: Api<Pod> = Api::namespaced(kube.clone(), ns);
+        let list =
+            pods.list(&ListParams::default().labels(&format!("govchain.io/chain={chain}"))).await.ok()?;
+        let addresses: BTreeMap<String, SocketAddr> = list
+            .items
+            .iter()
+            .filter_map(|p| {
+                let ip = p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?;
+                Some((names.peer_host(p.metadata.name.as_deref()?), SocketAddr::new(ip, names::P2P_PORT)))
+            })
+            .collect();
+        Admin::from_secrets(Suite::Gm, &ca, &admin, addresses).ok()
     }
 
     /// kubectl; panics with its stderr when it fails.

@@ -5,14 +5,14 @@
 //! NotInvited; deleting the members takes their nodes out of consensus and
 //! their pods away.
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use govchain_crds::{Chain, ChainMember};
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_execution::DataCall;
 use govchain_operator::{
     names::{self, Names},
-    nodes::{Admin, ConsensusMember},
+    nodes::ConsensusMember,
     render,
 };
 use govchain_sdk::{Client, Wallet};
@@ -20,7 +20,7 @@ use govchain_types::api::SubmitMode;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{Api, api::ListParams};
 
-use crate::env::{CA_NS, Env, repo};
+use crate::env::{Env, repo};
 
 const NS: &str = "dept-a";
 const MEMBER_NS: &str = "dept-b";
@@ -68,29 +68,7 @@ fn condition(m: &ChainMember, type_: &str) -> Option<(String, String)> {
 /// The consensus configuration as the leader reports it.
 async fn consensus(env: &Env, kube: &kube::Client) -> Option<Vec<ConsensusMember>> {
     let names = Names::new(CHAIN, NS, env.env.cluster_domain());
-    let secrets: Api<Secret> = Api::namespaced(kube.clone(), CA_NS);
-    let ca = render::secret_text(&secrets.get(&names.ca_secret()).await.ok()?);
-    let admin = render::secret_text(&secrets.get(&names.admin_secret()).await.ok()?);
-    let pods: Api<Pod> = Api::namespaced(kube.clone(), NS);
-    let list = pods.list(&ListParams::default().labels(&format!("govchain.io/chain={CHAIN}"))).await.ok()?;
-    let addresses: BTreeMap<String, SocketAddr> = list
-        .items
-        .iter()
-        .filter_map(|p| {
-            let ip = p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?;
-            Some((names.peer_host(p.metadata.name.as_deref()?), SocketAddr::new(ip, names::P2P_PORT)))
-        })
-        .collect();
-    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let a = Admin::new(
-        Suite::Gm,
-        &get(&ca, names::ROOT_CERT),
-        &get(&ca, names::OPERATING_CERT),
-        &get(&admin, names::ADMIN_KEY),
-        &get(&admin, names::ADMIN_CERT),
-        addresses,
-    )
-    .ok()?;
+    let a = env.chain_admin(kube, NS, CHAIN).await?;
     // Any of the chain's own nodes answers with the leader's view once it follows.
     for pod in 0..4 {
         if let Ok(m) = a.members(&names.p2p(&names.pod("core", pod))).await {
@@ -260,8 +238,9 @@ async fn chain_member_joins_and_leaves() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (_, pods_c) =
+    let (ok, pods_c) =
         env.kubectl_try(&["get", "pods,statefulsets,secrets,configmaps", "-n", "dept-c", "-o", "name"]).await;
+    assert!(ok, "kubectl get in dept-c: {pods_c}");
     assert!(!pods_c.contains("gatecrasher"), "an uninvited member got objects: {pods_c}");
     let m = members_c.get("gatecrasher").await.unwrap();
     assert_eq!(condition(&m, "Ready"), Some(("False".into(), "NotInvited".into())));

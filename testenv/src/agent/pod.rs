@@ -92,7 +92,6 @@ impl Ctr {
 
 #[derive(Debug, Default)]
 struct VolState {
-    dir: PathBuf,
     host: Option<PathBuf>,
     last: Option<volumes::Files>,
     generation: u64,
@@ -216,13 +215,13 @@ impl Worker {
         // The pod IP must be in the status before the first container starts
         // (`status.podIP` field references).
         if self.last_status.is_none() || self.blocked.is_some() {
-            self.report(pod).await;
+            self.report().await;
         }
         if self.blocked.is_none() {
             self.run_containers(pod).await;
         }
         self.probe(pod).await;
-        self.report(pod).await;
+        self.report().await;
     }
 
     async fn sync_volumes(&mut self, pod: &Pod) -> Result<(), String> {
@@ -240,7 +239,6 @@ impl Worker {
                     let dir = self.dir.join("volumes").join(&vol.name);
                     volumes::sync(&dir, &files, &mut state.last, &mut state.generation)
                         .map_err(|e| format!("volume {:?}: {e}", vol.name))?;
-                    state.dir = dir.clone();
                     state.host = Some(dir);
                 }
             }
@@ -739,8 +737,7 @@ impl Worker {
         }
     }
 
-    fn status(&mut self, pod: &Pod) -> PodStatus {
-        let policy = Self::restart_policy(pod).to_string();
+    fn status(&mut self) -> PodStatus {
         let mains: Vec<&Ctr> = self.ctrs.iter().filter(|c| !c.init).collect();
         let inits_done = self
             .ctrs
@@ -763,7 +760,6 @@ impl Worker {
         } else {
             "Pending"
         };
-        let _ = policy;
         let ready = !mains.is_empty() && mains.iter().all(|c| c.proc.is_some() && c.ready);
         let ctr_status = |c: &Ctr, blocked: &Option<String>| -> ContainerStatus {
             let state = match (&c.state, blocked) {
@@ -833,8 +829,8 @@ impl Worker {
         }
     }
 
-    async fn report(&mut self, pod: &Pod) {
-        let status = self.status(pod);
+    async fn report(&mut self) {
+        let status = self.status();
         let Ok(value) = serde_json::to_value(&status) else {
             return;
         };
@@ -884,7 +880,7 @@ impl Worker {
                 ..Default::default()
             });
         }
-        self.report(pod).await;
+        self.report().await;
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         let dp = DeleteParams {
             grace_period_seconds: Some(0),

@@ -14,6 +14,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, Patch, PatchParams};
 
+use crate::alive;
+
 const WAIT: Duration = Duration::from_secs(90);
 const IMAGE: &str = "testenv/echo";
 
@@ -81,10 +83,6 @@ fn echo_pids(ip: Option<IpAddr>) -> Vec<u32> {
         }
     }
     out
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::metadata(format!("/proc/{pid}")).is_ok()
 }
 
 const STATEFULSET: &str = r#"
@@ -291,6 +289,8 @@ async fn statefulset_runs_resolves_and_serves() {
     // agent's final pod deletes).
     let claim_dirs = env.dir().join("volumes/claims/demo");
     assert_eq!(std::fs::read_dir(&claim_dirs).unwrap().count(), 2);
+    let pids: Vec<u32> = ["echo-0", "echo-1"].iter().flat_map(|p| env.pod_pids("demo", p)).collect();
+    assert_eq!(pids.len(), 2, "both pods run before the namespace goes: {pids:?}");
     env.kubectl_ok(["delete", "namespace", "demo", "--wait=false"]).await.unwrap();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     wait_for("namespace demo to be gone", WAIT, || async {
@@ -303,10 +303,8 @@ async fn statefulset_runs_resolves_and_serves() {
     })
     .await
     .unwrap();
-    let pids = echo_pids(None);
-    drop(env);
     for pid in pids {
-        assert!(!alive(pid), "pod process {pid} outlived the environment");
+        assert!(!alive(pid), "pod process {pid} outlived its deleted pod");
     }
 }
 
@@ -371,6 +369,14 @@ async fn restarts_and_readiness() {
     assert_eq!(get(addr, "/readyz").await.unwrap().0, 200);
     let log = env.pod_log("default", "crashy");
     assert_eq!(log.matches("testenv-echo  listening").count(), 2, "{log}");
+
+    // Dropping the environment stops the pods it still runs.
+    let pids = env.pod_pids("default", "crashy");
+    assert_eq!(pids.len(), 1, "crashy runs: {pids:?}");
+    drop(env);
+    for pid in pids {
+        assert!(!alive(pid), "pod process {pid} outlived the environment");
+    }
 }
 
 const IN_CLUSTER: &str = r#"

@@ -7,10 +7,7 @@ use govchain_testenv::{TestEnv, TestEnvOptions};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, PostParams};
 
-fn alive(pid: u32) -> bool {
-    // A zombie still has a /proc entry; only a reaped process is gone.
-    std::fs::metadata(format!("/proc/{pid}")).is_ok()
-}
+use crate::alive;
 
 #[tokio::test]
 async fn control_plane_starts_and_stops_cleanly() {

@@ -5,3 +5,9 @@
 mod agent;
 mod controlplane;
 mod crash;
+
+/// Whether process `pid` still exists (a zombie still has a /proc entry;
+/// only a reaped process is gone).
+fn alive(pid: u32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}")).is_ok()
+}

@@ -1407,18 +1407,13 @@ impl HostDriver for KubeDriver {
         let slot = view.slot(name)?;
         let selector = format!("{}={}", govchain_crds::labels::CHAIN, view.loc.name);
         let maps: Api<ConfigMap> = Api::namespaced(self.client(), &slot.ns);
-        let mut configs = maps
+        // The operator labels every ConfigMap and Secret of the chain (its
+        // members' too) with the chain's name.
+        let configs = maps
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| api_err("listing the chain's ConfigMaps", e))?
             .items;
-        if let Some(c) = maps
-            .get_opt(&format!("{}-config", view.loc.name))
-            .await
-            .map_err(|e| api_err("reading the chain's ConfigMap", e))?
-        {
-            configs.push(c);
-        }
         let config_key = format!("{}.toml", slot.pod);
         let data_of = |m: &ConfigMap, k: &str| m.data.as_ref().and_then(|d| d.get(k)).cloned();
         let node_toml = configs.iter().find_map(|m| data_of(m, &config_key));
@@ -1442,15 +1437,6 @@ impl HostDriver for KubeDriver {
             .items
             .into_iter()
             .find(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&cert_key)));
-        // The contract's name of the group Secret, should its labels differ.
-        let found = match (found, slot.group.and_then(|i| view.chain.spec.node_groups.get(i))) {
-            (None, Some(g)) => secrets
-                .get_opt(&format!("{}-{}-keys", view.loc.name, g.name))
-                .await
-                .map_err(|e| api_err("reading the group's Secret", e))?
-                .filter(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&cert_key))),
-            (found, _) => found,
-        };
         let Some(data) = found.and_then(|s| s.data) else {
             return Err(Error::Failed(format!(
                 "the operator has not issued the certificate of {name} yet (no Secret in {} with {cert_key})",
