@@ -149,7 +149,7 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
         NetCmd::AddNode { dir, learner } => add_node(&dir, learner).await,
         NetCmd::Policy { dir, max_txs, max_bytes, max_wait_ms } => {
             let policy =
-                serde_json::json!({"max_txs": max_txs, "max_bytes": max_bytes, "max_wait": max_wait_ms});
+                serde_json::json!({"max_txs": max_txs, "max_bytes": max_bytes, "max_wait_ms": max_wait_ms});
             Admin::new(&dir)?.post("/admin/policy", policy).await?;
             println!("policy max_txs={max_txs} max_bytes={max_bytes} max_wait_ms={max_wait_ms}");
             Ok(())

@@ -23,25 +23,7 @@ pub struct ChainSpec {
     pub block_policy: BlockPolicySpec,
 }
 
-/// Consensus engine of a chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsensusKind {
-    /// Raft (crash fault tolerant): a replicated chain of 1 or more voters.
-    Raft,
-    /// One node orders alone (development and single-department chains).
-    Solo,
-}
-
-impl ConsensusKind {
-    /// The engine's name in the genesis (`raft`, `solo`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsensusKind::Raft => "raft",
-            ConsensusKind::Solo => "solo",
-        }
-    }
-}
+pub use govchain_types::chain::{ConsensusKind, NodeRole};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,16 +35,6 @@ pub struct NodeSpec {
     pub role: NodeRole,
     /// Resources granted to it.
     pub resources: Resources,
-}
-
-/// What a node does in consensus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeRole {
-    /// A voting member.
-    Consensus,
-    /// A non-voting replica (a Raft learner) keeping a full copy of the ledger.
-    Backup,
 }
 
 /// Resources granted to a node. The local driver records them but does not

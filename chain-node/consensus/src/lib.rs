@@ -11,7 +11,7 @@
 
 pub mod solo;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use govchain_types::Transaction;
 use serde::{Deserialize, Serialize};
@@ -91,54 +91,11 @@ pub struct Status {
     pub pending: usize,
 }
 
-/// When a block is cut (SPEC CON-3, "smart blocks"): as soon as it is full,
-/// or when `max_wait` has passed since its first transaction arrived.
-/// Transactions that arrive while a block is being committed wait for the
-/// next one, so a busy chain makes bigger blocks without any tuning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockPolicy {
-    /// Most transactions in one block.
-    pub max_txs: usize,
-    /// Most payload bytes in one block.
-    pub max_bytes: usize,
-    /// Longest wait for more transactions once one is pending.
-    #[serde(with = "millis")]
-    pub max_wait: Duration,
-}
+pub use govchain_types::chain::{BlockPolicy, ConsensusKind};
 
-impl Default for BlockPolicy {
-    fn default() -> Self {
-        BlockPolicy { max_txs: 5000, max_bytes: 8 * 1024 * 1024, max_wait: Duration::from_millis(2) }
-    }
-}
-
-impl BlockPolicy {
-    /// Checks the values are usable.
-    pub fn validate(&self) -> Result<()> {
-        if self.max_txs == 0 || self.max_txs > 100_000 {
-            return Err(Error::InvalidPolicy(format!("max_txs {} not in 1..=100000", self.max_txs)));
-        }
-        if self.max_bytes < 1024 || self.max_bytes > 256 * 1024 * 1024 {
-            return Err(Error::InvalidPolicy(format!("max_bytes {} not in 1KiB..=256MiB", self.max_bytes)));
-        }
-        if self.max_wait > Duration::from_secs(10) {
-            return Err(Error::InvalidPolicy(format!("max_wait {:?} above 10s", self.max_wait)));
-        }
-        Ok(())
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
+impl From<govchain_types::VocabularyError> for Error {
+    fn from(e: govchain_types::VocabularyError) -> Self {
+        Error::InvalidPolicy(e.0)
     }
 }
 

@@ -171,7 +171,7 @@ impl RaftEngine {
         store: Arc<dyn BlockStore>,
         transport: Arc<dyn RaftTransport>,
     ) -> Result<RaftEngine> {
-        config.block_policy.validate()?;
+        config.block_policy.validate().map_err(govchain_consensus::Error::from)?;
         let raft_config = Arc::new(config.openraft()?);
         let log_store = LogStore::open(&config.log_dir)?;
         let sm = StateMachine::open(
@@ -283,7 +283,7 @@ impl RaftEngine {
     /// member applies at the same point (an online configuration change).
     /// Returns once it is applied here. Leader only.
     pub async fn set_block_policy(&self, policy: BlockPolicy) -> Result<()> {
-        policy.validate()?;
+        policy.validate().map_err(govchain_consensus::Error::from)?;
         let res = self.inner.raft.client_write(Command::Policy(policy)).await;
         self.write_result(res.map(|_| ()))
     }

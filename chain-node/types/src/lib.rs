@@ -6,6 +6,7 @@
 
 pub mod api;
 mod block;
+pub mod chain;
 pub mod encoding;
 mod hash;
 pub mod merkle;
@@ -14,6 +15,7 @@ mod state;
 mod tx;
 
 pub use block::{BLOCK_VERSION, Block, BlockHeader, BlockSignature};
+pub use chain::{BlockPolicy, ConsensusKind, NodeRole, PolicyLimit, VocabularyError};
 pub use encoding::{Decode, Encode};
 pub use hash::{Hash, hex_bytes};
 pub use merkle::MerkleProof;
