@@ -70,14 +70,14 @@ pub struct UserView {
 pub(crate) async fn user_view(state: &AppState, u: user::Model) -> Result<UserView> {
     let role_ids: Vec<i64> = user_role::Entity::find()
         .filter(user_role::Column::UserId.eq(u.id))
-        .all(&state.db)
+        .all(&state.read)
         .await?
         .into_iter()
         .map(|r| r.role_id)
         .collect();
     let roles = role::Entity::find()
         .filter(role::Column::Id.is_in(role_ids))
-        .all(&state.db)
+        .all(&state.read)
         .await?
         .into_iter()
         .map(|r| r.name);
@@ -242,11 +242,11 @@ pub struct MeView {
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeView>> {
     let u = user::Entity::find_by_id(auth.user_id)
-        .one(&state.db)
+        .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::unauthorized("gone"))?;
     let o = org::Entity::find_by_id(auth.org_id)
-        .one(&state.db)
+        .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::unauthorized("gone"))?;
     Ok(Json(MeView {
@@ -640,7 +640,7 @@ async fn update_user(
 /// Sets a new random password for a user (shown once) and ends their
 /// sessions.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = CreatedUser), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CreatedUser), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     auth: Auth,
@@ -648,6 +648,13 @@ async fn reset_password(
 ) -> Result<Json<CreatedUser>> {
     auth.require(Perm::UserManage)?;
     let u = visible_user(&state, &auth, id).await?;
+    // A leaked session or token must not become a password: one's own
+    // password changes only with the old one (POST /auth/password).
+    if u.id == auth.user_id {
+        return Err(ApiError::conflict(
+            "you cannot reset your own password; change it with the current one (POST /api/v1/auth/password)",
+        ));
+    }
     let password = auth::random_password();
     let mut active = u.into_active_model();
     active.password_hash = Set(auth::hash(&password).await?);

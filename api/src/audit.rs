@@ -12,8 +12,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::LikeExpr,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+    sea_query::{Expr, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -22,8 +23,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     AppState,
     auth::{ActorSlot, Auth},
-    entity::oplog,
-    error::Result,
+    entity::{oplog, oplog_head},
+    error::{ApiError, Result},
     now_ms,
     rbac::Perm,
     validate,
@@ -87,41 +88,102 @@ fn entry_hash(prev: &str, at: i64, e: &Entry) -> String {
     hex::encode(h.finalize())
 }
 
-/// Appends an entry to the chain. Appends are serialized so each sees its
-/// predecessor.
+/// Appends an entry to the chain (and waits until it is stored).
 pub async fn record(state: &AppState, e: Entry) -> Result<()> {
-    let mut last = state.audit_lock.lock().await;
-    let prev = match last.take() {
-        Some(hash) => hash,
-        None => oplog::Entity::find()
-            .order_by_desc(oplog::Column::Id)
-            .limit(1)
-            .one(&state.db)
-            .await?
-            .map(|m| m.hash)
-            .unwrap_or_else(|| GENESIS.to_owned()),
-    };
-    let at = now_ms();
-    let hash = entry_hash(&prev, at, &e);
-    oplog::ActiveModel {
-        at: Set(at),
-        actor_id: Set(e.actor_id),
-        actor: Set(e.actor.chars().take(128).collect()),
-        org_id: Set(e.org_id),
-        action: Set(e.action),
-        target: Set(e.target),
-        result: Set(e.result),
-        detail: Set(e.detail),
-        prev_hash: Set(prev),
-        hash: Set(hash.clone()),
-        ..Default::default()
+    state.audit.append(e).await
+}
+
+/// Most entries one append transaction stores.
+const BATCH: usize = 256;
+
+type Pending = (Entry, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// The operation log's writer: appends arrive on a channel and are stored
+/// in batches, each batch one transaction that locks the head row, links
+/// its entries to the stored head and moves the head. The head lives only
+/// in the database, so any number of replicas append to one chain; the
+/// lock is held for the few statements of one batch.
+#[derive(Debug, Clone)]
+pub struct Appender {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+impl Appender {
+    /// Starts the writer task on `db`.
+    pub fn start(db: DatabaseConnection) -> Appender {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let entries: Vec<&Entry> = batch.iter().map(|(e, _)| e).collect();
+                let stored = append_batch(&db, &entries).await;
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(match &stored {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(ApiError::internal("appending to the operation log", e)),
+                    });
+                }
+            }
+        });
+        Appender { tx }
     }
-    .insert(&state.db)
-    .await?;
-    // Only a stored entry becomes the next one's predecessor; after a
-    // failure the next append reads the last hash from the database.
-    *last = Some(hash);
-    Ok(())
+
+    /// Appends `e`; returns once it is stored.
+    pub async fn append(&self, e: Entry) -> Result<()> {
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((e, reply))
+            .await
+            .map_err(|_| ApiError::internal("appending to the operation log", "the writer stopped"))?;
+        stored
+            .await
+            .map_err(|_| ApiError::internal("appending to the operation log", "the writer stopped"))?
+    }
+}
+
+async fn append_batch(db: &DatabaseConnection, entries: &[&Entry]) -> std::result::Result<(), DbErr> {
+    let txn = db.begin().await?;
+    // The first statement writes the head row: PostgreSQL locks the row
+    // until commit (another replica's append waits here), SQLite takes the
+    // database's write lock. Only then is the head read.
+    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    oplog_head::Entity::update_many()
+        .col_expr(oplog_head::Column::Seq, Expr::col(oplog_head::Column::Seq).add(n))
+        .filter(oplog_head::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    let head = oplog_head::Entity::find_by_id(1)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the operation log head".into()))?;
+    let mut prev = head.hash;
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        let at = now_ms();
+        // The stored name is at most 128 characters; the hash covers what is stored.
+        let e = Entry { actor: e.actor.chars().take(128).collect(), ..(*e).clone() };
+        let hash = entry_hash(&prev, at, &e);
+        rows.push(oplog::ActiveModel {
+            at: Set(at),
+            actor_id: Set(e.actor_id),
+            actor: Set(e.actor.clone()),
+            org_id: Set(e.org_id),
+            action: Set(e.action.clone()),
+            target: Set(e.target.clone()),
+            result: Set(e.result.clone()),
+            detail: Set(e.detail.clone()),
+            prev_hash: Set(std::mem::replace(&mut prev, hash.clone())),
+            hash: Set(hash),
+            ..Default::default()
+        });
+    }
+    oplog::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    oplog_head::Entity::update_many()
+        .col_expr(oplog_head::Column::Hash, Expr::value(prev))
+        .filter(oplog_head::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    txn.commit().await
 }
 
 /// Middleware: logs every state-changing request after it ran.

@@ -11,7 +11,9 @@ use argon2::{
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use rand::Rng;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, Set,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -123,7 +125,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
     let (user_id, via, csrf) = if let Some(token) = bearer {
         let found = api_token::Entity::find()
             .filter(api_token::Column::TokenHash.eq(token_hash(token.trim())))
-            .one(&state.db)
+            .one(&state.read)
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked API token"))?;
         let user_id = found.user_id;
@@ -138,7 +140,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
             cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
         let found = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token_hash(&cookie)))
-            .one(&state.db)
+            .one(&state.read)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
         let idle = i64::try_from(state.config.idle_timeout.as_millis()).unwrap_or(i64::MAX);
@@ -170,18 +172,21 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
         }
         (user_id, Via::Session, Some(csrf))
     };
-    let user = user::Entity::find_by_id(user_id)
-        .one(&state.db)
+    // The user with its organization in one query, its roles in another.
+    let (user, org) = user::Entity::find_by_id(user_id)
+        .join(
+            JoinType::LeftJoin,
+            user::Entity::belongs_to(org::Entity).from(user::Column::OrgId).to(org::Column::Id).into(),
+        )
+        .select_also(org::Entity)
+        .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     if user.status != "active" {
         return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "frozen", "the account is frozen"));
     }
-    let org = org::Entity::find_by_id(user.org_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the account's organization no longer exists"))?;
-    let (perms, roles) = user_perms(state, &user, &org).await?;
+    let org = org.ok_or_else(|| ApiError::unauthorized("the account's organization no longer exists"))?;
+    let (perms, roles) = user_perms_on(&state.read, &user, &org).await?;
     Ok(Auth {
         user_id: user.id,
         username: user.username,
@@ -203,14 +208,26 @@ pub async fn user_perms(
     user: &user::Model,
     org: &org::Model,
 ) -> Result<(BTreeSet<Perm>, Vec<String>)> {
-    let role_ids: Vec<i64> = user_role::Entity::find()
+    user_perms_on(&state.db, user, org).await
+}
+
+async fn user_perms_on(
+    db: &impl ConnectionTrait,
+    user: &user::Model,
+    org: &org::Model,
+) -> Result<(BTreeSet<Perm>, Vec<String>)> {
+    // One query: the user's role rows joined to the roles.
+    let roles = role::Entity::find()
+        .join_rev(
+            JoinType::InnerJoin,
+            user_role::Entity::belongs_to(role::Entity)
+                .from(user_role::Column::RoleId)
+                .to(role::Column::Id)
+                .into(),
+        )
         .filter(user_role::Column::UserId.eq(user.id))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|r| r.role_id)
-        .collect();
-    let roles = role::Entity::find().filter(role::Column::Id.is_in(role_ids)).all(&state.db).await?;
+        .all(db)
+        .await?;
     let mut perms = BTreeSet::new();
     let mut names = Vec::new();
     for r in roles {

@@ -12,7 +12,7 @@ use govchain_crypto::Suite;
 use govchain_driver::{BlockPolicySpec, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, sea_query::Expr,
+    Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,10 +24,10 @@ use crate::{
     created,
     entity::{chain, chain_member, invitation, node, org},
     error::{ApiError, ErrorBody, Result},
-    now_ms,
+    jobs, now_ms,
     rbac::Perm,
     validate,
-    workflow::{self, notify},
+    workflow::notify,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -319,8 +319,9 @@ pub(crate) async fn set_chain_state(state: &AppState, id: i64, to: &str) -> Resu
     Ok(())
 }
 
-pub(crate) async fn insert_node(
-    state: &AppState,
+/// Records a node the driver started (on a connection or in a transaction).
+pub(crate) async fn insert_node_on(
+    db: &impl sea_orm::ConnectionTrait,
     chain_id: i64,
     org_id: i64,
     n: &NodeInfo,
@@ -344,7 +345,7 @@ pub(crate) async fn insert_node(
         created_at: Set(now_ms()),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(db)
     .await?)
 }
 
@@ -356,6 +357,19 @@ pub(crate) async fn add_node(
     chain_id: i64,
     role: &str,
     res: &ResourcesView,
+) -> Result<node::Model> {
+    add_reserved_node(state, org_id, chain_id, role, res, None).await
+}
+
+/// [`add_node`]; with a provisioning job's `lease`, its quota is already
+/// reserved and the node counts as the job's progress.
+pub(crate) async fn add_reserved_node(
+    state: &AppState,
+    org_id: i64,
+    chain_id: i64,
+    role: &str,
+    res: &ResourcesView,
+    lease: Option<&jobs::Lease>,
 ) -> Result<node::Model> {
     let role = parse_role(role)?;
     let c = chain::Entity::find_by_id(chain_id)
@@ -377,15 +391,48 @@ pub(crate) async fn add_node(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
-    let _guard = state.quota_lock.lock().await;
     let count = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).count(&state.db).await?;
     if count >= u64::try_from(c.max_nodes).unwrap_or(0) {
         return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes)));
     }
-    workflow::check_quota(state, org_id, 1, res).await?;
+    let amount = jobs::Amount::of(1, res);
+    if lease.is_none() {
+        // The quota is reserved before the driver works and given back if
+        // it fails; a job reserved its request's nodes when it began.
+        jobs::reserve(&state.db, org_id, amount).await?;
+    }
     let spec = NodeSpec { org: o.domain.clone(), role, resources: res.to_driver() };
-    let info = state.driver.add_node(&c.chain_key, &spec).await?;
-    insert_node(state, c.id, org_id, &info, res).await
+    let info = match state.driver.add_node(&c.chain_key, &spec).await {
+        Ok(info) => info,
+        Err(e) => {
+            if lease.is_none() {
+                jobs::release_logged(state, org_id, amount).await;
+            }
+            return Err(e.into());
+        }
+    };
+    let stored = async {
+        let txn = state.db.begin().await?;
+        if let Some(lease) = lease {
+            lease.add_done(&txn).await?;
+        }
+        let n = insert_node_on(&txn, c.id, org_id, &info, res).await?;
+        txn.commit().await?;
+        Ok::<_, ApiError>(n)
+    };
+    match stored.await {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            // Not recorded: the node goes again.
+            if let Err(r) = state.driver.remove_node(&c.chain_key, &info.name).await {
+                tracing::warn!(target: "govchain::api", "removing unrecorded node {}: {r}", info.name);
+            }
+            if lease.is_none() {
+                jobs::release_logged(state, org_id, amount).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Chains the caller's organization is a member of (all for the platform
@@ -393,7 +440,7 @@ pub(crate) async fn add_node(
 #[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses((status = 200, body = [ChainView]), (status = 403, body = ErrorBody)))]
 async fn list_chains(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<ChainView>>> {
     auth.require(Perm::ChainView)?;
-    let rows = chain::Entity::find().order_by_asc(chain::Column::Id).all(&state.db).await?;
+    let rows = chain::Entity::find().order_by_asc(chain::Column::Id).all(&state.read).await?;
     let mut out = Vec::new();
     for c in rows {
         if auth.sees_all() || is_member(&state, c.id, auth.org_id).await? {
@@ -487,7 +534,13 @@ async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<
         return Err(ApiError::conflict("the chain is still being provisioned"));
     }
     state.driver.delete_chain(&c.chain_key).await?;
-    chain::Entity::delete_by_id(c.id).exec(&state.db).await?;
+    let nodes = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?;
+    let txn = state.db.begin().await?;
+    for n in nodes {
+        jobs::release(&txn, n.org_id, jobs::Amount::node(n.cpu_millis, n.memory_mb, n.storage_mb)).await?;
+    }
+    chain::Entity::delete_by_id(c.id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -584,7 +637,10 @@ async fn delete_node(
         return Err(ApiError::conflict("the last node cannot be removed; delete the chain instead"));
     }
     state.driver.remove_node(&c.chain_key, &n.name).await?;
-    node::Entity::delete_by_id(n.id).exec(&state.db).await?;
+    let txn = state.db.begin().await?;
+    jobs::release(&txn, n.org_id, jobs::Amount::node(n.cpu_millis, n.memory_mb, n.storage_mb)).await?;
+    node::Entity::delete_by_id(n.id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

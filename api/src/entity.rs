@@ -149,6 +149,11 @@ pub mod quota {
         pub cpu_millis: i64,
         pub memory_mb: i64,
         pub storage_mb: i64,
+        /// Held by nodes and by reservations of provisioning in flight.
+        pub used_nodes: i64,
+        pub used_cpu_millis: i64,
+        pub used_memory_mb: i64,
+        pub used_storage_mb: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -207,6 +212,9 @@ pub mod chain {
         pub block_policy: String,
         pub max_nodes: i32,
         pub created_at: i64,
+        /// The host running the nodes when only one replica can reach them
+        /// (the local driver); `None` when every replica can.
+        pub host: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -332,6 +340,59 @@ pub mod oplog {
         pub detail: String,
         pub prev_hash: String,
         pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oplog_head {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// One row (id 1): the last entry's hash; appends lock it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oplog_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub seq: i64,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// The provisioning of one approved request.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub request_id: i64,
+        /// `queued`, `running`, `done` or `failed`.
+        pub state: String,
+        /// Only a replica of this host may run it (`None`: any).
+        pub host: Option<String>,
+        /// The replica holding the lease.
+        pub owner: Option<String>,
+        pub lease_until: i64,
+        pub attempt: i32,
+        /// Whether the request's quota is reserved.
+        pub reserved: bool,
+        /// Units done (nodes added, for a nodes request).
+        pub done: i32,
+        pub created_at: i64,
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod chains;
 pub mod entity;
 pub mod error;
+pub mod jobs;
 pub mod migration;
 pub mod orgs;
 pub mod rbac;
@@ -30,7 +31,7 @@ use axum::{
     routing::get,
 };
 use govchain_driver::HostDriver;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
@@ -59,6 +60,17 @@ pub struct ApiConfig {
     /// The first super admin's password; random (and printed once) when
     /// `None`.
     pub admin_password: Option<String>,
+    /// This replica's name in job leases (random when `None`).
+    pub replica: Option<String>,
+    /// The host whose chain nodes this replica's driver runs, when only
+    /// replicas on that host can reach them (the local driver: a stable id
+    /// of its data directory). Jobs on chains of another host are left to
+    /// that host's replicas. `None`: every replica reaches every node
+    /// (Kubernetes).
+    pub host: Option<String>,
+    /// How long a provisioning job's lease lasts without a heartbeat; a
+    /// replica that stops for longer loses its jobs to another (15 s).
+    pub job_lease: Duration,
 }
 
 impl ApiConfig {
@@ -73,7 +85,21 @@ impl ApiConfig {
             secure_cookies: false,
             admin_username: "admin".into(),
             admin_password: None,
+            replica: None,
+            host: None,
+            job_lease: Duration::from_secs(15),
         }
+    }
+
+    /// Refuses settings that would fail only after the database was
+    /// touched: the first super admin's name and password.
+    pub fn check(&self) -> Result<(), StartError> {
+        validate::username(&self.admin_username).map_err(|e| StartError::Setup(e.message))?;
+        if let Some(p) = &self.admin_password {
+            auth::check_password_policy(p, &self.admin_username)
+                .map_err(|e| StartError::Setup(format!("the admin password is refused: {}", e.message)))?;
+        }
+        Ok(())
     }
 }
 
@@ -89,19 +115,22 @@ pub struct Event {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database: every write, and reads that must see the latest
+    /// writes (on SQLite its one writer connection).
     pub db: DatabaseConnection,
+    /// Reads (on SQLite a pool of readers beside the writer; on
+    /// PostgreSQL the same pool as `db`).
+    pub read: DatabaseConnection,
     /// Where chain nodes run.
     pub driver: Arc<dyn HostDriver>,
     /// Settings.
     pub config: Arc<ApiConfig>,
     /// Message-centre events.
     pub events: broadcast::Sender<Event>,
-    /// Serializes operation-log appends (each links to its predecessor) and
-    /// holds the last entry's hash once read, so an append is one insert.
-    pub audit_lock: Arc<tokio::sync::Mutex<Option<String>>>,
-    /// Serializes quota checks with the provisioning they admit.
-    pub quota_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The operation log's writer.
+    pub audit: audit::Appender,
+    /// This replica in the provisioning jobs.
+    pub jobs: Arc<jobs::Worker>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -293,6 +322,7 @@ pub struct Platform {
     /// The shared state.
     pub state: AppState,
     server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -303,6 +333,10 @@ impl Platform {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        // No new jobs; a job in flight is abandoned with its lease, which
+        // another replica (or the next start) takes over once it expires.
+        self.worker.abort();
+        self.state.jobs.stop();
         // Open event streams would hold a graceful shutdown forever; give
         // requests in flight a moment, then close what is left.
         if tokio::time::timeout(Duration::from_secs(5), &mut self.server).await.is_err() {
@@ -314,40 +348,68 @@ impl Platform {
 
 /// Opens (and migrates) the database.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StartError> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    let sqlite = url.starts_with("sqlite:");
-    // SQLite: one connection, so writers never meet SQLITE_BUSY; the
-    // embedded platform's load is far below what one connection serves.
-    opts.max_connections(if sqlite { 1 } else { 32 })
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
-    let db = Database::connect(opts).await.map_err(|e| StartError::Database(format!("{url}: {e}")))?;
-    if sqlite {
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
-            db.execute_unprepared(pragma)
-                .await
-                .map_err(|e| StartError::Database(format!("{pragma}: {e}")))?;
-        }
-    }
-    migration::Migrator::up(&db, None).await.map_err(|e| StartError::Database(format!("migration: {e}")))?;
-    Ok(db)
+    Ok(connect_pools(url).await?.0)
 }
+
+/// Opens (and migrates) the database: the writer and the readers.
+///
+/// SQLite (WAL): one writer connection, so writers queue in the pool
+/// instead of meeting SQLITE_BUSY, and a pool of readers that never wait
+/// for it; a busy timeout covers another process on the same file.
+/// PostgreSQL: one pool for both.
+pub async fn connect_pools(url: &str) -> Result<(DatabaseConnection, DatabaseConnection), StartError> {
+    let sqlite = url.starts_with("sqlite:");
+    let memory = sqlite && url.contains(":memory:");
+    let open = |max: u32| {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(max)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        if sqlite {
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        }
+        opts
+    };
+    let connect = |opts: ConnectOptions| async move {
+        Database::connect(opts).await.map_err(|e| StartError::Database(format!("{url}: {e}")))
+    };
+    let db = connect(open(if sqlite { 1 } else { PG_POOL })).await?;
+    migration::Migrator::up(&db, None).await.map_err(|e| StartError::Database(format!("migration: {e}")))?;
+    // An in-memory database is one connection's own.
+    let read = if sqlite && !memory { connect(open(SQLITE_READERS)).await? } else { db.clone() };
+    Ok((db, read))
+}
+
+/// Readers beside the SQLite writer.
+const SQLITE_READERS: u32 = 4;
+/// Connections of one replica to PostgreSQL (the server's default limit
+/// is 100: three replicas fit).
+const PG_POOL: u32 = 32;
 
 /// Starts the control plane: opens and migrates the database, creates the
 /// platform organization, built-in roles and first super admin on the
-/// first run, resumes the chains that should be running, and serves.
+/// first run, resumes the chains that should be running, takes part in
+/// provisioning, and serves.
 pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Platform, StartError> {
-    let db = connect(&config.database_url).await?;
+    config.check()?;
+    let (db, read) = connect_pools(&config.database_url).await?;
     let (events, _) = broadcast::channel(1024);
+    let jobs = Arc::new(jobs::Worker::new(&config));
     let state = AppState {
+        audit: audit::Appender::start(db.clone()),
         db,
+        read,
         driver,
         config: Arc::new(config),
         events,
-        audit_lock: Arc::default(),
-        quota_lock: Arc::default(),
+        jobs,
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
@@ -368,7 +430,8 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
             tracing::error!(target: "govchain::api", "server: {e}");
         }
     });
-    Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, stop: Some(stop) })
+    let worker = jobs::spawn(state.clone());
+    Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, worker, stop: Some(stop) })
 }
 
 /// A 201 response with a JSON body.

@@ -13,7 +13,7 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Coordination)]
     }
 }
 
@@ -443,6 +443,123 @@ impl MigrationTrait for Initial {
         ] {
             m.create_index(Index::create().name(name).table(table).col(col).to_owned()).await?;
         }
+        Ok(())
+    }
+}
+
+/// What several api replicas share through the database (issue 16): the
+/// operation log's head row (appends lock it), quota usage on the quota
+/// row (a reservation is one conditional update), provisioning jobs with a
+/// lease, and the host a chain's nodes run on.
+#[derive(DeriveMigrationName)]
+struct Coordination;
+
+#[derive(DeriveIden)]
+enum OplogHead {
+    Table,
+    Id,
+    Seq,
+    Hash,
+}
+
+#[derive(DeriveIden)]
+enum Jobs {
+    Table,
+    Id,
+    RequestId,
+    State,
+    Host,
+    Owner,
+    LeaseUntil,
+    Attempt,
+    Reserved,
+    Done,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum QuotaUse {
+    UsedNodes,
+    UsedCpuMillis,
+    UsedMemoryMb,
+    UsedStorageMb,
+}
+
+#[derive(DeriveIden)]
+enum ChainHost {
+    Host,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Coordination {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(OplogHead::Table)
+                .col(integer(OplogHead::Id).primary_key())
+                .col(big_integer(OplogHead::Seq))
+                .col(string_len(OplogHead::Hash, 64))
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        // The head is the last entry's hash (the genesis hash of an empty log).
+        db.execute_unprepared(
+            "INSERT INTO oplog_head (id, seq, hash) SELECT 1, (SELECT COUNT(*) FROM oplog), \
+             COALESCE((SELECT hash FROM oplog ORDER BY id DESC LIMIT 1), \
+             '0000000000000000000000000000000000000000000000000000000000000000')",
+        )
+        .await?;
+        // SQLite alters one column per statement.
+        for col in
+            [QuotaUse::UsedNodes, QuotaUse::UsedCpuMillis, QuotaUse::UsedMemoryMb, QuotaUse::UsedStorageMb]
+        {
+            m.alter_table(
+                Table::alter().table(Quotas::Table).add_column(big_integer(col).default(0)).to_owned(),
+            )
+            .await?;
+        }
+        db.execute_unprepared(
+            "UPDATE quotas SET \
+             used_nodes = (SELECT COUNT(*) FROM nodes WHERE nodes.org_id = quotas.org_id), \
+             used_cpu_millis = (SELECT COALESCE(SUM(cpu_millis), 0) FROM nodes WHERE nodes.org_id = quotas.org_id), \
+             used_memory_mb = (SELECT COALESCE(SUM(memory_mb), 0) FROM nodes WHERE nodes.org_id = quotas.org_id), \
+             used_storage_mb = (SELECT COALESCE(SUM(storage_mb), 0) FROM nodes WHERE nodes.org_id = quotas.org_id)",
+        )
+        .await?;
+        m.alter_table(
+            Table::alter().table(Chains::Table).add_column(string_len_null(ChainHost::Host, 64)).to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Jobs::Table)
+                .col(pk_auto(Jobs::Id).big_integer())
+                .col(big_integer_uniq(Jobs::RequestId))
+                .col(string_len(Jobs::State, 16))
+                .col(string_len_null(Jobs::Host, 64))
+                .col(string_len_null(Jobs::Owner, 64))
+                .col(big_integer(Jobs::LeaseUntil))
+                .col(integer(Jobs::Attempt))
+                .col(boolean(Jobs::Reserved))
+                .col(integer(Jobs::Done))
+                .col(big_integer(Jobs::CreatedAt))
+                .col(big_integer(Jobs::UpdatedAt))
+                .foreign_key(&mut fk((Jobs::Table, Jobs::RequestId), (Requests::Table, Requests::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("idx_jobs_state").table(Jobs::Table).col(Jobs::State).to_owned())
+            .await?;
+        // Provisioning an older version left unfinished has no job: fail
+        // it, as that version's start would have.
+        db.execute_unprepared(
+            "UPDATE requests SET status = 'failed', progress = 'failed', \
+             error = 'the platform stopped during provisioning; submit the request again' \
+             WHERE status = 'provisioning'",
+        )
+        .await?;
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     ApiJson, AppState, audit,
     auth::{self, Auth},
     created,
-    entity::{node, org, quota, role, user, user_role},
+    entity::{org, quota, role, user, user_role},
     error::{ApiError, ErrorBody, Result},
     now_ms,
     rbac::{self, BUILTIN_ROLES, Perm},
@@ -157,6 +157,10 @@ fn empty_quota(org_id: i64) -> quota::ActiveModel {
         cpu_millis: Set(0),
         memory_mb: Set(0),
         storage_mb: Set(0),
+        used_nodes: Set(0),
+        used_cpu_millis: Set(0),
+        used_memory_mb: Set(0),
+        used_storage_mb: Set(0),
     }
 }
 
@@ -596,22 +600,19 @@ pub struct QuotaView {
 
 /// The grant and usage of organization `org_id`.
 pub(crate) async fn quota_of(state: &AppState, org_id: i64) -> Result<QuotaView> {
-    let q = quota::Entity::find_by_id(org_id).one(&state.db).await?;
-    let nodes = node::Entity::find().filter(node::Column::OrgId.eq(org_id)).all(&state.db).await?;
-    let mut v = QuotaView::default();
-    if let Some(q) = q {
-        v.nodes = i64::from(q.nodes);
-        v.cpu_millis = q.cpu_millis;
-        v.memory_mb = q.memory_mb;
-        v.storage_mb = q.storage_mb;
-    }
-    for n in nodes {
-        v.used_nodes += 1;
-        v.used_cpu_millis += n.cpu_millis;
-        v.used_memory_mb += n.memory_mb;
-        v.used_storage_mb += n.storage_mb;
-    }
-    Ok(v)
+    // Usage lives on the row: nodes and reservations in flight.
+    let q = quota::Entity::find_by_id(org_id).one(&state.read).await?;
+    Ok(q.map(|q| QuotaView {
+        nodes: i64::from(q.nodes),
+        cpu_millis: q.cpu_millis,
+        memory_mb: q.memory_mb,
+        storage_mb: q.storage_mb,
+        used_nodes: q.used_nodes,
+        used_cpu_millis: q.used_cpu_millis,
+        used_memory_mb: q.used_memory_mb,
+        used_storage_mb: q.used_storage_mb,
+    })
+    .unwrap_or_default())
 }
 
 /// The caller organization's quota: what approvals granted and what its

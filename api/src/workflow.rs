@@ -15,8 +15,8 @@ use axum::{
 use futures_util::Stream;
 use govchain_driver::{ChainSpec, ConsensusKind, NodeRole, NodeSpec};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
@@ -30,7 +30,7 @@ use crate::{
     created,
     entity::{chain, chain_member, message, org, quota, request},
     error::{ApiError, ErrorBody, Result},
-    now_ms,
+    jobs, now_ms,
     rbac::Perm,
     validate,
 };
@@ -244,7 +244,7 @@ async fn create_request(
     }
     check_spec(&req.spec)?;
     let o = org::Entity::find_by_id(auth.org_id)
-        .one(&state.db)
+        .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::unauthorized("gone"))?;
     if o.status != "active" {
@@ -258,7 +258,7 @@ async fn create_request(
             let taken = chain::Entity::find()
                 .filter(chain::Column::OrgId.eq(auth.org_id))
                 .filter(chain::Column::Name.eq(c.name.as_str()))
-                .one(&state.db)
+                .one(&state.read)
                 .await?;
             if taken.is_some() {
                 return Err(ApiError::conflict(format!("the organization already has a chain `{}`", c.name)));
@@ -337,7 +337,7 @@ async fn list_requests(
         validate::filter("status", s)?;
         q = q.filter(request::Column::Status.eq(s.as_str()));
     }
-    let rows = q.order_by_desc(request::Column::Id).limit(1000).all(&state.db).await?;
+    let rows = q.order_by_desc(request::Column::Id).limit(1000).all(&state.read).await?;
     Ok(Json(rows.into_iter().map(view).collect::<Result<_>>()?))
 }
 
@@ -390,14 +390,47 @@ async fn decide(
         return Err(ApiError::conflict(format!("the request is {}, not pending", r.status)));
     }
     let now = now_ms();
-    let mut a = r.into_active_model();
-    a.status = Set(if approve { "provisioning" } else { "rejected" }.into());
-    a.progress = Set(if approve { "approved; provisioning" } else { "rejected" }.into());
-    a.opinion = Set(opinion.clone());
-    a.approver_id = Set(Some(auth.user_id));
-    a.decided_at = Set(Some(now));
-    a.updated_at = Set(now);
-    let r = a.update(&state.db).await?;
+    let txn = state.db.begin().await?;
+    // Decided once: of two approvers (on any replicas) one wins, the other
+    // finds it no longer pending.
+    let won = request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(if approve { "provisioning" } else { "rejected" }))
+        .col_expr(
+            request::Column::Progress,
+            Expr::value(if approve { "approved; provisioning" } else { "rejected" }),
+        )
+        .col_expr(request::Column::Opinion, Expr::value(opinion.clone()))
+        .col_expr(request::Column::ApproverId, Expr::value(auth.user_id))
+        .col_expr(request::Column::DecidedAt, Expr::value(now))
+        .col_expr(request::Column::UpdatedAt, Expr::value(now))
+        .filter(request::Column::Id.eq(r.id))
+        .filter(request::Column::Status.eq("pending"))
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    if !won {
+        return Err(ApiError::conflict("the request was decided meanwhile"));
+    }
+    if approve {
+        let spec: RequestSpec =
+            serde_json::from_str(&r.spec).map_err(|e| ApiError::internal("reading a request", e))?;
+        grant(&txn, r.org_id, &spec).await?;
+        // More nodes run where the chain's nodes run.
+        let host = match r.chain_id {
+            Some(c) => chain::Entity::find_by_id(c).one(&txn).await?.and_then(|c| c.host),
+            None => None,
+        };
+        crate::jobs::enqueue(&txn, r.id, host).await?;
+    }
+    txn.commit().await?;
+    if approve {
+        state.jobs.wake();
+    }
+    let r = request::Entity::find_by_id(r.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such request"))?;
     let verdict = if approve { "approved" } else { "rejected" };
     notify(
         state,
@@ -422,12 +455,6 @@ async fn approve_request(
     ApiJson(op): ApiJson<Opinion>,
 ) -> Result<Json<RequestView>> {
     let r = decide(&state, &auth, id, true, op.opinion).await?;
-    let spec: RequestSpec =
-        serde_json::from_str(&r.spec).map_err(|e| ApiError::internal("reading a request", e))?;
-    grant(&state, r.org_id, &spec).await?;
-    let task_state = state.clone();
-    let request_id = r.id;
-    tokio::spawn(async move { provision(task_state, request_id, spec).await });
     Ok(Json(view(r)?))
 }
 
@@ -468,7 +495,7 @@ async fn cancel_request(
 }
 
 /// Adds an approved request's resources to the organization's quota.
-async fn grant(state: &AppState, org_id: i64, spec: &RequestSpec) -> Result<()> {
+async fn grant(db: &impl ConnectionTrait, org_id: i64, spec: &RequestSpec) -> Result<()> {
     let n = i64::from(spec.nodes());
     let res = spec.resources();
     let add = |col: quota::Column, v: i64| Expr::col(col).add(v);
@@ -479,7 +506,7 @@ async fn grant(state: &AppState, org_id: i64, spec: &RequestSpec) -> Result<()> 
         .col_expr(quota::Column::MemoryMb, add(quota::Column::MemoryMb, n * i64::from(res.memory_mb)))
         .col_expr(quota::Column::StorageMb, add(quota::Column::StorageMb, n * i64::from(res.storage_mb)))
         .filter(quota::Column::OrgId.eq(org_id))
-        .exec(&state.db)
+        .exec(db)
         .await?;
     if updated.rows_affected != 1 {
         return Err(ApiError::internal(
@@ -490,34 +517,27 @@ async fn grant(state: &AppState, org_id: i64, spec: &RequestSpec) -> Result<()> 
     Ok(())
 }
 
-async fn set_progress(
-    state: &AppState,
-    id: i64,
-    status: Option<&str>,
-    progress: &str,
-    error: &str,
-) -> Result<()> {
-    if let Some(r) = request::Entity::find_by_id(id).one(&state.db).await? {
-        let mut a = r.into_active_model();
-        if let Some(s) = status {
-            a.status = Set(s.into());
+/// Runs a job this replica claimed: reserves the quota (once per job),
+/// provisions, and records `running` or `failed`, telling the requester
+/// either way. A step that finds the job taken over stops quietly.
+pub(crate) async fn run_job(state: &AppState, lease: &jobs::Lease) {
+    let request_id = lease.request_id;
+    let r = match request::Entity::find_by_id(request_id).one(&state.db).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(target: "govchain::api", "reading request {request_id}: {e}");
+            return;
         }
-        a.progress = Set(progress.into());
-        a.error = Set(error.into());
-        a.updated_at = Set(now_ms());
-        a.update(&state.db).await?;
-    }
-    Ok(())
-}
-
-/// Runs an approved request to `running` or `failed`, telling the
-/// requester either way.
-async fn provision(state: AppState, request_id: i64, spec: RequestSpec) {
-    let outcome = match &spec {
-        RequestSpec::Chain(c) => provision_chain(&state, request_id, c).await,
-        RequestSpec::Nodes(n) => provision_nodes(&state, request_id, n).await,
     };
-    let Ok(Some(r)) = request::Entity::find_by_id(request_id).one(&state.db).await else { return };
+    let spec: std::result::Result<RequestSpec, _> = serde_json::from_str(&r.spec);
+    let outcome = match &spec {
+        Ok(spec) => provision(state, lease, &r, spec).await,
+        Err(e) => Err(ApiError::internal("reading a request", e)),
+    };
+    if outcome.as_ref().err().is_some_and(jobs::is_lost) {
+        return;
+    }
     let (status, progress, error, title) = match &outcome {
         Ok(what) => (
             "running",
@@ -532,12 +552,47 @@ async fn provision(state: AppState, request_id: i64, spec: RequestSpec) {
             format!("Request {request_id} failed: {}", e.message),
         ),
     };
+    if outcome.is_err() {
+        // Give back what was reserved and not used, end the job and the
+        // request, all at once and only while the job is still ours.
+        let failed = async {
+            let txn = state.db.begin().await?;
+            lease.check(&txn).await?;
+            let job = crate::entity::job::Entity::find_by_id(lease.job_id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| jobs::lost())?;
+            if let (true, Ok(spec)) = (job.reserved, &spec) {
+                let left = spec.nodes().saturating_sub(u32::try_from(job.done).unwrap_or(0));
+                jobs::release(&txn, r.org_id, jobs::Amount::of(left, spec.resources())).await?;
+            }
+            lease.finish(&txn, jobs::state::FAILED).await?;
+            set_progress(&txn, request_id, Some(status), &progress, &error).await?;
+            // A chain this request began and did not finish goes.
+            if let (Some(cid), Ok(RequestSpec::Chain(_))) =
+                (r.chain_id.or(job_chain(&txn, request_id).await?), &spec)
+            {
+                chain::Entity::delete_many()
+                    .filter(chain::Column::Id.eq(cid))
+                    .filter(chain::Column::State.eq("provisioning"))
+                    .exec(&txn)
+                    .await?;
+            }
+            txn.commit().await?;
+            Ok::<_, ApiError>(())
+        };
+        if let Err(e) = failed.await {
+            if !jobs::is_lost(&e) {
+                tracing::error!(target: "govchain::api", "recording the failure of request {request_id}: {e}");
+            }
+            return;
+        }
+    }
     let kind = if outcome.is_ok() { "request_running" } else { "request_failed" };
     let done = async {
-        set_progress(&state, request_id, Some(status), &progress, &error).await?;
-        notify(&state, r.org_id, kind, &title, &format!("/requests/{request_id}")).await?;
+        notify(state, r.org_id, kind, &title, &format!("/requests/{request_id}")).await?;
         audit::record(
-            &state,
+            state,
             audit::Entry {
                 actor_id: None,
                 actor: "system".into(),
@@ -555,52 +610,84 @@ async fn provision(state: AppState, request_id: i64, spec: RequestSpec) {
     }
 }
 
-/// Checks a provisioning of `n` nodes with `res` each against the
-/// organization's quota.
-pub(crate) async fn check_quota(state: &AppState, org_id: i64, n: u32, res: &ResourcesView) -> Result<()> {
-    let q = crate::orgs::quota_of(state, org_id).await?;
-    let n = i64::from(n);
-    let over = |what: &str, used: i64, add: i64, granted: i64| {
-        ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "quota_exceeded",
-            format!(
-                "{what}: {used} in use + {add} requested exceeds the {granted} granted; submit a resource request"
-            ),
-        )
-    };
-    if q.used_nodes + n > q.nodes {
-        return Err(over("nodes", q.used_nodes, n, q.nodes));
+async fn job_chain(db: &impl ConnectionTrait, request_id: i64) -> Result<Option<i64>> {
+    Ok(request::Entity::find_by_id(request_id).one(db).await?.and_then(|r| r.chain_id))
+}
+
+async fn provision(
+    state: &AppState,
+    lease: &jobs::Lease,
+    r: &request::Model,
+    spec: &RequestSpec,
+) -> Result<String> {
+    if !lease.reserved {
+        let txn = state.db.begin().await?;
+        lease.set_reserved(&txn).await?;
+        jobs::reserve(&txn, r.org_id, jobs::Amount::of(spec.nodes(), spec.resources())).await?;
+        txn.commit().await?;
     }
-    let cpu = n * i64::from(res.cpu_millis);
-    if q.used_cpu_millis + cpu > q.cpu_millis {
-        return Err(over("cpu millicores", q.used_cpu_millis, cpu, q.cpu_millis));
+    match spec {
+        RequestSpec::Chain(c) => provision_chain(state, lease, r, c).await,
+        RequestSpec::Nodes(n) => provision_nodes(state, lease, r, n).await,
     }
-    let mem = n * i64::from(res.memory_mb);
-    if q.used_memory_mb + mem > q.memory_mb {
-        return Err(over("memory MiB", q.used_memory_mb, mem, q.memory_mb));
+}
+
+async fn set_progress(
+    db: &impl ConnectionTrait,
+    id: i64,
+    status: Option<&str>,
+    progress: &str,
+    error: &str,
+) -> Result<()> {
+    let mut q = request::Entity::update_many()
+        .col_expr(request::Column::Progress, Expr::value(progress))
+        .col_expr(request::Column::Error, Expr::value(error))
+        .col_expr(request::Column::UpdatedAt, Expr::value(now_ms()));
+    if let Some(s) = status {
+        q = q.col_expr(request::Column::Status, Expr::value(s));
     }
-    let storage = n * i64::from(res.storage_mb);
-    if q.used_storage_mb + storage > q.storage_mb {
-        return Err(over("storage MiB", q.used_storage_mb, storage, q.storage_mb));
-    }
+    q.filter(request::Column::Id.eq(id)).exec(db).await?;
     Ok(())
 }
 
-async fn provision_chain(state: &AppState, request_id: i64, c: &ChainRequest) -> Result<String> {
-    let r = request::Entity::find_by_id(request_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request"))?;
+/// Progress text, written only while the job is ours.
+async fn job_progress(state: &AppState, lease: &jobs::Lease, id: i64, progress: &str) -> Result<()> {
+    let txn = state.db.begin().await?;
+    lease.check(&txn).await?;
+    set_progress(&txn, id, None, progress, "").await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn provision_chain(
+    state: &AppState,
+    lease: &jobs::Lease,
+    r: &request::Model,
+    c: &ChainRequest,
+) -> Result<String> {
     let o = org::Entity::find_by_id(r.org_id)
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
-    let _guard = state.quota_lock.lock().await;
-    check_quota(state, o.id, c.nodes, &c.resources).await?;
+    // A replica that lost this job may have begun the chain: that attempt
+    // goes (with the driver's copy, where this replica reaches it).
+    if let Some(old) = r.chain_id {
+        if let Some(ch) = chain::Entity::find_by_id(old).one(&state.db).await? {
+            if ch.state == "provisioning" {
+                match state.driver.delete_chain(&ch.chain_key).await {
+                    Ok(()) | Err(govchain_driver::Error::NotFound(_)) => {}
+                    Err(e) => tracing::warn!(target: "govchain::api",
+                        "removing an earlier attempt at chain {}: {e}", ch.chain_key),
+                }
+                chain::Entity::delete_by_id(ch.id).exec(&state.db).await?;
+            }
+        }
+    }
     let policy = c.block_policy.clone().unwrap_or_default();
     let key = format!("{}-{}", c.name, &crate::auth::random_token()[..8]);
     let now = now_ms();
+    let txn = state.db.begin().await?;
+    lease.check(&txn).await?;
     let ch = chain::ActiveModel {
         name: Set(c.name.clone()),
         chain_key: Set(key.clone()),
@@ -614,18 +701,25 @@ async fn provision_chain(state: &AppState, request_id: i64, c: &ChainRequest) ->
         ),
         max_nodes: Set(i32::try_from(c.max_nodes).unwrap_or(16)),
         created_at: Set(now),
+        host: Set(state.jobs.host.clone()),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(&txn)
     .await?;
     chain_member::ActiveModel { chain_id: Set(ch.id), org_id: Set(o.id), joined_at: Set(now) }
-        .insert(&state.db)
+        .insert(&txn)
         .await?;
-    let mut a = r.into_active_model();
-    a.chain_id = Set(Some(ch.id));
-    a.progress = Set(format!("generating keys and certificates, starting {} node(s)", c.nodes));
-    a.updated_at = Set(now_ms());
-    a.update(&state.db).await?;
+    request::Entity::update_many()
+        .col_expr(request::Column::ChainId, Expr::value(ch.id))
+        .col_expr(
+            request::Column::Progress,
+            Expr::value(format!("generating keys and certificates, starting {} node(s)", c.nodes)),
+        )
+        .col_expr(request::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(request::Column::Id.eq(r.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
     let spec = ChainSpec {
         chain: key.clone(),
         owner_org: o.domain.clone(),
@@ -641,74 +735,90 @@ async fn provision_chain(state: &AppState, request_id: i64, c: &ChainRequest) ->
         block_policy: policy.to_driver(),
     };
     let started = std::time::Instant::now();
+    let cleanup = |key: String| async move {
+        if let Err(e) = state.driver.delete_chain(&key).await {
+            tracing::warn!(target: "govchain::api", "cleaning up failed chain {key}: {e}");
+        }
+    };
     match state.driver.create_chain(&spec).await {
         Ok(nodes) => {
-            for n in &nodes {
-                chains::insert_node(state, ch.id, o.id, n, &c.resources).await?;
-            }
-            chains::set_chain_state(state, ch.id, "running").await?;
-            Ok(format!(
+            let what = format!(
                 "chain {} with {} node(s), up in {} ms",
                 c.name,
                 nodes.len(),
                 started.elapsed().as_millis()
-            ))
+            );
+            let finish = async {
+                let txn = state.db.begin().await?;
+                lease.finish(&txn, jobs::state::DONE).await?;
+                for n in &nodes {
+                    chains::insert_node_on(&txn, ch.id, o.id, n, &c.resources).await?;
+                }
+                chain::Entity::update_many()
+                    .col_expr(chain::Column::State, Expr::value("running"))
+                    .filter(chain::Column::Id.eq(ch.id))
+                    .exec(&txn)
+                    .await?;
+                set_progress(&txn, r.id, Some("running"), &format!("running: {what}"), "").await?;
+                txn.commit().await?;
+                Ok::<_, ApiError>(())
+            };
+            if let Err(e) = finish.await {
+                cleanup(key).await;
+                return Err(e);
+            }
+            Ok(what)
         }
         Err(e) => {
             let err = ApiError::from(e);
-            if let Err(cleanup) = state.driver.delete_chain(&key).await {
-                tracing::warn!(target: "govchain::api", "cleaning up failed chain {key}: {cleanup}");
-            }
+            cleanup(key).await;
             chain::Entity::delete_by_id(ch.id).exec(&state.db).await?;
             Err(err)
         }
     }
 }
 
-async fn provision_nodes(state: &AppState, request_id: i64, n: &NodesRequest) -> Result<String> {
-    let r = request::Entity::find_by_id(request_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request"))?;
+async fn provision_nodes(
+    state: &AppState,
+    lease: &jobs::Lease,
+    r: &request::Model,
+    n: &NodesRequest,
+) -> Result<String> {
     let mut names = Vec::new();
-    for i in 0..n.count {
-        set_progress(
+    let from = u32::try_from(lease.done).unwrap_or(0);
+    for i in from..n.count {
+        job_progress(
             state,
-            request_id,
-            None,
+            lease,
+            r.id,
             &format!("adding node {} of {}; it catches up, then joins consensus", i + 1, n.count),
-            "",
         )
         .await?;
-        let node = chains::add_node(state, r.org_id, n.chain_id, &n.role, &n.resources).await?;
+        let node = chains::add_reserved_node(state, r.org_id, n.chain_id, &n.role, &n.resources, Some(lease))
+            .await?;
         names.push(node.name);
     }
-    Ok(format!("node(s) {} joined", names.join(", ")))
+    let what = format!("node(s) {} joined", names.join(", "));
+    let txn = state.db.begin().await?;
+    lease.finish(&txn, jobs::state::DONE).await?;
+    set_progress(&txn, r.id, Some("running"), &format!("running: {what}"), "").await?;
+    txn.commit().await?;
+    Ok(what)
 }
 
-/// At start: provisioning that a stopped platform interrupted is marked
-/// failed (and its half-made chain removed); chains that should run are
-/// started again.
+/// At start: chains that should run here are started again. Provisioning
+/// in flight is left to the jobs: a job whose replica stopped is taken over
+/// once its lease expires, by this replica or another.
 pub(crate) async fn recover(state: &AppState) -> Result<()> {
-    for r in request::Entity::find().filter(request::Column::Status.eq("provisioning")).all(&state.db).await?
-    {
-        set_progress(
-            state,
-            r.id,
-            Some("failed"),
-            "failed",
-            "the platform stopped during provisioning; submit the request again",
-        )
-        .await?;
-    }
-    for c in chain::Entity::find().filter(chain::Column::State.eq("provisioning")).all(&state.db).await? {
-        if let Err(e) = state.driver.delete_chain(&c.chain_key).await {
-            tracing::warn!(target: "govchain::api", "removing half-made chain {}: {e}", c.chain_key);
-        }
-        chain::Entity::delete_by_id(c.id).exec(&state.db).await?;
-    }
+    let here = match &state.jobs.host {
+        Some(h) => sea_orm::Condition::any()
+            .add(chain::Column::Host.is_null())
+            .add(chain::Column::Host.eq(h.as_str())),
+        None => sea_orm::Condition::all().add(chain::Column::Host.is_null()),
+    };
     let running: Vec<String> = chain::Entity::find()
         .filter(chain::Column::State.eq("running"))
+        .filter(here)
         .all(&state.db)
         .await?
         .into_iter()
@@ -775,7 +885,7 @@ pub async fn notify(state: &AppState, org_id: i64, kind: &str, title: &str, link
 pub async fn notify_platform(state: &AppState, kind: &str, title: &str, link: &str) -> Result<()> {
     let platform = org::Entity::find()
         .filter(org::Column::IsPlatform.eq(true))
-        .one(&state.db)
+        .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::internal("finding the platform organization", "missing"))?;
     notify(state, platform.id, kind, title, link).await
@@ -801,7 +911,7 @@ async fn list_messages(
     if f.unread == Some(true) {
         q = q.filter(message::Column::ReadAt.is_null());
     }
-    let rows = q.order_by_desc(message::Column::Id).limit(500).all(&state.db).await?;
+    let rows = q.order_by_desc(message::Column::Id).limit(500).all(&state.read).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 

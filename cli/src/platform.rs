@@ -102,9 +102,27 @@ impl UpArgs {
     }
 }
 
+/// The id of the host whose nodes live in `data` (made on first use).
+fn host_id(data: &std::path::Path) -> anyhow::Result<String> {
+    let path = data.join("host-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.len() <= 64 {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = format!("host-{}", &govchain_api::auth::random_token()[..16]);
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
 /// Runs the platform until SIGINT or SIGTERM; then stops the chain nodes
 /// (their data stays and the next `up` resumes them).
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    // A refused setting fails before anything is created.
+    let mut settings = govchain_api::ApiConfig::new(String::new(), args.listen);
+    settings.admin_password.clone_from(&args.admin_password);
+    settings.check()?;
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
     let database = match args.database.clone() {
@@ -125,6 +143,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut config = govchain_api::ApiConfig::new(database, args.listen);
     config.admin_password = args.admin_password;
+    if args.driver == DriverKind::Local {
+        // Chain nodes run on this machine: jobs on its chains stay with
+        // replicas using this data directory.
+        config.host = Some(host_id(&data)?);
+    }
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout_secs.max(1));
     let platform = govchain_api::start(config, driver).await?;
     println!("url={}", platform.url);
@@ -187,6 +210,20 @@ mod tests {
             })
         );
         assert_eq!(config(&[]).unwrap().namespace_access, None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_admin_password_is_said_before_anything_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut args = Up::try_parse_from(["up", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+            .unwrap()
+            .up;
+        args.admin_password = Some("short".into());
+        args.database = None;
+        let err = up(args).await.unwrap_err().to_string();
+        assert!(err.contains("admin password is refused") && err.contains("10 to 128"), "{err}");
+        assert!(!data.exists(), "the data directory was created before the password was checked");
     }
 
     #[test]
