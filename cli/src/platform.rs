@@ -216,9 +216,10 @@ mod tests {
     async fn a_refused_admin_password_is_said_before_anything_is_created() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut args = Up::try_parse_from(["up", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
-            .unwrap()
-            .up;
+        let mut args =
+            Up::try_parse_from(["up", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+                .unwrap()
+                .up;
         args.admin_password = Some("short".into());
         args.database = None;
         let err = up(args).await.unwrap_err().to_string();

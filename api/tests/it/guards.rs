@@ -24,7 +24,10 @@ async fn resetting_ones_own_password_is_refused() {
     admin.get("/api/v1/auth/me").await;
     // Another user's password is still reset by the administrator.
     let created = admin
-        .post("/api/v1/users", json!({"username": "carol", "real_name": "Carol", "roles": ["chain_operator"]}))
+        .post(
+            "/api/v1/users",
+            json!({"username": "carol", "real_name": "Carol", "roles": ["chain_operator"]}),
+        )
         .await;
     let carol = created["user"]["id"].as_i64().unwrap();
     let reset = admin.post(&format!("/api/v1/users/{carol}/reset-password"), json!({})).await;

@@ -335,7 +335,8 @@ async fn two_replicas_on_postgres() {
     eventually("the other replica to take the job over", Duration::from_secs(60), || {
         let (db, name) = (db.clone(), survivor_name.clone());
         async move {
-            let rows = query(&db, &format!("SELECT owner, state FROM jobs WHERE request_id = {failover_id}")).await;
+            let rows =
+                query(&db, &format!("SELECT owner, state FROM jobs WHERE request_id = {failover_id}")).await;
             let row = rows.first()?;
             let owner: Option<String> = row.try_get("", "owner").ok().flatten();
             let state: String = row.try_get("", "state").ok()?;
@@ -362,7 +363,9 @@ async fn two_replicas_on_postgres() {
         assert_eq!(r["status"], "running", "{r}");
         let provisions = query(
             &db,
-            &format!("SELECT COUNT(*) AS n FROM oplog WHERE action = 'provision' AND target = 'requests/{id}'"),
+            &format!(
+                "SELECT COUNT(*) AS n FROM oplog WHERE action = 'provision' AND target = 'requests/{id}'"
+            ),
         )
         .await;
         let n: i64 = provisions[0].try_get("", "n").unwrap();
@@ -386,7 +389,8 @@ async fn two_replicas_on_postgres() {
     )
     .await;
     for r in rows {
-        let get = |c: &str| r.try_get::<i64>("", c).unwrap_or_else(|_| i64::from(r.try_get::<i32>("", c).unwrap()));
+        let get =
+            |c: &str| r.try_get::<i64>("", c).unwrap_or_else(|_| i64::from(r.try_get::<i32>("", c).unwrap()));
         let (org, granted, used, held) = (get("org_id"), get("nodes"), get("used_nodes"), get("held"));
         assert!(used <= granted, "organization {org}: {used} nodes used of {granted} granted");
         assert_eq!(used, held, "organization {org}: usage {used} but {held} nodes");
