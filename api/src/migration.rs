@@ -451,8 +451,14 @@ impl MigrationTrait for Initial {
 /// operation log's head row (appends lock it), quota usage on the quota
 /// row (a reservation is one conditional update), provisioning jobs with a
 /// lease, and the host a chain's nodes run on.
-#[derive(DeriveMigrationName)]
 struct Coordination;
+
+// The first migration took the module's name; this one names itself.
+impl MigrationName for Coordination {
+    fn name(&self) -> &str {
+        "m2_coordination"
+    }
+}
 
 #[derive(DeriveIden)]
 enum OplogHead {
