@@ -145,7 +145,11 @@ pub fn genesis(
     let genesis = Genesis {
         chain_id: chain.chain_id(),
         suite: ca.suite(),
-        consensus: chain.spec.consensus.as_str().into(),
+        consensus: if raft {
+            govchain_consensus::ConsensusKind::Raft
+        } else {
+            govchain_consensus::ConsensusKind::Solo
+        },
         timestamp_ms,
         organization: organization.clone(),
         block_policy: policy,

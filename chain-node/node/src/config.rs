@@ -7,8 +7,8 @@ use std::{
     time::Duration,
 };
 
-use govchain_consensus::BlockPolicy;
 use govchain_crypto::Suite;
+use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -21,8 +21,9 @@ pub struct Genesis {
     pub chain_id: String,
     /// Crypto suite of the chain.
     pub suite: Suite,
-    /// Consensus engine (`solo` for now).
-    pub consensus: String,
+    /// Consensus engine (`solo` or `raft` in the JSON); the node's builder
+    /// starts the engine of this kind.
+    pub consensus: ConsensusKind,
     /// Block time of the genesis block, ms since 1970.
     pub timestamp_ms: u64,
     /// Organization that created the chain.
@@ -119,15 +120,12 @@ impl Genesis {
                 self.chain_id
             )));
         }
-        match self.consensus.as_str() {
-            "solo" if self.members.is_empty() => {}
-            "solo" => return Err(Error::Config("genesis: a solo chain has no members list".into())),
-            "raft" => self.validate_members()?,
-            other => {
-                return Err(Error::Config(format!(
-                    "genesis consensus `{other}` is not supported by this node (supported: solo, raft)"
-                )));
+        match self.consensus {
+            ConsensusKind::Solo if self.members.is_empty() => {}
+            ConsensusKind::Solo => {
+                return Err(Error::Config("genesis: a solo chain has no members list".into()));
             }
+            ConsensusKind::Raft => self.validate_members()?,
         }
         self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))?;
         if let Some(ca) = &self.ca {
@@ -281,7 +279,7 @@ mod tests {
         Genesis {
             chain_id: "dev".into(),
             suite: Suite::Gm,
-            consensus: "solo".into(),
+            consensus: ConsensusKind::Solo,
             timestamp_ms: 1,
             organization: "org1".into(),
             block_policy: BlockPolicy::default(),
@@ -297,8 +295,13 @@ mod tests {
         bad.chain_id = "has space".into();
         assert!(bad.validate().unwrap_err().to_string().contains("chain_id"));
         let mut bad = genesis();
-        bad.consensus = "pow".into();
-        assert!(bad.validate().unwrap_err().to_string().contains("pow"));
+        bad.consensus = ConsensusKind::Raft;
+        assert!(bad.validate().unwrap_err().to_string().contains("at least one member"));
+        // The engine names are the vocabulary's: an unknown one does not load.
+        let json = serde_json::to_string(&genesis()).expect("json");
+        assert!(json.contains(r#""consensus":"solo""#), "{json}");
+        let pow = json.replace(r#""consensus":"solo""#, r#""consensus":"pow""#);
+        assert!(serde_json::from_str::<Genesis>(&pow).unwrap_err().to_string().contains("pow"));
         let mut bad = genesis();
         bad.block_policy.max_txs = 0;
         assert!(bad.validate().unwrap_err().to_string().contains("max_txs"));

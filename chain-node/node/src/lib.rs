@@ -1,9 +1,11 @@
 //! The govchain chain node: ledger, execution, consensus and the node API,
-//! wired together in one place ([`Node::start`]).
+//! wired together in one place ([`builder::NodeBuilder`], which
+//! [`Node::start`] uses).
 //!
 //! Not for: key custody or the control plane; a node serves one chain.
 
 pub mod admin;
+pub mod builder;
 mod certs;
 pub mod config;
 pub mod init;

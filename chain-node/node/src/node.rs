@@ -1,5 +1,6 @@
-//! The node: wires ledger, executor and consensus together (the only place
-//! that constructs them), admits transactions and commits ordered batches.
+//! The node: admits transactions, hands them to its consensus engine and
+//! commits the ordered batches to its ledger. [`crate::builder`] wires it
+//! (the only place that constructs an engine).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -7,11 +8,10 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use govchain_consensus::{Applier, Batch, Consensus, solo::Solo};
+use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, Role, StoreError};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_execution::{BlockOutcome, Executor, TxContext};
 use govchain_ledger::Ledger;
-use govchain_raft::{BlockStore, StoreError};
 use govchain_types::{
     BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
     TxBody, TxStatus, TxType,
@@ -24,9 +24,11 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
+    builder::NodeBuilder,
     certs::Certs,
     config::{Genesis, NodeConfig},
     metrics::Metrics,
+    replicated::Peers,
     view::LedgerView,
 };
 
@@ -55,8 +57,8 @@ pub struct Committed {
 pub struct Node {
     inner: Arc<Inner>,
     consensus: Arc<dyn Consensus>,
-    /// The Raft engine and peer client of a replicated chain.
-    replicated: Option<crate::replicated::Replicated>,
+    /// The mutual-TLS link to the other members, when the engine has peers.
+    peers: Option<Peers>,
 }
 
 impl std::fmt::Debug for Node {
@@ -65,7 +67,7 @@ impl std::fmt::Debug for Node {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: NodeConfig,
     genesis: Genesis,
     ledger: Ledger,
@@ -92,11 +94,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Node {
-    /// Opens the ledger (writing the genesis block on first start), starts
-    /// the consensus engine and returns the running node.
+    /// Wires and starts the node its config and genesis describe, through
+    /// [`NodeBuilder`].
     pub async fn start(config: NodeConfig) -> Result<Node> {
-        config.validate()?;
-        let genesis = Genesis::load(&config.genesis)?;
+        NodeBuilder::new(config).start().await
+    }
+
+    /// Opens the ledger (writing the genesis block on first start) and the
+    /// node's key, checked against `genesis`: a node without consensus yet.
+    pub(crate) fn open(config: NodeConfig, genesis: Genesis) -> Result<Arc<Inner>> {
         let key_pem = std::fs::read_to_string(&config.key)
             .map_err(|e| Error::Config(format!("cannot read node key {}: {e}", config.key.display())))?;
         let key = PrivateKey::from_pkcs8_pem(&key_pem)
@@ -128,34 +134,44 @@ impl Node {
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
-        let (consensus, replicated): (Arc<dyn Consensus>, _) = if inner.genesis.consensus == "raft" {
-            let store = Arc::new(LedgerStore(inner.clone()));
-            let replicated =
-                crate::replicated::Replicated::start(&inner.config, &inner.genesis, &inner.key, store)
-                    .await?;
-            (Arc::new(replicated.engine.clone()), Some(replicated))
-        } else {
-            let (solo, _cutter) = Solo::start(
-                inner.config.node_id.clone(),
-                inner.genesis.block_policy.clone(),
-                inner.config.mempool_capacity,
-                inner.clone(),
-            )?;
-            (Arc::new(solo), None)
-        };
+        Ok(inner)
+    }
+
+    /// The running node over `inner`, ordering through `consensus`.
+    pub(crate) fn assemble(inner: Arc<Inner>, consensus: Arc<dyn Consensus>, peers: Option<Peers>) -> Node {
         info!(
             target: "govchain::node",
             node = %inner.config.node_id,
             chain = %inner.genesis.chain_id,
             suite = %inner.genesis.suite,
+            consensus = %consensus.status().engine,
             height = inner.ledger.height().unwrap_or(0),
             "node started"
         );
-        let node = Node { inner, consensus, replicated };
-        if let Some(r) = &node.replicated {
-            r.serve_peers(node.clone()).await?;
+        Node { inner, consensus, peers }
+    }
+
+    /// The peer link, for the builder to serve once the node exists.
+    pub(crate) fn peers(&self) -> Option<&Peers> {
+        self.peers.as_ref()
+    }
+
+    /// The consensus engine (its status, leader, policy and, on engines
+    /// whose group changes, [`Consensus::membership`]).
+    pub fn consensus(&self) -> &dyn Consensus {
+        &*self.consensus
+    }
+
+    /// Stops the consensus engine and the peer listener; the API answers
+    /// `stopped` from here on. The ledger closes when the last clone of
+    /// the node is dropped.
+    pub async fn shutdown(&self) -> Result<()> {
+        if let Some(peers) = &self.peers {
+            peers.stop();
         }
-        Ok(node)
+        self.consensus.shutdown().await?;
+        info!(target: "govchain::node", node = %self.inner.config.node_id, "node stopped");
+        Ok(())
     }
 
     /// The chain's suite.
@@ -202,10 +218,7 @@ impl Node {
     /// The block policy in force: the genesis one, or on a replicated chain
     /// the last one agreed through consensus.
     pub fn block_policy(&self) -> govchain_consensus::BlockPolicy {
-        match &self.replicated {
-            Some(r) => r.engine.block_policy(),
-            None => self.inner.genesis.block_policy.clone(),
-        }
+        self.consensus.block_policy()
     }
 
     /// The node's view of itself.
@@ -269,8 +282,8 @@ impl Node {
         }
         // Clients need not know who leads: a follower hands the transaction
         // to the leader over the authenticated peer link.
-        if let Some(r) = &self.replicated
-            && !r.is_leader()
+        if let Some(peers) = &self.peers
+            && self.consensus.role() != Role::Leader
         {
             {
                 let mut forwarded = lock(&self.inner.forwarded);
@@ -279,7 +292,7 @@ impl Node {
                 }
                 forwarded.insert(id);
             }
-            let response = r.forward(&tx, mode).await?;
+            let response = peers.forward(self.consensus.leader(), &tx, mode).await?;
             // Read-your-writes through this node: answer once this node has
             // applied the block too, so a read that follows sees the write.
             if let Some(receipt) = &response.receipt {
@@ -324,6 +337,21 @@ impl Node {
 }
 
 impl Inner {
+    /// The node's configuration.
+    pub(crate) fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The chain's genesis.
+    pub(crate) fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The node key in PKCS#8 PEM (for its TLS identity).
+    pub(crate) fn key_pem(&self) -> Result<String> {
+        self.key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("node key: {e}")))
+    }
+
     /// Writes block 0 from the genesis document if the ledger is empty; on
     /// later starts checks the ledger belongs to this genesis.
     fn ensure_genesis(&self) -> Result<()> {
@@ -602,17 +630,11 @@ fn refused_receipt(tx_id: Hash, height: u64, index: u32, message: String) -> Rec
     }
 }
 
-impl Applier for Inner {
-    fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.execute_and_commit(batch, None).map_err(|e| Box::new(e) as _)
-    }
-}
+/// The ledger as a consensus engine drives it.
+pub(crate) struct LedgerStore(pub(crate) Arc<Inner>);
 
-/// The ledger as the Raft state machine drives it.
-pub(crate) struct LedgerStore(Arc<Inner>);
-
-fn tip_of(ledger: &Ledger) -> Option<govchain_raft::ChainTip> {
-    ledger.tip().map(|t| govchain_raft::ChainTip {
+fn tip_of(ledger: &Ledger) -> Option<ChainTip> {
+    ledger.tip().map(|t| ChainTip {
         height: t.height,
         block_id: t.block_id,
         state_root: t.state_root,
@@ -620,7 +642,7 @@ fn tip_of(ledger: &Ledger) -> Option<govchain_raft::ChainTip> {
     })
 }
 
-fn tip_after(ledger: &Ledger) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+fn tip_after(ledger: &Ledger) -> std::result::Result<ChainTip, StoreError> {
     tip_of(ledger).ok_or_else(|| "no block after a commit".into())
 }
 
@@ -633,16 +655,12 @@ impl BlockStore for LedgerStore {
         Ok(self.0.ledger.consensus_meta()?)
     }
 
-    fn tip(&self) -> std::result::Result<Option<govchain_raft::ChainTip>, StoreError> {
+    fn tip(&self) -> std::result::Result<Option<ChainTip>, StoreError> {
         Ok(tip_of(&self.0.ledger))
     }
 
-    fn apply_batch(
-        &self,
-        batch: Batch,
-        meta: &[u8],
-    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
-        self.0.execute_and_commit(batch, Some(meta))?;
+    fn apply_batch(&self, batch: Batch, meta: Option<&[u8]>) -> std::result::Result<ChainTip, StoreError> {
+        self.0.execute_and_commit(batch, meta)?;
         tip_after(&self.0.ledger)
     }
 
@@ -650,11 +668,7 @@ impl BlockStore for LedgerStore {
         Ok(self.0.ledger.put_consensus_meta(meta)?)
     }
 
-    fn import_block(
-        &self,
-        block: Block,
-        meta: &[u8],
-    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+    fn import_block(&self, block: Block, meta: &[u8]) -> std::result::Result<ChainTip, StoreError> {
         self.0.import_block(block, meta)?;
         tip_after(&self.0.ledger)
     }

@@ -393,7 +393,7 @@ impl LocalDriver {
         let genesis = Genesis {
             chain_id: spec.chain.clone(),
             suite: spec.suite,
-            consensus: spec.consensus.as_str().into(),
+            consensus: spec.consensus,
             timestamp_ms: govchain_types::now_ms(),
             organization: spec.owner_org.clone(),
             block_policy: (&spec.block_policy).into(),
