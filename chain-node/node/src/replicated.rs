@@ -226,17 +226,14 @@ fn admin_error(e: govchain_consensus::Error) -> Response {
     }
 }
 
-/// The engine's membership capability, or the answer that it has none.
-fn membership(node: &Node) -> std::result::Result<&dyn govchain_consensus::Membership, Response> {
-    node.consensus().membership().ok_or_else(|| {
-        ApiError::bad_request("membership", "this chain's consensus group does not change").into_response()
-    })
+/// The answer of an engine without the membership capability.
+fn no_membership() -> Response {
+    ApiError::bad_request("membership", "this chain's consensus group does not change").into_response()
 }
 
 async fn members(State(node): State<Node>) -> Response {
-    let m = match membership(&node) {
-        Ok(m) => m,
-        Err(r) => return r,
+    let Some(m) = node.consensus().membership() else {
+        return no_membership();
     };
     let members: Vec<ConsensusMember> = m
         .members()
@@ -256,35 +253,31 @@ async fn add_learner(State(node): State<Node>, Json(m): Json<ConsensusMember>) -
         return ApiError::bad_request("membership", "id (above 0), name and addr are required")
             .into_response();
     }
-    let result = match membership(&node) {
-        Ok(g) => g.add_learner(m.id, m.name, m.addr).await,
-        Err(r) => return r,
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
     };
-    admin_answer(result)
+    admin_answer(g.add_learner(m.id, m.name, m.addr).await)
 }
 
 async fn promote(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
-    let result = match membership(&node) {
-        Ok(g) => g.promote(b.id).await,
-        Err(r) => return r,
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
     };
-    admin_answer(result)
+    admin_answer(g.promote(b.id).await)
 }
 
 async fn remove(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
-    let result = match membership(&node) {
-        Ok(g) => g.remove(b.id).await,
-        Err(r) => return r,
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
     };
-    admin_answer(result)
+    admin_answer(g.remove(b.id).await)
 }
 
 async fn set_policy(State(node): State<Node>, Json(p): Json<govchain_consensus::BlockPolicy>) -> Response {
-    let result = match membership(&node) {
-        Ok(g) => g.set_block_policy(p).await,
-        Err(r) => return r,
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
     };
-    admin_answer(result)
+    admin_answer(g.set_block_policy(p).await)
 }
 
 fn admin_answer(result: govchain_consensus::Result<()>) -> Response {
