@@ -6,4 +6,5 @@
 mod api;
 mod certs;
 mod crash;
+mod rpc_edges;
 mod support;
