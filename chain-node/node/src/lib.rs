@@ -11,6 +11,7 @@ pub mod config;
 pub mod init;
 pub mod metrics;
 mod node;
+mod replay;
 mod replicated;
 pub mod rpc;
 mod view;
@@ -47,6 +48,22 @@ pub enum Error {
         /// Its id.
         tx_id: Hash,
         /// Whether it is already on chain.
+        committed: bool,
+    },
+    /// Another recent transaction (committed, or pending on this node)
+    /// used the same `(sender, nonce)` pair.
+    #[error(
+        "nonce {nonce} of sender {sender} is already used by {} transaction {tx_id}",
+        if *committed { "committed" } else { "pending" }
+    )]
+    NonceUsed {
+        /// The sender.
+        sender: govchain_crypto::Address,
+        /// The nonce.
+        nonce: u64,
+        /// The transaction that used the pair.
+        tx_id: Hash,
+        /// Whether that transaction is on chain.
         committed: bool,
     },
     /// A sync submission did not commit in time; it may still commit.
@@ -93,6 +110,7 @@ impl Error {
             Error::BadTimestamp { .. } => "bad_timestamp",
             Error::BadCertificate(_) => "bad_certificate",
             Error::Duplicate { .. } => "duplicate",
+            Error::NonceUsed { .. } => "nonce_used",
             Error::CommitTimeout { .. } => "commit_timeout",
             Error::Consensus(govchain_consensus::Error::Overloaded { .. }) => "overloaded",
             Error::Consensus(govchain_consensus::Error::NotLeader { .. }) => "not_leader",

@@ -32,10 +32,6 @@ use crate::{
     view::LedgerView,
 };
 
-/// How far a transaction's timestamp may lie in the future.
-const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
-/// How old a transaction's timestamp may be.
-const MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most forwarded transaction ids remembered as verified.
 const MAX_FORWARDED: usize = 100_000;
 /// Committed blocks buffered for slow subscribers.
@@ -77,6 +73,9 @@ pub(crate) struct Inner {
     certs: Certs,
     /// Admitted but not yet committed, so a resubmission is refused.
     pending: Mutex<HashSet<Hash>>,
+    /// The (sender, nonce) pairs of `pending`, so a second transaction
+    /// with a pending pair is refused at admission (see `replay.rs`).
+    pairs: crate::replay::PendingPairs,
     /// Verified here and forwarded to the leader: not verified again when
     /// the block arrives. Bounded by [`MAX_FORWARDED`]; past it the set is
     /// dropped, which costs only a second verification.
@@ -127,6 +126,7 @@ impl Node {
             key,
             certs,
             pending: Mutex::default(),
+            pairs: Default::default(),
             forwarded: Mutex::default(),
             waiters: Mutex::default(),
             events,
@@ -273,13 +273,15 @@ impl Node {
         });
         let (tx, id) = verified.await.map_err(|_| Error::ShuttingDown)??;
         let now = now_ms();
-        let ts = tx.body.timestamp_ms;
-        if ts > now + MAX_FUTURE_MS || ts + MAX_AGE_MS < now {
-            return Err(Error::BadTimestamp { timestamp_ms: ts, now_ms: now });
+        if !tx.body.in_time_window(now) {
+            return Err(Error::BadTimestamp { timestamp_ms: tx.body.timestamp_ms, now_ms: now });
         }
         if self.inner.ledger.contains_tx(&id)? {
             return Err(Error::Duplicate { tx_id: id, committed: true });
         }
+        // A (sender, nonce) pair used by a recent committed transaction is
+        // refused here already; blocks refuse it too (replay.rs).
+        crate::replay::PendingPairs::committed(&self.inner.ledger, &tx.body, now)?;
         // Clients need not know who leads: a follower hands the transaction
         // to the leader over the authenticated peer link.
         if let Some(peers) = &self.peers
@@ -309,6 +311,11 @@ impl Node {
         if !lock(&self.inner.pending).insert(id) {
             return Err(Error::Duplicate { tx_id: id, committed: false });
         }
+        let (sender, nonce) = (tx.body.sender, tx.body.nonce);
+        if let Err(e) = self.inner.pairs.admit(&tx.body, id, now) {
+            lock(&self.inner.pending).remove(&id);
+            return Err(e);
+        }
         let waiter = match mode {
             SubmitMode::Sync => {
                 let (send, recv) = oneshot::channel();
@@ -319,6 +326,7 @@ impl Node {
         };
         if let Err(e) = self.consensus.submit(vec![tx]) {
             lock(&self.inner.pending).remove(&id);
+            self.inner.pairs.release_pair(sender, nonce, id);
             lock(&self.inner.waiters).remove(&id);
             return Err(e.into());
         }
@@ -461,7 +469,7 @@ impl Inner {
         // verifies (it expired after admission) or that another node should
         // not have admitted fails its transaction here.
         let block_time = UNIX_EPOCH + Duration::from_millis(timestamp_ms);
-        let orgs: Vec<std::result::Result<String, String>> = txs
+        let mut orgs: Vec<std::result::Result<String, String>> = txs
             .iter()
             .zip(signatures)
             .map(|((_, tx), signature)| {
@@ -472,6 +480,9 @@ impl Inner {
                 }
             })
             .collect();
+        // A (sender, nonce) pair is accepted once within the timestamp
+        // window; later users of a pair are refused like bad certificates.
+        crate::replay::screen(&self.ledger, &txs, timestamp_ms, &mut orgs)?;
         let contexts: Vec<(&Transaction, TxContext)> = txs
             .iter()
             .zip(&orgs)
@@ -556,6 +567,7 @@ impl Inner {
         let height = block.header.height;
         let id = block.header.id(self.genesis.suite);
         self.ledger.commit_with(&block, &outcome.receipts, &outcome.writes, meta)?;
+        self.pairs.release(&block.transactions);
 
         let m = &self.metrics;
         m.height.set(height as i64);

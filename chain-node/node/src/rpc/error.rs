@@ -33,6 +33,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{} not found", what.into()))
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 500; the message is logged, not sent.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
@@ -50,7 +55,7 @@ impl From<Error> for ApiError {
             Error::InvalidTx(_) | Error::BadTimestamp { .. } | Error::BadCertificate(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::Duplicate { .. } => StatusCode::CONFLICT,
+            Error::Duplicate { .. } | Error::NonceUsed { .. } => StatusCode::CONFLICT,
             Error::CommitTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Consensus(C::Overloaded { .. } | C::NotLeader { .. } | C::Stopped)
             | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

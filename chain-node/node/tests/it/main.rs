@@ -8,4 +8,5 @@ mod api;
 mod certs;
 mod crash;
 mod engines;
+mod rpc_edges;
 mod support;
