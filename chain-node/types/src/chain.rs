@@ -175,7 +175,11 @@ impl BlockPolicy {
 
     /// A policy from raw field values (as the REST API and CRDs carry them),
     /// checked against the limits; the first field out of range is named.
-    pub fn from_parts(max_txs: u64, max_bytes: u64, max_wait_ms: u64) -> Result<BlockPolicy, VocabularyError> {
+    pub fn from_parts(
+        max_txs: u64,
+        max_bytes: u64,
+        max_wait_ms: u64,
+    ) -> Result<BlockPolicy, VocabularyError> {
         Self::MAX_TXS.check(max_txs)?;
         Self::MAX_BYTES.check(max_bytes)?;
         Self::MAX_WAIT_MS.check(max_wait_ms)?;
