@@ -21,6 +21,17 @@
 //! Engines: [`solo`] here (one node, development and single-department
 //! chains); Raft in `govchain-raft`; with the `test-utils` feature,
 //! [`memory`] (an in-process group sharing one log, for tests).
+//!
+//! # Adding an engine
+//! 1. Implement [`Consensus`] (and [`Membership`] if the group changes
+//!    through consensus, returned from [`Consensus::membership`]). Order
+//!    with [`cutter::spawn`] and a [`cutter::BlockSink`] that takes each cut
+//!    block to where the engine agrees on it; apply agreed blocks to the
+//!    node's [`BlockStore`] with the engine's metadata (exactly once across
+//!    crashes); reach peers through [`PeerTransport`].
+//! 2. Add its kind to `govchain_types::chain::ConsensusKind` and one
+//!    `EngineFactory` arm to `govchain_node::builder`; nothing else in the
+//!    node changes.
 
 pub mod cutter;
 #[cfg(any(test, feature = "test-utils"))]
