@@ -18,8 +18,8 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
-    /// Facts a program can act on, when there are any: `field` (the body
-    /// field a 422 names), `allow` (the methods a 405 path takes).
+    /// Facts a program can act on, when there are any: `field` (the field
+    /// a 422 or a refused filter names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,

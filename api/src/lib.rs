@@ -231,14 +231,8 @@ async fn json_errors(req: Request, next: Next) -> Response {
     } else {
         text
     };
-    // A 405 says which methods the path takes, as its `Allow` header does.
-    let details = parts
-        .headers
-        .get(header::ALLOW)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| status == StatusCode::METHOD_NOT_ALLOWED)
-        .map(|allow| serde_json::json!({ "allow": allow }));
-    let body = serde_json::to_vec(&ErrorBody { code: code.into(), message, details }).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&ErrorBody { code: code.into(), message, details: None }).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, axum::body::Body::from(body))
