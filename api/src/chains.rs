@@ -53,10 +53,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ResourcesView {
     /// CPU, millicores (50 to 64000).
+    #[schema(minimum = 50, maximum = 64000)]
     pub cpu_millis: u32,
     /// Memory, MiB (64 to 262144).
+    #[schema(minimum = 64, maximum = 262144)]
     pub memory_mb: u32,
     /// Storage, MiB (64 to 16777216).
+    #[schema(minimum = 64, maximum = 16777216)]
     pub storage_mb: u32,
 }
 
@@ -390,7 +393,8 @@ pub(crate) async fn add_node(
 
 /// Chains the caller's organization is a member of (all for the platform
 /// operator); no live status.
-#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses((status = 200, body = [ChainView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses(
+        (status = 200, body = [ChainView])))]
 async fn list_chains(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<ChainView>>> {
     auth.require(Perm::ChainView)?;
     let rows = chain::Entity::find().order_by_asc(chain::Column::Id).all(&state.db).await?;
@@ -405,7 +409,8 @@ async fn list_chains(State(state): State<AppState>, auth: Auth) -> Result<Json<V
 
 /// One chain with the live status of its nodes.
 #[utoipa::path(get, path = "/api/v1/chains/{id}", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView)))]
 async fn get_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -447,7 +452,11 @@ async fn lifecycle(state: &AppState, auth: &Auth, id: i64, verb: &str) -> Result
 
 /// Stops every node of the chain (data is kept).
 #[utoipa::path(post, path = "/api/v1/chains/{id}/stop", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn stop_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -458,7 +467,11 @@ async fn stop_chain(
 
 /// Starts every node of the chain; it continues from its stored ledger.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/start", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn start_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -469,7 +482,11 @@ async fn start_chain(
 
 /// Restarts every node of the chain.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/restart", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn restart_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -480,7 +497,11 @@ async fn restart_chain(
 
 /// Deletes the chain: every node stops and all its data is purged.
 #[utoipa::path(delete, path = "/api/v1/chains/{id}", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 409, description = "`conflict`: the chain is being provisioned", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode> {
     let c = owned_chain(&state, &auth, id, Perm::ChainDelete).await?;
     if c.state == "provisioning" {
@@ -494,7 +515,11 @@ async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<
 /// Changes the block policy online: agreed through consensus, every node
 /// applies it without a restart.
 #[utoipa::path(put, path = "/api/v1/chains/{id}/policy", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    request_body = BlockPolicyView, responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    request_body = BlockPolicyView, responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is not running", body = ErrorBody),
+        (status = 422, description = "`invalid`: a limit is out of its range", body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn set_policy(
     State(state): State<AppState>,
     auth: Auth,
@@ -519,6 +544,7 @@ async fn set_policy(
 pub struct NewNode {
     /// `consensus` or `backup`.
     #[serde(default = "consensus_role")]
+    #[schema(pattern = "^(consensus|backup)$")]
     pub role: String,
     /// Resources.
     pub resources: ResourcesView,
@@ -531,7 +557,12 @@ fn consensus_role() -> String {
 /// Adds a node of the caller's organization to a chain it is a member of,
 /// within its quota; the node catches up, then joins consensus.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/nodes", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    request_body = NewNode, responses((status = 201, body = NodeView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = NewNode, responses(
+        (status = 201, body = NodeView),
+        (status = 403, description = "`forbidden` (not the caller's organization's chain, no permission), `quota_exceeded` (the organization's quota is used up)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the chain is not a running raft chain, or it is at its node limit", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn create_node(
     State(state): State<AppState>,
     auth: Auth,
@@ -571,7 +602,11 @@ async fn own_node(
 /// purged.
 #[utoipa::path(delete, path = "/api/v1/chains/{id}/nodes/{node_id}", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 409, description = "`conflict`: the last node cannot be removed", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn delete_node(
     State(state): State<AppState>,
     auth: Auth,
@@ -593,7 +628,12 @@ async fn delete_node(
 #[utoipa::path(post, path = "/api/v1/chains/{id}/nodes/{node_id}/{action}", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"),
         ("action" = String, Path, description = "stop, start or restart")),
-    responses((status = 200, body = NodeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = NodeView),
+        (status = 404, description = "`not_found`: no such chain, node or action", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_action(
     State(state): State<AppState>,
     auth: Auth,
@@ -632,7 +672,10 @@ pub struct BundleQuery {
 /// Downloads a node's configuration and certificates as a tar archive.
 #[utoipa::path(get, path = "/api/v1/chains/{id}/nodes/{node_id}/bundle", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"), BundleQuery),
-    responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, content_type = "application/x-tar", body = Vec<u8>),
+        (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_bundle(
     State(state): State<AppState>,
     auth: Auth,
@@ -672,7 +715,10 @@ pub struct LogQuery {
 /// The last lines of a node's log.
 #[utoipa::path(get, path = "/api/v1/chains/{id}/nodes/{node_id}/log", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_log(
     State(state): State<AppState>,
     auth: Auth,
@@ -733,9 +779,18 @@ async fn invitation_view(state: &AppState, i: invitation::Model) -> Result<Invit
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     /// The invited organization's domain.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    )]
     pub org_domain: String,
     /// A note for them.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub message: String,
 }
 
@@ -743,7 +798,11 @@ pub struct NewInvitation {
 /// exists, is not a member yet, and the chain is below its node limit.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/invitations", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
     request_body = NewInvitation,
-    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = InvitationView),
+        (status = 404, description = "`not_found`: no such chain, or no active organization with that domain", body = ErrorBody),
+        (status = 409, description = "`conflict`: already a member, already invited, or the chain is at its node limit", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,
     auth: Auth,
@@ -806,7 +865,8 @@ async fn invite(
 }
 
 /// Invitations the caller's organization sent or received.
-#[utoipa::path(get, path = "/api/v1/invitations", tag = "chains", responses((status = 200, body = [InvitationView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "chains", responses(
+        (status = 200, body = [InvitationView])))]
 async fn list_invitations(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<InvitationView>>> {
     auth.require(Perm::ChainView)?;
     let rows = invitation::Entity::find().order_by_desc(invitation::Column::Id).all(&state.db).await?;
@@ -824,7 +884,10 @@ async fn list_invitations(State(state): State<AppState>, auth: Auth) -> Result<J
 /// (a resource request of kind `nodes`, or within its quota).
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/{answer}", tag = "chains",
     params(("id" = i64, Path, description = "Invitation id"), ("answer" = String, Path, description = "accept or decline")),
-    responses((status = 200, body = InvitationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 200, body = InvitationView),
+        (status = 404, description = "`not_found`: no such invitation or answer", body = ErrorBody),
+        (status = 409, description = "`conflict`: the invitation was answered already", body = ErrorBody)))]
 async fn respond_invitation(
     State(state): State<AppState>,
     auth: Auth,

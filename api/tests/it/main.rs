@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod contract;
 mod journey;
 mod kube;
 mod matrix;
+mod openapi;
 mod security;
 mod support;

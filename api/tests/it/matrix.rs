@@ -309,7 +309,21 @@ impl Matrix {
                 .await
                 .expect("the stream did not answer within 10 s")
                 .unwrap();
-                (resp.status(), Value::Null)
+                let status = resp.status();
+                let content_type =
+                    resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                // An open stream's body never ends: only a refusal's is read.
+                let text =
+                    if status.is_success() { String::new() } else { resp.text().await.unwrap_or_default() };
+                crate::contract::assert_answer(&crate::contract::Exchange {
+                    method: &Method::GET,
+                    path: &path,
+                    request: None,
+                    status,
+                    content_type: content_type.as_deref(),
+                    body: &text,
+                });
+                (status, Value::Null)
             }
             Kind::FreshSession if caller.who != Anon => {
                 let fresh = Client::login(&self.base, &caller.username, &caller.password).await;
