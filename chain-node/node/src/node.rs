@@ -24,6 +24,7 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
+    admission::Admission,
     certs::Certs,
     config::{Genesis, NodeConfig},
     metrics::Metrics,
@@ -83,6 +84,8 @@ struct Inner {
     waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Receipt>>>>,
     events: broadcast::Sender<Arc<Committed>>,
     metrics: Metrics,
+    /// Backpressure: the time-bounded admission queue (`admission.rs`).
+    admission: Admission,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -113,6 +116,7 @@ impl Node {
         let ledger = Ledger::open(&config.data_dir.join("ledger"), genesis.suite, &genesis.chain_id)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
+        let admission = Admission::new(config.admission_budget(), config.mempool_capacity);
         let inner = Arc::new(Inner {
             config,
             genesis,
@@ -125,6 +129,7 @@ impl Node {
             waiters: Mutex::default(),
             events,
             metrics: Metrics::default(),
+            admission,
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
@@ -241,6 +246,8 @@ impl Node {
     }
 
     async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+        // Backpressure: a place in the node before any work, or 503.
+        let slot = self.inner.admission.acquire()?;
         let inner = self.inner.clone();
         // Signature and certificate checks are CPU work: keep them off the
         // async workers, on the fixed pool of one thread per core. (A
@@ -279,7 +286,7 @@ impl Node {
                 }
                 forwarded.insert(id);
             }
-            let response = r.forward(&tx, mode).await?;
+            let response = r.forward(&tx, mode).await.map_err(|e| self.inner.admission.upstream(e))?;
             // Read-your-writes through this node: answer once this node has
             // applied the block too, so a read that follows sees the write.
             if let Some(receipt) = &response.receipt {
@@ -310,6 +317,8 @@ impl Node {
             return Err(e.into());
         }
         self.inner.metrics.pending.inc();
+        // Backpressure: the place stays taken until the commit path frees it.
+        slot.queued();
         let Some(waiter) = waiter else {
             return Ok(SubmitResponse { tx_id: id, status: "pending".into(), receipt: None });
         };
@@ -549,7 +558,10 @@ impl Inner {
                     let _ = w.send(r.clone());
                 }
             }
-            m.pending.dec_by((before - pending.len()) as i64);
+            let released = before - pending.len();
+            m.pending.dec_by(released as i64);
+            // Backpressure: learn the throughput, free the committed places.
+            self.admission.committed(outcome.receipts.len() as u64, released);
         }
         debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
         // No subscribers is fine.
