@@ -11,6 +11,11 @@
 //! held. While the chain is cold (little committed lately) the measure is
 //! floored at [`FLOOR_TPS`]; `mempool_capacity` stays the hard upper cap.
 //!
+//! An admitted transaction that has not committed after [`STALE`] (its
+//! batch was dropped when leadership moved, or the chain stalls) frees its
+//! place, so a deposed leader does not stay full of transactions that will
+//! never commit.
+//!
 //! A member that forwards to the leader and hears `overloaded` back sheds
 //! its own submissions for [`SHED`] before verifying them, so a busy
 //! leader does not make every follower verify transactions only to have
@@ -20,13 +25,15 @@
 //! admitted), nor the consensus engine's own queue bound.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::{
         Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use govchain_types::Hash;
 
 use crate::{Error, node::lock};
 
@@ -37,6 +44,9 @@ pub const FLOOR_TPS: u64 = 200;
 /// How long a follower refuses without verifying once the leader said it
 /// is overloaded.
 const SHED: Duration = Duration::from_millis(100);
+/// Least time an admitted transaction keeps its place without committing
+/// (at least four budgets).
+const STALE: Duration = Duration::from_secs(5);
 /// Longest `Retry-After`, seconds.
 const MAX_RETRY_AFTER_S: u64 = 30;
 
@@ -47,8 +57,10 @@ pub(crate) struct Admission {
     budget: Duration,
     cap: usize,
     /// Transactions held: being verified or forwarded (a [`Slot`]), or
-    /// admitted here and waiting for their block.
+    /// admitted here and waiting for their block (`queued`).
     held: AtomicUsize,
+    /// Admitted here and waiting for their block, with when.
+    queued: Mutex<Queued>,
     /// Most transactions held; recomputed at every commit.
     limit: AtomicUsize,
     /// The measured throughput, tx/s (at least [`FLOOR_TPS`]).
@@ -58,6 +70,12 @@ pub(crate) struct Admission {
     epoch: Instant,
     /// Commits in the last [`WINDOW`]: (when, transactions).
     window: Mutex<VecDeque<(Instant, u64)>>,
+}
+
+#[derive(Debug, Default)]
+struct Queued {
+    since: HashMap<Hash, Instant>,
+    last_sweep: Option<Instant>,
 }
 
 /// One transaction's place in the node, taken before verification. Dropped,
@@ -70,10 +88,16 @@ pub(crate) struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    /// The transaction is in this node's pending set: the place stays taken
-    /// until [`Admission::committed`] releases it.
-    pub(crate) fn queued(self) {
+    /// Transaction `id` is in this node's pending set: the place stays taken
+    /// until [`Admission::committed`] releases it (or it goes stale).
+    pub(crate) fn queued(self, id: Hash) {
+        let admission = self.admission;
         std::mem::forget(self);
+        if lock(&admission.queued).since.insert(id, Instant::now()).is_some() {
+            // Already queued (cannot happen: the pending set refuses a
+            // repeat); keep one place per transaction.
+            admission.held.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -90,6 +114,7 @@ impl Admission {
             budget,
             cap: cap.max(1),
             held: AtomicUsize::new(0),
+            queued: Mutex::default(),
             limit: AtomicUsize::new(0),
             tps: AtomicU64::new(FLOOR_TPS),
             shed_until_ms: AtomicU64::new(0),
@@ -116,13 +141,18 @@ impl Admission {
             return Err(self.overloaded());
         }
         let limit = self.limit.load(Ordering::Acquire);
-        let taken = self
-            .held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| (held < limit).then_some(held + 1));
-        match taken {
-            Ok(_) => Ok(Slot { admission: self }),
-            Err(_) => Err(self.overloaded()),
+        let take = || {
+            self.held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| (held < limit).then_some(held + 1))
+        };
+        if take().is_ok() {
+            return Ok(Slot { admission: self });
         }
+        // Full: places of transactions that will not commit come back.
+        if self.sweep(Instant::now()) > 0 && take().is_ok() {
+            return Ok(Slot { admission: self });
+        }
+        Err(self.overloaded())
     }
 
     /// The refusal, with the time the node needs to drain what it holds.
@@ -138,16 +168,54 @@ impl Admission {
         }
     }
 
-    /// A block of `txs` transactions was committed, of which `released`
-    /// were admitted here (they leave the pending set).
-    pub(crate) fn committed(&self, txs: u64, released: usize) {
-        if released > 0 {
-            // Never below 0: a release is only ever for a queued slot.
-            let _ = self
-                .held
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| Some(h.saturating_sub(released)));
+    /// Frees the places of transactions queued longer than [`STALE`] (at
+    /// most once a second); returns how many.
+    fn sweep(&self, now: Instant) -> usize {
+        let stale = STALE.max(self.budget * 4);
+        let mut queued = lock(&self.queued);
+        if queued.last_sweep.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            return 0;
         }
+        queued.last_sweep = Some(now);
+        let before = queued.since.len();
+        queued.since.retain(|_, at| now.duration_since(*at) < stale);
+        let freed = before - queued.since.len();
+        drop(queued);
+        self.release(freed);
+        freed
+    }
+
+    /// Transaction `id` was queued but the consensus engine refused it:
+    /// its place is free.
+    pub(crate) fn unqueue(&self, id: &Hash) {
+        if lock(&self.queued).since.remove(id).is_some() {
+            self.release(1);
+        }
+    }
+
+    fn release(&self, n: usize) {
+        if n > 0 {
+            // Never below 0: a release is only ever for a queued slot.
+            let _ =
+                self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| Some(h.saturating_sub(n)));
+        }
+    }
+
+    /// A block with these transactions was committed: those admitted here
+    /// free their places, and the throughput is measured.
+    pub(crate) fn committed(&self, ids: impl ExactSizeIterator<Item = Hash>) {
+        let txs = ids.len() as u64;
+        let released = {
+            let mut queued = lock(&self.queued);
+            if queued.since.is_empty() {
+                0
+            } else {
+                ids.filter(|id| queued.since.remove(id).is_some()).count()
+            }
+        };
+        self.release(released);
         let now = Instant::now();
+        self.sweep(now);
         let tps = {
             let mut window = lock(&self.window);
             window.push_back((now, txs));
@@ -218,24 +286,46 @@ mod tests {
     #[test]
     fn queued_slots_are_released_by_commits_and_throughput_sets_the_limit() {
         let a = Admission::new(Duration::from_secs(1), 100_000);
-        for _ in 0..100 {
-            a.acquire().expect("room").queued();
+        let ids: Vec<Hash> = (0..100u8).map(|i| Hash([i; 32])).collect();
+        for id in &ids {
+            a.acquire().expect("room").queued(*id);
         }
         assert_eq!(a.held(), 100, "queued slots stay taken");
         // 5000 transactions committed within the first half second of the
-        // node's life count over a quarter of the window: 10,000 tx/s.
-        a.committed(5000, 60);
+        // node's life count over a quarter of the window: 10,000 tx/s; 60
+        // of them were admitted here.
+        let others = (0..4940u32).map(|i| {
+            let mut h = [0xff; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            Hash(h)
+        });
+        a.committed(ids[..60].iter().copied().chain(others).collect::<Vec<_>>().into_iter());
         assert_eq!(a.held(), 40);
         assert_eq!(a.limit(), 10_000);
-        a.committed(0, 1000);
-        assert_eq!(a.held(), 0, "never below zero");
+        a.committed(ids.clone().into_iter());
+        assert_eq!(a.held(), 0, "each place freed once");
     }
 
     #[test]
     fn the_hard_cap_bounds_the_limit() {
         let a = Admission::new(Duration::from_secs(60), 500);
-        a.committed(1_000_000, 0);
+        a.committed((0..1_000_000u32).map(|i| Hash([(i % 251) as u8; 32])).collect::<Vec<_>>().into_iter());
         assert_eq!(a.limit(), 500);
+    }
+
+    #[test]
+    fn places_of_transactions_that_never_commit_come_back() {
+        let a = Admission::new(Duration::from_millis(50), 100_000);
+        assert_eq!(a.limit(), 10);
+        for i in 0..10u8 {
+            a.acquire().expect("room").queued(Hash([i; 32]));
+        }
+        assert!(a.acquire().is_err(), "full");
+        // Their batch was dropped (leadership moved): later they are stale.
+        let later = Instant::now() + STALE + Duration::from_secs(1);
+        assert_eq!(a.sweep(later), 10);
+        assert_eq!(a.held(), 0);
+        assert!(a.acquire().is_ok());
     }
 
     #[test]

@@ -311,14 +311,15 @@ impl Node {
             }
             SubmitMode::Async => None,
         };
+        // Backpressure: the place stays taken until the commit path frees it.
+        slot.queued(id);
         if let Err(e) = self.consensus.submit(vec![tx]) {
             lock(&self.inner.pending).remove(&id);
             lock(&self.inner.waiters).remove(&id);
+            self.inner.admission.unqueue(&id);
             return Err(e.into());
         }
         self.inner.metrics.pending.inc();
-        // Backpressure: the place stays taken until the commit path frees it.
-        slot.queued();
         let Some(waiter) = waiter else {
             return Ok(SubmitResponse { tx_id: id, status: "pending".into(), receipt: None });
         };
@@ -558,10 +559,9 @@ impl Inner {
                     let _ = w.send(r.clone());
                 }
             }
-            let released = before - pending.len();
-            m.pending.dec_by(released as i64);
+            m.pending.dec_by((before - pending.len()) as i64);
             // Backpressure: learn the throughput, free the committed places.
-            self.admission.committed(outcome.receipts.len() as u64, released);
+            self.admission.committed(outcome.receipts.iter().map(|r| r.tx_id));
         }
         debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
         // No subscribers is fine.
