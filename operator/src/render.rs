@@ -186,6 +186,7 @@ pub fn node_config(names: &Names, pod: &str, raft: bool, consensus_id: Option<u6
         key: PathBuf::from(format!("{}/{pod}.key.pem", names::KEYS_DIR)),
         genesis: PathBuf::from(format!("{}/{}", names::CONFIG_DIR, names::GENESIS_KEY)),
         mempool_capacity: 100_000,
+        admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
         p2p_listen: raft.then(|| any(P2P_PORT)),
         cert: Some(PathBuf::from(format!("{}/{pod}.cert.pem", names::KEYS_DIR))),

@@ -199,9 +199,15 @@ pub struct NodeConfig {
     pub key: PathBuf,
     /// The genesis file.
     pub genesis: PathBuf,
-    /// Most transactions waiting to be ordered before submissions are refused.
+    /// Most transactions waiting to be ordered before submissions are
+    /// refused: the hard cap above the admission budget.
     #[serde(default = "default_mempool")]
     pub mempool_capacity: usize,
+    /// Admission budget, ms: the node holds at most this long of the chain's
+    /// measured throughput in flight and answers 503 `overloaded` with
+    /// `Retry-After` beyond it (see `admission`).
+    #[serde(default = "default_admission_budget_ms")]
+    pub admission_budget_ms: u64,
     /// How long a synchronous submission waits for its commit, in ms.
     #[serde(default = "default_sync_timeout_ms")]
     pub sync_timeout_ms: u64,
@@ -221,6 +227,15 @@ pub struct NodeConfig {
 
 fn default_mempool() -> usize {
     100_000
+}
+
+/// Default [`NodeConfig::admission_budget_ms`].
+pub const DEFAULT_ADMISSION_BUDGET_MS: u64 = 1500;
+/// Range of [`NodeConfig::admission_budget_ms`].
+pub const ADMISSION_BUDGET_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
+
+fn default_admission_budget_ms() -> u64 {
+    DEFAULT_ADMISSION_BUDGET_MS
 }
 
 fn default_sync_timeout_ms() -> u64 {
@@ -255,10 +270,23 @@ impl NodeConfig {
         if self.mempool_capacity == 0 || self.mempool_capacity > 10_000_000 {
             return Err(Error::Config("mempool_capacity must be in 1..=10000000".into()));
         }
+        if !ADMISSION_BUDGET_MS.contains(&self.admission_budget_ms) {
+            return Err(Error::Config(format!(
+                "admission_budget_ms must be in {}..={} (got {})",
+                ADMISSION_BUDGET_MS.start(),
+                ADMISSION_BUDGET_MS.end(),
+                self.admission_budget_ms
+            )));
+        }
         if self.sync_timeout_ms == 0 {
             return Err(Error::Config("sync_timeout_ms must be above 0".into()));
         }
         Ok(())
+    }
+
+    /// The admission budget.
+    pub fn admission_budget(&self) -> Duration {
+        Duration::from_millis(self.admission_budget_ms)
     }
 
     /// The sync submission timeout.
@@ -368,6 +396,15 @@ mod tests {
         )
         .expect("write");
         assert!(NodeConfig::load(&path).unwrap_err().to_string().contains("bogus"));
+        assert_eq!(c.admission_budget_ms, DEFAULT_ADMISSION_BUDGET_MS);
+        let base = "node_id='n'\nlisten='127.0.0.1:1'\ndata_dir='d'\nkey='k'\ngenesis='g'\n";
+        std::fs::write(&path, format!("{base}admission_budget_ms=800\n")).expect("write");
+        assert_eq!(NodeConfig::load(&path).expect("valid").admission_budget(), Duration::from_millis(800));
+        for bad in [0, 10, 600_000] {
+            std::fs::write(&path, format!("{base}admission_budget_ms={bad}\n")).expect("write");
+            let e = NodeConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains("admission_budget_ms must be in 50..=60000"), "{e}");
+        }
         std::fs::write(&path, "node_id='n'\nlisten='nope'\n").expect("write");
         assert!(NodeConfig::load(&path).is_err());
     }

@@ -5,6 +5,7 @@
 //! Not for: key custody or the control plane; a node serves one chain.
 
 pub mod admin;
+mod admission;
 pub mod builder;
 mod certs;
 pub mod config;
@@ -72,6 +73,22 @@ pub enum Error {
         /// Its id.
         tx_id: Hash,
     },
+    /// The node holds as much work as its admission budget allows; the
+    /// client should retry after `retry_after_s` (HTTP 503, `Retry-After`).
+    #[error(
+        "node is busy: it holds {limit} transactions, about {budget_ms} ms of work at the measured \
+         {tps} tx/s; retry after {retry_after_s} s"
+    )]
+    Overloaded {
+        /// Most transactions the node holds now.
+        limit: usize,
+        /// The chain's measured throughput, tx/s.
+        tps: u64,
+        /// The admission budget, ms.
+        budget_ms: u64,
+        /// Seconds until the node has drained what it holds.
+        retry_after_s: u64,
+    },
     /// The consensus engine refused the transaction.
     #[error(transparent)]
     Consensus(#[from] govchain_consensus::Error),
@@ -112,6 +129,7 @@ impl Error {
             Error::Duplicate { .. } => "duplicate",
             Error::NonceUsed { .. } => "nonce_used",
             Error::CommitTimeout { .. } => "commit_timeout",
+            Error::Overloaded { .. } => "overloaded",
             Error::Consensus(govchain_consensus::Error::Overloaded { .. }) => "overloaded",
             Error::Consensus(govchain_consensus::Error::NotLeader { .. }) => "not_leader",
             Error::Consensus(_) => "consensus",

@@ -24,6 +24,7 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
+    admission::Admission,
     builder::NodeBuilder,
     certs::Certs,
     config::{Genesis, NodeConfig},
@@ -84,6 +85,8 @@ pub(crate) struct Inner {
     waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Receipt>>>>,
     events: broadcast::Sender<Arc<Committed>>,
     metrics: Metrics,
+    /// Backpressure: the time-bounded admission queue (`admission.rs`).
+    admission: Admission,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +121,7 @@ impl Node {
         let ledger = Ledger::open(&config.data_dir.join("ledger"), genesis.suite, &genesis.chain_id)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
+        let admission = Admission::new(config.admission_budget(), config.mempool_capacity);
         let inner = Arc::new(Inner {
             config,
             genesis,
@@ -131,6 +135,7 @@ impl Node {
             waiters: Mutex::default(),
             events,
             metrics: Metrics::default(),
+            admission,
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
@@ -254,6 +259,8 @@ impl Node {
     }
 
     async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+        // Backpressure: a place in the node before any work, or 503.
+        let slot = self.inner.admission.acquire()?;
         let inner = self.inner.clone();
         // Signature and certificate checks are CPU work: keep them off the
         // async workers, on the fixed pool of one thread per core. (A
@@ -294,7 +301,10 @@ impl Node {
                 }
                 forwarded.insert(id);
             }
-            let response = peers.forward(self.consensus.leader(), &tx, mode).await?;
+            let response = peers
+                .forward(self.consensus.leader(), &tx, mode)
+                .await
+                .map_err(|e| self.inner.admission.upstream(e))?;
             // Read-your-writes through this node: answer once this node has
             // applied the block too, so a read that follows sees the write.
             if let Some(receipt) = &response.receipt {
@@ -324,10 +334,13 @@ impl Node {
             }
             SubmitMode::Async => None,
         };
+        // Backpressure: the place stays taken until the commit path frees it.
+        slot.queued(id);
         if let Err(e) = self.consensus.submit(vec![tx]) {
             lock(&self.inner.pending).remove(&id);
             self.inner.pairs.release_pair(sender, nonce, id);
             lock(&self.inner.waiters).remove(&id);
+            self.inner.admission.unqueue(&id);
             return Err(e.into());
         }
         self.inner.metrics.pending.inc();
@@ -590,6 +603,8 @@ impl Inner {
                 }
             }
             m.pending.dec_by((before - pending.len()) as i64);
+            // Backpressure: learn the throughput, free the committed places.
+            self.admission.committed(outcome.receipts.iter().map(|r| r.tx_id));
         }
         debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
         // No subscribers is fine.

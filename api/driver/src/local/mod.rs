@@ -513,6 +513,7 @@ fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeCon
         key: "key.pem".into(),
         genesis: GENESIS_FILE.into(),
         mempool_capacity: 100_000,
+        admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
         p2p_listen: raft.then_some(addrs.p2p),
         cert: Some(NODE_CERT_FILE.into()),
