@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use govchain_crypto::Suite;
-use govchain_driver::{BlockPolicySpec, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
+use govchain_driver::{BlockPolicy, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
     Set, sea_query::Expr,
@@ -82,7 +82,9 @@ impl ResourcesView {
     }
 }
 
-/// When a block is cut.
+/// When a block is cut. Limits and defaults are the chain vocabulary's
+/// (`govchain_types::BlockPolicy`), the ones the node, the drivers and the
+/// CRDs check.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockPolicyView {
@@ -96,26 +98,26 @@ pub struct BlockPolicyView {
 
 impl Default for BlockPolicyView {
     fn default() -> BlockPolicyView {
-        BlockPolicyView { max_txs: 1000, max_bytes: 8 * 1024 * 1024, max_wait_ms: 2 }
+        BlockPolicyView::from(&BlockPolicy::default())
+    }
+}
+
+impl From<&BlockPolicy> for BlockPolicyView {
+    fn from(p: &BlockPolicy) -> BlockPolicyView {
+        BlockPolicyView { max_txs: p.max_txs, max_bytes: p.max_bytes, max_wait_ms: p.max_wait_ms() }
     }
 }
 
 impl BlockPolicyView {
     pub(crate) fn check(&self) -> Result<()> {
-        if !(1..=100_000).contains(&self.max_txs) {
-            return Err(ApiError::invalid("max_txs must be 1 to 100000"));
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&self.max_bytes) {
-            return Err(ApiError::invalid("max_bytes must be 1024 to 67108864"));
-        }
-        if self.max_wait_ms > 10_000 {
-            return Err(ApiError::invalid("max_wait_ms must be 0 to 10000"));
-        }
-        Ok(())
+        self.to_driver().map(|_| ())
     }
 
-    pub(crate) fn to_driver(&self) -> BlockPolicySpec {
-        BlockPolicySpec { max_txs: self.max_txs, max_bytes: self.max_bytes, max_wait_ms: self.max_wait_ms }
+    /// The policy, checked by the vocabulary's one function; its message
+    /// (`max_wait_ms must be 0 to 10000`) is the answer's.
+    pub(crate) fn to_driver(&self) -> Result<BlockPolicy> {
+        BlockPolicy::from_parts(self.max_txs as u64, self.max_bytes as u64, self.max_wait_ms)
+            .map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
@@ -124,11 +126,7 @@ pub(crate) fn parse_suite(s: &str) -> Result<Suite> {
 }
 
 pub(crate) fn parse_role(s: &str) -> Result<NodeRole> {
-    match s {
-        "consensus" => Ok(NodeRole::Consensus),
-        "backup" => Ok(NodeRole::Backup),
-        other => Err(ApiError::invalid(format!("node role `{other}` is not one of consensus, backup"))),
-    }
+    s.parse().map_err(|_| ApiError::invalid(format!("node role `{s}` is not one of consensus, backup")))
 }
 
 /// A member organization of a chain.
@@ -373,8 +371,8 @@ pub(crate) async fn add_node(
     if c.state != "running" {
         return Err(ApiError::conflict(format!("the chain is {}; nodes join a running chain", c.state)));
     }
-    if c.consensus != "raft" {
-        return Err(ApiError::conflict("only a raft chain takes more nodes"));
+    if !c.consensus.parse::<ConsensusKind>().is_ok_and(ConsensusKind::replicated) {
+        return Err(ApiError::conflict(format!("a {} chain takes no more nodes", c.consensus)));
     }
     let o = org::Entity::find_by_id(org_id)
         .one(&state.db)
@@ -527,11 +525,11 @@ async fn set_policy(
     ApiJson(p): ApiJson<BlockPolicyView>,
 ) -> Result<Json<ChainView>> {
     let c = owned_chain(&state, &auth, id, Perm::ChainOperate).await?;
-    p.check()?;
+    let policy = p.to_driver()?;
     if c.state != "running" {
         return Err(ApiError::conflict(format!("the chain is {}; start it first", c.state)));
     }
-    state.driver.set_block_policy(&c.chain_key, &p.to_driver()).await?;
+    state.driver.set_block_policy(&c.chain_key, &policy).await?;
     let mut a = c.into_active_model();
     a.block_policy = Set(serde_json::to_string(&p).map_err(|e| ApiError::internal("storing a policy", e))?);
     let c = a.update(&state.db).await?;

@@ -81,7 +81,7 @@ pub struct ChainRequest {
     #[serde(default = "default_max_nodes")]
     #[schema(minimum = 1, maximum = 32)]
     pub max_nodes: u32,
-    /// Block policy (defaults: 1000 transactions, 8 MiB, 2 ms).
+    /// Block policy (defaults: 5000 transactions, 8 MiB, 2 ms).
     #[serde(default)]
     pub block_policy: Option<BlockPolicyView>,
     /// Resources per node.
@@ -217,15 +217,11 @@ fn check_spec(spec: &RequestSpec) -> Result<()> {
         RequestSpec::Chain(c) => {
             validate::chain_name(&c.name)?;
             chains::parse_suite(&c.suite)?;
-            match c.consensus.as_str() {
-                "raft" => {}
-                "solo" if c.nodes == 1 => {}
-                "solo" => return Err(ApiError::invalid("solo ordering runs exactly one node; use raft")),
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "consensus `{other}` is not offered (raft, solo)"
-                    )));
-                }
+            let kind: ConsensusKind = c.consensus.parse().map_err(|_| {
+                ApiError::invalid(format!("consensus `{}` is not offered (raft, solo)", c.consensus))
+            })?;
+            if kind.max_voters().is_some_and(|most| c.nodes as usize > most) {
+                return Err(ApiError::invalid(format!("{kind} ordering runs exactly one node; use raft")));
             }
             if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
                 return Err(ApiError::invalid(format!("max_nodes must be from nodes to {MAX_CHAIN_NODES}")));
@@ -664,7 +660,7 @@ async fn provision_chain(state: &AppState, request_id: i64, c: &ChainRequest) ->
         chain: key.clone(),
         owner_org: o.domain.clone(),
         suite: chains::parse_suite(&c.suite)?,
-        consensus: if c.consensus == "solo" { ConsensusKind::Solo } else { ConsensusKind::Raft },
+        consensus: c.consensus.parse::<ConsensusKind>().map_err(|e| ApiError::invalid(e.to_string()))?,
         nodes: (0..c.nodes)
             .map(|_| NodeSpec {
                 org: o.domain.clone(),
@@ -672,7 +668,7 @@ async fn provision_chain(state: &AppState, request_id: i64, c: &ChainRequest) ->
                 resources: c.resources.to_driver(),
             })
             .collect(),
-        block_policy: policy.to_driver(),
+        block_policy: policy.to_driver()?,
     };
     let started = std::time::Instant::now();
     match state.driver.create_chain(&spec).await {

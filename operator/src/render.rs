@@ -128,28 +128,19 @@ pub fn genesis(
     members: &[GenesisMember],
     timestamp_ms: u64,
 ) -> Result<Genesis> {
-    let mut policy = govchain_consensus::BlockPolicy::default();
-    if let Some(b) = &chain.spec.block_policy {
-        if let Some(v) = b.max_txs {
-            policy.max_txs = v as usize;
-        }
-        if let Some(v) = b.max_bytes {
-            policy.max_bytes = usize::try_from(v).unwrap_or(policy.max_bytes);
-        }
-        if let Some(v) = b.max_wait_ms {
-            policy.max_wait = std::time::Duration::from_millis(v);
-        }
-    }
+    let policy = chain
+        .spec
+        .block_policy
+        .clone()
+        .unwrap_or_default()
+        .to_policy()
+        .map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
     let organization = chain.organization();
     let raft = chain.spec.consensus == Consensus::Raft;
     let genesis = Genesis {
         chain_id: chain.chain_id(),
         suite: ca.suite(),
-        consensus: if raft {
-            govchain_consensus::ConsensusKind::Raft
-        } else {
-            govchain_consensus::ConsensusKind::Solo
-        },
+        consensus: govchain_types::ConsensusKind::from(chain.spec.consensus),
         timestamp_ms,
         organization: organization.clone(),
         block_policy: policy,
@@ -157,6 +148,7 @@ pub fn genesis(
             root_cert_pem: ca.root_cert_pem().into(),
             operating_cert_pem: ca.operating_cert_pem().into(),
         }),
+        execution: Default::default(),
         members: if raft {
             members
                 .iter()

@@ -8,6 +8,7 @@ use std::{
 };
 
 use govchain_crypto::Suite;
+use govchain_execution::ExecutionSpec;
 use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,11 @@ pub struct Genesis {
     /// `solo`. Members added later join through consensus, not genesis.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
+    /// The execution engines of the chain; every node builds the same
+    /// executor from it. Left out of the JSON when it is the default (the
+    /// native contracts only), so an older genesis stays byte-identical.
+    #[serde(default, skip_serializing_if = "ExecutionSpec::is_default")]
+    pub execution: ExecutionSpec,
 }
 
 /// A member node of a replicated chain.
@@ -312,6 +318,7 @@ mod tests {
             organization: "org1".into(),
             block_policy: BlockPolicy::default(),
             ca: None,
+            execution: Default::default(),
             members: vec![],
         }
     }

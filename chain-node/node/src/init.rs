@@ -82,6 +82,7 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
         organization: opts.organization.clone(),
         block_policy: BlockPolicy::default(),
         ca: None,
+        execution: Default::default(),
         members: vec![],
     };
     // The chain id first: its message is clearer than the CA's about it.
@@ -219,6 +220,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             root_cert_pem: ca.root_cert_pem().to_owned(),
             operating_cert_pem: ca.operating_cert_pem().to_owned(),
         }),
+        execution: Default::default(),
         members: if replicated { members } else { vec![] },
     };
     genesis.validate()?;

@@ -122,11 +122,13 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
         let admission = Admission::new(config.admission_budget(), config.mempool_capacity);
+        let executor = Executor::from_spec(&genesis.execution)
+            .map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
         let inner = Arc::new(Inner {
             config,
             genesis,
             ledger,
-            executor: Executor::new(),
+            executor,
             key,
             certs,
             pending: Mutex::default(),

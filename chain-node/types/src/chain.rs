@@ -58,6 +58,13 @@ impl fmt::Display for ConsensusKind {
     }
 }
 
+/// The engine's name (`raft`, `solo`), as older documents carry it.
+impl From<ConsensusKind> for String {
+    fn from(k: ConsensusKind) -> String {
+        k.as_str().to_owned()
+    }
+}
+
 impl FromStr for ConsensusKind {
     type Err = VocabularyError;
 

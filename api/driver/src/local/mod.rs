@@ -41,7 +41,7 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use crate::{
-    BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
+    BlockPolicy, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
     NodeStatus, Result, validate,
 };
 
@@ -396,11 +396,12 @@ impl LocalDriver {
             consensus: spec.consensus,
             timestamp_ms: govchain_types::now_ms(),
             organization: spec.owner_org.clone(),
-            block_policy: (&spec.block_policy).into(),
+            block_policy: spec.block_policy.clone(),
             ca: Some(GenesisCa {
                 root_cert_pem: ca.root_cert_pem().to_owned(),
                 operating_cert_pem: ca.operating_cert_pem().to_owned(),
             }),
+            execution: Default::default(),
             members: record
                 .nodes
                 .iter()
@@ -805,7 +806,7 @@ impl HostDriver for LocalDriver {
             .collect())
     }
 
-    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicySpec) -> Result<()> {
+    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicy) -> Result<()> {
         validate::block_policy(policy)?;
         let (state, _guard) = self.locked(chain).await?;
         let mut record = state.snapshot();
@@ -816,10 +817,9 @@ impl HostDriver for LocalDriver {
         }
         self.require_leader(chain, &record.nodes).await?;
         let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
-        let body = serde_json::to_value(govchain_consensus::BlockPolicy::from(policy))
-            .map_err(|e| Error::Failed(format!("block policy: {e}")))?;
+        let body = serde_json::to_value(policy).map_err(|e| Error::Failed(format!("block policy: {e}")))?;
         admin.post(|| leader_p2p(&record.nodes), "/admin/policy", body).await?;
-        record.spec.block_policy = *policy;
+        record.spec.block_policy = policy.clone();
         self.commit(&state, record)?;
         info!(target: "govchain::driver", %chain, ?policy, "block policy changed");
         Ok(())
