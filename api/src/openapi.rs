@@ -181,8 +181,11 @@ fn complete_operation(method: &str, op: &mut Value) {
 /// `allOf [closed struct, {kind}]`, which nothing satisfies (the closed
 /// struct refuses `kind`). Each branch becomes the struct with the tag as
 /// its first, required property, and the union gets a discriminator.
+/// A union to rewrite: its name, its new schema and the closed branches.
+type Rewrite = (String, Value, Vec<(String, Value)>);
+
 fn close_tagged_unions(schemas: &mut Map<String, Value>) {
-    let mut rewrites: Vec<(String, Value, Vec<(String, Value)>)> = Vec::new();
+    let mut rewrites: Vec<Rewrite> = Vec::new();
     for (name, schema) in schemas.iter() {
         let Some(branches) = schema.get("oneOf").and_then(Value::as_array) else { continue };
         let mut tag_name: Option<String> = None;

@@ -78,7 +78,7 @@ impl Contract {
             })
             .map(|o| (o.segments.iter().filter(|s| s.is_some()).count(), o))
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
         let best = found.first().map(|f| f.0);
         found.into_iter().filter(|f| Some(f.0) == best).map(|f| f.1).collect()
     }
@@ -195,15 +195,15 @@ pub fn check(x: &Exchange<'_>) -> Result<(), String> {
         }
     }
     // An accepted body satisfies the request schema.
-    if let (true, Some(request)) = (x.status.is_success(), x.request) {
-        if let Some(schema) = operation.op.pointer("/requestBody/content/application~1json/schema") {
-            c.validate(&format!("{op_name} request"), schema, request).map_err(|e| {
-                format!(
-                    "{what}: the server accepted a body the request schema of {op_name} refuses: {e}; body {}",
-                    short(&request.to_string())
-                )
-            })?;
-        }
+    if let (true, Some(request)) = (x.status.is_success(), x.request)
+        && let Some(schema) = operation.op.pointer("/requestBody/content/application~1json/schema")
+    {
+        c.validate(&format!("{op_name} request"), schema, request).map_err(|e| {
+            format!(
+                "{what}: the server accepted a body the request schema of {op_name} refuses: {e}; body {}",
+                short(&request.to_string())
+            )
+        })?;
     }
     Ok(())
 }

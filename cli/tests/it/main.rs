@@ -15,22 +15,7 @@ mod platform;
 use std::{
     path::Path,
     process::{Command, Output},
-    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
-
-/// Tests that load the machine's cores with chains of several nodes share
-/// them ([`shared_cpu`]); a test that compares throughput across its phases
-/// runs alone ([`exclusive_cpu`]).
-static CPU: RwLock<()> = RwLock::new(());
-
-pub fn shared_cpu() -> RwLockReadGuard<'static, ()> {
-    // A test that panicked holding it leaves nothing to repair.
-    CPU.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn exclusive_cpu() -> RwLockWriteGuard<'static, ()> {
-    CPU.write().unwrap_or_else(|e| e.into_inner())
-}
 
 pub fn govchain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_govchain")).args(args).output().expect("run govchain")

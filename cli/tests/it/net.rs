@@ -77,7 +77,6 @@ fn index(name: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raft_chain_survives_leader_and_follower_kills_without_losing_or_forking() {
-    let _cpu = crate::shared_cpu();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     // Ports from the process id, so parallel runs on one machine differ.
@@ -235,7 +234,6 @@ pub async fn converged(clients: &[Client]) -> (u64, Hash) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
-    let _cpu = crate::shared_cpu();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     let base = 24_000 + (std::process::id() % 2_000) as u16 * 2;
@@ -319,7 +317,6 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_policy_change_and_a_new_node_catching_up_thousands_of_blocks() {
-    let _cpu = crate::shared_cpu();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     let base = 28_000 + (std::process::id() % 2_000) as u16 * 2;

@@ -95,7 +95,6 @@ fn up_then_put_get_history_and_blocks_through_the_cli() {
 
 #[test]
 fn bench_prints_throughput_latency_and_the_verify_limit() {
-    let _cpu = crate::shared_cpu();
     let node = up("intl-r1");
     let out = ok(&["bench", "--node", &node.url, "--suite", "intl-r1", "--rate", "200", "--duration", "2"]);
     let line = out.lines().last().unwrap();

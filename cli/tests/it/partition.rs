@@ -71,7 +71,6 @@ async fn proxy(listen: SocketAddr, target: SocketAddr, cut: Arc<Cut>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_minority_cannot_commit_and_catches_up_after_healing() {
-    let _cpu = crate::shared_cpu();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     let base = 32_000 + (std::process::id() % 1_000) as u16 * 4;

@@ -253,7 +253,6 @@ fn fetch(url: &str) -> (u16, String) {
 
 #[test]
 fn a_new_user_runs_the_platform_and_a_chain_through_the_cli() {
-    let _cpu = crate::shared_cpu();
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(tmp.path()).unwrap();
