@@ -116,8 +116,12 @@ pub struct LoginResponse {
 
 /// Logs in: sets the session cookie (HttpOnly, SameSite=Strict). Five
 /// failures in a row lock the account for 15 minutes.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 423, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 401, description = "`unauthorized`: wrong user name or password", body = ErrorBody),
+        (status = 403, description = "`frozen`: the account is frozen", body = ErrorBody),
+        (status = 423, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     slot: Option<axum::Extension<ActorSlot>>,
@@ -205,7 +209,8 @@ async fn login(
 
 /// Ends the session (or does nothing for a token).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 204)))]
 async fn logout(State(state): State<AppState>, auth: Auth, headers: HeaderMap) -> Result<Response> {
     if auth.via == Via::Session {
         let cookie = auth::cookie(&headers, auth::SESSION_COOKIE);
@@ -239,7 +244,8 @@ pub struct MeView {
 
 /// Who is logged in, with their organization and permissions.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, body = MeView)))]
 async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeView>> {
     let u = user::Entity::find_by_id(auth.user_id)
         .one(&state.read)
@@ -264,12 +270,16 @@ pub struct PasswordChange {
     /// The current password.
     pub old_password: String,
     /// The new one (the password policy applies).
+    #[schema(min_length = 10, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub new_password: String,
 }
 
 /// Changes the caller's password; other sessions of the user end.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 403, description = "`forbidden`: the current password is wrong", body = ErrorBody),
+        (status = 422, description = "`invalid`: the new password does not meet the password policy", body = ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     auth: Auth,
@@ -295,17 +305,30 @@ async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Organization name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub org_name: String,
     /// Unique domain; it names the organization's nodes.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    )]
     pub domain: String,
     /// Description.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: String,
     /// The first user (the organization's admin).
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-zA-Z0-9._-]{3,64}$")]
     pub username: String,
     /// Their password (the password policy applies).
+    #[schema(min_length = 10, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub password: String,
     /// Their real name, for the real-name review.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub real_name: String,
 }
 
@@ -321,8 +344,11 @@ pub struct Registered {
 /// Registers a department and its admin. The organization may log in at
 /// once and submit requests once the platform operator approved its
 /// real-name review.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Registered), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest, security(()),
+    responses(
+        (status = 201, body = Registered),
+        (status = 409, description = "`conflict`: the domain or the user name is taken", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     slot: Option<axum::Extension<ActorSlot>>,
@@ -393,12 +419,14 @@ pub struct NewToken {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// What it is for.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: String,
 }
 
 /// The caller's API tokens.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, body = [TokenView])))]
 async fn list_tokens(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<TokenView>>> {
     let tokens = api_token::Entity::find()
         .filter(api_token::Column::UserId.eq(auth.user_id))
@@ -415,7 +443,9 @@ async fn list_tokens(State(state): State<AppState>, auth: Auth) -> Result<Json<V
 
 /// Creates an API token acting as the caller.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = TokenRequest,
-    responses((status = 201, body = NewToken), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 201, body = NewToken),
+        (status = 422, body = ErrorBody)))]
 async fn create_token(
     State(state): State<AppState>,
     auth: Auth,
@@ -440,7 +470,8 @@ async fn create_token(
 
 /// Revokes one of the caller's API tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth", params(("id" = i64, Path, description = "Token id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204)))]
 async fn delete_token(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode> {
     let res = api_token::Entity::delete_many()
         .filter(api_token::Column::Id.eq(id))
@@ -466,7 +497,8 @@ async fn visible_user(state: &AppState, auth: &Auth, id: i64) -> Result<user::Mo
 /// Users of the caller's organization (every user for the platform
 /// operator).
 #[utoipa::path(get, path = "/api/v1/users", tag = "orgs",
-    responses((status = 200, body = [UserView]), (status = 403, body = ErrorBody)))]
+    responses(
+        (status = 200, body = [UserView])))]
 async fn list_users(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<UserView>>> {
     auth.require(Perm::UserManage)?;
     let mut q = user::Entity::find();
@@ -485,10 +517,13 @@ async fn list_users(State(state): State<AppState>, auth: Auth) -> Result<Json<Ve
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-zA-Z0-9._-]{3,64}$")]
     pub username: String,
     /// Real name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub real_name: String,
     /// Role names (built-in or the organization's custom roles).
+    #[schema(max_items = 16)]
     pub roles: Vec<String>,
     /// Organization (the platform operator only; others create in their own).
     pub org_id: Option<i64>,
@@ -543,7 +578,11 @@ async fn set_roles(state: &AppState, user_id: i64, roles: &[role::Model]) -> Res
 
 /// Creates a user with a random initial password (shown once).
 #[utoipa::path(post, path = "/api/v1/users", tag = "orgs", request_body = NewUser,
-    responses((status = 201, body = CreatedUser), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = CreatedUser),
+        (status = 404, description = "`not_found`: no such organization (`org_id`)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the user name is taken", body = ErrorBody),
+        (status = 422, description = "`invalid`: a field, or a role name not offered to the organization", body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth,
@@ -585,7 +624,8 @@ async fn create_user(
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = UserView)))]
 async fn get_user(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<Json<UserView>> {
     if id != auth.user_id {
         auth.require(Perm::UserManage)?;
@@ -599,14 +639,19 @@ async fn get_user(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     /// New real name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub real_name: Option<String>,
     /// New role names (replacing the old).
+    #[schema(max_items = 16)]
     pub roles: Option<Vec<String>>,
 }
 
 /// Edits a user's real name or roles.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    request_body = UserUpdate, responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    request_body = UserUpdate, responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "`conflict`: one's own administrator role cannot be taken away", body = ErrorBody),
+        (status = 422, description = "`invalid`: a field, or a role name not offered to the organization", body = ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
@@ -640,7 +685,9 @@ async fn update_user(
 /// Sets a new random password for a user (shown once) and ends their
 /// sessions.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = CreatedUser), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 200, body = CreatedUser),
+        (status = 409, description = "`conflict`: one's own password is changed with the old one (`POST /auth/password`), not reset", body = ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     auth: Auth,
@@ -684,7 +731,9 @@ async fn set_status(state: &AppState, auth: &Auth, id: i64, status: &str) -> Res
 
 /// Freezes a user: their sessions and tokens end and they cannot log in.
 #[utoipa::path(post, path = "/api/v1/users/{id}/freeze", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "`conflict`: one cannot freeze oneself", body = ErrorBody)))]
 async fn freeze_user(
     State(state): State<AppState>,
     auth: Auth,
@@ -695,7 +744,9 @@ async fn freeze_user(
 
 /// Unfreezes a user.
 #[utoipa::path(post, path = "/api/v1/users/{id}/unfreeze", tag = "orgs", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, body = ErrorBody)))]
 async fn unfreeze_user(
     State(state): State<AppState>,
     auth: Auth,

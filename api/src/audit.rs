@@ -269,10 +269,13 @@ pub struct OplogFilter {
     /// always see only their own).
     pub org_id: Option<i64>,
     /// Only this actor (user name).
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub actor: Option<String>,
     /// Only actions containing this text.
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub action: Option<String>,
     /// Only this result (`ok`, `forbidden`, ...).
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub result: Option<String>,
     /// From this time (ms since 1970).
     pub from: Option<i64>,
@@ -314,7 +317,8 @@ async fn query(state: &AppState, auth: &Auth, f: &OplogFilter, max: u64) -> Resu
 
 /// Lists operation log entries, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(OplogFilter),
-    responses((status = 200, body = [OplogEntry]), (status = 403, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, body = [OplogEntry])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -326,7 +330,8 @@ pub async fn list(
 
 /// Exports operation log entries as CSV.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(OplogFilter),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, content_type = "text/csv", body = String)))]
 pub async fn export(
     State(state): State<AppState>,
     auth: Auth,
@@ -415,7 +420,8 @@ pub async fn verify_chain(state: &AppState) -> Result<VerifyReport> {
 
 /// Verifies the operation log's chain of hashes.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, body = VerifyReport)))]
 pub async fn verify(State(state): State<AppState>, auth: Auth) -> Result<Json<VerifyReport>> {
     auth.require(Perm::AuditView)?;
     Ok(Json(verify_chain(&state).await?))

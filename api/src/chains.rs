@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use govchain_crypto::Suite;
-use govchain_driver::{BlockPolicySpec, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
+use govchain_driver::{BlockPolicy, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
     Set, TransactionTrait, sea_query::Expr,
@@ -53,10 +53,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ResourcesView {
     /// CPU, millicores (50 to 64000).
+    #[schema(minimum = 50, maximum = 64000)]
     pub cpu_millis: u32,
     /// Memory, MiB (64 to 262144).
+    #[schema(minimum = 64, maximum = 262144)]
     pub memory_mb: u32,
     /// Storage, MiB (64 to 16777216).
+    #[schema(minimum = 64, maximum = 16777216)]
     pub storage_mb: u32,
 }
 
@@ -79,7 +82,9 @@ impl ResourcesView {
     }
 }
 
-/// When a block is cut.
+/// When a block is cut. Limits and defaults are the chain vocabulary's
+/// (`govchain_types::BlockPolicy`), the ones the node, the drivers and the
+/// CRDs check.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockPolicyView {
@@ -93,26 +98,26 @@ pub struct BlockPolicyView {
 
 impl Default for BlockPolicyView {
     fn default() -> BlockPolicyView {
-        BlockPolicyView { max_txs: 1000, max_bytes: 8 * 1024 * 1024, max_wait_ms: 2 }
+        BlockPolicyView::from(&BlockPolicy::default())
+    }
+}
+
+impl From<&BlockPolicy> for BlockPolicyView {
+    fn from(p: &BlockPolicy) -> BlockPolicyView {
+        BlockPolicyView { max_txs: p.max_txs, max_bytes: p.max_bytes, max_wait_ms: p.max_wait_ms() }
     }
 }
 
 impl BlockPolicyView {
     pub(crate) fn check(&self) -> Result<()> {
-        if !(1..=100_000).contains(&self.max_txs) {
-            return Err(ApiError::invalid("max_txs must be 1 to 100000"));
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&self.max_bytes) {
-            return Err(ApiError::invalid("max_bytes must be 1024 to 67108864"));
-        }
-        if self.max_wait_ms > 10_000 {
-            return Err(ApiError::invalid("max_wait_ms must be 0 to 10000"));
-        }
-        Ok(())
+        self.to_driver().map(|_| ())
     }
 
-    pub(crate) fn to_driver(&self) -> BlockPolicySpec {
-        BlockPolicySpec { max_txs: self.max_txs, max_bytes: self.max_bytes, max_wait_ms: self.max_wait_ms }
+    /// The policy, checked by the vocabulary's one function; its message
+    /// (`max_wait_ms must be 0 to 10000`) is the answer's.
+    pub(crate) fn to_driver(&self) -> Result<BlockPolicy> {
+        BlockPolicy::from_parts(self.max_txs as u64, self.max_bytes as u64, self.max_wait_ms)
+            .map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
@@ -121,11 +126,7 @@ pub(crate) fn parse_suite(s: &str) -> Result<Suite> {
 }
 
 pub(crate) fn parse_role(s: &str) -> Result<NodeRole> {
-    match s {
-        "consensus" => Ok(NodeRole::Consensus),
-        "backup" => Ok(NodeRole::Backup),
-        other => Err(ApiError::invalid(format!("node role `{other}` is not one of consensus, backup"))),
-    }
+    s.parse().map_err(|_| ApiError::invalid(format!("node role `{s}` is not one of consensus, backup")))
 }
 
 /// A member organization of a chain.
@@ -384,8 +385,8 @@ pub(crate) async fn add_reserved_node(
     if c.state != "running" {
         return Err(ApiError::conflict(format!("the chain is {}; nodes join a running chain", c.state)));
     }
-    if c.consensus != "raft" {
-        return Err(ApiError::conflict("only a raft chain takes more nodes"));
+    if !c.consensus.parse::<ConsensusKind>().is_ok_and(ConsensusKind::replicated) {
+        return Err(ApiError::conflict(format!("a {} chain takes no more nodes", c.consensus)));
     }
     let o = org::Entity::find_by_id(org_id)
         .one(&state.db)
@@ -437,7 +438,8 @@ pub(crate) async fn add_reserved_node(
 
 /// Chains the caller's organization is a member of (all for the platform
 /// operator); no live status.
-#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses((status = 200, body = [ChainView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses(
+        (status = 200, body = [ChainView])))]
 async fn list_chains(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<ChainView>>> {
     auth.require(Perm::ChainView)?;
     let rows = chain::Entity::find().order_by_asc(chain::Column::Id).all(&state.read).await?;
@@ -452,7 +454,8 @@ async fn list_chains(State(state): State<AppState>, auth: Auth) -> Result<Json<V
 
 /// One chain with the live status of its nodes.
 #[utoipa::path(get, path = "/api/v1/chains/{id}", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView)))]
 async fn get_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -494,7 +497,11 @@ async fn lifecycle(state: &AppState, auth: &Auth, id: i64, verb: &str) -> Result
 
 /// Stops every node of the chain (data is kept).
 #[utoipa::path(post, path = "/api/v1/chains/{id}/stop", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn stop_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -505,7 +512,11 @@ async fn stop_chain(
 
 /// Starts every node of the chain; it continues from its stored ledger.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/start", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn start_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -516,7 +527,11 @@ async fn start_chain(
 
 /// Restarts every node of the chain.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/restart", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is being provisioned, or the host driver refuses in its state", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn restart_chain(
     State(state): State<AppState>,
     auth: Auth,
@@ -527,7 +542,11 @@ async fn restart_chain(
 
 /// Deletes the chain: every node stops and all its data is purged.
 #[utoipa::path(delete, path = "/api/v1/chains/{id}", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 409, description = "`conflict`: the chain is being provisioned", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode> {
     let c = owned_chain(&state, &auth, id, Perm::ChainDelete).await?;
     if c.state == "provisioning" {
@@ -547,7 +566,11 @@ async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<
 /// Changes the block policy online: agreed through consensus, every node
 /// applies it without a restart.
 #[utoipa::path(put, path = "/api/v1/chains/{id}/policy", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    request_body = BlockPolicyView, responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    request_body = BlockPolicyView, responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is not running", body = ErrorBody),
+        (status = 422, description = "`invalid`: a limit is out of its range", body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn set_policy(
     State(state): State<AppState>,
     auth: Auth,
@@ -555,11 +578,11 @@ async fn set_policy(
     ApiJson(p): ApiJson<BlockPolicyView>,
 ) -> Result<Json<ChainView>> {
     let c = owned_chain(&state, &auth, id, Perm::ChainOperate).await?;
-    p.check()?;
+    let policy = p.to_driver()?;
     if c.state != "running" {
         return Err(ApiError::conflict(format!("the chain is {}; start it first", c.state)));
     }
-    state.driver.set_block_policy(&c.chain_key, &p.to_driver()).await?;
+    state.driver.set_block_policy(&c.chain_key, &policy).await?;
     let mut a = c.into_active_model();
     a.block_policy = Set(serde_json::to_string(&p).map_err(|e| ApiError::internal("storing a policy", e))?);
     let c = a.update(&state.db).await?;
@@ -572,6 +595,7 @@ async fn set_policy(
 pub struct NewNode {
     /// `consensus` or `backup`.
     #[serde(default = "consensus_role")]
+    #[schema(pattern = "^(consensus|backup)$")]
     pub role: String,
     /// Resources.
     pub resources: ResourcesView,
@@ -584,7 +608,12 @@ fn consensus_role() -> String {
 /// Adds a node of the caller's organization to a chain it is a member of,
 /// within its quota; the node catches up, then joins consensus.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/nodes", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
-    request_body = NewNode, responses((status = 201, body = NodeView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = NewNode, responses(
+        (status = 201, body = NodeView),
+        (status = 403, description = "`forbidden` (not the caller's organization's chain, no permission), `quota_exceeded` (the organization's quota is used up)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the chain is not a running raft chain, or it is at its node limit", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn create_node(
     State(state): State<AppState>,
     auth: Auth,
@@ -624,7 +653,11 @@ async fn own_node(
 /// purged.
 #[utoipa::path(delete, path = "/api/v1/chains/{id}/nodes/{node_id}", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 409, description = "`conflict`: the last node cannot be removed", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn delete_node(
     State(state): State<AppState>,
     auth: Auth,
@@ -649,7 +682,12 @@ async fn delete_node(
 #[utoipa::path(post, path = "/api/v1/chains/{id}/nodes/{node_id}/{action}", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"),
         ("action" = String, Path, description = "stop, start or restart")),
-    responses((status = 200, body = NodeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = NodeView),
+        (status = 404, description = "`not_found`: no such chain, node or action", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_action(
     State(state): State<AppState>,
     auth: Auth,
@@ -688,7 +726,10 @@ pub struct BundleQuery {
 /// Downloads a node's configuration and certificates as a tar archive.
 #[utoipa::path(get, path = "/api/v1/chains/{id}/nodes/{node_id}/bundle", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"), BundleQuery),
-    responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, content_type = "application/x-tar", body = Vec<u8>),
+        (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_bundle(
     State(state): State<AppState>,
     auth: Auth,
@@ -728,7 +769,10 @@ pub struct LogQuery {
 /// The last lines of a node's log.
 #[utoipa::path(get, path = "/api/v1/chains/{id}/nodes/{node_id}/log", tag = "chains",
     params(("id" = i64, Path, description = "Chain id"), ("node_id" = i64, Path, description = "Node id"), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn node_log(
     State(state): State<AppState>,
     auth: Auth,
@@ -789,9 +833,18 @@ async fn invitation_view(state: &AppState, i: invitation::Model) -> Result<Invit
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     /// The invited organization's domain.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    )]
     pub org_domain: String,
     /// A note for them.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub message: String,
 }
 
@@ -799,7 +852,11 @@ pub struct NewInvitation {
 /// exists, is not a member yet, and the chain is below its node limit.
 #[utoipa::path(post, path = "/api/v1/chains/{id}/invitations", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
     request_body = NewInvitation,
-    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = InvitationView),
+        (status = 404, description = "`not_found`: no such chain, or no active organization with that domain", body = ErrorBody),
+        (status = 409, description = "`conflict`: already a member, already invited, or the chain is at its node limit", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,
     auth: Auth,
@@ -862,7 +919,8 @@ async fn invite(
 }
 
 /// Invitations the caller's organization sent or received.
-#[utoipa::path(get, path = "/api/v1/invitations", tag = "chains", responses((status = 200, body = [InvitationView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "chains", responses(
+        (status = 200, body = [InvitationView])))]
 async fn list_invitations(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<InvitationView>>> {
     auth.require(Perm::ChainView)?;
     let rows = invitation::Entity::find().order_by_desc(invitation::Column::Id).all(&state.db).await?;
@@ -880,7 +938,10 @@ async fn list_invitations(State(state): State<AppState>, auth: Auth) -> Result<J
 /// (a resource request of kind `nodes`, or within its quota).
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/{answer}", tag = "chains",
     params(("id" = i64, Path, description = "Invitation id"), ("answer" = String, Path, description = "accept or decline")),
-    responses((status = 200, body = InvitationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 200, body = InvitationView),
+        (status = 404, description = "`not_found`: no such invitation or answer", body = ErrorBody),
+        (status = 409, description = "`conflict`: the invitation was answered already", body = ErrorBody)))]
 async fn respond_invitation(
     State(state): State<AppState>,
     auth: Auth,

@@ -1,4 +1,5 @@
-//! The API's error: an HTTP status with a JSON body `{code, message}`.
+//! The API's error: an HTTP status with a JSON body `{code, message,
+//! details?}`.
 
 use axum::{
     Json,
@@ -11,10 +12,17 @@ use utoipa::ToSchema;
 /// What every failed request returns.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `forbidden`, `invalid`, `quota_exceeded`.
+    /// Stable machine-readable code, e.g. `forbidden`, `invalid`,
+    /// `quota_exceeded`; the operation's response descriptions list them.
+    #[schema(min_length = 1, pattern = "^[a-z_]+$")]
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// Facts a program can act on, when there are any: `field` (the field
+    /// a 422 or a refused filter names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An error a handler returns.
@@ -27,6 +35,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Message for a person.
     pub message: String,
+    /// The body's `details`.
+    pub details: Option<serde_json::Value>,
 }
 
 /// Handlers' result.
@@ -35,7 +45,12 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 impl ApiError {
     /// An error with this status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), details: None }
+    }
+    /// The same error with `details` in its body.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
     /// 400: the request cannot be read.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -75,7 +90,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code.to_owned(), message: self.message };
+        let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
         let mut resp = (self.status, Json(body)).into_response();
         resp.extensions_mut().insert(crate::audit::Outcome(self.code));
         resp

@@ -266,7 +266,8 @@ pub(crate) async fn bootstrap(state: &AppState) -> Result<Option<(String, String
 }
 
 /// Organizations: all for the platform operator, otherwise the caller's.
-#[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs", responses((status = 200, body = [OrgView]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs", responses(
+        (status = 200, body = [OrgView])))]
 async fn list_orgs(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<OrgView>>> {
     let mut q = org::Entity::find();
     if !auth.sees_all() {
@@ -280,15 +281,27 @@ async fn list_orgs(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec
 #[serde(deny_unknown_fields)]
 pub struct OrgRequest {
     /// Name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: String,
     /// Unique domain.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    )]
     pub domain: String,
     /// Description.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: String,
     /// Its first admin's user name.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-zA-Z0-9._-]{3,64}$")]
     pub admin_username: String,
     /// Their real name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub admin_real_name: String,
 }
 
@@ -305,7 +318,10 @@ pub struct CreatedOrg {
 
 /// Creates an organization with its admin (platform operator only).
 #[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = OrgRequest,
-    responses((status = 201, body = CreatedOrg), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = CreatedOrg),
+        (status = 409, description = "`conflict`: the domain or the admin's user name is taken", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn create_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -346,7 +362,8 @@ async fn visible_org(state: &AppState, auth: &Auth, id: i64) -> Result<org::Mode
 
 /// One organization.
 #[utoipa::path(get, path = "/api/v1/orgs/{id}", tag = "orgs", params(("id" = i64, Path, description = "Organization id")),
-    responses((status = 200, body = OrgView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = OrgView)))]
 async fn get_org(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<Json<OrgView>> {
     Ok(Json(visible_org(&state, &auth, id).await?.into()))
 }
@@ -356,14 +373,21 @@ async fn get_org(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>)
 #[serde(deny_unknown_fields)]
 pub struct OrgUpdate {
     /// New name.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: Option<String>,
     /// New description.
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: Option<String>,
 }
 
 /// Edits an organization.
 #[utoipa::path(patch, path = "/api/v1/orgs/{id}", tag = "orgs", params(("id" = i64, Path, description = "Organization id")),
-    request_body = OrgUpdate, responses((status = 200, body = OrgView), (status = 404, body = ErrorBody)))]
+    request_body = OrgUpdate, responses(
+        (status = 200, body = OrgView),
+        (status = 422, body = ErrorBody)))]
 async fn update_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -392,13 +416,20 @@ pub struct Decision {
     pub approve: bool,
     /// The reviewer's opinion.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub opinion: String,
 }
 
 /// Reviews a registered organization's real-name verification (platform
 /// operator only); a rejected organization cannot submit requests.
 #[utoipa::path(post, path = "/api/v1/orgs/{id}/review", tag = "orgs", params(("id" = i64, Path, description = "Organization id")),
-    request_body = Decision, responses((status = 200, body = OrgView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = Decision, responses(
+        (status = 200, body = OrgView),
+        (status = 409, description = "`conflict`: the organization is not pending review", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn review_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -441,7 +472,8 @@ pub struct PermissionView {
 }
 
 /// Every permission (for a custom role's permission picker).
-#[utoipa::path(get, path = "/api/v1/permissions", tag = "orgs", responses((status = 200, body = [PermissionView]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "orgs", responses(
+        (status = 200, body = [PermissionView])))]
 async fn permissions(_auth: Auth) -> Json<Vec<PermissionView>> {
     Json(Perm::ALL.iter().map(|p| PermissionView { name: *p, platform_only: p.platform_only() }).collect())
 }
@@ -474,7 +506,8 @@ impl From<role::Model> for RoleView {
 }
 
 /// Built-in roles and the caller organization's custom roles.
-#[utoipa::path(get, path = "/api/v1/roles", tag = "orgs", responses((status = 200, body = [RoleView]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/roles", tag = "orgs", responses(
+        (status = 200, body = [RoleView])))]
 async fn list_roles(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<RoleView>>> {
     let roles = role::Entity::find().order_by_asc(role::Column::Id).all(&state.db).await?;
     Ok(Json(
@@ -487,6 +520,7 @@ async fn list_roles(State(state): State<AppState>, auth: Auth) -> Result<Json<Ve
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// Name, unique in the organization and not a built-in's.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: String,
     /// Permissions.
     pub permissions: Vec<Perm>,
@@ -506,7 +540,10 @@ fn check_role(auth: &Auth, req: &RoleRequest) -> Result<()> {
 
 /// Creates a custom role in the caller's organization.
 #[utoipa::path(post, path = "/api/v1/roles", tag = "orgs", request_body = RoleRequest,
-    responses((status = 201, body = RoleView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = RoleView),
+        (status = 409, description = "`conflict`: a role of that name exists", body = ErrorBody),
+        (status = 422, description = "`invalid`: a field, or a platform-only permission outside the platform organization", body = ErrorBody)))]
 async fn create_role(
     State(state): State<AppState>,
     auth: Auth,
@@ -551,7 +588,10 @@ async fn own_custom_role(state: &AppState, auth: &Auth, id: i64) -> Result<role:
 
 /// Changes a custom role.
 #[utoipa::path(put, path = "/api/v1/roles/{id}", tag = "orgs", params(("id" = i64, Path, description = "Role id")),
-    request_body = RoleRequest, responses((status = 200, body = RoleView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = RoleRequest, responses(
+        (status = 200, body = RoleView),
+        (status = 409, description = "`conflict`: built-in roles cannot be changed, or the name is taken", body = ErrorBody),
+        (status = 422, description = "`invalid`: a field, or a platform-only permission outside the platform organization", body = ErrorBody)))]
 async fn update_role(
     State(state): State<AppState>,
     auth: Auth,
@@ -569,7 +609,9 @@ async fn update_role(
 
 /// Deletes a custom role (built-ins cannot be deleted).
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "orgs", params(("id" = i64, Path, description = "Role id")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 204),
+        (status = 409, description = "`conflict`: built-in roles cannot be deleted, or the role is in use", body = ErrorBody)))]
 async fn delete_role(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode> {
     auth.require(Perm::RoleManage)?;
     let r = own_custom_role(&state, &auth, id).await?;
@@ -617,7 +659,8 @@ pub(crate) async fn quota_of(state: &AppState, org_id: i64) -> Result<QuotaView>
 
 /// The caller organization's quota: what approvals granted and what its
 /// nodes use.
-#[utoipa::path(get, path = "/api/v1/quota", tag = "orgs", responses((status = 200, body = QuotaView), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/quota", tag = "orgs", responses(
+        (status = 200, body = QuotaView)))]
 async fn get_quota(State(state): State<AppState>, auth: Auth) -> Result<Json<QuotaView>> {
     auth.require(Perm::RequestView)?;
     Ok(Json(quota_of(&state, auth.org_id).await?))

@@ -3,17 +3,24 @@
 //! the console escapes on output), so markup or SQL in a description stays
 //! inert text.
 
+use serde_json::json;
+
 use crate::error::{ApiError, Result};
+
+/// A refusal of the field `field` names: 422 with `details.field`.
+pub fn refuse(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid(message).with_details(json!({ "field": field }))
+}
 
 /// A display name or title: 1 to `max` characters, no control characters,
 /// not only blanks.
 pub fn name(field: &str, v: &str, max: usize) -> Result<()> {
     let n = v.chars().count();
     if n == 0 || v.trim().is_empty() || n > max {
-        return Err(ApiError::invalid(format!("{field} must be 1 to {max} characters")));
+        return Err(refuse(field, format!("{field} must be 1 to {max} characters")));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!("{field} must not contain control characters")));
+        return Err(refuse(field, format!("{field} must not contain control characters")));
     }
     Ok(())
 }
@@ -22,10 +29,10 @@ pub fn name(field: &str, v: &str, max: usize) -> Result<()> {
 /// control characters other than newline and tab refused.
 pub fn text(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
-        return Err(ApiError::invalid(format!("{field} must be at most {max} characters")));
+        return Err(refuse(field, format!("{field} must be at most {max} characters")));
     }
     if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(ApiError::invalid(format!("{field} must not contain control characters")));
+        return Err(refuse(field, format!("{field} must not contain control characters")));
     }
     Ok(())
 }
@@ -37,7 +44,8 @@ pub fn filter(field: &str, v: &str) -> Result<()> {
     if v.chars().count() > 256 || v.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "the {field} filter must be at most 256 characters without control characters"
-        )));
+        ))
+        .with_details(json!({ "field": field })));
     }
     Ok(())
 }

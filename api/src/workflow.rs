@@ -66,17 +66,22 @@ pub enum RequestSpec {
 #[serde(deny_unknown_fields)]
 pub struct ChainRequest {
     /// Chain name: 1-40 of a-z, 0-9, '-'.
+    #[schema(min_length = 1, max_length = 40, pattern = "^[a-z][a-z0-9-]{0,39}$")]
     pub name: String,
     /// `raft` (or `solo` for a single node).
+    #[schema(pattern = "^(raft|solo)$")]
     pub consensus: String,
     /// Crypto suite: `gm`, `intl-k1` or `intl-r1`.
+    #[schema(pattern = "^(gm|intl-k1|intl-r1)$")]
     pub suite: String,
     /// The requesting organization's nodes.
+    #[schema(minimum = 1, maximum = 32)]
     pub nodes: u32,
     /// Node limit of the chain across all member organizations.
     #[serde(default = "default_max_nodes")]
+    #[schema(minimum = 1, maximum = 32)]
     pub max_nodes: u32,
-    /// Block policy (defaults: 1000 transactions, 8 MiB, 2 ms).
+    /// Block policy (defaults: 5000 transactions, 8 MiB, 2 ms).
     #[serde(default)]
     pub block_policy: Option<BlockPolicyView>,
     /// Resources per node.
@@ -94,9 +99,11 @@ pub struct NodesRequest {
     /// The chain.
     pub chain_id: i64,
     /// How many nodes.
+    #[schema(minimum = 1, maximum = 32)]
     pub count: u32,
     /// `consensus` (voting) or `backup` (a non-voting ledger copy).
     #[serde(default = "default_role")]
+    #[schema(pattern = "^(consensus|backup)$")]
     pub role: String,
     /// Resources per node.
     pub resources: ResourcesView,
@@ -132,6 +139,11 @@ impl RequestSpec {
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// What for (the approver reads it).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub purpose: String,
     /// What.
     pub spec: RequestSpec,
@@ -205,15 +217,11 @@ fn check_spec(spec: &RequestSpec) -> Result<()> {
         RequestSpec::Chain(c) => {
             validate::chain_name(&c.name)?;
             chains::parse_suite(&c.suite)?;
-            match c.consensus.as_str() {
-                "raft" => {}
-                "solo" if c.nodes == 1 => {}
-                "solo" => return Err(ApiError::invalid("solo ordering runs exactly one node; use raft")),
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "consensus `{other}` is not offered (raft, solo)"
-                    )));
-                }
+            let kind: ConsensusKind = c.consensus.parse().map_err(|_| {
+                ApiError::invalid(format!("consensus `{}` is not offered (raft, solo)", c.consensus))
+            })?;
+            if kind.max_voters().is_some_and(|most| c.nodes as usize > most) {
+                return Err(ApiError::invalid(format!("{kind} ordering runs exactly one node; use raft")));
             }
             if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
                 return Err(ApiError::invalid(format!("max_nodes must be from nodes to {MAX_CHAIN_NODES}")));
@@ -231,7 +239,12 @@ fn check_spec(spec: &RequestSpec) -> Result<()> {
 
 /// Submits a resource request; the platform operator is told at once.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
-    responses((status = 201, body = RequestView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 201, body = RequestView),
+        (status = 403, description = "`forbidden`: the organization is not active yet or not a member of the chain", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such chain (a nodes request)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the organization has a chain of that name", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn create_request(
     State(state): State<AppState>,
     auth: Auth,
@@ -313,13 +326,15 @@ async fn create_request(
 #[into_params(parameter_in = Query)]
 pub struct RequestFilter {
     /// Only requests in this status (e.g. `pending` for the approval queue).
+    #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub status: Option<String>,
 }
 
 /// Requests: the caller organization's, or every one for the approver (the
 /// approval queue is `?status=pending`).
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(RequestFilter),
-    responses((status = 200, body = [RequestView]), (status = 403, body = ErrorBody)))]
+    responses(
+        (status = 200, body = [RequestView])))]
 async fn list_requests(
     State(state): State<AppState>,
     auth: Auth,
@@ -352,7 +367,8 @@ async fn visible_request(state: &AppState, auth: &Auth, id: i64) -> Result<reque
 
 /// One request, with its provisioning progress.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = i64, Path, description = "Request id")),
-    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RequestView)))]
 async fn get_request(
     State(state): State<AppState>,
     auth: Auth,
@@ -370,6 +386,10 @@ async fn get_request(
 pub struct Opinion {
     /// Why.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub opinion: String,
 }
 
@@ -447,7 +467,11 @@ async fn decide(
 /// the organization's quota and provisioning starts; follow it on the
 /// request.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", params(("id" = i64, Path, description = "Request id")),
-    request_body = Opinion, responses((status = 200, body = RequestView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = Opinion, responses(
+        (status = 200, body = RequestView),
+        (status = 403, description = "`forbidden`: only the platform operator approves", body = ErrorBody),
+        (status = 409, description = "`conflict`: the request is not pending", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn approve_request(
     State(state): State<AppState>,
     auth: Auth,
@@ -460,7 +484,11 @@ async fn approve_request(
 
 /// Rejects a pending request with an opinion.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", params(("id" = i64, Path, description = "Request id")),
-    request_body = Opinion, responses((status = 200, body = RequestView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = Opinion, responses(
+        (status = 200, body = RequestView),
+        (status = 403, description = "`forbidden`: only the platform operator rejects", body = ErrorBody),
+        (status = 409, description = "`conflict`: the request is not pending", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn reject_request(
     State(state): State<AppState>,
     auth: Auth,
@@ -472,7 +500,9 @@ async fn reject_request(
 
 /// Withdraws the organization's own pending request.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", params(("id" = i64, Path, description = "Request id")),
-    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RequestView),
+        (status = 409, description = "`conflict`: the request is not pending", body = ErrorBody)))]
 async fn cancel_request(
     State(state): State<AppState>,
     auth: Auth,
@@ -724,7 +754,7 @@ async fn provision_chain(
         chain: key.clone(),
         owner_org: o.domain.clone(),
         suite: chains::parse_suite(&c.suite)?,
-        consensus: if c.consensus == "solo" { ConsensusKind::Solo } else { ConsensusKind::Raft },
+        consensus: c.consensus.parse::<ConsensusKind>().map_err(|e| ApiError::invalid(e.to_string()))?,
         nodes: (0..c.nodes)
             .map(|_| NodeSpec {
                 org: o.domain.clone(),
@@ -732,7 +762,7 @@ async fn provision_chain(
                 resources: c.resources.to_driver(),
             })
             .collect(),
-        block_policy: policy.to_driver(),
+        block_policy: policy.to_driver()?,
     };
     let started = std::time::Instant::now();
     let cleanup = |key: String| async move {
@@ -901,7 +931,8 @@ pub struct MessageFilter {
 
 /// The caller organization's messages, newest first.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(MessageFilter),
-    responses((status = 200, body = [MessageView]), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, body = [MessageView])))]
 async fn list_messages(
     State(state): State<AppState>,
     auth: Auth,
@@ -917,7 +948,8 @@ async fn list_messages(
 
 /// Marks a message read.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "Message id")),
-    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = MessageView)))]
 async fn read_message(
     State(state): State<AppState>,
     auth: Auth,
@@ -936,7 +968,8 @@ async fn read_message(
 /// New messages of the caller's organization as they arrive
 /// (Server-Sent Events, one `message` event each).
 #[utoipa::path(get, path = "/api/v1/messages/stream", tag = "messages",
-    responses((status = 200, content_type = "text/event-stream", body = MessageView), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, content_type = "text/event-stream", body = MessageView)))]
 async fn message_stream(
     State(state): State<AppState>,
     auth: Auth,

@@ -1,10 +1,20 @@
-//! `govchain bench`: an open-loop load generator.
+//! `govchain bench`: a load generator, open loop (a schedule of `--rate`
+//! transactions per second) or closed loop (`--closed-loop`: `--in-flight`
+//! submissions at all times, each followed by the next as soon as it
+//! commits).
 //!
 //! Transactions are signed before the timed phase so signing does not take
 //! cores from the node. The same run measures this machine's
 //! signature-verification rate on all cores (the work a node must do for
 //! every transaction) and divides it by the number of nodes sharing the
 //! machine: that is the throughput ceiling the chain is compared against.
+//!
+//! Latency counts from the submission the node admitted to its commit, so
+//! queueing in the node shows apart from the client's own backlog (printed
+//! as `lag_p99_ms`: how late the open-loop schedule was sent). A busy node
+//! answers 503 `overloaded` with `Retry-After`; the bench waits as told and
+//! retries up to `--retries` times, and counts those refusals apart from
+//! failures.
 
 use std::{
     sync::{
@@ -17,7 +27,7 @@ use std::{
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_execution::DataCall;
-use govchain_sdk::{Client, Wallet};
+use govchain_sdk::{Client, Retry, Wallet};
 use govchain_types::{Transaction, api::SubmitMode};
 use rayon::prelude::*;
 
@@ -31,7 +41,7 @@ pub struct BenchArgs {
     /// Suite the chain uses; checked against the node.
     #[arg(long)]
     suite: Option<govchain_crypto::Suite>,
-    /// Offered load, transactions per second.
+    /// Offered load of the open loop, transactions per second.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
     /// Length of the timed phase, seconds.
@@ -40,24 +50,55 @@ pub struct BenchArgs {
     /// Chain nodes running on this machine (they share its cores).
     #[arg(long, default_value_t = 1)]
     nodes: u32,
-    /// Most requests in flight.
-    #[arg(long, default_value_t = 512)]
-    concurrency: usize,
+    /// Most requests in flight (the closed loop keeps exactly this many).
+    #[arg(long, alias = "concurrency", default_value_t = 512)]
+    in_flight: usize,
+    /// Closed loop: ignore `--rate`, keep `--in-flight` submissions going
+    /// for `--duration` seconds.
+    #[arg(long)]
+    closed_loop: bool,
+    /// Retries of a submission the node refused as overloaded (after its
+    /// `Retry-After`).
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
     /// Value size of each put, bytes.
     #[arg(long, default_value_t = 64)]
     value_size: usize,
 }
 
 const MAX_TXS: u64 = 2_000_000;
+/// Most in flight.
+const MAX_IN_FLIGHT: usize = 20_000;
+/// Transactions signed to measure the verify rate.
+const VERIFY_SAMPLE: usize = 20_000;
+
+/// What one worker saw.
+#[derive(Default)]
+struct Tally {
+    /// Commit latency from the admitted submission, and when it committed.
+    committed: Vec<(Duration, tokio::time::Instant)>,
+    /// How late the open loop sent its transactions.
+    lag: Vec<Duration>,
+    /// 503 `overloaded` answers.
+    refused: u64,
+    /// Transactions refused on every attempt.
+    gave_up: u64,
+    /// Any other error.
+    failed: u64,
+    first_error: Option<String>,
+}
 
 /// Runs the benchmark and prints one summary line.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.rate == 0 || args.duration == 0 || args.nodes == 0 || args.concurrency == 0 {
-        bail!("--rate, --duration, --nodes and --concurrency must be above 0");
+    if args.rate == 0 || args.duration == 0 || args.nodes == 0 || args.in_flight == 0 {
+        bail!("--rate, --duration, --nodes and --in-flight must be above 0");
     }
-    let total = args.rate.saturating_mul(args.duration);
-    if total > MAX_TXS {
-        bail!("rate x duration = {total} transactions; at most {MAX_TXS} per run");
+    if args.in_flight > MAX_IN_FLIGHT {
+        bail!("--in-flight {} is above {MAX_IN_FLIGHT}", args.in_flight);
+    }
+    let open_total = args.rate.saturating_mul(args.duration);
+    if !args.closed_loop && open_total > MAX_TXS {
+        bail!("rate x duration = {open_total} transactions; at most {MAX_TXS} per run");
     }
     let client = Client::new(&args.node.node)?;
     let status = client.status().await.context("node status")?;
@@ -68,20 +109,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--suite {wanted} but the node's chain uses {suite}");
     }
 
-    eprintln!("signing {total} transactions ({suite}) ...");
     let wallet = Wallet::new(PrivateKey::generate(suite), status.chain_id.clone());
     let run_id = govchain_types::now_ms();
     let value = vec![b'v'; args.value_size];
-    let txs: Vec<Transaction> = (0..total)
-        .into_par_iter()
-        .map(|i| {
-            let call =
-                DataCall::Put { key: format!("bench-{run_id}-{i}").into_bytes(), value: value.clone() };
-            wallet.data_call(&call)
-        })
-        .collect::<Result<_, _>>()?;
+    let sign = |range: std::ops::Range<u64>| -> anyhow::Result<Vec<Transaction>> {
+        range
+            .into_par_iter()
+            .map(|i| {
+                let call =
+                    DataCall::Put { key: format!("bench-{run_id}-{i}").into_bytes(), value: value.clone() };
+                Ok(wallet.data_call(&call)?)
+            })
+            .collect()
+    };
+    let first = if args.closed_loop { VERIFY_SAMPLE as u64 } else { open_total.min(VERIFY_SAMPLE as u64) };
+    eprintln!("signing {first} transactions ({suite}) ...");
+    let mut txs = sign(0..first)?;
 
-    let sample = &txs[..txs.len().min(20_000)];
+    let sample = &txs[..txs.len().min(VERIFY_SAMPLE)];
     let verify_started = Instant::now();
     let verified = sample.par_iter().filter(|tx| tx.verify(suite, &status.chain_id).is_ok()).count();
     let verify_rate = verified as f64 / verify_started.elapsed().as_secs_f64();
@@ -94,62 +139,143 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rayon::current_num_threads()
     );
 
+    // The closed loop cannot commit faster than the verify limit: half as
+    // much again is enough supply.
+    let total = if args.closed_loop {
+        ((verify_limit * 1.5) as u64).saturating_mul(args.duration).saturating_add(args.in_flight as u64 * 2)
+    } else {
+        open_total
+    }
+    .min(MAX_TXS);
+    if total > first {
+        eprintln!("signing {} more ...", total - first);
+        txs.extend(sign(first..total)?);
+    }
+    txs.truncate(total as usize);
+
+    let retry = Retry { retries: args.retries, ..Retry::default() };
     let txs = Arc::new(txs);
     let next = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let window = Duration::from_secs(args.duration);
     let start = tokio::time::Instant::now();
-    let mut workers = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency {
+    let closed = args.closed_loop;
+    let mut workers = Vec::with_capacity(args.in_flight);
+    for _ in 0..args.in_flight {
         let (txs, next, client) = (txs.clone(), next.clone(), client.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0u64;
-            let mut last_done = start;
+            let mut t = Tally::default();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(tx) = txs.get(i) else { break };
-                let due = start + interval.mul_f64(i as f64);
-                tokio::time::sleep_until(due).await;
-                // Latency counts from the scheduled time, so a saturated
-                // node shows as queueing delay, not as a lower offered rate.
-                match client.submit(tx, SubmitMode::Sync).await {
-                    Ok(r) if r.receipt.is_some() => {
-                        last_done = tokio::time::Instant::now();
-                        latencies.push(last_done.duration_since(due));
+                if closed {
+                    if start.elapsed() >= window {
+                        break;
                     }
-                    _ => failures += 1,
+                } else {
+                    let due = start + interval.mul_f64(i as f64);
+                    tokio::time::sleep_until(due).await;
+                    t.lag.push(due.elapsed());
                 }
+                submit(&client, tx, retry, &mut t).await;
             }
-            (latencies, failures, last_done)
+            t
         }));
     }
-    let mut latencies = Vec::with_capacity(total as usize);
-    let mut failures = 0;
-    let mut end = start;
+    let mut all = Tally::default();
     for w in workers {
-        let (l, f, last) = w.await?;
-        latencies.extend(l);
-        failures += f;
-        end = end.max(last);
+        let t = w.await?;
+        all.committed.extend(t.committed);
+        all.lag.extend(t.lag);
+        all.refused += t.refused;
+        all.gave_up += t.gave_up;
+        all.failed += t.failed;
+        all.first_error = all.first_error.or(t.first_error);
     }
-    latencies.sort_unstable();
-    let elapsed = end.duration_since(start).as_secs_f64().max(1e-9);
-    let committed = latencies.len();
-    let tps = committed as f64 / elapsed;
-    let pct = |p: f64| {
-        latencies
-            .get(((committed as f64 * p).ceil() as usize).saturating_sub(1).min(committed.saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    eprintln!("committed {committed} of {total} in {elapsed:.2}s, {failures} failed");
+    if closed && next.load(Ordering::Relaxed) >= txs.len() {
+        eprintln!("warning: the closed loop ran out of signed transactions before --duration");
+    }
+
+    // Throughput over the offered window (or up to the last commit if that
+    // came first): the tail of retries after it does not dilute it.
+    let last = all.committed.iter().map(|(_, at)| *at).max().unwrap_or(start);
+    let span = last.duration_since(start).min(window);
+    let in_span = all.committed.iter().filter(|(_, at)| at.duration_since(start) <= span).count();
+    let tps = in_span as f64 / span.as_secs_f64().max(1e-9);
+    let mut latencies: Vec<Duration> = all.committed.iter().map(|(d, _)| *d).collect();
+    let accepted = latencies.len();
+    eprintln!(
+        "committed {accepted} of {} sent in {:.2}s ({in_span} within {:.2}s); {} refusals (503 overloaded), \
+         {} gave up after {} retries, {} failed",
+        next.load(Ordering::Relaxed).min(txs.len()),
+        last.duration_since(start).as_secs_f64(),
+        span.as_secs_f64(),
+        all.refused,
+        all.gave_up,
+        args.retries,
+        all.failed
+    );
+    if let Some(e) = &all.first_error {
+        eprintln!("first failure: {e}");
+    }
     println!(
-        "tps={tps:.0} p50_ms={:.1} p99_ms={:.1} verify_limit_tps={verify_limit:.0} ratio={:.3}",
-        pct(0.50),
-        pct(0.99),
+        "mode={} tps={tps:.0} p50_ms={:.1} p99_ms={:.1} accepted={accepted} refused={} gave_up={} failed={} \
+         lag_p99_ms={:.1} verify_limit_tps={verify_limit:.0} ratio={:.3}",
+        if closed { "closed" } else { "open" },
+        percentile(&mut latencies, 0.50),
+        percentile(&mut latencies, 0.99),
+        all.refused,
+        all.gave_up,
+        all.failed,
+        percentile(&mut all.lag, 0.99),
         tps / verify_limit
     );
-    if failures > 0 {
-        bail!("{failures} transactions failed");
+    if all.failed > 0 {
+        bail!("{} transactions failed (other than 503 overloaded)", all.failed);
     }
     Ok(())
+}
+
+/// Submits `tx` synchronously, retrying refusals as the node asks.
+async fn submit(client: &Client, tx: &Transaction, retry: Retry, t: &mut Tally) {
+    let mut attempt = 0;
+    loop {
+        let sent = tokio::time::Instant::now();
+        match client.submit(tx, SubmitMode::Sync).await {
+            Ok(r) if r.receipt.is_some() => {
+                let now = tokio::time::Instant::now();
+                t.committed.push((now.duration_since(sent), now));
+                return;
+            }
+            Ok(r) => {
+                t.failed += 1;
+                t.first_error
+                    .get_or_insert_with(|| format!("{}: answered `{}` without a receipt", r.tx_id, r.status));
+                return;
+            }
+            Err(e) if e.is_overloaded() => {
+                t.refused += 1;
+                if attempt >= retry.retries {
+                    t.gave_up += 1;
+                    return;
+                }
+                attempt += 1;
+                tokio::time::sleep(retry.wait(&e)).await;
+            }
+            Err(e) => {
+                t.failed += 1;
+                t.first_error.get_or_insert_with(|| e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+/// The `p` quantile in ms (sorts `values`).
+fn percentile(values: &mut [Duration], p: f64) -> f64 {
+    values.sort_unstable();
+    let n = values.len();
+    values
+        .get(((n as f64 * p).ceil() as usize).saturating_sub(1).min(n.saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }

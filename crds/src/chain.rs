@@ -1,5 +1,6 @@
 //! `Chain`: a consortium chain the operator runs as StatefulSets of nodes.
 
+use govchain_types::{BlockPolicy, ConsensusKind, VocabularyError, chain::Suite};
 use k8s_openapi::{
     api::core::v1::ResourceRequirements,
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::Condition},
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("self.nodeGroups.all(g, self.nodeGroups.exists_one(h, h.name == g.name))").message("node group names must be unique"),
     validation = Rule::new("self.consensus != 'solo' || (size(self.nodeGroups) == 1 && self.nodeGroups[0].role == 'consensus' && self.nodeGroups[0].replicas == 1)").message("a solo chain has exactly one node group, with role consensus and replicas 1"),
     validation = Rule::new("self.consensus != 'raft' || self.nodeGroups.exists(g, g.role == 'consensus' && g.replicas > 0)").message("a raft chain needs a consensus node group with at least one replica"),
+    validation = Rule::new("self.consensus != 'solo' || (has(self.blockPolicy) == has(oldSelf.blockPolicy) && (!has(self.blockPolicy) || self.blockPolicy == oldSelf.blockPolicy))").message("a solo chain's blockPolicy is fixed in its genesis"),
     validation = Rule::new("self.nodeGroups.all(g, oldSelf.nodeGroups.all(o, o.name != g.name || o.role == g.role))").message("a node group's role is immutable (add a new group instead)"),
     validation = Rule::new("self.invitations.all(i, self.invitations.exists_one(j, j.__namespace__ == i.__namespace__))").message("invitation namespaces must be unique")
 )]
@@ -74,7 +76,9 @@ pub struct ChainSpec {
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
     pub version: String,
 
-    /// How blocks are cut; unset fields keep the node's defaults.
+    /// How blocks are cut; unset fields take the defaults. On a raft chain
+    /// a change reaches every running node through consensus, without a
+    /// restart; a solo chain's policy is fixed in its genesis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_policy: Option<BlockPolicySpec>,
 
@@ -106,7 +110,8 @@ fn default_image() -> String {
     "govchain/node".into()
 }
 
-/// Consensus engine of a chain.
+/// Consensus engine of a chain (the CRD's spelling of
+/// [`ConsensusKind`]).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Consensus {
@@ -120,14 +125,29 @@ pub enum Consensus {
 impl Consensus {
     /// The name the node's genesis uses (`raft`, `solo`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Consensus::Raft => "raft",
-            Consensus::Solo => "solo",
+        ConsensusKind::from(self).as_str()
+    }
+}
+
+impl From<Consensus> for ConsensusKind {
+    fn from(c: Consensus) -> ConsensusKind {
+        match c {
+            Consensus::Raft => ConsensusKind::Raft,
+            Consensus::Solo => ConsensusKind::Solo,
         }
     }
 }
 
-/// Crypto suite of a chain.
+impl From<ConsensusKind> for Consensus {
+    fn from(c: ConsensusKind) -> Consensus {
+        match c {
+            ConsensusKind::Raft => Consensus::Raft,
+            ConsensusKind::Solo => Consensus::Solo,
+        }
+    }
+}
+
+/// Crypto suite of a chain (the CRD's spelling of [`Suite`]).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CryptoSuite {
     /// SM2 signatures, SM3 hashes, SM4 encryption (GB/T).
@@ -153,23 +173,96 @@ impl CryptoSuite {
     }
 }
 
-/// Block cutting policy; a block is cut when any limit is reached.
+impl From<CryptoSuite> for Suite {
+    fn from(s: CryptoSuite) -> Suite {
+        match s {
+            CryptoSuite::Gm => Suite::Gm,
+            CryptoSuite::IntlK1 => Suite::IntlK1,
+            CryptoSuite::IntlR1 => Suite::IntlR1,
+        }
+    }
+}
+
+impl From<Suite> for CryptoSuite {
+    fn from(s: Suite) -> CryptoSuite {
+        match s {
+            Suite::Gm => CryptoSuite::Gm,
+            Suite::IntlK1 => CryptoSuite::IntlK1,
+            Suite::IntlR1 => CryptoSuite::IntlR1,
+        }
+    }
+}
+
+/// Block cutting policy; a block is cut when any limit is reached. Unset
+/// fields take the chain vocabulary's defaults. The schema's bounds and the
+/// API server's refusal messages come from [`BlockPolicy::LIMITS`], the same
+/// limits the node, the REST API and the drivers check.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = block_policy_schema)]
 pub struct BlockPolicySpec {
-    /// Most transactions in one block (1-100000).
+    /// Most transactions in one block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100_000))]
     pub max_txs: Option<u32>,
-    /// Most payload bytes in one block (1 to 64 MiB).
+    /// Most payload bytes in one block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 67_108_864))]
     pub max_bytes: Option<u64>,
     /// Longest wait in milliseconds for more transactions once one is
-    /// pending (1-60000).
+    /// pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 60_000))]
     pub max_wait_ms: Option<u64>,
+}
+
+impl BlockPolicySpec {
+    /// The policy this spec asks for: unset fields at their defaults, every
+    /// field checked by [`BlockPolicy::from_parts`].
+    pub fn to_policy(&self) -> Result<BlockPolicy, VocabularyError> {
+        let d = BlockPolicy::default();
+        BlockPolicy::from_parts(
+            self.max_txs.map_or(d.max_txs as u64, u64::from),
+            self.max_bytes.unwrap_or(d.max_bytes as u64),
+            self.max_wait_ms.unwrap_or(d.max_wait_ms()),
+        )
+    }
+}
+
+/// Every field set from `p`.
+impl From<&BlockPolicy> for BlockPolicySpec {
+    fn from(p: &BlockPolicy) -> BlockPolicySpec {
+        BlockPolicySpec {
+            max_txs: u32::try_from(p.max_txs).ok(),
+            max_bytes: u64::try_from(p.max_bytes).ok(),
+            max_wait_ms: Some(p.max_wait_ms()),
+        }
+    }
+}
+
+/// Writes [`BlockPolicy::LIMITS`] into the schema of [`BlockPolicySpec`]:
+/// each field's `minimum`, `maximum`, the range and default in its
+/// description, and a CEL rule whose message is
+/// [`PolicyLimit::message`](govchain_types::PolicyLimit::message),
+/// so the API server refuses an out-of-range value with the words the REST
+/// API uses.
+fn block_policy_schema(schema: &mut schemars::Schema) {
+    for limit in BlockPolicy::LIMITS {
+        let Some(field) =
+            schema.pointer_mut(&format!("/properties/{}", limit.crd_field)).and_then(|v| v.as_object_mut())
+        else {
+            continue;
+        };
+        field.insert("minimum".into(), limit.min.into());
+        field.insert("maximum".into(), limit.max.into());
+        let described = field.get("description").and_then(|d| d.as_str()).unwrap_or_default();
+        let described = format!("{described} {} to {}; default {}.", limit.min, limit.max, limit.default);
+        field.insert("description".into(), described.trim_start().into());
+        field.insert(
+            "x-kubernetes-validations".into(),
+            serde_json::json!([{
+                "rule": format!("self >= {} && self <= {}", limit.min, limit.max),
+                "message": limit.message(),
+            }]),
+        );
+    }
 }
 
 /// A group of identical nodes: one StatefulSet.
@@ -196,7 +289,8 @@ pub struct NodeGroup {
     pub storage: StorageSpec,
 }
 
-/// What a node does in consensus.
+/// What a node does in consensus (the CRD's spelling of
+/// [`govchain_types::NodeRole`]).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeRole {
@@ -210,9 +304,24 @@ pub enum NodeRole {
 impl NodeRole {
     /// `consensus` or `backup`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            NodeRole::Consensus => "consensus",
-            NodeRole::Backup => "backup",
+        govchain_types::NodeRole::from(self).as_str()
+    }
+}
+
+impl From<NodeRole> for govchain_types::NodeRole {
+    fn from(r: NodeRole) -> govchain_types::NodeRole {
+        match r {
+            NodeRole::Consensus => govchain_types::NodeRole::Consensus,
+            NodeRole::Backup => govchain_types::NodeRole::Backup,
+        }
+    }
+}
+
+impl From<govchain_types::NodeRole> for NodeRole {
+    fn from(r: govchain_types::NodeRole) -> NodeRole {
+        match r {
+            govchain_types::NodeRole::Consensus => NodeRole::Consensus,
+            govchain_types::NodeRole::Backup => NodeRole::Backup,
         }
     }
 }
@@ -342,6 +451,9 @@ pub struct ChainStatus {
     /// Highest committed block height seen on any node.
     #[serde(default)]
     pub height: u64,
+    /// The block policy in force, as the leader reports it (`GET /v1/policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_policy: Option<BlockPolicySpec>,
     /// Hex hash of the genesis block; fixed for the chain's life.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genesis_hash: Option<String>,

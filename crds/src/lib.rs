@@ -10,6 +10,10 @@
 //! cheaply. The same rules live twice on purpose: in the CRD schema
 //! (OpenAPI + CEL, so the API server refuses a bad spec with a readable
 //! message) and in Rust (so the api refuses it before writing anything).
+//! The block-policy bounds are not written here at all: the schema's
+//! `minimum`/`maximum` and CEL messages and the Rust check all come from
+//! the chain vocabulary (`govchain_types::BlockPolicy`), and the CRD
+//! enums convert into its `ConsensusKind`, `NodeRole` and `Suite`.
 //!
 //! Not for: reconciling anything (that is `govchain-operator`).
 

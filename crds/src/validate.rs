@@ -98,14 +98,8 @@ fn check_storage(p: &mut Problems, field: &str, s: &StorageSpec) {
 }
 
 fn check_block_policy(p: &mut Problems, b: &BlockPolicySpec) {
-    if let Some(v) = b.max_txs {
-        check_range(p, "spec.blockPolicy.maxTxs", v, 1, 100_000);
-    }
-    if let Some(v) = b.max_bytes {
-        check_range(p, "spec.blockPolicy.maxBytes", v, 1, 64 * 1024 * 1024);
-    }
-    if let Some(v) = b.max_wait_ms {
-        check_range(p, "spec.blockPolicy.maxWaitMs", v, 1, 60_000);
+    if let Err(e) = b.to_policy() {
+        p.push("spec.blockPolicy", e.to_string());
     }
 }
 
@@ -212,6 +206,9 @@ impl ChainSpec {
         }
         if self.crypto_suite != old.crypto_suite {
             p.push("spec.cryptoSuite", "cryptoSuite is immutable");
+        }
+        if self.consensus == Consensus::Solo && self.block_policy != old.block_policy {
+            p.push("spec.blockPolicy", "a solo chain's blockPolicy is fixed in its genesis");
         }
         for g in &self.node_groups {
             for o in old.node_groups.iter().filter(|o| o.name == g.name) {
@@ -353,7 +350,11 @@ mod tests {
         bad(&|s| s.node_groups[0].role = NodeRole::Backup, "a raft chain needs a consensus");
         bad(
             &|s| s.block_policy = Some(BlockPolicySpec { max_txs: Some(0), ..Default::default() }),
-            "spec.blockPolicy.maxTxs",
+            "spec.blockPolicy: max_txs must be 1 to 100000",
+        );
+        bad(
+            &|s| s.block_policy = Some(BlockPolicySpec { max_wait_ms: Some(30_000), ..Default::default() }),
+            "spec.blockPolicy: max_wait_ms must be 0 to 10000",
         );
         bad(&|s| s.certificates.renew_before_days = 365, "renewBeforeDays must be below");
         bad(

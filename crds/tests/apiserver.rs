@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use govchain_testenv::{TestEnv, TestEnvOptions};
+use govchain_types::BlockPolicy;
 
 fn repo(rel: &str) -> String {
     let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
@@ -51,7 +52,11 @@ async fn crds_on_a_real_apiserver() {
     refused(
         &env,
         &["apply", "-f", &repo("crds/examples/invalid-chain.yaml")],
-        &["a solo chain has exactly one node group", "node group names must be unique"],
+        &[
+            "a solo chain has exactly one node group",
+            "node group names must be unique",
+            &BlockPolicy::MAX_WAIT_MS.message(),
+        ],
     )
     .await;
     let patch = |p: &'static str| ["patch", "chain", "city-ledger", "-n", "dept-a", "--type=merge", "-p", p];
@@ -63,6 +68,15 @@ async fn crds_on_a_real_apiserver() {
     )
     .await;
     refused(&env, &patch(r#"{"spec":{"nodeGroups":[{"name":"core","replicas":99}]}}"#), &["replicas"]).await;
+    // A block policy out of range: the message the REST API and the node give.
+    for (p, limit) in [
+        (r#"{"spec":{"blockPolicy":{"maxWaitMs":30000}}}"#, BlockPolicy::MAX_WAIT_MS),
+        (r#"{"spec":{"blockPolicy":{"maxTxs":0}}}"#, BlockPolicy::MAX_TXS),
+        (r#"{"spec":{"blockPolicy":{"maxBytes":100}}}"#, BlockPolicy::MAX_BYTES),
+    ] {
+        refused(&env, &patch(p), &[&limit.message()]).await;
+    }
+    env.kubectl_ok(patch(r#"{"spec":{"blockPolicy":{"maxWaitMs":10000}}}"#)).await.unwrap();
     // A legal change goes through.
     env.kubectl_ok(patch(r#"{"spec":{"version":"0.1.1"}}"#)).await.unwrap();
 }

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use govchain_crds::{Chain, ChainMember, Consensus, NodeRole};
+use govchain_types::BlockPolicy;
+use kube::CustomResourceExt;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -77,6 +79,34 @@ fn invalid_example_is_refused_with_every_reason() {
     let err = chain.validate().unwrap_err().to_string();
     assert!(err.contains("a solo chain has exactly one node group"), "{err}");
     assert!(err.contains("node group names must be unique"), "{err}");
+    assert!(err.contains(&BlockPolicy::MAX_WAIT_MS.message()), "{err}");
+}
+
+#[test]
+fn block_policy_bounds_and_messages_are_the_vocabulary_limits() {
+    let crd = serde_json::to_value(Chain::crd()).unwrap();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let fields = spec["blockPolicy"]["properties"].as_object().unwrap();
+    assert_eq!(fields.len(), BlockPolicy::LIMITS.len());
+    for limit in BlockPolicy::LIMITS {
+        let f = &fields[limit.crd_field];
+        // The generator writes bounds as numbers (JSON floats); the limits are exact in f64.
+        assert_eq!(f["minimum"].as_f64(), Some(limit.min as f64), "{}", limit.crd_field);
+        assert_eq!(f["maximum"].as_f64(), Some(limit.max as f64), "{}", limit.crd_field);
+        let rules = f["x-kubernetes-validations"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["message"], limit.message().as_str());
+        assert_eq!(rules[0]["rule"], format!("self >= {} && self <= {}", limit.min, limit.max).as_str());
+        let described = f["description"].as_str().unwrap();
+        assert!(described.ends_with(&format!("{} to {}; default {}.", limit.min, limit.max, limit.default)));
+    }
+    // The Rust check of a spec says the same.
+    let mut chain: Chain = of_kind("chain.yaml", "Chain");
+    chain.spec.block_policy.as_mut().unwrap().max_wait_ms = Some(BlockPolicy::MAX_WAIT_MS.max + 1);
+    let err = chain.validate().unwrap_err().to_string();
+    assert!(err.contains(&BlockPolicy::MAX_WAIT_MS.message()), "{err}");
+    chain.spec.block_policy.as_mut().unwrap().max_wait_ms = Some(BlockPolicy::MAX_WAIT_MS.max);
+    chain.validate().unwrap();
 }
 
 #[test]

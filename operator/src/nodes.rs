@@ -11,7 +11,7 @@ use govchain_crypto::Suite;
 use govchain_net::{ChainTrust, HttpsClient, Identity};
 use govchain_node::admin::AdminClient;
 pub use govchain_node::admin::ConsensusMember;
-use govchain_types::api::NodeStatus;
+use govchain_types::{BlockPolicy, api::NodeStatus};
 
 use crate::{Error, Result, names};
 
@@ -23,6 +23,16 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// A node's status within [`STATUS_TIMEOUT`], or `None`.
 pub async fn status(http: &reqwest::Client, ip: &str) -> Option<NodeStatus> {
     let url = format!("http://{ip}:{}/v1/status", names::API_PORT);
+    let resp = http.get(url).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json().await.ok()
+}
+
+/// The block policy the node at `ip` applies (`GET /v1/policy`), or `None`.
+pub async fn policy(http: &reqwest::Client, ip: &str) -> Option<BlockPolicy> {
+    let url = format!("http://{ip}:{}/v1/policy", names::API_PORT);
     let resp = http.get(url).send().await.ok()?;
     if !resp.status().is_success() {
         return None;

@@ -10,12 +10,12 @@ use std::{
 };
 
 use govchain_crds::{
-    CertificatesStatus, Chain, ChainMember, ChainMemberStatus, ChainStatus, Consensus, Endpoints,
-    MemberStatus, NodeRole, RENEW_CERTIFICATES_ANNOTATION,
+    BlockPolicySpec, CertificatesStatus, Chain, ChainMember, ChainMemberStatus, ChainStatus, Consensus,
+    Endpoints, MemberStatus, NodeRole, RENEW_CERTIFICATES_ANNOTATION,
 };
 use govchain_crypto::Suite;
 use govchain_node::config::Genesis;
-use govchain_types::api::NodeStatus;
+use govchain_types::{BlockPolicy, api::NodeStatus};
 use k8s_openapi::{
     api::{
         apps::v1::StatefulSet,
@@ -160,6 +160,8 @@ struct PodView {
     ready: bool,
     image: String,
     status: Option<NodeStatus>,
+    /// The block policy the node applies (`GET /v1/policy`).
+    policy: Option<BlockPolicy>,
 }
 
 struct Reconciler<'a> {
@@ -549,6 +551,12 @@ impl<'a> Reconciler<'a> {
             }
         }
 
+        // 7b. The block policy: spec.blockPolicy onto the running chain.
+        if raft && !chain.spec.stopped {
+            self.converge_policy(&admin_client, leader.as_ref(), &membership, &pods, &mut progressing)
+                .await?;
+        }
+
         // 8. Forced or due certificate renewal, one node at a time.
         let renewed_for =
             self.renew_certificates(&ca, &membership, &pods, healthy(&membership), &mut progressing).await?;
@@ -717,13 +725,17 @@ impl<'a> Reconciler<'a> {
             if let Some(ip) = ip.clone() {
                 let http = self.ctx.http.clone();
                 let name = name.clone();
-                queries.push(async move { (name, nodes::status(&http, &ip).await) });
+                queries.push(async move {
+                    let (status, policy) = tokio::join!(nodes::status(&http, &ip), nodes::policy(&http, &ip));
+                    (name, status, policy)
+                });
             }
-            views.insert(name, PodView { ip, ready, image, status: None });
+            views.insert(name, PodView { ip, ready, image, status: None, policy: None });
         }
-        for (name, status) in futures_util::future::join_all(queries).await {
+        for (name, status, policy) in futures_util::future::join_all(queries).await {
             if let Some(v) = views.get_mut(&name) {
                 v.status = status;
+                v.policy = policy;
             }
         }
         Ok(views)
@@ -885,6 +897,55 @@ impl<'a> Reconciler<'a> {
             }
             Some(_) => Ok(true),
         }
+    }
+
+    /// Brings the running chain to `spec.blockPolicy` (unset fields at their
+    /// defaults): when a node of the membership applies another policy and
+    /// the leader does too, the leader gets the spec's through its admin
+    /// endpoint (`/admin/policy`, agreed through consensus, applied by every
+    /// node without a restart); while any reachable node still differs the
+    /// chain is progressing (not Ready).
+    async fn converge_policy(
+        &mut self,
+        admin: &Admin,
+        leader: Option<&String>,
+        membership: &Membership,
+        pods: &BTreeMap<String, PodView>,
+        progressing: &mut Vec<String>,
+    ) -> Result<()> {
+        let wanted = self
+            .chain
+            .spec
+            .block_policy
+            .clone()
+            .unwrap_or_default()
+            .to_policy()
+            .map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
+        let applied = |key: &String| pods.get(key).and_then(|v| v.policy.as_ref());
+        let behind: Vec<&String> =
+            membership.nodes.keys().filter(|k| applied(k).is_some_and(|p| *p != wanted)).collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let Some(leader) = leader.filter(|l| applied(l).is_some()) else {
+            progressing.push("block policy: waiting for a leader to change it".into());
+            return Ok(());
+        };
+        if let Some(was) = applied(leader).filter(|p| **p != wanted) {
+            let body = serde_json::to_value(&wanted).map_err(|e| Error::State(e.to_string()))?;
+            admin.post(&self.key_p2p(leader), "/admin/policy", body).await?;
+            self.event(
+                EventType::Normal,
+                "BlockPolicyChanged",
+                format!("block policy {} (was {})", show_policy(&wanted), show_policy(was)),
+            );
+        }
+        progressing.push(format!(
+            "block policy: {} of {} nodes apply it",
+            membership.nodes.len() - behind.len(),
+            membership.nodes.len()
+        ));
+        Ok(())
     }
 
     /// Keys and certificates for every pod of the chain's node groups with
@@ -1330,6 +1391,11 @@ impl<'a> Reconciler<'a> {
         status.leader = leader.map(|l| self.key_node_id(l));
         status.height =
             pods.values().filter_map(|v| v.status.as_ref()).map(|s| s.height).max().unwrap_or(old.height);
+        status.block_policy = leader
+            .and_then(|l| pods.get(l))
+            .and_then(|v| v.policy.as_ref())
+            .map(BlockPolicySpec::from)
+            .or_else(|| old.block_policy.clone());
         status.genesis_hash = old.genesis_hash.clone();
         if status.genesis_hash.is_none()
             && let Some(ip) = pods.values().find(|v| v.ready).and_then(|v| v.ip.clone())
@@ -1457,6 +1523,11 @@ impl<'a> Reconciler<'a> {
         api.patch_status(&self.names.chain, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         Ok(())
     }
+}
+
+/// A policy as events show it.
+fn show_policy(p: &BlockPolicy) -> String {
+    format!("max_txs={} max_bytes={} max_wait_ms={}", p.max_txs, p.max_bytes, p.max_wait_ms())
 }
 
 /// The membership key of the leader most nodes name (the chain's pods are

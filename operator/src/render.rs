@@ -128,24 +128,19 @@ pub fn genesis(
     members: &[GenesisMember],
     timestamp_ms: u64,
 ) -> Result<Genesis> {
-    let mut policy = govchain_consensus::BlockPolicy::default();
-    if let Some(b) = &chain.spec.block_policy {
-        if let Some(v) = b.max_txs {
-            policy.max_txs = v as usize;
-        }
-        if let Some(v) = b.max_bytes {
-            policy.max_bytes = usize::try_from(v).unwrap_or(policy.max_bytes);
-        }
-        if let Some(v) = b.max_wait_ms {
-            policy.max_wait = std::time::Duration::from_millis(v);
-        }
-    }
+    let policy = chain
+        .spec
+        .block_policy
+        .clone()
+        .unwrap_or_default()
+        .to_policy()
+        .map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
     let organization = chain.organization();
     let raft = chain.spec.consensus == Consensus::Raft;
     let genesis = Genesis {
         chain_id: chain.chain_id(),
         suite: ca.suite(),
-        consensus: chain.spec.consensus.as_str().into(),
+        consensus: govchain_types::ConsensusKind::from(chain.spec.consensus),
         timestamp_ms,
         organization: organization.clone(),
         block_policy: policy,
@@ -153,6 +148,7 @@ pub fn genesis(
             root_cert_pem: ca.root_cert_pem().into(),
             operating_cert_pem: ca.operating_cert_pem().into(),
         }),
+        execution: Default::default(),
         members: if raft {
             members
                 .iter()
@@ -182,6 +178,7 @@ pub fn node_config(names: &Names, pod: &str, raft: bool, consensus_id: Option<u6
         key: PathBuf::from(format!("{}/{pod}.key.pem", names::KEYS_DIR)),
         genesis: PathBuf::from(format!("{}/{}", names::CONFIG_DIR, names::GENESIS_KEY)),
         mempool_capacity: 100_000,
+        admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
         p2p_listen: raft.then(|| any(P2P_PORT)),
         cert: Some(PathBuf::from(format!("{}/{pod}.cert.pem", names::KEYS_DIR))),

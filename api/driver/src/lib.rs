@@ -22,7 +22,7 @@ pub mod validate;
 pub use self::kube::{KubeDriver, KubeDriverConfig, NamespaceAccess};
 pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
-    BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
+    BlockPolicy, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
     ProcessState, Resources,
 };
 
@@ -109,8 +109,9 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     async fn status(&self, chain: &str) -> Result<Vec<NodeStatus>>;
 
     /// Changes the block policy online: agreed through consensus, applied by
-    /// every node without a restart.
-    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicySpec) -> Result<()>;
+    /// every node without a restart. Refused (`Invalid`, with the
+    /// vocabulary's message) when a field is out of range.
+    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicy) -> Result<()>;
 
     /// The files to download for one node: `node.toml`, `genesis.json`, the
     /// node certificate and the CA certificates (never a CA key); with

@@ -19,11 +19,12 @@ pub struct ChainSpec {
     /// The nodes to start with; on a raft chain the `Consensus` ones are the
     /// genesis voters and `Backup` ones join as learners once a leader is up.
     pub nodes: Vec<NodeSpec>,
-    /// Initial block policy.
-    pub block_policy: BlockPolicySpec,
+    /// Initial block policy (checked against its limits by
+    /// [`crate::validate::chain_spec`]).
+    pub block_policy: BlockPolicy,
 }
 
-pub use govchain_types::chain::{ConsensusKind, NodeRole};
+pub use govchain_types::chain::{BlockPolicy, ConsensusKind, NodeRole};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,43 +48,6 @@ pub struct Resources {
     pub memory_mb: u32,
     /// Storage in MiB.
     pub storage_mb: u32,
-}
-
-/// When a block is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockPolicySpec {
-    /// Most transactions in one block (1..=100000).
-    pub max_txs: usize,
-    /// Most payload bytes in one block (1 KiB..=256 MiB).
-    pub max_bytes: usize,
-    /// Longest wait for more transactions once one is pending, ms (0..=10000).
-    pub max_wait_ms: u64,
-}
-
-impl Default for BlockPolicySpec {
-    fn default() -> Self {
-        BlockPolicySpec::from(&govchain_consensus::BlockPolicy::default())
-    }
-}
-
-impl From<&govchain_consensus::BlockPolicy> for BlockPolicySpec {
-    fn from(p: &govchain_consensus::BlockPolicy) -> Self {
-        BlockPolicySpec {
-            max_txs: p.max_txs,
-            max_bytes: p.max_bytes,
-            max_wait_ms: u64::try_from(p.max_wait.as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-}
-
-impl From<&BlockPolicySpec> for govchain_consensus::BlockPolicy {
-    fn from(p: &BlockPolicySpec) -> Self {
-        govchain_consensus::BlockPolicy {
-            max_txs: p.max_txs,
-            max_bytes: p.max_bytes,
-            max_wait: std::time::Duration::from_millis(p.max_wait_ms),
-        }
-    }
 }
 
 /// A node as created.

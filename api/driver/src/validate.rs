@@ -1,6 +1,6 @@
 //! Checks of what the control plane asks for, before anything is created.
 
-use crate::{BlockPolicySpec, ChainSpec, ConsensusKind, Error, NodeRole, Result};
+use crate::{BlockPolicy, ChainSpec, Error, NodeRole, Result};
 
 /// Longest chain id.
 pub const MAX_CHAIN_ID: usize = 64;
@@ -48,11 +48,11 @@ pub fn org_domain(org: &str) -> Result<()> {
     }
 }
 
-/// A block policy within the node's limits.
-pub fn block_policy(p: &BlockPolicySpec) -> Result<()> {
-    govchain_consensus::BlockPolicy::from(p)
-        .validate()
-        .map_err(|e| Error::Invalid(format!("block policy: {e}")))
+/// A block policy within the chain vocabulary's limits
+/// ([`BlockPolicy::validate`]); the error carries its message
+/// (`max_wait_ms must be 0 to 10000`), the one every boundary gives.
+pub fn block_policy(p: &BlockPolicy) -> Result<()> {
+    p.validate().map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// A whole chain spec.
@@ -66,14 +66,14 @@ pub fn chain_spec(spec: &ChainSpec) -> Result<()> {
         return Err(Error::Invalid(format!("a chain has 1 to {MAX_NODES} nodes, not {}", spec.nodes.len())));
     }
     let voters = spec.nodes.iter().filter(|n| n.role == NodeRole::Consensus).count();
-    match spec.consensus {
-        ConsensusKind::Solo if spec.nodes.len() != 1 || voters != 1 => {
-            return Err(Error::Invalid("a solo chain has exactly one node, a consensus node".into()));
-        }
-        ConsensusKind::Raft if voters == 0 => {
-            return Err(Error::Invalid("a raft chain needs at least one consensus node".into()));
-        }
-        _ => {}
+    if !spec.consensus.replicated() && (spec.nodes.len() != 1 || voters != 1) {
+        return Err(Error::Invalid(format!(
+            "a {} chain has exactly one node, a consensus node",
+            spec.consensus
+        )));
+    }
+    if voters == 0 {
+        return Err(Error::Invalid(format!("a {} chain needs at least one consensus node", spec.consensus)));
     }
     block_policy(&spec.block_policy)
 }
@@ -83,7 +83,7 @@ mod tests {
     use govchain_crypto::Suite;
 
     use super::*;
-    use crate::{NodeSpec, Resources};
+    use crate::{ConsensusKind, NodeSpec, Resources};
 
     fn node(org: &str, role: NodeRole) -> NodeSpec {
         NodeSpec { org: org.into(), role, resources: Resources::default() }
@@ -96,7 +96,7 @@ mod tests {
             suite: Suite::Gm,
             consensus: ConsensusKind::Raft,
             nodes: vec![node("a.gov", NodeRole::Consensus), node("b.gov", NodeRole::Backup)],
-            block_policy: BlockPolicySpec::default(),
+            block_policy: BlockPolicy::default(),
         }
     }
 
@@ -133,12 +133,15 @@ mod tests {
             ..spec()
         };
         chain_spec(&solo).expect("one solo node");
-        for policy in [
-            BlockPolicySpec { max_txs: 0, ..BlockPolicySpec::default() },
-            BlockPolicySpec { max_bytes: 10, ..BlockPolicySpec::default() },
-            BlockPolicySpec { max_wait_ms: 10_001, ..BlockPolicySpec::default() },
+        for (policy, message) in [
+            (BlockPolicy { max_txs: 0, ..BlockPolicy::default() }, "max_txs must be 1 to 100000"),
+            (BlockPolicy { max_bytes: 10, ..BlockPolicy::default() }, "max_bytes must be 1024 to 67108864"),
+            (
+                BlockPolicy { max_wait: std::time::Duration::from_millis(10_001), ..BlockPolicy::default() },
+                "max_wait_ms must be 0 to 10000",
+            ),
         ] {
-            assert!(refused(ChainSpec { block_policy: policy, ..spec() }).contains("block policy"));
+            assert_eq!(refused(ChainSpec { block_policy: policy, ..spec() }), message);
         }
     }
 }

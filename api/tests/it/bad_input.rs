@@ -56,6 +56,13 @@ struct Raw {
     json: Value,
 }
 
+/// A request body as sent, for the contract check.
+enum Sent {
+    Json(Value),
+    Bytes(Vec<u8>),
+    Other,
+}
+
 enum Body {
     None,
     Json(Value),
@@ -94,6 +101,11 @@ impl Ctx {
         if let Some(b) = &client.bearer {
             req = req.header("authorization", format!("Bearer {b}"));
         }
+        let sent = match &body {
+            Body::Json(v) => Sent::Json(v.clone()),
+            Body::Bytes(Some("application/json"), b) => Sent::Bytes(b.clone()),
+            _ => Sent::Other,
+        };
         req = match body {
             Body::None => req,
             Body::Json(v) => req.json(&v),
@@ -108,6 +120,12 @@ impl Ctx {
         };
         self.sent += 1;
         let what = format!("{method} {}", short(path));
+        // What was sent as a JSON value, for the contract's request check.
+        let request: Option<Value> = match &sent {
+            Sent::Json(v) => Some(v.clone()),
+            Sent::Bytes(b) => serde_json::from_slice(b).ok(),
+            Sent::Other => None,
+        };
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -128,6 +146,16 @@ impl Ctx {
             self.failures.push(format!("{what}: {status} without content-security-policy"));
         }
         let text = resp.text().await.unwrap_or_default();
+        if let Err(e) = crate::contract::check(&crate::contract::Exchange {
+            method: &method,
+            path,
+            request: request.as_ref(),
+            status,
+            content_type: headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            body: &text,
+        }) {
+            self.failures.push(e);
+        }
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_server_error() {
             self.failures.push(format!("{what}: {status} {}", short(&text)));

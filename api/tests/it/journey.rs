@@ -57,6 +57,14 @@ async fn journey(db: Db) {
     // The approver's live message stream, opened before anything happens.
     let stream_resp = admin.http.get(format!("{}/api/v1/messages/stream", tp.url)).send().await.unwrap();
     assert_eq!(stream_resp.status(), StatusCode::OK);
+    crate::contract::assert_answer(&crate::contract::Exchange {
+        method: &Method::GET,
+        path: "/api/v1/messages/stream",
+        request: None,
+        status: stream_resp.status(),
+        content_type: stream_resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        body: "",
+    });
     let mut stream = stream_resp.bytes_stream();
 
     // Department A registers itself; until the platform reviews it, it cannot request.

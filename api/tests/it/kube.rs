@@ -20,7 +20,7 @@ use govchain_driver::{KubeDriver, KubeDriverConfig, NamespaceAccess, kube::names
 use govchain_execution::DataCall;
 use govchain_sdk::Wallet;
 use govchain_testenv::{AgentConfig, TestEnv, TestEnvOptions};
-use govchain_types::api::SubmitMode;
+use govchain_types::{BlockPolicy, api::SubmitMode};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{Namespace, Pod, ResourceQuota, Service},
@@ -313,6 +313,50 @@ async fn approval_journey_on_kubernetes() {
         (b_api.height().await.ok()? >= top).then_some(())
     })
     .await;
+
+    // A block policy out of range is refused with the vocabulary's message
+    // (the words the API server gives for such a Chain); a valid change
+    // reaches every node, the other department's included, without a
+    // restart: the operator sets it through the leader.
+    let (s, body) = a
+        .call(
+            Method::PUT,
+            &format!("/api/v1/chains/{chain_id}/policy"),
+            Some(json!({"max_txs": 7, "max_bytes": 65536, "max_wait_ms": 30000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["message"], BlockPolicy::MAX_WAIT_MS.message().as_str(), "{body}");
+    let pod_ips = || async {
+        let mut ips = Vec::new();
+        for (ns, label) in [(NS, format!("govchain.io/chain={key}")), (B_NS, String::new())] {
+            let pods =
+                Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(&label)).await;
+            for p in pods.unwrap().items {
+                let uid = p.metadata.uid.clone().unwrap();
+                ips.push((uid, p.status.and_then(|s| s.pod_ip).unwrap()));
+            }
+        }
+        ips
+    };
+    let before = pod_ips().await;
+    assert_eq!(before.len(), 5);
+    let changing = Instant::now();
+    let wanted = json!({"max_txs": 7, "max_bytes": 65536, "max_wait_ms": 5});
+    let (s, changed) =
+        a.call(Method::PUT, &format!("/api/v1/chains/{chain_id}/policy"), Some(wanted.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{changed}\n{}", cluster.diagnostics().await);
+    println!("measured: block policy change on every node of 5 {:?}", changing.elapsed());
+    assert_eq!(changed["block_policy"], wanted);
+    for (_, ip) in &before {
+        let p: Value =
+            reqwest::get(format!("http://{ip}:8600/v1/policy")).await.unwrap().json().await.unwrap();
+        assert_eq!(p, wanted, "node at {ip}");
+    }
+    assert_eq!(pod_ips().await, before, "no pod was replaced");
+    let applied = chains.get(&key).await.unwrap().status.unwrap().block_policy.unwrap();
+    assert_eq!((applied.max_txs, applied.max_bytes, applied.max_wait_ms), (Some(7), Some(65536), Some(5)));
+    put(&service_url, &key, "after-policy").await;
 
     // One node cannot be stopped alone on Kubernetes; the message says what to do.
     let node0 = c["nodes"][0]["id"].as_i64().unwrap();

@@ -2,10 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod contract;
 mod guards;
 mod journey;
 mod kube;
 mod matrix;
+mod openapi;
 mod replicas;
 mod security;
 mod support;

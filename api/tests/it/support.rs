@@ -149,21 +149,35 @@ impl Client {
     }
 
     /// Sends a request; returns the status and the JSON body (Null when
-    /// the body is empty, a string when it is not JSON).
+    /// the body is empty, a string when it is not JSON). The answer must
+    /// be one the OpenAPI document allows (`contract::check`).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
         if let Some(csrf) = &self.csrf {
             req = req.header("x-csrf-token", csrf);
         }
         if let Some(b) = &self.bearer {
             req = req.header("authorization", format!("Bearer {b}"));
         }
-        if let Some(body) = body {
-            req = req.json(&body);
+        if let Some(body) = &body {
+            req = req.json(body);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = resp.text().await.unwrap();
+        crate::contract::assert_answer(&crate::contract::Exchange {
+            method: &method,
+            path,
+            request: body.as_ref(),
+            status,
+            content_type: content_type.as_deref(),
+            body: &text,
+        });
         let value = if text.is_empty() {
             Value::Null
         } else {

@@ -1,20 +1,55 @@
-//! The consensus interface of a govchain node and its engines.
+//! The consensus seam of a govchain node: what an engine is to the node, and
+//! what the node gives an engine.
 //!
 //! An engine orders admitted transactions into batches and hands every
-//! committed batch, in order, to an [`Applier`] that executes it and writes the
-//! block. Engines know nothing of execution or storage. Not for: signature
-//! checks (the node admits only verified transactions) or networking of its
-//! own beyond what an engine needs.
+//! committed batch, in order, to the node's [`BlockStore`], which executes
+//! it and writes the block. Engines know nothing of execution or storage.
+//! Not for: signature checks (the node admits only verified transactions),
+//! TLS (the node implements [`PeerTransport`] over mutual TLS) or choosing
+//! an engine (the node's builder does that, from the genesis
+//! [`ConsensusKind`]).
 //!
-//! Engines: [`solo`] (one node, development and single-department chains).
-//! Raft and a HotStuff-family BFT implement the same [`Consensus`] trait.
+//! The pieces every engine shares:
+//! - [`Consensus`]: submit, status, leader, block policy; optionally the
+//!   [`Membership`] capability (members, add learner, promote, remove, set
+//!   policy) through [`Consensus::membership`].
+//! - [`BlockStore`]: the node's ledger as an engine drives it.
+//! - [`PeerTransport`]: request/reply bytes to another member.
+//! - [`cutter`]: the smart-block cutter (SPEC CON-3), written once and
+//!   generic over where a cut block goes ([`cutter::BlockSink`]).
+//!
+//! Engines: [`solo`] here (one node, development and single-department
+//! chains); Raft in `govchain-raft`; with the `test-utils` feature,
+//! [`memory`] (an in-process group sharing one log, for tests).
+//!
+//! # Adding an engine
+//! 1. Implement [`Consensus`] (and [`Membership`] if the group changes
+//!    through consensus, returned from [`Consensus::membership`]). Order
+//!    with [`cutter::spawn`] and a [`cutter::BlockSink`] that takes each cut
+//!    block to where the engine agrees on it; apply agreed blocks to the
+//!    node's [`BlockStore`] with the engine's metadata (exactly once across
+//!    crashes); reach peers through [`PeerTransport`].
+//! 2. Add its kind to `govchain_types::chain::ConsensusKind` and one
+//!    `EngineFactory` arm to `govchain_node::builder`; nothing else in the
+//!    node changes.
 
+pub mod cutter;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod memory;
 pub mod solo;
+mod store;
+mod transport;
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use govchain_types::Transaction;
+pub use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
+pub use store::{BlockStore, ChainTip, StoreError};
+pub use transport::{PeerTransport, TransportError};
+
+/// A boxed, sendable future (what the object-safe async methods return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Errors of consensus engines.
 #[derive(Debug, thiserror::Error)]
@@ -28,38 +63,44 @@ pub enum Error {
     /// The engine has stopped (node shutting down or failed).
     #[error("consensus engine has stopped")]
     Stopped,
-    /// This node cannot order transactions; the leader can.
+    /// This node cannot do it; the leader can.
     #[error("not the leader (leader: {})", leader.as_deref().unwrap_or("unknown"))]
     NotLeader {
-        /// Node id of the current leader, when known.
+        /// Node id (name) of the current leader, when known.
         leader: Option<String>,
     },
     /// A block policy value is out of range.
     #[error("invalid block policy: {0}")]
     InvalidPolicy(String),
+    /// A membership change was refused (another in progress, unknown
+    /// member, empty voter set).
+    #[error("membership change refused: {0}")]
+    Membership(String),
+    /// The engine could not do it now (storage or peers failing); the
+    /// message says why.
+    #[error("consensus: {0}")]
+    Unavailable(String),
 }
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<govchain_types::VocabularyError> for Error {
+    fn from(e: govchain_types::VocabularyError) -> Self {
+        Error::InvalidPolicy(e.0)
+    }
+}
 
 /// An ordered batch of transactions: the content of the next block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Transactions in their agreed order.
     pub transactions: Vec<Transaction>,
-    /// Proposed block time (ms since 1970); the applier keeps block time
+    /// Proposed block time (ms since 1970); the store keeps block time
     /// monotonic by never going below the parent's.
     pub timestamp_ms: u64,
     /// Node id of the proposer.
     pub proposer: String,
-}
-
-/// Executes committed batches. Called from one thread, in commit order.
-pub trait Applier: Send + Sync + 'static {
-    /// Executes `batch` and durably commits it as the next block. An error
-    /// here means the node cannot continue safely (storage failure); the
-    /// engine stops.
-    fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// The role of this node in its consensus group.
@@ -91,22 +132,83 @@ pub struct Status {
     pub pending: usize,
 }
 
-pub use govchain_types::chain::{BlockPolicy, ConsensusKind};
+/// The leader as a member knows it: where to forward client transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    /// Its node id (name).
+    pub name: String,
+    /// Its peer address (`host:port`), when the group has a network.
+    pub addr: Option<String>,
+}
 
-impl From<govchain_types::VocabularyError> for Error {
-    fn from(e: govchain_types::VocabularyError) -> Self {
-        Error::InvalidPolicy(e.0)
-    }
+/// A member of a consensus group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Consensus id, unique in the group, above 0, never reused.
+    pub id: u64,
+    /// Node id (name).
+    pub name: String,
+    /// Peer address (`host:port`).
+    pub addr: String,
+    /// Whether it votes (false: a learner, a backup ledger node).
+    pub voter: bool,
 }
 
 /// A consensus engine as the node sees it.
 pub trait Consensus: Send + Sync {
     /// Offers admitted (already verified) transactions for ordering. Returns
-    /// once they are queued, not when they commit.
+    /// once they are queued, not when they commit. A member that cannot
+    /// order answers [`Error::NotLeader`] naming the leader, for the node to
+    /// forward to.
     fn submit(&self, txs: Vec<Transaction>) -> Result<()>;
 
     /// The engine's current view of itself.
     fn status(&self) -> Status;
+
+    /// This node's role (cheaper than [`Consensus::status`]).
+    fn role(&self) -> Role {
+        self.status().role
+    }
+
+    /// The leader as this node knows it.
+    fn leader(&self) -> Option<Leader>;
+
+    /// The block policy in force here: the genesis one, or the last one
+    /// agreed through consensus.
+    fn block_policy(&self) -> BlockPolicy;
+
+    /// The membership capability, for engines whose group changes through
+    /// consensus; `None` for a fixed group (solo).
+    fn membership(&self) -> Option<&dyn Membership> {
+        None
+    }
+
+    /// Stops the engine; queued transactions are dropped.
+    fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Changing a consensus group and its block policy through consensus (SPEC
+/// CON-2, LED-5). Every call but [`Membership::members`] is for the leader;
+/// others answer [`Error::NotLeader`].
+pub trait Membership: Send + Sync {
+    /// The group as this member last applied it.
+    fn members(&self) -> Vec<Member>;
+
+    /// Adds a non-voting member that receives every block; returns once
+    /// the change is committed (the learner catches up on its own).
+    fn add_learner(&self, id: u64, name: String, addr: String) -> BoxFuture<'_, Result<()>>;
+
+    /// Makes learner `id` a voter.
+    fn promote(&self, id: u64) -> BoxFuture<'_, Result<()>>;
+
+    /// Removes member `id`, voter or learner.
+    fn remove(&self, id: u64) -> BoxFuture<'_, Result<()>>;
+
+    /// Changes the block policy of the whole group at one point of its
+    /// order; returns once it is in force here.
+    fn set_block_policy(&self, policy: BlockPolicy) -> BoxFuture<'_, Result<()>>;
 }
 
 impl<C: Consensus + ?Sized> Consensus for Arc<C> {
@@ -116,5 +218,25 @@ impl<C: Consensus + ?Sized> Consensus for Arc<C> {
 
     fn status(&self) -> Status {
         (**self).status()
+    }
+
+    fn role(&self) -> Role {
+        (**self).role()
+    }
+
+    fn leader(&self) -> Option<Leader> {
+        (**self).leader()
+    }
+
+    fn block_policy(&self) -> BlockPolicy {
+        (**self).block_policy()
+    }
+
+    fn membership(&self) -> Option<&dyn Membership> {
+        (**self).membership()
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
+        (**self).shutdown()
     }
 }

@@ -1,151 +1,104 @@
 //! Solo ordering: this node alone orders transactions, in arrival order.
 //!
-//! For development and for chains with one node. It honours the same
-//! [`BlockPolicy`] and [`Applier`] contract as the replicated engines, so a
-//! node behaves the same whichever engine it runs.
+//! For development and for chains with one node. It cuts blocks with the
+//! same [`cutter`](crate::cutter) as the replicated engines and commits
+//! each straight to the [`BlockStore`], so a node behaves the same
+//! whichever engine it runs. Its block policy is the genesis one.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError},
-    },
-    thread::JoinHandle,
-    time::Instant,
+use std::sync::Arc;
+
+use govchain_types::Transaction;
+use tokio::task::{AbortHandle, JoinHandle};
+use tracing::info;
+
+use crate::{
+    BlockPolicy, BlockStore, BoxFuture, Consensus, Leader, Result, Role, Status,
+    cutter::{self, BlockSink, Queue, TxList},
 };
-
-use govchain_types::{Transaction, now_ms};
-use tracing::{error, info};
-
-use crate::{Applier, Batch, BlockPolicy, Consensus, Error, Result, Role, Status};
-
-/// Rough encoded size of a transaction, for the block byte limit; exactness
-/// does not matter, only that large payloads count.
-fn approx_size(tx: &Transaction) -> usize {
-    256 + tx.body.data.len() + tx.body.memo.len() + tx.signatures.iter().map(|s| s.0.len()).sum::<usize>()
-}
 
 /// The solo engine.
 #[derive(Debug)]
 pub struct Solo {
     node_id: String,
-    queue: SyncSender<Transaction>,
-    capacity: usize,
-    pending: Arc<AtomicUsize>,
-    running: Arc<AtomicBool>,
+    policy: BlockPolicy,
+    queue: Queue,
+    cutter: AbortHandle,
+}
+
+/// Commits every cut block to the store, off the async workers.
+struct Commit {
+    store: Arc<dyn BlockStore>,
+    policy: BlockPolicy,
+}
+
+impl BlockSink for Commit {
+    type Draft = TxList;
+
+    fn policy(&self) -> BlockPolicy {
+        self.policy.clone()
+    }
+
+    async fn deliver(&mut self, draft: TxList, timestamp_ms: u64, proposer: &str) -> Result<(), String> {
+        let batch = draft.into_batch(timestamp_ms, proposer);
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.apply_batch(batch, None)).await {
+            Ok(Ok(_tip)) => Ok(()),
+            Ok(Err(e)) => Err(format!("committing a block failed: {e}")),
+            Err(e) => Err(format!("committing a block failed: {e}")),
+        }
+    }
 }
 
 impl Solo {
-    /// Starts the block cutter on its own thread; it runs until every
-    /// [`Solo`] handle is dropped or the applier fails.
+    /// Starts the block cutter on the current tokio runtime; it runs until
+    /// every [`Solo`] handle is dropped or the store fails.
     pub fn start(
         node_id: impl Into<String>,
         policy: BlockPolicy,
         capacity: usize,
-        applier: Arc<dyn Applier>,
+        store: Arc<dyn BlockStore>,
     ) -> Result<(Solo, JoinHandle<()>)> {
         policy.validate()?;
         let node_id = node_id.into();
-        let (queue, rx) = mpsc::sync_channel::<Transaction>(capacity.max(1));
-        let pending = Arc::new(AtomicUsize::new(0));
-        let running = Arc::new(AtomicBool::new(true));
-        let cutter = Cutter {
-            rx,
-            policy,
-            applier,
-            proposer: node_id.clone(),
-            pending: pending.clone(),
-            running: running.clone(),
-            last_timestamp: 0,
-        };
-        let handle = std::thread::Builder::new()
-            .name("solo-cutter".into())
-            .spawn(move || cutter.run())
-            .map_err(|_| Error::Stopped)?;
+        let sink = Commit { store, policy: policy.clone() };
+        let (queue, handle) = cutter::spawn(node_id.clone(), capacity, sink);
         info!(target: "govchain::consensus", node = %node_id, "solo engine started");
-        Ok((Solo { node_id, queue, capacity, pending, running }, handle))
+        Ok((Solo { node_id, policy, queue, cutter: handle.abort_handle() }, handle))
     }
 }
 
 impl Consensus for Solo {
     fn submit(&self, txs: Vec<Transaction>) -> Result<()> {
-        if !self.running.load(Ordering::Acquire) {
-            return Err(Error::Stopped);
-        }
-        for tx in txs {
-            match self.queue.try_send(tx) {
-                Ok(()) => {
-                    self.pending.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Full(_)) => return Err(Error::Overloaded { capacity: self.capacity }),
-                Err(TrySendError::Disconnected(_)) => return Err(Error::Stopped),
-            }
-        }
-        Ok(())
+        self.queue.submit(txs)
     }
 
     fn status(&self) -> Status {
-        let running = self.running.load(Ordering::Acquire);
+        let running = self.queue.running();
         Status {
             engine: "solo".into(),
             node_id: self.node_id.clone(),
-            role: if running { Role::Leader } else { Role::Stopped },
+            role: self.role(),
             leader: running.then(|| self.node_id.clone()),
-            pending: self.pending.load(Ordering::Relaxed),
+            pending: self.queue.pending(),
         }
     }
-}
 
-struct Cutter {
-    rx: mpsc::Receiver<Transaction>,
-    policy: BlockPolicy,
-    applier: Arc<dyn Applier>,
-    proposer: String,
-    pending: Arc<AtomicUsize>,
-    running: Arc<AtomicBool>,
-    last_timestamp: u64,
-}
-
-impl Cutter {
-    fn run(mut self) {
-        while let Some(batch) = self.next_batch() {
-            let n = batch.transactions.len();
-            if let Err(e) = self.applier.apply(batch) {
-                error!(target: "govchain::consensus", error = %e, "applying a block failed; solo engine stops");
-                break;
-            }
-            self.pending.fetch_sub(n, Ordering::Relaxed);
-        }
-        self.running.store(false, Ordering::Release);
+    fn role(&self) -> Role {
+        if self.queue.running() { Role::Leader } else { Role::Stopped }
     }
 
-    /// Blocks for the first transaction, then fills the block until it is
-    /// full, the queue is empty past `max_wait`, or the senders are gone.
-    fn next_batch(&mut self) -> Option<Batch> {
-        let first = self.rx.recv().ok()?;
-        let deadline = Instant::now() + self.policy.max_wait;
-        let mut bytes = approx_size(&first);
-        let mut txs = vec![first];
-        while txs.len() < self.policy.max_txs && bytes < self.policy.max_bytes {
-            let next = match self.rx.try_recv() {
-                Ok(tx) => tx,
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    match self.rx.recv_timeout(deadline - now) {
-                        Ok(tx) => tx,
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            };
-            bytes += approx_size(&next);
-            txs.push(next);
-        }
-        self.last_timestamp = self.last_timestamp.max(now_ms());
-        Some(Batch { transactions: txs, timestamp_ms: self.last_timestamp, proposer: self.proposer.clone() })
+    fn leader(&self) -> Option<Leader> {
+        self.queue.running().then(|| Leader { name: self.node_id.clone(), addr: None })
+    }
+
+    fn block_policy(&self) -> BlockPolicy {
+        self.policy.clone()
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
+        self.queue.stop();
+        self.cutter.abort();
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -157,9 +110,10 @@ mod tests {
     };
 
     use govchain_crypto::Address;
-    use govchain_types::{TxBody, TxType};
+    use govchain_types::{Block, Hash, TxBody, TxType, chain::Suite};
 
     use super::*;
+    use crate::{Batch, ChainTip, Error, StoreError};
 
     fn tx(n: u64) -> Transaction {
         Transaction {
@@ -186,15 +140,47 @@ mod tests {
         fail: bool,
     }
 
-    impl Applier for Recorder {
-        fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    impl BlockStore for Recorder {
+        fn suite(&self) -> Suite {
+            Suite::Gm
+        }
+
+        fn consensus_meta(&self) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+
+        fn tip(&self) -> Result<Option<ChainTip>, StoreError> {
+            Ok(None)
+        }
+
+        fn apply_batch(&self, batch: Batch, meta: Option<&[u8]>) -> Result<ChainTip, StoreError> {
+            assert!(meta.is_none(), "solo keeps no consensus metadata");
             std::thread::sleep(self.delay);
-            self.batches.lock().unwrap().push(batch);
-            if self.fail { Err("disk gone".into()) } else { Ok(()) }
+            let mut batches = self.batches.lock().unwrap();
+            batches.push(batch);
+            let tip = ChainTip {
+                height: batches.len() as u64,
+                block_id: Hash::ZERO,
+                state_root: Hash::ZERO,
+                timestamp_ms: 0,
+            };
+            if self.fail { Err("disk gone".into()) } else { Ok(tip) }
+        }
+
+        fn put_meta(&self, _: &[u8]) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn import_block(&self, _: Block, _: &[u8]) -> Result<ChainTip, StoreError> {
+            Err("solo imports nothing".into())
+        }
+
+        fn block_bytes(&self, _: u64) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
         }
     }
 
-    fn wait_for(rec: &Recorder, txs: usize) -> Vec<Batch> {
+    async fn wait_for(rec: &Recorder, txs: usize) -> Vec<Batch> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let batches = rec.batches.lock().unwrap().clone();
@@ -202,42 +188,48 @@ mod tests {
             {
                 return batches;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
-    #[test]
-    fn orders_in_arrival_order_and_respects_max_txs() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orders_in_arrival_order_and_respects_max_txs() {
         let rec = Arc::new(Recorder { delay: Duration::from_millis(20), ..Default::default() });
         let policy = BlockPolicy { max_txs: 10, ..BlockPolicy::default() };
-        let (solo, _h) = Solo::start("n0", policy, 1000, rec.clone()).unwrap();
+        let (solo, _h) = Solo::start("n0", policy.clone(), 1000, rec.clone()).unwrap();
         solo.submit((0..95).map(tx).collect()).unwrap();
-        let batches = wait_for(&rec, 95);
+        let batches = wait_for(&rec, 95).await;
         let nonces: Vec<u64> =
             batches.iter().flat_map(|b| b.transactions.iter().map(|t| t.body.nonce)).collect();
         assert_eq!(nonces, (0..95).collect::<Vec<_>>());
         assert!(batches.iter().all(|b| b.transactions.len() <= 10));
         // The first block is cut before the rest arrive only if the cutter
-        // raced the submit; either way the slow applier lets blocks fill up.
+        // raced the submit; either way the slow store lets blocks fill up.
         assert!(batches.len() >= 10 && batches.len() <= 11, "{} batches", batches.len());
         let times: Vec<u64> = batches.iter().map(|b| b.timestamp_ms).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "block time must not go back");
         assert_eq!(solo.status().role, Role::Leader);
+        assert_eq!(solo.leader(), Some(Leader { name: "n0".into(), addr: None }));
+        assert_eq!(solo.block_policy(), policy);
+        assert!(solo.membership().is_none(), "a solo group does not change");
+        solo.shutdown().await.unwrap();
+        assert!(matches!(solo.submit(vec![tx(1)]), Err(Error::Stopped)));
+        assert_eq!(solo.role(), Role::Stopped);
     }
 
-    #[test]
-    fn a_lone_transaction_is_cut_without_waiting_for_a_full_block() {
+    #[tokio::test]
+    async fn a_lone_transaction_is_cut_without_waiting_for_a_full_block() {
         let rec = Arc::new(Recorder::default());
         let (solo, _h) = Solo::start("n0", BlockPolicy::default(), 10, rec.clone()).unwrap();
         solo.submit(vec![tx(1)]).unwrap();
-        let batches = wait_for(&rec, 1);
+        let batches = wait_for(&rec, 1).await;
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].transactions.len(), 1);
         assert_eq!(batches[0].proposer, "n0");
     }
 
-    #[test]
-    fn a_full_queue_is_refused_and_a_failed_applier_stops_the_engine() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_is_refused_and_a_failed_store_stops_the_engine() {
         let rec = Arc::new(Recorder { delay: Duration::from_millis(200), fail: true, ..Default::default() });
         let (solo, handle) =
             Solo::start("n0", BlockPolicy { max_txs: 1, ..BlockPolicy::default() }, 2, rec).unwrap();
@@ -249,14 +241,15 @@ mod tests {
             }
         }
         assert!(refused, "a queue of 2 must refuse the 4th transaction");
-        handle.join().unwrap();
+        handle.await.unwrap();
         assert!(matches!(solo.submit(vec![tx(99)]), Err(Error::Stopped)));
         assert_eq!(solo.status().role, Role::Stopped);
+        assert_eq!(solo.leader(), None);
     }
 
-    #[test]
-    fn bad_policies_are_refused() {
-        let rec: Arc<dyn Applier> = Arc::new(Recorder::default());
+    #[tokio::test]
+    async fn bad_policies_are_refused() {
+        let rec: Arc<dyn BlockStore> = Arc::new(Recorder::default());
         let bad = BlockPolicy { max_txs: 0, ..BlockPolicy::default() };
         assert!(matches!(Solo::start("n0", bad, 1, rec), Err(Error::InvalidPolicy(_))));
     }

@@ -23,9 +23,8 @@ use govchain_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Error, Result,
-    executor::{CallEnv, NativeContract},
-    json,
+    Error, Result, json,
+    native::{CallEnv, NativeContract},
 };
 
 /// Longest key, in bytes.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Error, Result,
-    executor::{CallEnv, NativeContract},
+    native::{CallEnv, NativeContract},
 };
 
 /// Longest evidence id, in bytes.

@@ -1,21 +1,16 @@
-//! The block executor, the call environment and the contract trait.
-
-use std::{collections::BTreeMap, ops::Bound};
+//! The block executor: a registry of execution engines, built once from the
+//! chain's [`ExecutionSpec`], that hands each transaction to the engine
+//! registered for its type.
 
 use govchain_crypto::Address;
-use govchain_types::{
-    Event, Hash, HexValue, HistoryEntry, Receipt, StateWrite, Transaction, TxStatus, TxType,
-};
+use govchain_types::{Hash, Receipt, StateWrite, Transaction, TxStatus, TxType};
 use tracing::debug;
 
 use crate::{
-    DataContract, Error, EvidenceContract, Result,
+    Error, NativeEngine, Result,
+    engine::{ExecutionEngine, ExecutionSpec, Scratch, TxEnv},
     state::{Layer, Layered, StateView},
 };
-
-/// Deepest nesting of contract calls (the transaction's own call is depth 1);
-/// recursion stops here instead of hanging or overflowing a node's stack.
-pub const MAX_CALL_DEPTH: usize = 8;
 
 /// Who runs a transaction, and where in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,161 +38,23 @@ pub struct BlockOutcome {
     pub writes: Vec<Vec<StateWrite>>,
 }
 
-/// A native (system) contract, compiled into the node.
+/// The engines of a chain, and the block executor over them.
 ///
-/// `call` must be deterministic: it may look only at the payload, the
-/// [`CallEnv`] (context and state) and its own constant configuration.
-pub trait NativeContract: Send + Sync {
-    /// The name transactions use as `recipient`.
-    fn name(&self) -> &str;
-
-    /// Executes one call; the returned bytes become the receipt's `output`.
-    /// Any error other than [`Error::Storage`] rejects the whole transaction.
-    fn call(&self, env: &mut CallEnv<'_>, data: &[u8]) -> Result<Vec<u8>>;
-}
-
-/// Writes and events of the running transaction, kept until it succeeds.
-#[derive(Debug, Default)]
-struct Scratch {
-    layer: Layer,
-    writes: Vec<StateWrite>,
-    events: Vec<Event>,
-}
-
-/// What a contract sees while it runs: the transaction context, its own
-/// storage (committed state + earlier writes of the block + its own writes)
-/// and the ability to emit events and call other contracts.
-///
-/// Storage is namespaced by contract: a contract reads and writes only its own
-/// keys; other contracts' data is reached by calling them.
-pub struct CallEnv<'a> {
-    executor: &'a Executor,
-    ctx: &'a TxContext,
-    committed: &'a dyn StateView,
-    scratch: &'a mut Scratch,
-    contract: &'a str,
-    depth: usize,
-    read_only: bool,
-}
-
-impl std::fmt::Debug for CallEnv<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallEnv")
-            .field("ctx", self.ctx)
-            .field("contract", &self.contract)
-            .field("depth", &self.depth)
-            .field("read_only", &self.read_only)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> CallEnv<'a> {
-    /// The transaction context.
-    pub fn ctx(&self) -> &TxContext {
-        self.ctx
-    }
-
-    /// The name of the running contract.
-    pub fn contract(&self) -> &str {
-        self.contract
-    }
-
-    /// Nesting depth of this call (1 for the transaction's own call).
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// Whether this is a read-only query rather than a transaction.
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    fn view(&self) -> Layered<'_> {
-        Layered { base: self.committed, top: &self.scratch.layer }
-    }
-
-    /// The current value of `key`.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.view().get(self.contract, key)
-    }
-
-    /// Up to `limit` entries within the bounds, ascending by key.
-    pub fn scan(
-        &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.view().scan(self.contract, start, end, limit)
-    }
-
-    /// Up to `limit` versions of `key`, newest first, this block's included.
-    pub fn history(&self, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>> {
-        self.view().history(self.contract, key, limit)
-    }
-
-    /// Sets `key` to `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(key, Some(value.to_vec()))
-    }
-
-    /// Deletes `key`.
-    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.write(key, None)
-    }
-
-    fn write(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<()> {
-        if self.read_only {
-            return Err(Error::ReadOnly);
-        }
-        let ctx = self.ctx;
-        self.scratch.layer.record(self.contract, key, value.clone(), ctx.tx_id, ctx.height, ctx.timestamp_ms);
-        self.scratch.writes.push(StateWrite {
-            contract: self.contract.to_owned(),
-            key: key.to_vec(),
-            value: value.map(HexValue),
-        });
-        Ok(())
-    }
-
-    /// Emits an event of the running contract.
-    pub fn emit(&mut self, name: &str, data: Vec<u8>) {
-        self.scratch.events.push(Event { contract: self.contract.to_owned(), name: name.to_owned(), data });
-    }
-
-    /// Calls `contract` with the same context; its writes and events become
-    /// part of this transaction, and its failure fails the transaction.
-    pub fn call(&mut self, contract: &str, data: &[u8]) -> Result<Vec<u8>> {
-        let executor = self.executor;
-        let target = executor.contract(contract)?;
-        let mut inner = CallEnv {
-            executor,
-            ctx: self.ctx,
-            committed: self.committed,
-            scratch: &mut *self.scratch,
-            contract: target.name(),
-            depth: self.depth + 1,
-            read_only: self.read_only,
-        };
-        inner.run(target, data)
-    }
-
-    fn run(&mut self, target: &dyn NativeContract, data: &[u8]) -> Result<Vec<u8>> {
-        if self.depth > MAX_CALL_DEPTH {
-            return Err(Error::CallDepth(MAX_CALL_DEPTH));
-        }
-        target.call(self, data)
-    }
-}
-
-/// The registry of native contracts, and the block executor over it.
+/// Each [`TxType`] is run by at most one engine; a transaction of a type no
+/// engine claims gets a `Failed` receipt, the same on every node. Adding an
+/// engine is one [`ExecutorBuilder::engine`] call (and, for chains to name
+/// it in their genesis, one [`EngineKind`](crate::EngineKind) variant).
 pub struct Executor {
-    contracts: BTreeMap<String, Box<dyn NativeContract>>,
+    engines: Vec<Box<dyn ExecutionEngine>>,
+    /// Which engine (index into `engines`) runs each transaction type.
+    routes: Vec<(TxType, usize)>,
 }
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("contracts", &self.contracts.keys().collect::<Vec<_>>()).finish()
+        let routes: Vec<(TxType, &str)> =
+            self.routes.iter().map(|&(t, i)| (t, self.engines[i].name())).collect();
+        f.debug_struct("Executor").field("routes", &routes).finish()
     }
 }
 
@@ -207,48 +64,98 @@ impl Default for Executor {
     }
 }
 
+/// Registers engines, then builds an [`Executor`].
+#[derive(Default)]
+pub struct ExecutorBuilder {
+    executor: Option<Executor>,
+}
+
+impl std::fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorBuilder").field("executor", &self.executor).finish()
+    }
+}
+
+impl ExecutorBuilder {
+    /// Registers `engine` for the transaction types it claims. Fails with
+    /// [`Error::DuplicateEngine`] if one of them is taken already.
+    pub fn engine(mut self, engine: impl ExecutionEngine + 'static) -> Result<Self> {
+        self.executor.get_or_insert_with(Executor::empty).register(Box::new(engine))?;
+        Ok(self)
+    }
+
+    /// [`ExecutorBuilder::engine`] for an engine already boxed.
+    pub fn boxed(mut self, engine: Box<dyn ExecutionEngine>) -> Result<Self> {
+        self.executor.get_or_insert_with(Executor::empty).register(engine)?;
+        Ok(self)
+    }
+
+    /// The executor.
+    pub fn build(self) -> Executor {
+        self.executor.unwrap_or_else(Executor::empty)
+    }
+}
+
 impl Executor {
-    /// An executor with the built-in contracts `data` and `evidence`.
+    /// An executor with the native engine and its built-in contracts, as a
+    /// chain with the default [`ExecutionSpec`] runs.
     pub fn new() -> Self {
-        let mut contracts: BTreeMap<String, Box<dyn NativeContract>> = BTreeMap::new();
-        for c in [Box::new(DataContract) as Box<dyn NativeContract>, Box::new(EvidenceContract)] {
-            contracts.insert(c.name().to_owned(), c);
-        }
-        Executor { contracts }
+        let mut executor = Executor::empty();
+        // Cannot fail: the first engine registered finds every type free.
+        let _ = executor.register(Box::new(NativeEngine::builtin()));
+        executor
     }
 
-    /// An executor with no contract at all.
+    /// An executor with no engine: every transaction is refused.
     pub fn empty() -> Self {
-        Executor { contracts: BTreeMap::new() }
+        Executor { engines: Vec::new(), routes: Vec::new() }
     }
 
-    /// Adds a native contract. Every node of a chain must register the same
-    /// contracts, or their states diverge.
-    pub fn register(&mut self, contract: Box<dyn NativeContract>) -> Result<()> {
-        let name = contract.name().to_owned();
-        if self.contracts.contains_key(&name) {
-            return Err(Error::DuplicateContract(name));
+    /// A builder to register engines on.
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::default()
+    }
+
+    /// The executor a chain's genesis asks for: its engines, in order.
+    pub fn from_spec(spec: &ExecutionSpec) -> Result<Self> {
+        spec.engines.iter().try_fold(Executor::builder(), |b, kind| b.boxed(kind.engine())).map(|b| b.build())
+    }
+
+    fn register(&mut self, engine: Box<dyn ExecutionEngine>) -> Result<()> {
+        for &t in engine.tx_types() {
+            if let Some(&(_, taken)) = self.routes.iter().find(|(r, _)| *r == t) {
+                return Err(Error::DuplicateEngine {
+                    tx_type: t,
+                    engine: engine.name().to_owned(),
+                    taken_by: self.engines[taken].name().to_owned(),
+                });
+            }
         }
-        self.contracts.insert(name, contract);
+        let index = self.engines.len();
+        for &t in engine.tx_types() {
+            // An engine listing a type twice still gets it once.
+            if !self.routes.iter().any(|(r, _)| *r == t) {
+                self.routes.push((t, index));
+            }
+        }
+        self.engines.push(engine);
         Ok(())
     }
 
-    /// Names of the registered contracts, sorted.
-    pub fn contract_names(&self) -> impl Iterator<Item = &str> {
-        self.contracts.keys().map(String::as_str)
+    /// Names of the registered engines, in registration order.
+    pub fn engine_names(&self) -> impl Iterator<Item = &str> {
+        self.engines.iter().map(|e| e.name())
     }
 
-    fn contract(&self, name: &str) -> Result<&dyn NativeContract> {
-        self.contracts
-            .get(name)
-            .map(|c| &**c)
-            .ok_or_else(|| Error::UnknownContract(name.chars().take(128).collect()))
+    /// The engine that runs transactions of type `tx_type`, if any.
+    pub fn engine_for(&self, tx_type: TxType) -> Option<&dyn ExecutionEngine> {
+        self.routes.iter().find(|(t, _)| *t == tx_type).map(|&(_, i)| &*self.engines[i])
     }
 
     /// Executes a block's transactions in order against `view` plus an overlay
     /// of the block's earlier writes; returns one receipt and one write list
-    /// per transaction. A rejected call gives a `Failed` receipt with no
-    /// writes and no events; only a storage failure of `view` is an `Err`.
+    /// per transaction. A rejected transaction gives a `Failed` receipt with
+    /// no writes and no events; only a storage failure of `view` is an `Err`.
     /// Deterministic: the same inputs give the same outputs on every node.
     pub fn execute_block(
         &self,
@@ -262,7 +169,11 @@ impl Executor {
             let mut scratch = Scratch::default();
             let result = {
                 let committed = Layered { base: view, top: &block };
-                self.execute_tx(&committed, tx, ctx, &mut scratch)
+                let mut env = TxEnv { ctx, committed: &committed, scratch: &mut scratch, read_only: false };
+                match self.engine_for(tx.body.tx_type) {
+                    Some(engine) => engine.execute(&mut env, tx),
+                    None => Err(Error::UnsupportedTxType(tx.body.tx_type)),
+                }
             };
             let mut receipt = Receipt {
                 tx_id: ctx.tx_id,
@@ -293,37 +204,9 @@ impl Executor {
         Ok(outcome)
     }
 
-    fn execute_tx(
-        &self,
-        committed: &dyn StateView,
-        tx: &Transaction,
-        ctx: &TxContext,
-        scratch: &mut Scratch,
-    ) -> Result<Vec<u8>> {
-        if tx.body.tx_type != TxType::Invoke {
-            return Err(Error::UnsupportedTxType(tx.body.tx_type));
-        }
-        self.run(committed, ctx, &tx.body.recipient, &tx.body.data, scratch, false)
-    }
-
-    fn run(
-        &self,
-        committed: &dyn StateView,
-        ctx: &TxContext,
-        contract: &str,
-        data: &[u8],
-        scratch: &mut Scratch,
-        read_only: bool,
-    ) -> Result<Vec<u8>> {
-        let target = self.contract(contract)?;
-        let mut env =
-            CallEnv { executor: self, ctx, committed, scratch, contract: target.name(), depth: 1, read_only };
-        env.run(target, data)
-    }
-
-    /// Runs a call read-only against committed state, for query endpoints:
-    /// nothing is kept, and a call that would write fails with
-    /// [`Error::ReadOnly`]. Rejections are returned as errors.
+    /// Runs a native contract call read-only against committed state, for
+    /// query endpoints: nothing is kept, and a call that would write fails
+    /// with [`Error::ReadOnly`]. Rejections are returned as errors.
     pub fn query(
         &self,
         view: &dyn StateView,
@@ -331,7 +214,21 @@ impl Executor {
         contract: &str,
         data: &[u8],
     ) -> Result<Vec<u8>> {
+        self.query_engine(TxType::Invoke, view, ctx, contract, data)
+    }
+
+    /// Runs a read-only call of `target` on the engine that runs `tx_type`.
+    pub fn query_engine(
+        &self,
+        tx_type: TxType,
+        view: &dyn StateView,
+        ctx: TxContext,
+        target: &str,
+        data: &[u8],
+    ) -> Result<Vec<u8>> {
+        let engine = self.engine_for(tx_type).ok_or(Error::UnsupportedTxType(tx_type))?;
         let mut scratch = Scratch::default();
-        self.run(view, &ctx, contract, data, &mut scratch, true)
+        let mut env = TxEnv { ctx: &ctx, committed: view, scratch: &mut scratch, read_only: true };
+        engine.query(&mut env, target, data)
     }
 }

@@ -1,9 +1,17 @@
-//! Execution of govchain transactions by native (system) contracts.
+//! Execution of govchain transactions: the block executor, the seam for
+//! execution engines, and the native (system) contracts.
 //!
-//! The [`Executor`] runs a committed block's `Invoke` transactions in order
-//! against a read-only [`StateView`] of the committed state plus an overlay of
-//! the block's earlier writes, and returns one [`Receipt`](govchain_types::Receipt)
+//! The [`Executor`] runs a committed block's transactions in order against a
+//! read-only [`StateView`] of the committed state plus an overlay of the
+//! block's earlier writes, and returns one [`Receipt`](govchain_types::Receipt)
 //! and one list of [`StateWrite`](govchain_types::StateWrite)s per transaction.
+//! It hands each transaction to the [`ExecutionEngine`] registered for its
+//! [`TxType`](govchain_types::TxType): the [`NativeEngine`] runs `invoke`
+//! transactions today; an EVM engine registers for `evm_create`/`evm_call`
+//! the same way. A chain's genesis names its engines ([`ExecutionSpec`]) and
+//! every node builds the same executor from it ([`Executor::from_spec`]).
+//! Every engine writes through the same [`TxEnv`], so its writes reach the
+//! same state store and state root.
 //! The same inputs give the same outputs on every node: contracts read state
 //! only through the view, iterate ordered maps only, and never look at clocks,
 //! randomness or the environment.
@@ -21,19 +29,26 @@
 //! the block. Only a failure of the state storage itself is an `Err`.
 //!
 //! Not for: storage (the node implements [`StateView`] over the ledger),
-//! transaction admission or signature checks (done before execution), the EVM.
+//! transaction admission, signature checks or replay rules (done before
+//! execution).
 
 mod data;
+mod engine;
 mod evidence;
 mod executor;
 pub mod json;
+mod native;
 mod state;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
 
 pub use data::{
     DataCall, DataContract, Entry, MAX_BATCH, MAX_KEY, MAX_LIMIT, MAX_SCAN_BYTES, MAX_SCAN_KEYS, MAX_VALUE,
 };
+pub use engine::{EngineKind, ExecutionEngine, ExecutionSpec, TxEnv};
 pub use evidence::{EvidenceCall, EvidenceContract, EvidenceRecord, MAX_DIGEST, MAX_ID, MAX_META};
-pub use executor::{BlockOutcome, CallEnv, Executor, MAX_CALL_DEPTH, NativeContract, TxContext};
+pub use executor::{BlockOutcome, Executor, ExecutorBuilder, TxContext};
+pub use native::{CallEnv, MAX_CALL_DEPTH, NativeContract, NativeEngine};
 pub use state::{Layer, Layered, MemState, StateView};
 
 /// Name of the data-on-chain contract ([`DataContract`]).
@@ -59,9 +74,12 @@ pub enum Error {
     /// No contract of that name is registered.
     #[error("unknown contract `{0}`")]
     UnknownContract(String),
-    /// The transaction type is not run by native contracts.
-    #[error("transaction type `{0:?}` is not executed by native contracts")]
+    /// No engine of this chain runs transactions of this type.
+    #[error("no execution engine of this chain runs `{0}` transactions")]
     UnsupportedTxType(govchain_types::TxType),
+    /// The engine answers no read-only queries.
+    #[error("the `{0}` engine answers no queries")]
+    QueryUnsupported(String),
     /// An argument breaks a rule or a limit.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -83,6 +101,16 @@ pub enum Error {
     /// A second contract was registered under a taken name.
     #[error("a contract named `{0}` is registered already")]
     DuplicateContract(String),
+    /// A second engine was registered for a transaction type.
+    #[error("engine `{engine}` claims `{tx_type}` transactions, already run by engine `{taken_by}`")]
+    DuplicateEngine {
+        /// The type claimed twice.
+        tx_type: govchain_types::TxType,
+        /// The engine registered second.
+        engine: String,
+        /// The engine that has it.
+        taken_by: String,
+    },
 }
 
 impl Error {
@@ -104,6 +132,7 @@ impl Error {
             Error::InvalidPayload { .. } => "invalid_payload",
             Error::UnknownContract(_) => "unknown_contract",
             Error::UnsupportedTxType(_) => "unsupported_tx_type",
+            Error::QueryUnsupported(_) => "query_unsupported",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::PermissionDenied(_) => "permission_denied",
             Error::NotFound(_) => "not_found",
@@ -111,6 +140,7 @@ impl Error {
             Error::CallDepth(_) => "call_depth",
             Error::ReadOnly => "read_only",
             Error::DuplicateContract(_) => "duplicate_contract",
+            Error::DuplicateEngine { .. } => "duplicate_engine",
         }
     }
 }

@@ -11,22 +11,26 @@ use std::{
 };
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use govchain_crypto::Suite;
+use govchain_crypto::{Address, Suite};
 use govchain_types::{
-    Block, Decode, Encode, Hash, HistoryEntry, Receipt, StateWrite, Transaction, encoding::encode_list,
-    merkle, next_state_root,
+    Block, Decode, Encode, Hash, HistoryEntry, MAX_TX_AGE_MS, MAX_TX_FUTURE_MS, Receipt, StateWrite,
+    Transaction, encoding::encode_list, merkle, next_state_root,
 };
 
 use crate::{
     Error, Rejection, Result, Tip,
     blockfile::{self, BlockReader, BlockWriter, RECORD_HEADER},
     keys::{self, BlockEntry, TipEntry, TxEntry},
+    nonces::{self, NonceUse},
 };
 
 const TARGET: &str = "govchain::ledger";
 const META_IDENTITY: &[u8] = b"identity";
 const META_TIP: &[u8] = b"tip";
 const META_CONSENSUS: &[u8] = b"consensus";
+/// Present once the `(sender, nonce)` index covers every committed block
+/// (ledgers written before it had the index get it rebuilt on open).
+const META_NONCES: &[u8] = b"nonce_index";
 
 /// Tuning of a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -58,6 +62,10 @@ pub struct Ledger {
     txs: Keyspace,
     state: Keyspace,
     history: Keyspace,
+    /// `(sender, nonce)` -> the recent transaction that used it.
+    nonces: Keyspace,
+    /// The same pairs ordered by that transaction's timestamp, for pruning.
+    nonce_times: Keyspace,
     reader: BlockReader,
     writer: Mutex<BlockWriter>,
     tip: RwLock<Option<TipEntry>>,
@@ -129,6 +137,8 @@ impl Ledger {
         let txs = ks("txs")?;
         let state = ks("state")?;
         let history = ks("history")?;
+        let nonces = ks("nonces")?;
+        let nonce_times = ks("nonce_times")?;
 
         let identity = format!("chain `{chain_id}` with suite {suite}");
         let tip = meta.get(META_TIP)?.map(|v| TipEntry::decode(&v)).transpose()?;
@@ -171,6 +181,8 @@ impl Ledger {
             txs,
             state,
             history,
+            nonces,
+            nonce_times,
             reader: BlockReader::new(&blocks_dir),
             writer: Mutex::new(writer),
             tip: RwLock::new(tip),
@@ -179,8 +191,52 @@ impl Ledger {
         if let Some(t) = tip {
             ledger.check_last_block(&t)?;
         }
+        if ledger.meta.get(META_NONCES)?.is_none() {
+            ledger.rebuild_nonce_index()?;
+        }
         tracing::info!(target: TARGET, dir = %dir.display(), height = ?ledger.height(), "ledger opened");
         Ok(ledger)
+    }
+
+    /// Indexes the `(sender, nonce)` pairs of the blocks that can still hold
+    /// live ones, for a ledger written before the index existed: a block
+    /// holds only transactions at most [`MAX_TX_FUTURE_MS`] ahead of its
+    /// time, and a pair stays live [`MAX_TX_AGE_MS`] after its timestamp.
+    fn rebuild_nonce_index(&self) -> Result<()> {
+        let mut blocks = Vec::new();
+        if let Some(tip) = self.tip() {
+            let oldest = tip.timestamp_ms.saturating_sub(MAX_TX_AGE_MS + MAX_TX_FUTURE_MS);
+            for height in (0..=tip.height).rev() {
+                let entry = self
+                    .block_entry(height)?
+                    .ok_or_else(|| Error::Corrupt(format!("no index entry for height {height}")))?;
+                let block = self.read_block(&entry)?;
+                if block.header.timestamp_ms < oldest {
+                    break;
+                }
+                blocks.push(block);
+            }
+        }
+        let mut changes = nonces::Changes::new(&self.nonces, &self.nonce_times);
+        for block in blocks.iter().rev() {
+            let ids: Vec<Hash> = block.transactions.iter().map(|tx| tx.id(self.suite)).collect();
+            changes.block(block, &ids)?;
+        }
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        changes.write(&mut batch);
+        batch.insert(&self.meta, META_NONCES, [1u8]);
+        batch.commit()?;
+        if !blocks.is_empty() {
+            tracing::info!(target: TARGET, blocks = blocks.len(), "rebuilt the (sender, nonce) index");
+        }
+        Ok(())
+    }
+
+    /// The recent transaction that used `(sender, nonce)`, if the index
+    /// still remembers one; whether it still takes the pair at a given time
+    /// is [`NonceUse::live_at`]; the rule is on [`NonceUse`].
+    pub fn nonce_use(&self, sender: &Address, nonce: u64) -> Result<Option<NonceUse>> {
+        nonces::get(&self.nonces, &nonces::pair_key(sender, nonce))
     }
 
     /// The tip's block must read back intact and end exactly where the
@@ -438,6 +494,10 @@ impl Ledger {
                 None => batch.remove(&self.state, key),
             }
         }
+        let mut pairs = nonces::Changes::new(&self.nonces, &self.nonce_times);
+        pairs.prune(h.timestamp_ms)?;
+        pairs.block(block, &checked.tx_ids)?;
+        pairs.write(&mut batch);
         batch.insert(&self.meta, META_TIP, tip.encode());
         if let Some(meta) = &checked.consensus_meta {
             batch.insert(&self.meta, META_CONSENSUS, meta);

@@ -2,8 +2,9 @@
 //!
 //! Blocks go to append-only block files (`blocks/NNNNNN.blk`, framed records
 //! with a CRC32 each); the index (height, block id, transaction id,
-//! receipts), the contract state, its per-key history and the committed tip
-//! live in an embedded LSM store (`fjall`, under `index/`).
+//! receipts, the recent `(sender, nonce)` pairs), the contract state, its
+//! per-key history and the committed tip live in an embedded LSM store
+//! (`fjall`, under `index/`).
 //!
 //! A commit writes and fsyncs the block record, then writes one durable
 //! `fjall` batch with everything else: that batch is the commit point. On
@@ -18,6 +19,7 @@
 mod blockfile;
 mod keys;
 mod ledger;
+mod nonces;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
@@ -27,6 +29,7 @@ use govchain_types::Hash;
 
 pub use keys::{MAX_CONTRACT_LEN, MAX_KEY_LEN};
 pub use ledger::{Ledger, LedgerOptions, StateIter};
+pub use nonces::NonceUse;
 
 /// The newest committed block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

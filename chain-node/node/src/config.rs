@@ -7,8 +7,9 @@ use std::{
     time::Duration,
 };
 
-use govchain_consensus::BlockPolicy;
 use govchain_crypto::Suite;
+use govchain_execution::ExecutionSpec;
+use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -21,8 +22,9 @@ pub struct Genesis {
     pub chain_id: String,
     /// Crypto suite of the chain.
     pub suite: Suite,
-    /// Consensus engine (`solo` for now).
-    pub consensus: String,
+    /// Consensus engine (`solo` or `raft` in the JSON); the node's builder
+    /// starts the engine of this kind.
+    pub consensus: ConsensusKind,
     /// Block time of the genesis block, ms since 1970.
     pub timestamp_ms: u64,
     /// Organization that created the chain.
@@ -42,6 +44,11 @@ pub struct Genesis {
     /// `solo`. Members added later join through consensus, not genesis.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
+    /// The execution engines of the chain; every node builds the same
+    /// executor from it. Left out of the JSON when it is the default (the
+    /// native contracts only), so an older genesis stays byte-identical.
+    #[serde(default, skip_serializing_if = "ExecutionSpec::is_default")]
+    pub execution: ExecutionSpec,
 }
 
 /// A member node of a replicated chain.
@@ -119,15 +126,12 @@ impl Genesis {
                 self.chain_id
             )));
         }
-        match self.consensus.as_str() {
-            "solo" if self.members.is_empty() => {}
-            "solo" => return Err(Error::Config("genesis: a solo chain has no members list".into())),
-            "raft" => self.validate_members()?,
-            other => {
-                return Err(Error::Config(format!(
-                    "genesis consensus `{other}` is not supported by this node (supported: solo, raft)"
-                )));
+        match self.consensus {
+            ConsensusKind::Solo if self.members.is_empty() => {}
+            ConsensusKind::Solo => {
+                return Err(Error::Config("genesis: a solo chain has no members list".into()));
             }
+            ConsensusKind::Raft => self.validate_members()?,
         }
         self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))?;
         if let Some(ca) = &self.ca {
@@ -201,9 +205,15 @@ pub struct NodeConfig {
     pub key: PathBuf,
     /// The genesis file.
     pub genesis: PathBuf,
-    /// Most transactions waiting to be ordered before submissions are refused.
+    /// Most transactions waiting to be ordered before submissions are
+    /// refused: the hard cap above the admission budget.
     #[serde(default = "default_mempool")]
     pub mempool_capacity: usize,
+    /// Admission budget, ms: the node holds at most this long of the chain's
+    /// measured throughput in flight and answers 503 `overloaded` with
+    /// `Retry-After` beyond it (see `admission`).
+    #[serde(default = "default_admission_budget_ms")]
+    pub admission_budget_ms: u64,
     /// How long a synchronous submission waits for its commit, in ms.
     #[serde(default = "default_sync_timeout_ms")]
     pub sync_timeout_ms: u64,
@@ -223,6 +233,15 @@ pub struct NodeConfig {
 
 fn default_mempool() -> usize {
     100_000
+}
+
+/// Default [`NodeConfig::admission_budget_ms`].
+pub const DEFAULT_ADMISSION_BUDGET_MS: u64 = 1500;
+/// Range of [`NodeConfig::admission_budget_ms`].
+pub const ADMISSION_BUDGET_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
+
+fn default_admission_budget_ms() -> u64 {
+    DEFAULT_ADMISSION_BUDGET_MS
 }
 
 fn default_sync_timeout_ms() -> u64 {
@@ -257,10 +276,23 @@ impl NodeConfig {
         if self.mempool_capacity == 0 || self.mempool_capacity > 10_000_000 {
             return Err(Error::Config("mempool_capacity must be in 1..=10000000".into()));
         }
+        if !ADMISSION_BUDGET_MS.contains(&self.admission_budget_ms) {
+            return Err(Error::Config(format!(
+                "admission_budget_ms must be in {}..={} (got {})",
+                ADMISSION_BUDGET_MS.start(),
+                ADMISSION_BUDGET_MS.end(),
+                self.admission_budget_ms
+            )));
+        }
         if self.sync_timeout_ms == 0 {
             return Err(Error::Config("sync_timeout_ms must be above 0".into()));
         }
         Ok(())
+    }
+
+    /// The admission budget.
+    pub fn admission_budget(&self) -> Duration {
+        Duration::from_millis(self.admission_budget_ms)
     }
 
     /// The sync submission timeout.
@@ -281,11 +313,12 @@ mod tests {
         Genesis {
             chain_id: "dev".into(),
             suite: Suite::Gm,
-            consensus: "solo".into(),
+            consensus: ConsensusKind::Solo,
             timestamp_ms: 1,
             organization: "org1".into(),
             block_policy: BlockPolicy::default(),
             ca: None,
+            execution: Default::default(),
             members: vec![],
         }
     }
@@ -297,8 +330,13 @@ mod tests {
         bad.chain_id = "has space".into();
         assert!(bad.validate().unwrap_err().to_string().contains("chain_id"));
         let mut bad = genesis();
-        bad.consensus = "pow".into();
-        assert!(bad.validate().unwrap_err().to_string().contains("pow"));
+        bad.consensus = ConsensusKind::Raft;
+        assert!(bad.validate().unwrap_err().to_string().contains("at least one member"));
+        // The engine names are the vocabulary's: an unknown one does not load.
+        let json = serde_json::to_string(&genesis()).expect("json");
+        assert!(json.contains(r#""consensus":"solo""#), "{json}");
+        let pow = json.replace(r#""consensus":"solo""#, r#""consensus":"pow""#);
+        assert!(serde_json::from_str::<Genesis>(&pow).unwrap_err().to_string().contains("pow"));
         let mut bad = genesis();
         bad.block_policy.max_txs = 0;
         assert!(bad.validate().unwrap_err().to_string().contains("max_txs"));
@@ -365,6 +403,15 @@ mod tests {
         )
         .expect("write");
         assert!(NodeConfig::load(&path).unwrap_err().to_string().contains("bogus"));
+        assert_eq!(c.admission_budget_ms, DEFAULT_ADMISSION_BUDGET_MS);
+        let base = "node_id='n'\nlisten='127.0.0.1:1'\ndata_dir='d'\nkey='k'\ngenesis='g'\n";
+        std::fs::write(&path, format!("{base}admission_budget_ms=800\n")).expect("write");
+        assert_eq!(NodeConfig::load(&path).expect("valid").admission_budget(), Duration::from_millis(800));
+        for bad in [0, 10, 600_000] {
+            std::fs::write(&path, format!("{base}admission_budget_ms={bad}\n")).expect("write");
+            let e = NodeConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains("admission_budget_ms must be in 50..=60000"), "{e}");
+        }
         std::fs::write(&path, "node_id='n'\nlisten='nope'\n").expect("write");
         assert!(NodeConfig::load(&path).is_err());
     }

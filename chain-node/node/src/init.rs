@@ -7,10 +7,12 @@ use std::{
     time::Duration,
 };
 
-use govchain_consensus::BlockPolicy;
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_pki::{ChainCa, IssueRequest, Validity};
-use govchain_types::now_ms;
+use govchain_types::{
+    chain::{BlockPolicy, ConsensusKind},
+    now_ms,
+};
 
 use crate::{
     Error, Result,
@@ -75,11 +77,12 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
     let mut genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         suite: opts.suite,
-        consensus: "solo".into(),
+        consensus: ConsensusKind::Solo,
         timestamp_ms: now_ms(),
         organization: opts.organization.clone(),
         block_policy: BlockPolicy::default(),
         ca: None,
+        execution: Default::default(),
         members: vec![],
     };
     // The chain id first: its message is clearer than the CA's about it.
@@ -100,6 +103,7 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
         key: "key.pem".into(),
         genesis: "genesis.json".into(),
         mempool_capacity: 100_000,
+        admission_budget_ms: crate::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
         p2p_listen: None,
         cert: Some(NODE_CERT_FILE.into()),
@@ -145,7 +149,8 @@ pub struct NetworkOptions {
     pub chain_id: String,
     /// Crypto suite.
     pub suite: Suite,
-    /// Consensus engine: `raft` (one node may also run `solo`).
+    /// Consensus engine by its genesis name (a [`ConsensusKind`]): `raft`
+    /// (one node may also run `solo`).
     pub consensus: String,
     /// Number of nodes, 1 to [`MAX_NETWORK_NODES`].
     pub nodes: usize,
@@ -170,7 +175,9 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     if opts.nodes == 0 || opts.nodes > MAX_NETWORK_NODES {
         return Err(Error::Config(format!("--nodes must be 1 to {MAX_NETWORK_NODES}")));
     }
-    if opts.consensus == "solo" && opts.nodes != 1 {
+    let kind =
+        opts.consensus.parse::<ConsensusKind>().map_err(|e| Error::Config(format!("--consensus: {e}")))?;
+    if kind.max_voters().is_some_and(|max| opts.nodes > max) {
         return Err(Error::Config("solo ordering runs one node; use --consensus raft".into()));
     }
     if usize::from(opts.first_ip) + opts.nodes > 255 || opts.first_ip == 0 {
@@ -193,7 +200,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
     let (ca, root_key) = create_ca(&init).map_err(|e| pki("creating the chain CA", e))?;
     let ip = |i: usize| Ipv4Addr::new(127, 0, 0, opts.first_ip + i as u8);
-    let replicated = opts.consensus != "solo";
+    let replicated = kind.replicated();
     let members = (0..opts.nodes)
         .map(|i| crate::config::Member {
             id: i as u64 + 1,
@@ -205,7 +212,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         suite: opts.suite,
-        consensus: opts.consensus.clone(),
+        consensus: kind,
         timestamp_ms: now_ms(),
         organization: opts.organization.clone(),
         block_policy: BlockPolicy::default(),
@@ -213,6 +220,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             root_cert_pem: ca.root_cert_pem().to_owned(),
             operating_cert_pem: ca.operating_cert_pem().to_owned(),
         }),
+        execution: Default::default(),
         members: if replicated { members } else { vec![] },
     };
     genesis.validate()?;
@@ -236,6 +244,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             key: "key.pem".into(),
             genesis: "genesis.json".into(),
             mempool_capacity: 100_000,
+            admission_budget_ms: crate::config::DEFAULT_ADMISSION_BUDGET_MS,
             sync_timeout_ms: 30_000,
             p2p_listen: replicated.then(|| SocketAddr::from((ip(i), opts.p2p_port))),
             cert: Some(NODE_CERT_FILE.into()),
@@ -308,7 +317,7 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
     }
     let first = existing.first().ok_or_else(|| Error::Config(format!("{} holds no node0", out.display())))?;
     let genesis = Genesis::load(&first.genesis)?;
-    if genesis.consensus != "raft" {
+    if !genesis.consensus.replicated() {
         return Err(Error::Config("only a raft chain takes more nodes".into()));
     }
     let index = existing.len();
@@ -352,6 +361,7 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
         key: "key.pem".into(),
         genesis: "genesis.json".into(),
         mempool_capacity: first.mempool_capacity,
+        admission_budget_ms: first.admission_budget_ms,
         sync_timeout_ms: first.sync_timeout_ms,
         p2p_listen: Some(p2p),
         cert: Some(NODE_CERT_FILE.into()),
@@ -554,6 +564,7 @@ mod tests {
             key: "key.pem".into(),
             genesis: "genesis.json".into(),
             mempool_capacity: 10,
+            admission_budget_ms: crate::config::DEFAULT_ADMISSION_BUDGET_MS,
             sync_timeout_ms: 10,
             p2p_listen: Some(SocketAddr::from((ip, 2))),
             cert: Some(NODE_CERT_FILE.into()),

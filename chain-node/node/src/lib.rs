@@ -1,14 +1,18 @@
 //! The govchain chain node: ledger, execution, consensus and the node API,
-//! wired together in one place ([`Node::start`]).
+//! wired together in one place ([`builder::NodeBuilder`], which
+//! [`Node::start`] uses).
 //!
 //! Not for: key custody or the control plane; a node serves one chain.
 
 pub mod admin;
+mod admission;
+pub mod builder;
 mod certs;
 pub mod config;
 pub mod init;
 pub mod metrics;
 mod node;
+mod replay;
 mod replicated;
 pub mod rpc;
 mod view;
@@ -47,11 +51,43 @@ pub enum Error {
         /// Whether it is already on chain.
         committed: bool,
     },
+    /// Another recent transaction (committed, or pending on this node)
+    /// used the same `(sender, nonce)` pair.
+    #[error(
+        "nonce {nonce} of sender {sender} is already used by {} transaction {tx_id}",
+        if *committed { "committed" } else { "pending" }
+    )]
+    NonceUsed {
+        /// The sender.
+        sender: govchain_crypto::Address,
+        /// The nonce.
+        nonce: u64,
+        /// The transaction that used the pair.
+        tx_id: Hash,
+        /// Whether that transaction is on chain.
+        committed: bool,
+    },
     /// A sync submission did not commit in time; it may still commit.
     #[error("transaction {tx_id} was admitted but did not commit in time; query it later")]
     CommitTimeout {
         /// Its id.
         tx_id: Hash,
+    },
+    /// The node holds as much work as its admission budget allows; the
+    /// client should retry after `retry_after_s` (HTTP 503, `Retry-After`).
+    #[error(
+        "node is busy: it holds {limit} transactions, about {budget_ms} ms of work at the measured \
+         {tps} tx/s; retry after {retry_after_s} s"
+    )]
+    Overloaded {
+        /// Most transactions the node holds now.
+        limit: usize,
+        /// The chain's measured throughput, tx/s.
+        tps: u64,
+        /// The admission budget, ms.
+        budget_ms: u64,
+        /// Seconds until the node has drained what it holds.
+        retry_after_s: u64,
     },
     /// The consensus engine refused the transaction.
     #[error(transparent)]
@@ -91,7 +127,9 @@ impl Error {
             Error::BadTimestamp { .. } => "bad_timestamp",
             Error::BadCertificate(_) => "bad_certificate",
             Error::Duplicate { .. } => "duplicate",
+            Error::NonceUsed { .. } => "nonce_used",
             Error::CommitTimeout { .. } => "commit_timeout",
+            Error::Overloaded { .. } => "overloaded",
             Error::Consensus(govchain_consensus::Error::Overloaded { .. }) => "overloaded",
             Error::Consensus(govchain_consensus::Error::NotLeader { .. }) => "not_leader",
             Error::Consensus(_) => "consensus",

@@ -1,5 +1,6 @@
-//! The node: wires ledger, executor and consensus together (the only place
-//! that constructs them), admits transactions and commits ordered batches.
+//! The node: admits transactions, hands them to its consensus engine and
+//! commits the ordered batches to its ledger. [`crate::builder`] wires it
+//! (the only place that constructs an engine).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -7,11 +8,10 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use govchain_consensus::{Applier, Batch, Consensus, solo::Solo};
+use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, Role, StoreError};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_execution::{BlockOutcome, Executor, TxContext};
 use govchain_ledger::Ledger;
-use govchain_raft::{BlockStore, StoreError};
 use govchain_types::{
     BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
     TxBody, TxStatus, TxType,
@@ -24,16 +24,15 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
+    admission::Admission,
+    builder::NodeBuilder,
     certs::Certs,
     config::{Genesis, NodeConfig},
     metrics::Metrics,
+    replicated::Peers,
     view::LedgerView,
 };
 
-/// How far a transaction's timestamp may lie in the future.
-const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
-/// How old a transaction's timestamp may be.
-const MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most forwarded transaction ids remembered as verified.
 const MAX_FORWARDED: usize = 100_000;
 /// Committed blocks buffered for slow subscribers.
@@ -55,8 +54,8 @@ pub struct Committed {
 pub struct Node {
     inner: Arc<Inner>,
     consensus: Arc<dyn Consensus>,
-    /// The Raft engine and peer client of a replicated chain.
-    replicated: Option<crate::replicated::Replicated>,
+    /// The mutual-TLS link to the other members, when the engine has peers.
+    peers: Option<Peers>,
 }
 
 impl std::fmt::Debug for Node {
@@ -65,7 +64,7 @@ impl std::fmt::Debug for Node {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: NodeConfig,
     genesis: Genesis,
     ledger: Ledger,
@@ -75,6 +74,9 @@ struct Inner {
     certs: Certs,
     /// Admitted but not yet committed, so a resubmission is refused.
     pending: Mutex<HashSet<Hash>>,
+    /// The (sender, nonce) pairs of `pending`, so a second transaction
+    /// with a pending pair is refused at admission (see `replay.rs`).
+    pairs: crate::replay::PendingPairs,
     /// Verified here and forwarded to the leader: not verified again when
     /// the block arrives. Bounded by [`MAX_FORWARDED`]; past it the set is
     /// dropped, which costs only a second verification.
@@ -83,6 +85,8 @@ struct Inner {
     waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Receipt>>>>,
     events: broadcast::Sender<Arc<Committed>>,
     metrics: Metrics,
+    /// Backpressure: the time-bounded admission queue (`admission.rs`).
+    admission: Admission,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,11 +96,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Node {
-    /// Opens the ledger (writing the genesis block on first start), starts
-    /// the consensus engine and returns the running node.
+    /// Wires and starts the node its config and genesis describe, through
+    /// [`NodeBuilder`].
     pub async fn start(config: NodeConfig) -> Result<Node> {
-        config.validate()?;
-        let genesis = Genesis::load(&config.genesis)?;
+        NodeBuilder::new(config).start().await
+    }
+
+    /// Opens the ledger (writing the genesis block on first start) and the
+    /// node's key, checked against `genesis`: a node without consensus yet.
+    pub(crate) fn open(config: NodeConfig, genesis: Genesis) -> Result<Arc<Inner>> {
         let key_pem = std::fs::read_to_string(&config.key)
             .map_err(|e| Error::Config(format!("cannot read node key {}: {e}", config.key.display())))?;
         let key = PrivateKey::from_pkcs8_pem(&key_pem)
@@ -113,49 +121,64 @@ impl Node {
         let ledger = Ledger::open(&config.data_dir.join("ledger"), genesis.suite, &genesis.chain_id)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
+        let admission = Admission::new(config.admission_budget(), config.mempool_capacity);
+        let executor = Executor::from_spec(&genesis.execution)
+            .map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
         let inner = Arc::new(Inner {
             config,
             genesis,
             ledger,
-            executor: Executor::new(),
+            executor,
             key,
             certs,
             pending: Mutex::default(),
+            pairs: Default::default(),
             forwarded: Mutex::default(),
             waiters: Mutex::default(),
             events,
             metrics: Metrics::default(),
+            admission,
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
-        let (consensus, replicated): (Arc<dyn Consensus>, _) = if inner.genesis.consensus == "raft" {
-            let store = Arc::new(LedgerStore(inner.clone()));
-            let replicated =
-                crate::replicated::Replicated::start(&inner.config, &inner.genesis, &inner.key, store)
-                    .await?;
-            (Arc::new(replicated.engine.clone()), Some(replicated))
-        } else {
-            let (solo, _cutter) = Solo::start(
-                inner.config.node_id.clone(),
-                inner.genesis.block_policy.clone(),
-                inner.config.mempool_capacity,
-                inner.clone(),
-            )?;
-            (Arc::new(solo), None)
-        };
+        Ok(inner)
+    }
+
+    /// The running node over `inner`, ordering through `consensus`.
+    pub(crate) fn assemble(inner: Arc<Inner>, consensus: Arc<dyn Consensus>, peers: Option<Peers>) -> Node {
         info!(
             target: "govchain::node",
             node = %inner.config.node_id,
             chain = %inner.genesis.chain_id,
             suite = %inner.genesis.suite,
+            consensus = %consensus.status().engine,
             height = inner.ledger.height().unwrap_or(0),
             "node started"
         );
-        let node = Node { inner, consensus, replicated };
-        if let Some(r) = &node.replicated {
-            r.serve_peers(node.clone()).await?;
+        Node { inner, consensus, peers }
+    }
+
+    /// The peer link, for the builder to serve once the node exists.
+    pub(crate) fn peers(&self) -> Option<&Peers> {
+        self.peers.as_ref()
+    }
+
+    /// The consensus engine (its status, leader, policy and, on engines
+    /// whose group changes, [`Consensus::membership`]).
+    pub fn consensus(&self) -> &dyn Consensus {
+        &*self.consensus
+    }
+
+    /// Stops the consensus engine and the peer listener; the API answers
+    /// `stopped` from here on. The ledger closes when the last clone of
+    /// the node is dropped.
+    pub async fn shutdown(&self) -> Result<()> {
+        if let Some(peers) = &self.peers {
+            peers.stop();
         }
-        Ok(node)
+        self.consensus.shutdown().await?;
+        info!(target: "govchain::node", node = %self.inner.config.node_id, "node stopped");
+        Ok(())
     }
 
     /// The chain's suite.
@@ -202,10 +225,7 @@ impl Node {
     /// The block policy in force: the genesis one, or on a replicated chain
     /// the last one agreed through consensus.
     pub fn block_policy(&self) -> govchain_consensus::BlockPolicy {
-        match &self.replicated {
-            Some(r) => r.engine.block_policy(),
-            None => self.inner.genesis.block_policy.clone(),
-        }
+        self.consensus.block_policy()
     }
 
     /// The node's view of itself.
@@ -241,6 +261,8 @@ impl Node {
     }
 
     async fn admit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+        // Backpressure: a place in the node before any work, or 503.
+        let slot = self.inner.admission.acquire()?;
         let inner = self.inner.clone();
         // Signature and certificate checks are CPU work: keep them off the
         // async workers, on the fixed pool of one thread per core. (A
@@ -260,17 +282,19 @@ impl Node {
         });
         let (tx, id) = verified.await.map_err(|_| Error::ShuttingDown)??;
         let now = now_ms();
-        let ts = tx.body.timestamp_ms;
-        if ts > now + MAX_FUTURE_MS || ts + MAX_AGE_MS < now {
-            return Err(Error::BadTimestamp { timestamp_ms: ts, now_ms: now });
+        if !tx.body.in_time_window(now) {
+            return Err(Error::BadTimestamp { timestamp_ms: tx.body.timestamp_ms, now_ms: now });
         }
         if self.inner.ledger.contains_tx(&id)? {
             return Err(Error::Duplicate { tx_id: id, committed: true });
         }
+        // A (sender, nonce) pair used by a recent committed transaction is
+        // refused here already; blocks refuse it too (replay.rs).
+        crate::replay::PendingPairs::committed(&self.inner.ledger, &tx.body, now)?;
         // Clients need not know who leads: a follower hands the transaction
         // to the leader over the authenticated peer link.
-        if let Some(r) = &self.replicated
-            && !r.is_leader()
+        if let Some(peers) = &self.peers
+            && self.consensus.role() != Role::Leader
         {
             {
                 let mut forwarded = lock(&self.inner.forwarded);
@@ -279,7 +303,10 @@ impl Node {
                 }
                 forwarded.insert(id);
             }
-            let response = r.forward(&tx, mode).await?;
+            let response = peers
+                .forward(self.consensus.leader(), &tx, mode)
+                .await
+                .map_err(|e| self.inner.admission.upstream(e))?;
             // Read-your-writes through this node: answer once this node has
             // applied the block too, so a read that follows sees the write.
             if let Some(receipt) = &response.receipt {
@@ -296,6 +323,11 @@ impl Node {
         if !lock(&self.inner.pending).insert(id) {
             return Err(Error::Duplicate { tx_id: id, committed: false });
         }
+        let (sender, nonce) = (tx.body.sender, tx.body.nonce);
+        if let Err(e) = self.inner.pairs.admit(&tx.body, id, now) {
+            lock(&self.inner.pending).remove(&id);
+            return Err(e);
+        }
         let waiter = match mode {
             SubmitMode::Sync => {
                 let (send, recv) = oneshot::channel();
@@ -304,9 +336,13 @@ impl Node {
             }
             SubmitMode::Async => None,
         };
+        // Backpressure: the place stays taken until the commit path frees it.
+        slot.queued(id);
         if let Err(e) = self.consensus.submit(vec![tx]) {
             lock(&self.inner.pending).remove(&id);
+            self.inner.pairs.release_pair(sender, nonce, id);
             lock(&self.inner.waiters).remove(&id);
+            self.inner.admission.unqueue(&id);
             return Err(e.into());
         }
         self.inner.metrics.pending.inc();
@@ -324,6 +360,21 @@ impl Node {
 }
 
 impl Inner {
+    /// The node's configuration.
+    pub(crate) fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The chain's genesis.
+    pub(crate) fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The node key in PKCS#8 PEM (for its TLS identity).
+    pub(crate) fn key_pem(&self) -> Result<String> {
+        self.key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("node key: {e}")))
+    }
+
     /// Writes block 0 from the genesis document if the ledger is empty; on
     /// later starts checks the ledger belongs to this genesis.
     fn ensure_genesis(&self) -> Result<()> {
@@ -433,7 +484,7 @@ impl Inner {
         // verifies (it expired after admission) or that another node should
         // not have admitted fails its transaction here.
         let block_time = UNIX_EPOCH + Duration::from_millis(timestamp_ms);
-        let orgs: Vec<std::result::Result<String, String>> = txs
+        let mut orgs: Vec<std::result::Result<String, String>> = txs
             .iter()
             .zip(signatures)
             .map(|((_, tx), signature)| {
@@ -444,6 +495,9 @@ impl Inner {
                 }
             })
             .collect();
+        // A (sender, nonce) pair is accepted once within the timestamp
+        // window; later users of a pair are refused like bad certificates.
+        crate::replay::screen(&self.ledger, &txs, timestamp_ms, &mut orgs)?;
         let contexts: Vec<(&Transaction, TxContext)> = txs
             .iter()
             .zip(&orgs)
@@ -528,6 +582,7 @@ impl Inner {
         let height = block.header.height;
         let id = block.header.id(self.genesis.suite);
         self.ledger.commit_with(&block, &outcome.receipts, &outcome.writes, meta)?;
+        self.pairs.release(&block.transactions);
 
         let m = &self.metrics;
         m.height.set(height as i64);
@@ -550,6 +605,8 @@ impl Inner {
                 }
             }
             m.pending.dec_by((before - pending.len()) as i64);
+            // Backpressure: learn the throughput, free the committed places.
+            self.admission.committed(outcome.receipts.iter().map(|r| r.tx_id));
         }
         debug!(target: "govchain::node", height, txs = block.transactions.len(), "block committed");
         // No subscribers is fine.
@@ -602,17 +659,11 @@ fn refused_receipt(tx_id: Hash, height: u64, index: u32, message: String) -> Rec
     }
 }
 
-impl Applier for Inner {
-    fn apply(&self, batch: Batch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.execute_and_commit(batch, None).map_err(|e| Box::new(e) as _)
-    }
-}
+/// The ledger as a consensus engine drives it.
+pub(crate) struct LedgerStore(pub(crate) Arc<Inner>);
 
-/// The ledger as the Raft state machine drives it.
-pub(crate) struct LedgerStore(Arc<Inner>);
-
-fn tip_of(ledger: &Ledger) -> Option<govchain_raft::ChainTip> {
-    ledger.tip().map(|t| govchain_raft::ChainTip {
+fn tip_of(ledger: &Ledger) -> Option<ChainTip> {
+    ledger.tip().map(|t| ChainTip {
         height: t.height,
         block_id: t.block_id,
         state_root: t.state_root,
@@ -620,7 +671,7 @@ fn tip_of(ledger: &Ledger) -> Option<govchain_raft::ChainTip> {
     })
 }
 
-fn tip_after(ledger: &Ledger) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+fn tip_after(ledger: &Ledger) -> std::result::Result<ChainTip, StoreError> {
     tip_of(ledger).ok_or_else(|| "no block after a commit".into())
 }
 
@@ -633,16 +684,12 @@ impl BlockStore for LedgerStore {
         Ok(self.0.ledger.consensus_meta()?)
     }
 
-    fn tip(&self) -> std::result::Result<Option<govchain_raft::ChainTip>, StoreError> {
+    fn tip(&self) -> std::result::Result<Option<ChainTip>, StoreError> {
         Ok(tip_of(&self.0.ledger))
     }
 
-    fn apply_batch(
-        &self,
-        batch: Batch,
-        meta: &[u8],
-    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
-        self.0.execute_and_commit(batch, Some(meta))?;
+    fn apply_batch(&self, batch: Batch, meta: Option<&[u8]>) -> std::result::Result<ChainTip, StoreError> {
+        self.0.execute_and_commit(batch, meta)?;
         tip_after(&self.0.ledger)
     }
 
@@ -650,11 +697,7 @@ impl BlockStore for LedgerStore {
         Ok(self.0.ledger.put_consensus_meta(meta)?)
     }
 
-    fn import_block(
-        &self,
-        block: Block,
-        meta: &[u8],
-    ) -> std::result::Result<govchain_raft::ChainTip, StoreError> {
+    fn import_block(&self, block: Block, meta: &[u8]) -> std::result::Result<ChainTip, StoreError> {
         self.0.import_block(block, meta)?;
         tip_after(&self.0.ledger)
     }

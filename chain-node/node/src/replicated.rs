@@ -1,8 +1,14 @@
-//! Replicated chains: the Raft engine, the node-to-node listener and client
-//! (mutual TLS with node certificates from the chain CA), and forwarding of
-//! client transactions to the leader.
+//! The node's link to the other members of its group: the node-to-node
+//! listener and client (mutual TLS with node certificates from the chain
+//! CA), the [`PeerTransport`] an engine sends through, forwarding of client
+//! transactions to the leader, and the membership and policy endpoints
+//! (through [`govchain_consensus::Membership`]). Nothing here knows which
+//! engine runs: the builder mounts the engine's own peer routes.
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 
 use axum::{
     Json, Router,
@@ -12,21 +18,21 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use govchain_consensus::Role;
-use govchain_crypto::PrivateKey;
+use govchain_consensus::{BoxFuture, Leader, PeerTransport, TransportError};
 use govchain_net::{ChainTrust, HttpsClient, Identity, PeerAware, TlsListener};
-use govchain_raft::{BlockStore, BoxFuture, NodeId, RaftConfig, RaftEngine, RaftTransport};
 use govchain_types::{
     Decode, Encode, Transaction,
     api::{ErrorBody, SubmitMode, SubmitResponse},
 };
 use serde::Deserialize;
+use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 use crate::{
     Error, Node, Result,
     admin::ConsensusMember,
     config::{Genesis, NodeConfig},
+    node::lock,
     rpc::{ApiError, MAX_BODY},
 };
 
@@ -36,19 +42,19 @@ const MAX_PEER_REPLY: usize = 1024 * 1024 * 1024;
 /// Content type of the peer protocol's bodies (the types' binary encoding).
 const OCTETS: &str = "application/octet-stream";
 
-/// The Raft side of a node.
+/// The node's mutual-TLS link to its peers. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Replicated {
-    /// The engine (also the node's `Consensus`).
-    pub(crate) engine: RaftEngine,
+pub(crate) struct Peers {
     client: HttpsClient,
     listen: SocketAddr,
     server: Arc<rustls::ServerConfig>,
+    /// The listener's task, once serving.
+    serving: Arc<Mutex<Option<AbortHandle>>>,
 }
 
-impl std::fmt::Debug for Replicated {
+impl std::fmt::Debug for Peers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replicated").field("listen", &self.listen).finish_non_exhaustive()
+        f.debug_struct("Peers").field("listen", &self.listen).finish_non_exhaustive()
     }
 }
 
@@ -56,35 +62,28 @@ fn config_err(what: &str) -> impl Fn(govchain_net::Error) -> Error + '_ {
     move |e| Error::Config(format!("{what}: {e}"))
 }
 
-impl Replicated {
-    /// Builds the TLS identity from the node key and certificate, starts the
-    /// engine over `store`, and bootstraps a new chain from its genesis
-    /// members (the lowest id does it; it is a no-op on later starts).
-    pub(crate) async fn start(
-        config: &NodeConfig,
-        genesis: &Genesis,
-        key: &PrivateKey,
-        store: Arc<dyn BlockStore>,
-    ) -> Result<Replicated> {
+impl Peers {
+    /// The TLS identity from the node key and certificate, trusting the
+    /// chain CA of `genesis`; `kind` names the engine in refusals.
+    pub(crate) fn new(config: &NodeConfig, genesis: &Genesis, key_pem: &str, kind: &str) -> Result<Peers> {
         let ca = genesis
             .ca
             .as_ref()
-            .ok_or_else(|| Error::Config("a raft chain needs a CA in its genesis".into()))?;
+            .ok_or_else(|| Error::Config(format!("a {kind} chain needs a CA in its genesis")))?;
         let listen = config
             .p2p_listen
-            .ok_or_else(|| Error::Config("a raft chain needs p2p_listen in the node config".into()))?;
+            .ok_or_else(|| Error::Config(format!("a {kind} chain needs p2p_listen in the node config")))?;
         let cert_path = config
             .cert
             .as_ref()
-            .ok_or_else(|| Error::Config("a raft chain needs cert in the node config".into()))?;
+            .ok_or_else(|| Error::Config(format!("a {kind} chain needs cert in the node config")))?;
         let cert_pem = std::fs::read_to_string(cert_path).map_err(|e| {
             Error::Config(format!("cannot read node certificate {}: {e}", cert_path.display()))
         })?;
-        let key_pem = key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("node key: {e}")))?;
         let trust = ChainTrust::new(genesis.suite, &ca.root_cert_pem, &ca.operating_cert_pem)
             .map_err(config_err("chain CA"))?;
         let identity =
-            Identity::from_pem(&key_pem, &cert_pem, &trust).map_err(config_err("node certificate"))?;
+            Identity::from_pem(key_pem, &cert_pem, &trust).map_err(config_err("node certificate"))?;
         let server =
             Arc::new(govchain_net::server_config(&identity, &trust).map_err(config_err("TLS server"))?);
         // Dial peers from this node's own address, so they (and any firewall
@@ -93,87 +92,56 @@ impl Replicated {
             govchain_net::client_config(&identity, &trust).map_err(config_err("TLS client"))?,
             listen.ip(),
         );
-
-        let member = genesis.member(&config.node_id);
-        let id: NodeId = match (member, config.consensus_id) {
-            (Some(m), None) => m.id,
-            (Some(m), Some(id)) if m.id == id => id,
-            (Some(m), Some(id)) => {
-                return Err(Error::Config(format!(
-                    "consensus_id {id} differs from the genesis member `{}` ({})",
-                    m.name, m.id
-                )));
-            }
-            (None, Some(id)) => id,
-            (None, None) => {
-                return Err(Error::Config(format!(
-                    "node `{}` is not a genesis member; a joining node needs consensus_id",
-                    config.node_id
-                )));
-            }
-        };
-        let addr = member.map_or_else(|| listen.to_string(), |m| m.p2p.clone());
-        let mut raft = RaftConfig::new(
-            id,
-            govchain_raft::Node::new(addr, &config.node_id),
-            config.data_dir.join("raft"),
-        );
-        raft.block_policy = genesis.block_policy.clone();
-        raft.queue_capacity = config.mempool_capacity;
-        let transport = Arc::new(MtlsTransport { client: client.clone() });
-        let engine = RaftEngine::start(raft, store, transport)
-            .await
-            .map_err(|e| Error::Config(format!("starting raft: {e}")))?;
-        let lowest = genesis.members.iter().map(|m| m.id).min();
-        if member.is_some() && lowest == Some(id) {
-            let members: BTreeMap<NodeId, govchain_raft::Node> = genesis
-                .members
-                .iter()
-                .map(|m| (m.id, govchain_raft::Node::new(m.p2p.clone(), m.name.clone())))
-                .collect();
-            engine
-                .initialize(members)
-                .await
-                .map_err(|e| Error::Config(format!("bootstrapping raft: {e}")))?;
-        }
-        Ok(Replicated { engine, client, listen, server })
+        Ok(Peers { client, listen, server, serving: Arc::default() })
     }
 
-    /// Whether this node leads now.
-    pub(crate) fn is_leader(&self) -> bool {
-        self.engine.role() == Role::Leader
+    /// The transport an engine sends its messages through.
+    pub(crate) fn transport(&self) -> Arc<dyn PeerTransport> {
+        Arc::new(MtlsTransport { client: self.client.clone() })
     }
 
-    /// Serves the peer endpoints (Raft RPCs and forwarded transactions) on
-    /// the mutual-TLS listener.
-    pub(crate) async fn serve_peers(&self, node: Node) -> Result<()> {
+    /// Serves the peer endpoints on the mutual-TLS listener: the engine's
+    /// own `engine_routes`, forwarded transactions and the admin calls.
+    pub(crate) async fn serve(&self, node: Node, engine_routes: Router) -> Result<()> {
         let listener = TlsListener::bind(self.listen, (*self.server).clone())
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {} (p2p): {e}", self.listen)))?;
-        let admin = Router::new()
+        let node_routes = Router::new()
+            .route("/forward", post(forwarded))
             .route("/admin/members", get(members))
             .route("/admin/learner", post(add_learner))
             .route("/admin/promote", post(promote))
             .route("/admin/remove", post(remove))
             .route("/admin/policy", post(set_policy))
-            .with_state(self.engine.clone());
-        let router = govchain_raft::http::router(self.engine.clone())
-            .merge(Router::new().route("/forward", post(forwarded)).with_state(node))
-            .merge(admin);
+            .with_state(node);
+        let router = engine_routes.merge(node_routes);
         info!(target: "govchain::node", addr = %self.listen, "peer listener (mutual TLS) started");
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, PeerAware::new(router)).await {
                 warn!(target: "govchain::node", error = %e, "peer listener stopped");
             }
         });
+        *lock(&self.serving) = Some(task.abort_handle());
         Ok(())
     }
 
-    /// Hands a verified transaction to the leader and returns its answer.
-    pub(crate) async fn forward(&self, tx: &Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
+    /// Stops the peer listener.
+    pub(crate) fn stop(&self) {
+        if let Some(task) = lock(&self.serving).take() {
+            task.abort();
+        }
+    }
+
+    /// Hands a verified transaction to `leader` and returns its answer.
+    pub(crate) async fn forward(
+        &self,
+        leader: Option<Leader>,
+        tx: &Transaction,
+        mode: SubmitMode,
+    ) -> Result<SubmitResponse> {
         let unknown = || Error::Consensus(govchain_consensus::Error::NotLeader { leader: None });
-        let (_, leader) = self.engine.leader().ok_or_else(unknown)?;
         let leader = leader.ok_or_else(unknown)?;
+        let addr = leader.addr.clone().ok_or_else(unknown)?;
         let mode = match mode {
             SubmitMode::Sync => "sync",
             SubmitMode::Async => "async",
@@ -183,7 +151,7 @@ impl Replicated {
             code: "leader_unreachable".into(),
             message: format!("cannot reach the leader {}: {e}", leader.name),
         };
-        let url = format!("https://{}/forward?mode={mode}", leader.addr);
+        let url = format!("https://{addr}/forward?mode={mode}");
         let reply = match self
             .client
             .exchange(Method::POST, &url, OCTETS, Body::from(tx.encode()), None, MAX_PEER_REPLY)
@@ -239,87 +207,99 @@ async fn forwarded(State(node): State<Node>, Query(params): Query<ForwardParams>
 
 #[derive(Deserialize)]
 struct IdBody {
-    id: NodeId,
+    id: u64,
 }
 
-fn admin_error(e: govchain_raft::Error) -> Response {
+fn admin_error(e: govchain_consensus::Error) -> Response {
+    use govchain_consensus::Error as C;
     match e {
-        govchain_raft::Error::NotLeader { leader, .. } => ApiError::new(
+        C::NotLeader { leader } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_leader",
-            format!("not the leader; ask {}", leader.map_or_else(|| "the leader".to_owned(), |l| l.name)),
+            format!("not the leader; ask {}", leader.as_deref().unwrap_or("the leader")),
         )
         .into_response(),
-        e @ (govchain_raft::Error::Membership(_) | govchain_raft::Error::Consensus(_)) => {
+        e @ (C::Membership(_) | C::InvalidPolicy(_)) => {
             ApiError::bad_request("membership", e.to_string()).into_response()
         }
         e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "consensus", e.to_string()).into_response(),
     }
 }
 
-async fn members(State(engine): State<RaftEngine>) -> Json<Vec<ConsensusMember>> {
-    let m = engine.members();
-    Json(
-        m.nodes
-            .iter()
-            .map(|(id, n)| ConsensusMember {
-                id: *id,
-                name: n.name.clone(),
-                addr: n.addr.clone(),
-                role: if m.voters.contains(id) { "voter" } else { "learner" }.into(),
-            })
-            .collect(),
-    )
+/// The answer of an engine without the membership capability.
+fn no_membership() -> Response {
+    ApiError::bad_request("membership", "this chain's consensus group does not change").into_response()
 }
 
-async fn add_learner(State(engine): State<RaftEngine>, Json(m): Json<ConsensusMember>) -> Response {
+async fn members(State(node): State<Node>) -> Response {
+    let Some(m) = node.consensus().membership() else {
+        return no_membership();
+    };
+    let members: Vec<ConsensusMember> = m
+        .members()
+        .into_iter()
+        .map(|m| ConsensusMember {
+            id: m.id,
+            name: m.name,
+            addr: m.addr,
+            role: if m.voter { "voter" } else { "learner" }.into(),
+        })
+        .collect();
+    Json(members).into_response()
+}
+
+async fn add_learner(State(node): State<Node>, Json(m): Json<ConsensusMember>) -> Response {
     if m.id == 0 || m.name.is_empty() || m.addr.is_empty() {
         return ApiError::bad_request("membership", "id (above 0), name and addr are required")
             .into_response();
     }
-    match engine.add_learner(m.id, govchain_raft::Node::new(m.addr, m.name)).await {
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
+    };
+    admin_answer(g.add_learner(m.id, m.name, m.addr).await)
+}
+
+async fn promote(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
+    };
+    admin_answer(g.promote(b.id).await)
+}
+
+async fn remove(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
+    };
+    admin_answer(g.remove(b.id).await)
+}
+
+async fn set_policy(State(node): State<Node>, Json(p): Json<govchain_consensus::BlockPolicy>) -> Response {
+    let Some(g) = node.consensus().membership() else {
+        return no_membership();
+    };
+    admin_answer(g.set_block_policy(p).await)
+}
+
+fn admin_answer(result: govchain_consensus::Result<()>) -> Response {
+    match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => admin_error(e),
     }
 }
 
-async fn promote(State(engine): State<RaftEngine>, Json(b): Json<IdBody>) -> Response {
-    match engine.promote(b.id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(e),
-    }
-}
-
-async fn remove(State(engine): State<RaftEngine>, Json(b): Json<IdBody>) -> Response {
-    match engine.remove_node(b.id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(e),
-    }
-}
-
-async fn set_policy(
-    State(engine): State<RaftEngine>,
-    Json(p): Json<govchain_consensus::BlockPolicy>,
-) -> Response {
-    match engine.set_block_policy(p).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(e),
-    }
-}
-
-/// Raft RPCs over HTTPS with the node certificate.
+/// An engine's peer messages over HTTPS with the node certificate.
 struct MtlsTransport {
     client: HttpsClient,
 }
 
-impl RaftTransport for MtlsTransport {
+impl PeerTransport for MtlsTransport {
     fn send<'a>(
         &'a self,
-        target: NodeId,
+        target: u64,
         addr: &'a str,
         path: &'a str,
         body: Vec<u8>,
-    ) -> BoxFuture<'a, govchain_raft::Result<Vec<u8>>> {
+    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, TransportError>> {
         Box::pin(async move {
             let url = format!("https://{addr}/{path}");
             let reply = self
@@ -328,13 +308,13 @@ impl RaftTransport for MtlsTransport {
                 .await
                 .map_err(|e| match e {
                     govchain_net::Error::Http(_) | govchain_net::Error::Timeout(_) => {
-                        govchain_raft::Error::Unreachable { target, reason: e.to_string() }
+                        TransportError::Unreachable { target, reason: e.to_string() }
                     }
-                    _ => govchain_raft::Error::Rpc { target, reason: e.to_string() },
+                    _ => TransportError::Rpc { target, reason: e.to_string() },
                 })?;
             if !reply.status.is_success() {
                 let reason = format!("{}: {}", reply.status, reply.excerpt(200));
-                return Err(govchain_raft::Error::Rpc { target, reason });
+                return Err(TransportError::Rpc { target, reason });
             }
             Ok(reply.body.to_vec())
         })

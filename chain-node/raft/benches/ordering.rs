@@ -14,10 +14,10 @@ use std::{
 };
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use govchain_consensus::{Applier, Batch, BlockPolicy, Consensus, solo::Solo};
+use govchain_consensus::{BlockPolicy, Consensus, solo::Solo};
 use govchain_crypto::{Address, Suite};
 use govchain_raft::{
-    BlockStore, Node, RaftConfig, RaftEngine,
+    Node, RaftConfig, RaftEngine,
     test_utils::{LoopbackNetwork, MemBlockStore},
 };
 use govchain_types::{Sig, Transaction, TxBody, TxType};
@@ -97,14 +97,6 @@ async fn round(g: &Group, from: u64) -> Duration {
     started.elapsed()
 }
 
-struct Mem(Arc<MemBlockStore>);
-
-impl Applier for Mem {
-    fn apply(&self, batch: Batch) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.0.apply_batch(batch, b"{}").map(|_| ())
-    }
-}
-
 fn solo_round(solo: &Solo, store: &MemBlockStore, from: u64) -> Duration {
     let started = Instant::now();
     let mut n = from;
@@ -139,9 +131,9 @@ fn ordering(c: &mut Criterion) {
     let blocks = g.stores[0].height() - blocks_before;
 
     let solo_store = Arc::new(MemBlockStore::new(SUITE, CHAIN));
+    let _runtime = rt.enter();
     let (solo, _cutter) =
-        Solo::start("solo", BlockPolicy::default(), 100_000, Arc::new(Mem(solo_store.clone())))
-            .expect("solo");
+        Solo::start("solo", BlockPolicy::default(), 100_000, solo_store.clone()).expect("solo");
     let solo_time = solo_round(&solo, &solo_store, 0);
     println!(
         "raft (3 members, loopback, fsynced logs): {TXS} txs in {:.0} ms = {:.0} tx/s in {blocks} blocks \

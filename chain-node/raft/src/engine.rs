@@ -1,13 +1,14 @@
-//! [`RaftEngine`]: Raft ordering behind [`govchain_consensus::Consensus`].
+//! [`RaftEngine`]: Raft ordering behind [`govchain_consensus::Consensus`]
+//! and [`govchain_consensus::Membership`].
 //!
-//! On the leader a cutter task fills a batch from the queue until the block
-//! policy says it is full or `max_wait` has passed since its first
-//! transaction, proposes it, and waits until it is committed and applied
-//! before cutting the next: transactions that arrive meanwhile wait, so a
-//! busy chain makes bigger blocks (SPEC CON-3). Block time is the leader's
-//! clock but never below the last block's (CON-5). Followers and learners
-//! refuse `submit` with `NotLeader`, naming the leader, for the node to
-//! forward.
+//! On the leader the consensus crate's cutter fills a batch straight into
+//! its log encoding until the block policy in force says it is full or
+//! `max_wait` has passed since its first transaction; the sink here
+//! proposes it and waits until it is committed and applied before the next
+//! is cut: transactions that arrive meanwhile wait, so a busy chain makes
+//! bigger blocks (SPEC CON-3). Block time is the leader's clock but never
+//! below the last applied block's (CON-5). Followers and learners refuse
+//! `submit` with `NotLeader`, naming the leader, for the node to forward.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -15,27 +16,26 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
-use govchain_consensus::{BlockPolicy, Consensus, Role, Status};
-use govchain_types::{Transaction, now_ms};
+use govchain_consensus::{
+    BlockPolicy, BlockStore, BoxFuture, Consensus, Leader, Member, Membership, PeerTransport, Role, Status,
+    cutter::{self, BlockSink, Draft, Queue},
+};
+use govchain_types::Transaction;
 use openraft::{
     ChangeMembers, Config, Raft, ServerState, Snapshot, SnapshotPolicy,
     error::{ClientWriteError, InitializeError, RaftError},
     raft::{AppendEntriesRequest, VoteRequest},
 };
-use tokio::{
-    sync::mpsc::{self, error::TryRecvError, error::TrySendError},
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::{
-    BlockStore, Command, Error, Node, NodeId, RaftTransport, Result, TARGET,
+    Command, Error, Node, NodeId, Result, TARGET,
     log_store::LogStore,
     network::{
         self, BLOCKS_REPLY_BYTES, BLOCKS_REPLY_COUNT, BlocksRequest, NetworkFactory, SnapshotBody, paths,
@@ -144,9 +144,7 @@ struct Inner {
     node: Node,
     raft: Raft<TypeConfig>,
     store: Arc<dyn BlockStore>,
-    queue: mpsc::Sender<Transaction>,
-    capacity: usize,
-    pending: Arc<AtomicUsize>,
+    queue: Queue,
     shared: Arc<Shared>,
     cutter: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -169,7 +167,7 @@ impl RaftEngine {
     pub async fn start(
         config: RaftConfig,
         store: Arc<dyn BlockStore>,
-        transport: Arc<dyn RaftTransport>,
+        transport: Arc<dyn PeerTransport>,
     ) -> Result<RaftEngine> {
         config.block_policy.validate().map_err(govchain_consensus::Error::from)?;
         let raft_config = Arc::new(config.openraft()?);
@@ -186,17 +184,8 @@ impl RaftEngine {
         let raft = Raft::new(config.id, raft_config, network, log_store, sm)
             .await
             .map_err(|e| Error::Stopped(e.to_string()))?;
-        let capacity = config.queue_capacity.max(1);
-        let (queue, rx) = mpsc::channel(capacity);
-        let pending = Arc::new(AtomicUsize::new(0));
-        let cutter = Cutter {
-            raft: raft.clone(),
-            rx,
-            shared: shared.clone(),
-            pending: pending.clone(),
-            proposer: config.node.name.clone(),
-        };
-        let cutter = tokio::spawn(cutter.run());
+        let sink = Propose { raft: raft.clone(), shared: shared.clone() };
+        let (queue, cutter) = cutter::spawn(config.node.name.clone(), config.queue_capacity, sink);
         info!(target: TARGET, id = config.id, node = %config.node, "raft engine started");
         Ok(RaftEngine {
             inner: Arc::new(Inner {
@@ -205,8 +194,6 @@ impl RaftEngine {
                 raft,
                 store,
                 queue,
-                capacity,
-                pending,
                 shared,
                 cutter: Mutex::new(Some(cutter)),
                 stopped: AtomicBool::new(false),
@@ -399,6 +386,7 @@ impl RaftEngine {
     /// Stops Raft and the cutter. Queued transactions are dropped.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.stopped.store(true, Ordering::Release);
+        self.inner.queue.stop();
         if let Some(cutter) = self.inner.cutter.lock().unwrap_or_else(PoisonError::into_inner).take() {
             cutter.abort();
         }
@@ -432,27 +420,27 @@ fn read_blocks(store: &dyn BlockStore, req: BlocksRequest) -> Result<Vec<Vec<u8>
     Ok(blocks)
 }
 
+fn membership_error(e: Error) -> govchain_consensus::Error {
+    use govchain_consensus::Error as C;
+    match e {
+        Error::NotLeader { leader, leader_id } => {
+            C::NotLeader { leader: leader.map(|n| n.name).or_else(|| leader_id.map(|id| id.to_string())) }
+        }
+        Error::Membership(m) => C::Membership(m),
+        Error::Consensus(e) => e,
+        e => C::Unavailable(e.to_string()),
+    }
+}
+
 impl Consensus for RaftEngine {
     fn submit(&self, txs: Vec<Transaction>) -> govchain_consensus::Result<()> {
         match self.role() {
-            Role::Leader => {}
-            Role::Stopped => return Err(govchain_consensus::Error::Stopped),
+            Role::Leader => self.inner.queue.submit(txs),
+            Role::Stopped => Err(govchain_consensus::Error::Stopped),
             Role::Follower | Role::Learner => {
-                return Err(govchain_consensus::Error::NotLeader { leader: self.leader_name() });
+                Err(govchain_consensus::Error::NotLeader { leader: self.leader_name() })
             }
         }
-        for tx in txs {
-            match self.inner.queue.try_send(tx) {
-                Ok(()) => {
-                    self.inner.pending.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Full(_)) => {
-                    return Err(govchain_consensus::Error::Overloaded { capacity: self.inner.capacity });
-                }
-                Err(TrySendError::Closed(_)) => return Err(govchain_consensus::Error::Stopped),
-            }
-        }
-        Ok(())
     }
 
     fn status(&self) -> Status {
@@ -461,52 +449,99 @@ impl Consensus for RaftEngine {
             node_id: self.inner.node.name.clone(),
             role: self.role(),
             leader: self.leader_name(),
-            pending: self.inner.pending.load(Ordering::Relaxed),
+            pending: self.inner.queue.pending(),
         }
+    }
+
+    fn role(&self) -> Role {
+        RaftEngine::role(self)
+    }
+
+    fn leader(&self) -> Option<Leader> {
+        let (id, node) = RaftEngine::leader(self)?;
+        Some(match node {
+            Some(n) => Leader { name: n.name, addr: Some(n.addr) },
+            None => Leader { name: id.to_string(), addr: None },
+        })
+    }
+
+    fn block_policy(&self) -> BlockPolicy {
+        RaftEngine::block_policy(self)
+    }
+
+    fn membership(&self) -> Option<&dyn Membership> {
+        Some(self)
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move { RaftEngine::shutdown(self).await.map_err(membership_error) })
     }
 }
 
-/// Cuts batches on the leader and proposes them one at a time.
-struct Cutter {
-    raft: Raft<TypeConfig>,
-    rx: mpsc::Receiver<Transaction>,
-    shared: Arc<Shared>,
-    pending: Arc<AtomicUsize>,
-    proposer: String,
+impl Membership for RaftEngine {
+    fn members(&self) -> Vec<Member> {
+        let m = RaftEngine::members(self);
+        m.nodes
+            .iter()
+            .map(|(id, n)| Member {
+                id: *id,
+                name: n.name.clone(),
+                addr: n.addr.clone(),
+                voter: m.voters.contains(id),
+            })
+            .collect()
+    }
+
+    fn add_learner(
+        &self,
+        id: u64,
+        name: String,
+        addr: String,
+    ) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move {
+            RaftEngine::add_learner(self, id, Node::new(addr, name)).await.map_err(membership_error)
+        })
+    }
+
+    fn promote(&self, id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move { RaftEngine::promote(self, id).await.map_err(membership_error) })
+    }
+
+    fn remove(&self, id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move { self.remove_node(id).await.map_err(membership_error) })
+    }
+
+    fn set_block_policy(&self, policy: BlockPolicy) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move { RaftEngine::set_block_policy(self, policy).await.map_err(membership_error) })
+    }
 }
 
-impl Cutter {
-    async fn run(mut self) {
-        let mut last_ms = 0;
-        while let Some(first) = self.rx.recv().await {
-            let policy = self.shared.policy.borrow().clone();
-            let deadline = Instant::now() + policy.max_wait;
-            let mut batch = BatchWriter::new();
-            batch.push(&first);
-            while batch.len() < policy.max_txs && batch.bytes() < policy.max_bytes {
-                let tx = match self.rx.try_recv() {
-                    Ok(tx) => tx,
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => match tokio::time::timeout_at(deadline, self.rx.recv()).await
-                    {
-                        Ok(Some(tx)) => tx,
-                        Ok(None) | Err(_) => break,
-                    },
-                };
-                batch.push(&tx);
-            }
-            last_ms = [last_ms, now_ms(), self.shared.last_block_ms.load(Ordering::Acquire)]
-                .into_iter()
-                .max()
-                .unwrap_or(0);
-            let n = batch.len();
-            let bytes = batch.finish(last_ms, &self.proposer);
-            if let Err(e) = self.raft.client_write(Command::Batch(bytes)).await {
-                // Leadership moved (or Raft stopped) while the batch was in
-                // hand; its clients time out and resubmit to the new leader.
-                warn!(target: TARGET, txs = n, error = %e, "a batch was not committed; its transactions are dropped");
-            }
-            self.pending.fetch_sub(n, Ordering::Relaxed);
+/// Where the leader's cut blocks go: proposed through the log, one at a
+/// time, each awaited until applied here.
+struct Propose {
+    raft: Raft<TypeConfig>,
+    shared: Arc<Shared>,
+}
+
+impl BlockSink for Propose {
+    type Draft = BatchWriter;
+
+    fn policy(&self) -> BlockPolicy {
+        self.shared.policy.borrow().clone()
+    }
+
+    fn floor_ms(&self) -> u64 {
+        self.shared.last_block_ms.load(Ordering::Acquire)
+    }
+
+    async fn deliver(&mut self, draft: BatchWriter, timestamp_ms: u64, proposer: &str) -> Result<(), String> {
+        let n = draft.len();
+        let bytes = draft.finish(timestamp_ms, proposer);
+        if let Err(e) = self.raft.client_write(Command::Batch(bytes)).await {
+            // Leadership moved (or Raft stopped) while the batch was in
+            // hand; its clients time out and resubmit to the new leader.
+            warn!(target: TARGET, txs = n, error = %e, "a batch was not committed; its transactions are dropped");
         }
+        Ok(())
     }
 }

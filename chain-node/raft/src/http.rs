@@ -1,4 +1,4 @@
-//! Raft RPCs over HTTP/1.1: a [`RaftTransport`] on `reqwest` and an axum
+//! Raft RPCs over HTTP/1.1: a [`PeerTransport`] on `reqwest` and an axum
 //! router that serves [`RaftEngine::handle_rpc`].
 //!
 //! Plain HTTP as it stands; the node layers TLS by serving [`router`] on its
@@ -17,13 +17,15 @@ use axum::{
 };
 use tracing::warn;
 
-use crate::{BoxFuture, Error, NodeId, RaftEngine, RaftTransport, Result, TARGET};
+use govchain_consensus::{BoxFuture, PeerTransport, TransportError};
+
+use crate::{Error, NodeId, RaftEngine, Result, TARGET};
 
 /// Largest request body the router accepts: an append of
 /// [`crate::RaftConfig::max_entries_per_append`] full blocks fits.
 pub const MAX_BODY: usize = 1024 * 1024 * 1024;
 
-/// A [`RaftTransport`] posting to `{scheme}://{addr}/{path}`.
+/// A [`PeerTransport`] posting to `{scheme}://{addr}/{path}`.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
@@ -48,14 +50,14 @@ impl HttpTransport {
     }
 }
 
-impl RaftTransport for HttpTransport {
+impl PeerTransport for HttpTransport {
     fn send<'a>(
         &'a self,
         target: NodeId,
         addr: &'a str,
         path: &'a str,
         body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+    ) -> BoxFuture<'a, Result<Vec<u8>, TransportError>> {
         Box::pin(async move {
             let url = format!("{}://{addr}/{path}", self.scheme);
             let resp = self
@@ -67,16 +69,17 @@ impl RaftTransport for HttpTransport {
                 .await
                 .map_err(|e| {
                     if e.is_connect() || e.is_timeout() {
-                        Error::Unreachable { target, reason: e.to_string() }
+                        TransportError::Unreachable { target, reason: e.to_string() }
                     } else {
-                        Error::Rpc { target, reason: e.to_string() }
+                        TransportError::Rpc { target, reason: e.to_string() }
                     }
                 })?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| Error::Rpc { target, reason: e.to_string() })?;
+            let bytes =
+                resp.bytes().await.map_err(|e| TransportError::Rpc { target, reason: e.to_string() })?;
             if !status.is_success() {
                 let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                return Err(Error::Rpc { target, reason: format!("{status}: {text}") });
+                return Err(TransportError::Rpc { target, reason: format!("{status}: {text}") });
             }
             Ok(bytes.to_vec())
         })

@@ -8,7 +8,7 @@
 //! the log while the chain keeps serving. Not for: executing transactions,
 //! storing blocks (the node's ledger does both behind [`BlockStore`]),
 //! verifying signatures (the node admits only verified transactions) or TLS
-//! (the node wraps [`http::router`] and implements [`RaftTransport`] over
+//! (the node wraps [`http::router`] and implements [`PeerTransport`] over
 //! mutual TLS).
 //!
 //! Pieces, each in its own module:
@@ -17,7 +17,7 @@
 //! - [`state_machine`]: applies committed entries to a [`BlockStore`]; a
 //!   snapshot is "the ledger up to height H", installed by fetching the
 //!   missing blocks from peers and checking their hash chain.
-//! - [`network`]: openraft's network over the small [`RaftTransport`] trait,
+//! - [`network`]: openraft's network over the small [`PeerTransport`] trait,
 //!   and the server-side dispatcher [`RaftEngine::handle_rpc`].
 //! - [`http`]: plain HTTP/1.1 client and axum router for that transport.
 //! - [`engine`]: [`RaftEngine`], the [`govchain_consensus::Consensus`]
@@ -32,7 +32,7 @@
 //!   refuse it unless the header comes out the same; serve block bytes by
 //!   height (`Ledger::block_bytes`). Block ids must not depend on which
 //!   member executed the block (no per-node data in the header).
-//! - [`RaftTransport`] over HTTPS with mutual TLS (or use
+//! - [`PeerTransport`] over HTTPS with mutual TLS (or use
 //!   [`http::HttpTransport::with_client`] with a TLS-enabled `reqwest`
 //!   client), and mount [`http::router`] (or call
 //!   [`RaftEngine::handle_rpc`]) on its peer-facing server.
@@ -55,8 +55,7 @@ pub mod test_utils;
 mod types;
 
 pub use engine::{Members, RaftConfig, RaftEngine};
-pub use network::{BoxFuture, RaftTransport};
-pub use state_machine::{BlockStore, ChainTip, StoreError};
+pub use govchain_consensus::{BlockStore, BoxFuture, ChainTip, PeerTransport, StoreError, TransportError};
 pub use types::{
     Applied, Command, Entry, LogId, Node, NodeId, StoredMembership, TypeConfig, decode_batch, encode_batch,
 };
@@ -122,6 +121,15 @@ pub enum Error {
     /// Raft has stopped (shut down, or a storage failure made it stop).
     #[error("raft stopped: {0}")]
     Stopped(String),
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Unreachable { target, reason } => Error::Unreachable { target, reason },
+            TransportError::Rpc { target, reason } => Error::Rpc { target, reason },
+        }
+    }
 }
 
 /// Result with this crate's [`Error`].

@@ -1,13 +1,15 @@
 //! Raft RPCs over a transport the node chooses.
 //!
 //! openraft's requests are serialized with postcard and sent through
-//! [`RaftTransport::send`] to a path of [`paths`]; the receiving node passes
+//! [`PeerTransport::send`] to a path of [`paths`]; the receiving node passes
 //! the path and body to [`crate::RaftEngine::handle_rpc`] and returns its
 //! bytes. The reply carries openraft's own result (a remote Raft error
 //! travels back as such). The same channel serves the blocks a member
 //! fetches to catch up to a snapshot.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
+
+use govchain_consensus::{PeerTransport, TransportError};
 
 use openraft::{
     RaftNetwork, RaftNetworkFactory, Snapshot, SnapshotMeta, Vote,
@@ -22,9 +24,6 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{Error, Node, NodeId, Result, state_machine::LedgerSnapshot, types::TypeConfig};
 
-/// A boxed, sendable future (what [`RaftTransport::send`] returns).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 /// The paths of the Raft RPCs, relative to the peer's root.
 pub mod paths {
     /// Log replication and heartbeats.
@@ -37,34 +36,6 @@ pub mod paths {
     pub const BLOCKS: &str = "raft/blocks";
     /// Every path, for routers.
     pub const ALL: [&str; 4] = [APPEND, VOTE, SNAPSHOT, BLOCKS];
-}
-
-/// Moves Raft RPC bytes between nodes. The node implements it over HTTPS
-/// with mutual TLS; [`crate::http::HttpTransport`] is the plain-HTTP one.
-pub trait RaftTransport: Send + Sync + 'static {
-    /// Sends `body` to the RPC `path` (one of [`paths`]) of node `target`
-    /// at `addr` and returns the reply body. Errors: [`Error::Unreachable`]
-    /// when no connection could be made (openraft backs off), anything else
-    /// for a failed exchange. Dropping the future cancels the call.
-    fn send<'a>(
-        &'a self,
-        target: NodeId,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>>>;
-}
-
-impl<T: RaftTransport + ?Sized> RaftTransport for Arc<T> {
-    fn send<'a>(
-        &'a self,
-        target: NodeId,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>>> {
-        (**self).send(target, addr, path, body)
-    }
 }
 
 /// Body of a [`paths::BLOCKS`] request.
@@ -90,14 +61,14 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> R
 
 /// Asks `peer` for the encoded blocks `from..=to` (it may send fewer).
 pub(crate) async fn fetch_blocks(
-    transport: &dyn RaftTransport,
+    transport: &dyn PeerTransport,
     peer: NodeId,
     node: &Node,
     from: u64,
     to: u64,
 ) -> Result<Vec<Vec<u8>>> {
     let body = encode(&BlocksRequest { from, to })?;
-    let reply = transport.send(peer, &node.addr, paths::BLOCKS, body).await?;
+    let reply = transport.send(peer, &node.addr, paths::BLOCKS, body).await.map_err(Error::from)?;
     decode::<Result<Vec<Vec<u8>>, String>>("blocks reply", &reply)?
         .map_err(|reason| Error::Rpc { target: peer, reason })
 }
@@ -105,7 +76,7 @@ pub(crate) async fn fetch_blocks(
 /// Makes openraft's per-peer clients.
 pub(crate) struct NetworkFactory {
     pub(crate) id: NodeId,
-    pub(crate) transport: Arc<dyn RaftTransport>,
+    pub(crate) transport: Arc<dyn PeerTransport>,
     pub(crate) snapshot_timeout: Duration,
 }
 
@@ -128,7 +99,7 @@ pub(crate) struct Connection {
     id: NodeId,
     target: NodeId,
     node: Node,
-    transport: Arc<dyn RaftTransport>,
+    transport: Arc<dyn PeerTransport>,
     snapshot_timeout: Duration,
 }
 
@@ -149,8 +120,8 @@ impl Connection {
         let send = self.transport.send(self.target, &self.node.addr, path, body);
         let reply = match tokio::time::timeout(ttl, send).await {
             Err(_) => return Err(CallError::Timeout(ttl)),
-            Ok(Err(e @ Error::Unreachable { .. })) => return Err(CallError::Unreachable(e)),
-            Ok(Err(e)) => return Err(CallError::Network(e)),
+            Ok(Err(e @ TransportError::Unreachable { .. })) => return Err(CallError::Unreachable(e.into())),
+            Ok(Err(e)) => return Err(CallError::Network(e.into())),
             Ok(Ok(reply)) => reply,
         };
         decode("raft reply", &reply).map_err(CallError::Network)

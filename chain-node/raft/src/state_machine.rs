@@ -32,8 +32,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use govchain_consensus::{Batch, BlockPolicy};
-use govchain_crypto::Suite;
+use govchain_consensus::{BlockPolicy, BlockStore, ChainTip, PeerTransport, StoreError};
 use govchain_types::{Block, Decode, Hash};
 use openraft::{
     AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError,
@@ -44,68 +43,9 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    Applied, Command, Error, LogId, Node, NodeId, RaftTransport, Result, StoredMembership, TARGET, network,
+    Applied, Command, Error, LogId, Node, NodeId, Result, StoredMembership, TARGET, network,
     types::{Entry, TypeConfig, decode_batch},
 };
-
-/// Errors a [`BlockStore`] reports (as the consensus crate's `Applier`).
-pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The newest block of a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainTip {
-    /// Its height (genesis is 0).
-    pub height: u64,
-    /// Its id (the suite's hash of its header).
-    pub block_id: Hash,
-    /// The state root after it.
-    pub state_root: Hash,
-    /// Its block time, ms since 1970.
-    pub timestamp_ms: u64,
-}
-
-/// The node's ledger as the Raft state machine drives it. Called from one
-/// task at a time, in log order, on a blocking-capable thread.
-///
-/// `meta` is an opaque value of this crate; the store keeps the latest one
-/// and returns it from [`BlockStore::consensus_meta`]. Writes that carry a
-/// `meta` must store it atomically with the block and be durable when they
-/// return: that is what makes application exactly-once across crashes.
-///
-/// Block ids must be a deterministic function of the parent and the batch
-/// (the header holds no per-node data), so every member computes the same
-/// chain.
-pub trait BlockStore: Send + Sync + 'static {
-    /// The chain's crypto suite (block ids are its hash of the header).
-    fn suite(&self) -> Suite;
-
-    /// The metadata stored by the last [`BlockStore::apply_batch`],
-    /// [`BlockStore::import_block`] or [`BlockStore::put_meta`]; `None` on a
-    /// store that never had one.
-    fn consensus_meta(&self) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// The newest block; `None` before genesis.
-    fn tip(&self) -> Result<Option<ChainTip>, StoreError>;
-
-    /// Executes `batch` as the next block (block time never below the
-    /// parent's) and stores `meta` with it, atomically and durably. An error
-    /// stops Raft on this node: the store is broken.
-    fn apply_batch(&self, batch: Batch, meta: &[u8]) -> Result<ChainTip, StoreError>;
-
-    /// Stores `meta` alone, durably (entries that make no block: leader
-    /// no-ops, membership and block-policy changes, a catch-up target).
-    fn put_meta(&self, meta: &[u8]) -> Result<(), StoreError>;
-
-    /// Re-executes `block`, fetched from a peer, as the next block, refusing
-    /// it unless the result has the same header (hence the same id), and
-    /// stores `meta` with it, atomically and durably. Parent and height are
-    /// already checked against the tip; signatures are the store's to check.
-    fn import_block(&self, block: Block, meta: &[u8]) -> Result<ChainTip, StoreError>;
-
-    /// The canonical encoding of the block at `height`, to serve a peer that
-    /// is catching up; `None` if there is none.
-    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError>;
-}
 
 /// The snapshot data: the ledger point a snapshot stands for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +100,7 @@ pub(crate) struct Shared {
 pub struct StateMachine {
     id: NodeId,
     store: Arc<dyn BlockStore>,
-    transport: Arc<dyn RaftTransport>,
+    transport: Arc<dyn PeerTransport>,
     meta: Meta,
     /// The store's newest block, as last seen (only this writes the store).
     tip: Option<ChainTip>,
@@ -195,7 +135,7 @@ impl StateMachine {
     pub fn open(
         id: NodeId,
         store: Arc<dyn BlockStore>,
-        transport: Arc<dyn RaftTransport>,
+        transport: Arc<dyn PeerTransport>,
         genesis_policy: BlockPolicy,
         catch_up_timeout: Duration,
     ) -> Result<StateMachine> {
@@ -447,7 +387,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         }
                         let encoded = meta.encode()?;
                         let store = self.store.clone();
-                        let new_tip = blocking(move || store.apply_batch(batch, &encoded)).await.map_err(|e| {
+                        let new_tip = blocking(move || store.apply_batch(batch, Some(&encoded))).await.map_err(|e| {
                             error!(target: TARGET, %log_id, error = %e, "the block store failed; raft stops");
                             StorageIOError::apply(log_id, &e)
                         })?;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use govchain_consensus::{Batch, BlockPolicy};
+use govchain_consensus::{Batch, BlockPolicy, cutter::Draft};
 use govchain_types::{
     Decode, Encode, Transaction,
     encoding::{Reader, decode_list, encode_list},
@@ -96,27 +96,31 @@ pub(crate) struct BatchWriter {
     count: usize,
 }
 
-impl BatchWriter {
-    pub(crate) fn new() -> Self {
+impl Default for BatchWriter {
+    fn default() -> Self {
         // Room for the list length, written by `finish`.
         BatchWriter { out: vec![0; 4], count: 0 }
     }
+}
 
-    pub(crate) fn push(&mut self, tx: &Transaction) {
+/// The cutter fills Raft's blocks straight into their log encoding.
+impl Draft for BatchWriter {
+    fn push(&mut self, tx: Transaction) {
         tx.encode_to(&mut self.out);
         self.count += 1;
     }
 
-    /// Transactions so far.
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.count
     }
 
-    /// Encoded bytes so far.
-    pub(crate) fn bytes(&self) -> usize {
-        self.out.len()
+    /// Encoded bytes of the transactions so far.
+    fn bytes(&self) -> usize {
+        self.out.len() - 4
     }
+}
 
+impl BatchWriter {
     /// The encoding of the batch, as [`encode_batch`] writes it.
     pub(crate) fn finish(mut self, timestamp_ms: u64, proposer: &str) -> Vec<u8> {
         // The queue holds far fewer than 2^32 transactions.
@@ -177,13 +181,16 @@ mod tests {
     #[test]
     fn the_cutter_writer_encodes_like_encode_batch() {
         let batch = Batch { transactions: vec![tx(1), tx(2), tx(3)], timestamp_ms: 9, proposer: "p".into() };
-        let mut w = BatchWriter::new();
+        let mut w = BatchWriter::default();
+        let mut list = govchain_consensus::cutter::TxList::default();
         for t in &batch.transactions {
-            w.push(t);
+            w.push(t.clone());
+            list.push(t.clone());
         }
         assert_eq!(w.len(), 3);
-        assert_eq!(w.bytes() + 8 + 4 + 1, encode_batch(&batch).len());
+        assert_eq!(w.bytes(), list.bytes(), "both drafts count the same bytes");
+        assert_eq!(w.bytes() + 4 + 8 + 4 + 1, encode_batch(&batch).len());
         assert_eq!(w.finish(9, "p"), encode_batch(&batch));
-        assert_eq!(decode_batch(&BatchWriter::new().finish(1, "")).unwrap().transactions, vec![]);
+        assert_eq!(decode_batch(&BatchWriter::default().finish(1, "")).unwrap().transactions, vec![]);
     }
 }

@@ -3,10 +3,18 @@
 //! asynchronously, query blocks, transactions and state, and subscribe to
 //! blocks, receipts and events ([`Client::subscribe`]).
 //!
+//! A busy node refuses a submission with HTTP 503 `overloaded` and a
+//! `Retry-After`; that is [`Error::Overloaded`], and
+//! [`Client::submit_retrying`] waits as told and tries again, a bounded
+//! number of times.
+//!
 //! Not for: the control-plane API (tenants, approvals), which has its own
 //! client.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use futures_util::{SinkExt, StreamExt};
 use govchain_crypto::{Address, PrivateKey, Suite};
@@ -38,6 +46,15 @@ pub enum Error {
         /// The node's message.
         message: String,
     },
+    /// The node is busy (HTTP 503, code `overloaded`): the transaction was
+    /// not admitted; submit it again after `retry_after`.
+    #[error("node overloaded (retry after {}): {message}", wait_text(.retry_after))]
+    Overloaded {
+        /// The node's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+        /// The node's message.
+        message: String,
+    },
     /// The node's answer was not what the API promises.
     #[error("unexpected answer from node: {0}")]
     Decode(String),
@@ -52,8 +69,64 @@ pub enum Error {
     WebSocket(String),
 }
 
+impl Error {
+    /// Whether the node was too busy to take the request; sending it again
+    /// later may succeed.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, Error::Overloaded { .. })
+    }
+
+    /// How long the node asked to wait before retrying.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Overloaded { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn wait_text(wait: &Option<Duration>) -> String {
+    wait.map_or_else(|| "a moment".to_owned(), |d| format!("{} s", d.as_secs()))
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How [`Client::submit_retrying`] retries a submission a busy node refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Retries after the first attempt (0: never retry).
+    pub retries: u32,
+    /// Wait when the node sent no `Retry-After`.
+    pub default_wait: Duration,
+    /// Longest wait, whatever the node asks.
+    pub max_wait: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { retries: 3, default_wait: Duration::from_secs(1), max_wait: Duration::from_secs(30) }
+    }
+}
+
+impl Retry {
+    /// The wait before retrying after `e`.
+    pub fn wait(&self, e: &Error) -> Duration {
+        e.retry_after().unwrap_or(self.default_wait).min(self.max_wait)
+    }
+}
+
+/// A submission that was admitted, possibly after refusals.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The node's answer to the attempt it admitted.
+    pub response: SubmitResponse,
+    /// How many attempts the node refused as overloaded before that.
+    pub refusals: u32,
+}
+
+/// The most of a 503 body kept in an error.
+const MAX_ERROR_TEXT: usize = 500;
 
 /// A connection to one node's API.
 #[derive(Debug, Clone)]
@@ -84,14 +157,26 @@ impl Client {
 
     async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
         let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = resp.bytes().await?;
+        if status == StatusCode::SERVICE_UNAVAILABLE
+            && let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes)
+            && body.code == "overloaded"
+        {
+            return Err(Error::Overloaded { retry_after, message: body.message });
+        }
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => Error::Api { status: status.as_u16(), code: body.code, message: body.message },
                 Err(_) => Error::Api {
                     status: status.as_u16(),
                     code: "http".into(),
-                    message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                    message: String::from_utf8_lossy(&bytes).chars().take(MAX_ERROR_TEXT).collect(),
                 },
             });
         }
@@ -134,6 +219,29 @@ impl Client {
             .send()
             .await?;
         Self::read(resp).await
+    }
+
+    /// Submits like [`Client::submit`]; when the node is overloaded, waits
+    /// as it asks (bounded by `retry`) and tries again, at most
+    /// `retry.retries` times. The last refusal is returned as
+    /// [`Error::Overloaded`] once the retries are spent.
+    pub async fn submit_retrying(
+        &self,
+        tx: &Transaction,
+        mode: SubmitMode,
+        retry: Retry,
+    ) -> Result<Submitted> {
+        let mut refusals = 0;
+        loop {
+            match self.submit(tx, mode).await {
+                Ok(response) => return Ok(Submitted { response, refusals }),
+                Err(e) if e.is_overloaded() && refusals < retry.retries => {
+                    refusals += 1;
+                    tokio::time::sleep(retry.wait(&e)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// A committed transaction with its receipt.

@@ -58,6 +58,13 @@ impl fmt::Display for ConsensusKind {
     }
 }
 
+/// The engine's name (`raft`, `solo`), as older documents carry it.
+impl From<ConsensusKind> for String {
+    fn from(k: ConsensusKind) -> String {
+        k.as_str().to_owned()
+    }
+}
+
 impl FromStr for ConsensusKind {
     type Err = VocabularyError;
 
@@ -175,7 +182,11 @@ impl BlockPolicy {
 
     /// A policy from raw field values (as the REST API and CRDs carry them),
     /// checked against the limits; the first field out of range is named.
-    pub fn from_parts(max_txs: u64, max_bytes: u64, max_wait_ms: u64) -> Result<BlockPolicy, VocabularyError> {
+    pub fn from_parts(
+        max_txs: u64,
+        max_bytes: u64,
+        max_wait_ms: u64,
+    ) -> Result<BlockPolicy, VocabularyError> {
         Self::MAX_TXS.check(max_txs)?;
         Self::MAX_BYTES.check(max_bytes)?;
         Self::MAX_WAIT_MS.check(max_wait_ms)?;

@@ -22,7 +22,8 @@ pub use merkle::MerkleProof;
 pub use receipt::{Event, Receipt, TxStatus};
 pub use state::{HexValue, HistoryEntry, StateWrite, next_state_root};
 pub use tx::{
-    MAX_CHAIN_ID, MAX_DATA, MAX_MEMO, MAX_RECIPIENT, MAX_SIGNERS, Sig, Signer, Transaction, TxBody, TxType,
+    MAX_CHAIN_ID, MAX_DATA, MAX_MEMO, MAX_RECIPIENT, MAX_SIGNERS, MAX_TX_AGE_MS, MAX_TX_FUTURE_MS, Sig,
+    Signer, Transaction, TxBody, TxType,
 };
 
 /// Errors of decoding and checking core types.

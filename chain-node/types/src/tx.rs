@@ -17,6 +17,14 @@ pub const MAX_MEMO: usize = 1024;
 pub const MAX_SIGNERS: usize = 16;
 /// Largest payload of one transaction.
 pub const MAX_DATA: usize = 1024 * 1024;
+/// How old a transaction's timestamp may be, against the node's clock at
+/// admission and against the block time at execution. A `(sender, nonce)`
+/// pair is remembered as long as its transaction's timestamp is this young,
+/// so the set of remembered pairs stays bounded.
+pub const MAX_TX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+/// How far in the future a transaction's timestamp may lie, against the
+/// same clocks.
+pub const MAX_TX_FUTURE_MS: u64 = 10 * 60 * 1000;
 
 /// What a transaction does; decides how `recipient` and `data` are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,6 +41,16 @@ pub enum TxType {
 }
 
 impl TxType {
+    /// The name as JSON spells it (`invoke`, `evm_call`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxType::Invoke => "invoke",
+            TxType::EvmCreate => "evm_create",
+            TxType::EvmCall => "evm_call",
+            TxType::System => "system",
+        }
+    }
+
     fn tag(self) -> u8 {
         match self {
             TxType::Invoke => 1,
@@ -40,6 +58,12 @@ impl TxType {
             TxType::EvmCall => 3,
             TxType::System => 4,
         }
+    }
+}
+
+impl std::fmt::Display for TxType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -75,6 +99,7 @@ impl Decode for Address {
 
 /// One party that signs a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Signer {
     /// SEC1 public key of the chain's suite.
     #[serde(with = "hex_bytes")]
@@ -99,7 +124,11 @@ impl Decode for Signer {
 }
 
 /// The signed part of a transaction (everything but the signatures).
+///
+/// Its JSON form refuses unknown fields: a field the node would drop is not
+/// signed, and a client that misspells one should hear so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TxBody {
     /// The chain this transaction is meant for; replay elsewhere fails.
     pub chain_id: String,
@@ -107,7 +136,8 @@ pub struct TxBody {
     pub tx_type: TxType,
     /// Client time of creation, ms since 1970.
     pub timestamp_ms: u64,
-    /// Per-sender number; a (sender, nonce) pair is accepted once.
+    /// Per-sender number; a (sender, nonce) pair is accepted once while its
+    /// transaction's timestamp is within [`MAX_TX_AGE_MS`] of the block time.
     pub nonce: u64,
     /// Address of the first signer.
     pub sender: Address,
@@ -155,6 +185,7 @@ impl Decode for TxBody {
 
 /// A signed transaction: the body and one signature per signer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Transaction {
     /// What was signed.
     pub body: TxBody,
@@ -193,6 +224,14 @@ impl Decode for Transaction {
 }
 
 impl TxBody {
+    /// Whether the timestamp lies within the window around `at_ms` (a
+    /// node's clock, or a block time): at most [`MAX_TX_AGE_MS`] old and at
+    /// most [`MAX_TX_FUTURE_MS`] ahead.
+    pub fn in_time_window(&self, at_ms: u64) -> bool {
+        let ts = self.timestamp_ms;
+        ts <= at_ms.saturating_add(MAX_TX_FUTURE_MS) && ts.saturating_add(MAX_TX_AGE_MS) >= at_ms
+    }
+
     /// The body's signers set to the public keys of `keys`, sender set to the
     /// first key's address, then signed by every key.
     pub fn sign(mut self, keys: &[&PrivateKey]) -> Result<Transaction> {

@@ -22,7 +22,7 @@ use govchain_operator::{
     render,
 };
 use govchain_sdk::{Client, Wallet};
-use govchain_types::api::SubmitMode;
+use govchain_types::{BlockPolicy, api::SubmitMode};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{Api, api::ListParams};
 use tokio::task::JoinHandle;
@@ -314,6 +314,29 @@ async fn day2_scale_roll_renew_stop() {
     for i in 0..20 {
         d.commit(&format!("initial-{i}")).await;
     }
+
+    // ---- Block policy with kubectl: every node applies it through
+    // consensus, no pod is replaced, the status reports it.
+    let uids = |pods: &[Pod]| pods.iter().map(|p| p.metadata.uid.clone().unwrap()).collect::<BTreeSet<_>>();
+    let before = uids(&d.pods().await);
+    let started = Instant::now();
+    d.patch(r#"[{"op":"replace","path":"/spec/blockPolicy","value":{"maxTxs":7,"maxWaitMs":5}}]"#).await;
+    d.wait_chain("status.blockPolicy after the change", |c| {
+        let p = c.status.as_ref()?.block_policy.as_ref()?;
+        (p.max_txs == Some(7) && p.max_wait_ms == Some(5)).then_some(())
+    })
+    .await;
+    eprintln!("block policy on every node after {:.1} s", started.elapsed().as_secs_f64());
+    let pods = d.pods().await;
+    assert_eq!(uids(&pods), before, "no pod was replaced");
+    for p in &pods {
+        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+        let url = format!("http://{ip}:8600/v1/policy");
+        let policy: BlockPolicy = reqwest::get(url).await.unwrap().json().await.unwrap();
+        let want = BlockPolicy::from_parts(7, BlockPolicy::MAX_BYTES.default, 5).unwrap();
+        assert_eq!(policy, want, "{:?}", p.metadata.name);
+    }
+    d.commit("after-policy").await;
 
     // ---- Scale 4 -> 5: the fifth node joins consensus and catches up.
     let pod4 = d.names.pod("core", 4);

@@ -27,6 +27,12 @@
 //!   Ready again (a rolling restart that keeps a Raft quorum).
 //!   `stop_node`/`start_node` are refused (a group runs as a whole);
 //!   `restart_node` deletes the node's pod.
+//! - `set_block_policy`: `spec.blockPolicy` (checked against the chain
+//!   vocabulary's limits first); the operator sets it on the running chain
+//!   through the leader, and the driver waits until the Chain is Ready with
+//!   `status.blockPolicy` showing it (every node applies it, none restarted).
+//! - Quotas are raised before a spec change that needs them and recomputed
+//!   when the change fails, so a refused change leaves no raise behind.
 //! - `status`: the `Chain` status (heights, readiness, leader, consensus
 //!   ids) plus each pod's phase and restarts.
 //! - `node_bundle`: node config and genesis from the chain's ConfigMap,
@@ -53,9 +59,8 @@ use ::kube::{
 use futures_util::future::join_all;
 use govchain_crds::{
     BlockPolicySpec as CrdPolicy, Chain, ChainMember, ChainMemberSpec, ChainRef, ChainSpec as CrdSpec,
-    Consensus, CryptoSuite, Invitation, NodeGroup, NodeRole as CrdRole, Retention, StorageSpec,
+    Consensus, Invitation, NodeGroup, NodeRole as CrdRole, Retention, StorageSpec,
 };
-use govchain_crypto::Suite;
 use k8s_openapi::{
     api::{
         core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ResourceRequirements, Secret},
@@ -70,8 +75,8 @@ use self::names::{
     member_name, namespace_of, node_name, parse_quantity,
 };
 use crate::{
-    BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
-    NodeStatus, ProcessState, Resources, Result, local::lock, validate,
+    BlockPolicy, BundleFile, ChainSpec, Error, HostDriver, NodeInfo, NodeRole, NodeSpec, NodeStatus,
+    ProcessState, Resources, Result, local::lock, validate,
 };
 
 /// The node container's name in the operator's pods.
@@ -229,7 +234,7 @@ impl View {
                     member: None,
                     ordinal,
                     replicas: g.replicas,
-                    role: role_of(g.role),
+                    role: g.role.into(),
                     org: org.clone(),
                 });
             }
@@ -247,7 +252,7 @@ impl View {
                     member: Some(name.clone()),
                     ordinal,
                     replicas: m.spec.replicas,
-                    role: role_of(m.spec.role),
+                    role: m.spec.role.into(),
                     org: org.clone(),
                 });
             }
@@ -272,36 +277,6 @@ impl View {
             self.members.iter().filter_map(|m| m.metadata.namespace.clone()).collect();
         set.insert(self.loc.ns.clone());
         set
-    }
-}
-
-fn role_of(r: CrdRole) -> NodeRole {
-    match r {
-        CrdRole::Consensus => NodeRole::Consensus,
-        CrdRole::Backup => NodeRole::Backup,
-    }
-}
-
-fn crd_role(r: NodeRole) -> CrdRole {
-    match r {
-        NodeRole::Consensus => CrdRole::Consensus,
-        NodeRole::Backup => CrdRole::Backup,
-    }
-}
-
-fn crd_suite(s: Suite) -> CryptoSuite {
-    match s {
-        Suite::Gm => CryptoSuite::Gm,
-        Suite::IntlK1 => CryptoSuite::IntlK1,
-        Suite::IntlR1 => CryptoSuite::IntlR1,
-    }
-}
-
-fn crd_policy(p: &BlockPolicySpec) -> CrdPolicy {
-    CrdPolicy {
-        max_txs: u32::try_from(p.max_txs).ok(),
-        max_bytes: u64::try_from(p.max_bytes).ok(),
-        max_wait_ms: Some(p.max_wait_ms),
     }
 }
 
@@ -723,6 +698,16 @@ impl KubeDriver {
         Ok(())
     }
 
+    /// The outcome of a change that [`Self::sync_quota`] raised `ns`'s quota
+    /// for: when it failed, the quota goes back to what the namespace's
+    /// resources ask for (the raise is not left behind).
+    async fn lower_quota_unless_done<T>(&self, ns: &str, changed: Result<T>) -> Result<T> {
+        if changed.is_err() {
+            self.resync_quotas([ns.to_owned()]).await;
+        }
+        changed
+    }
+
     /// Recomputes quotas after a change, logging (not failing) on errors:
     /// the change itself already happened.
     async fn resync_quotas(&self, namespaces: impl IntoIterator<Item = String>) {
@@ -816,7 +801,7 @@ impl KubeDriver {
             groups.push(NodeGroup {
                 name: name.into(),
                 replicas: i32::try_from(of_role.len()).unwrap_or(i32::MAX),
-                role: crd_role(role),
+                role: role.into(),
                 resources: Some(self.requirements(&first.resources)),
                 storage: self.storage(&first.resources),
             });
@@ -846,7 +831,7 @@ impl KubeDriver {
             let group_name = if backup { BACKUP_GROUP } else { CONSENSUS_GROUP };
             let mut pending = view.chain.clone();
             let groups = &mut pending.spec.node_groups;
-            let at = match groups.iter().position(|g| g.role == crd_role(node.role)) {
+            let at = match groups.iter().position(|g| g.role == CrdRole::from(node.role)) {
                 Some(i) => {
                     let g = &groups[i];
                     self.same_shape(&g.name, (&g.resources, &g.storage), &node.resources)?;
@@ -856,7 +841,7 @@ impl KubeDriver {
                     groups.push(NodeGroup {
                         name: group_name.into(),
                         replicas: 0,
-                        role: crd_role(node.role),
+                        role: node.role.into(),
                         resources: Some(self.requirements(&node.resources)),
                         storage: self.storage(&node.resources),
                     });
@@ -869,21 +854,23 @@ impl KubeDriver {
             let pod = format!("{}-{}-{ordinal}", loc.name, g.name);
             let wanted = g.clone();
             self.sync_quota(&ns, Some(&pending), None).await?;
-            self.update_chain(&loc, |c| {
-                let gs = &mut c.spec.node_groups;
-                match gs.iter_mut().find(|g| g.name == wanted.name) {
-                    Some(g) if g.replicas + 1 == wanted.replicas => g.replicas = wanted.replicas,
-                    Some(g) => {
-                        return Err(Error::Conflict(format!(
-                            "node group {} changed meanwhile ({} replicas)",
-                            g.name, g.replicas
-                        )));
+            let grown = self
+                .update_chain(&loc, |c| {
+                    let gs = &mut c.spec.node_groups;
+                    match gs.iter_mut().find(|g| g.name == wanted.name) {
+                        Some(g) if g.replicas + 1 == wanted.replicas => g.replicas = wanted.replicas,
+                        Some(g) => {
+                            return Err(Error::Conflict(format!(
+                                "node group {} changed meanwhile ({} replicas)",
+                                g.name, g.replicas
+                            )));
+                        }
+                        None => gs.push(wanted.clone()),
                     }
-                    None => gs.push(wanted.clone()),
-                }
-                Ok(())
-            })
-            .await?;
+                    Ok(())
+                })
+                .await;
+            self.lower_quota_unless_done(&ns, grown).await?;
             pod
         } else {
             // An invited organization: its ChainMember, and an invitation for its namespace.
@@ -912,17 +899,19 @@ impl KubeDriver {
                     let mut pending = m.clone();
                     pending.spec.replicas += 1;
                     self.sync_quota(&ns, None, Some(&pending)).await?;
-                    self.update_member(&ns, &name, |m| {
-                        if m.spec.replicas != ordinal {
-                            return Err(Error::Conflict(format!(
-                                "chain member {name} changed meanwhile ({} replicas)",
-                                m.spec.replicas
-                            )));
-                        }
-                        m.spec.replicas += 1;
-                        Ok(())
-                    })
-                    .await?;
+                    let grown = self
+                        .update_member(&ns, &name, |m| {
+                            if m.spec.replicas != ordinal {
+                                return Err(Error::Conflict(format!(
+                                    "chain member {name} changed meanwhile ({} replicas)",
+                                    m.spec.replicas
+                                )));
+                            }
+                            m.spec.replicas += 1;
+                            Ok(())
+                        })
+                        .await;
+                    self.lower_quota_unless_done(&ns, grown).await?;
                     format!("{name}-{ordinal}")
                 }
                 None => {
@@ -932,7 +921,7 @@ impl KubeDriver {
                             chain: ChainRef { namespace: loc.ns.clone(), name: loc.name.clone() },
                             organization: Some(node.org.clone()),
                             replicas: 1,
-                            role: crd_role(node.role),
+                            role: node.role.into(),
                             resources: Some(self.requirements(&node.resources)),
                             storage: self.storage(&node.resources),
                         },
@@ -945,10 +934,12 @@ impl KubeDriver {
                     ]));
                     member.validate().map_err(crd_invalid)?;
                     self.sync_quota(&ns, None, Some(&member)).await?;
-                    self.member_api(&ns)
+                    let created = self
+                        .member_api(&ns)
                         .create(&PostParams::default(), &member)
                         .await
-                        .map_err(|e| api_err("creating the chain member", e))?;
+                        .map_err(|e| api_err("creating the chain member", e));
+                    self.lower_quota_unless_done(&ns, created).await?;
                     format!("{name}-0")
                 }
             }
@@ -965,6 +956,7 @@ impl KubeDriver {
             if let Err(undo) = self.shrink(key, &node_name).await {
                 warn!(target: "govchain::driver", node = %node_name, error = %undo, "cannot take back a node that did not join");
             }
+            self.resync_quotas([ns.clone()]).await;
             return Err(e);
         }
         let view = self.view(key).await?;
@@ -1139,15 +1131,12 @@ impl HostDriver for KubeDriver {
             &name,
             CrdSpec {
                 chain_id: Some(key.to_owned()),
-                consensus: match spec.consensus {
-                    ConsensusKind::Raft => Consensus::Raft,
-                    ConsensusKind::Solo => Consensus::Solo,
-                },
-                crypto_suite: crd_suite(spec.suite),
+                consensus: spec.consensus.into(),
+                crypto_suite: spec.suite.into(),
                 organization: Some(spec.owner_org.clone()),
                 image: cfg.node_image.clone(),
                 version: cfg.node_version.clone(),
-                block_policy: Some(crd_policy(&spec.block_policy)),
+                block_policy: Some(CrdPolicy::from(&spec.block_policy)),
                 node_groups: self.groups(&own)?,
                 invitations: Vec::new(),
                 certificates: Default::default(),
@@ -1377,7 +1366,7 @@ impl HostDriver for KubeDriver {
         Ok(out)
     }
 
-    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicySpec) -> Result<()> {
+    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicy) -> Result<()> {
         validate::block_policy(policy)?;
         let _op = self.op_lock(chain).await;
         let view = self.view(chain).await?;
@@ -1386,7 +1375,9 @@ impl HostDriver for KubeDriver {
                 "chain {chain} runs solo consensus, whose block policy is fixed in its genesis"
             )));
         }
-        let wanted = crd_policy(policy);
+        // The operator sets it on the running chain through the leader and
+        // reports it in status once every node applies it.
+        let wanted = CrdPolicy::from(policy);
         self.update_chain(&view.loc, |c| {
             c.spec.block_policy = Some(wanted.clone());
             Ok(())
@@ -1395,10 +1386,18 @@ impl HostDriver for KubeDriver {
         let api = self.chain_api(&view.loc.ns);
         wait(&format!("applying the block policy of {chain}"), self.inner.config.ready_timeout, || async {
             let c = api.get(&view.loc.name).await.map_err(|e| api_err("reading the chain", e))?;
-            Ok(ready(&c))
+            if let Err(why) = ready(&c) {
+                return Ok(Err(why));
+            }
+            let applied = c.status.as_ref().and_then(|s| s.block_policy.as_ref());
+            Ok(if applied == Some(&wanted) {
+                Ok(())
+            } else {
+                Err(format!("the chain applies {applied:?}, not yet {wanted:?}"))
+            })
         })
         .await?;
-        info!(target: "govchain::driver", %chain, ?policy, "block policy changed");
+        info!(target: "govchain::driver", %chain, ?policy, "block policy changed on every node");
         Ok(())
     }
 

@@ -41,7 +41,7 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use crate::{
-    BlockPolicySpec, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
+    BlockPolicy, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
     NodeStatus, Result, validate,
 };
 
@@ -393,14 +393,15 @@ impl LocalDriver {
         let genesis = Genesis {
             chain_id: spec.chain.clone(),
             suite: spec.suite,
-            consensus: spec.consensus.as_str().into(),
+            consensus: spec.consensus,
             timestamp_ms: govchain_types::now_ms(),
             organization: spec.owner_org.clone(),
-            block_policy: (&spec.block_policy).into(),
+            block_policy: spec.block_policy.clone(),
             ca: Some(GenesisCa {
                 root_cert_pem: ca.root_cert_pem().to_owned(),
                 operating_cert_pem: ca.operating_cert_pem().to_owned(),
             }),
+            execution: Default::default(),
             members: record
                 .nodes
                 .iter()
@@ -513,6 +514,7 @@ fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeCon
         key: "key.pem".into(),
         genesis: GENESIS_FILE.into(),
         mempool_capacity: 100_000,
+        admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
         p2p_listen: raft.then_some(addrs.p2p),
         cert: Some(NODE_CERT_FILE.into()),
@@ -804,7 +806,7 @@ impl HostDriver for LocalDriver {
             .collect())
     }
 
-    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicySpec) -> Result<()> {
+    async fn set_block_policy(&self, chain: &str, policy: &BlockPolicy) -> Result<()> {
         validate::block_policy(policy)?;
         let (state, _guard) = self.locked(chain).await?;
         let mut record = state.snapshot();
@@ -815,10 +817,9 @@ impl HostDriver for LocalDriver {
         }
         self.require_leader(chain, &record.nodes).await?;
         let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
-        let body = serde_json::to_value(govchain_consensus::BlockPolicy::from(policy))
-            .map_err(|e| Error::Failed(format!("block policy: {e}")))?;
+        let body = serde_json::to_value(policy).map_err(|e| Error::Failed(format!("block policy: {e}")))?;
         admin.post(|| leader_p2p(&record.nodes), "/admin/policy", body).await?;
-        record.spec.block_policy = *policy;
+        record.spec.block_policy = policy.clone();
         self.commit(&state, record)?;
         info!(target: "govchain::driver", %chain, ?policy, "block policy changed");
         Ok(())

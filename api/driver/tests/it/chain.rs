@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use govchain_crypto::Suite;
-use govchain_driver::{BlockPolicySpec, ConsensusKind, HostDriver, NodeRole, ProcessState};
+use govchain_driver::{BlockPolicy, ConsensusKind, HostDriver, NodeRole, ProcessState};
 use govchain_sdk::Client;
 
 use crate::{KillOnDrop, alive, driver, node, pid_of, put, spec, wait_status};
@@ -47,7 +47,7 @@ async fn a_raft_chain_through_its_whole_life() {
     wait_status(&d, CHAIN, "height to grow on every node", |s| s.iter().all(|s| s.height > Some(h0))).await;
 
     // --- online block policy change, applied by every node.
-    let policy = BlockPolicySpec { max_txs: 7, max_bytes: 64 * 1024, max_wait_ms: 5 };
+    let policy = BlockPolicy::from_parts(7, 64 * 1024, 5).unwrap();
     d.set_block_policy(CHAIN, &policy).await.unwrap();
     for n in &created {
         let url = format!("{}/v1/policy", n.api_url);
@@ -61,8 +61,11 @@ async fn a_raft_chain_through_its_whole_life() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let bad = BlockPolicySpec { max_txs: 0, ..policy };
-    assert!(matches!(d.set_block_policy(CHAIN, &bad).await, Err(govchain_driver::Error::Invalid(_))));
+    let bad = BlockPolicy { max_txs: 0, ..policy };
+    match d.set_block_policy(CHAIN, &bad).await {
+        Err(govchain_driver::Error::Invalid(m)) => assert_eq!(m, BlockPolicy::MAX_TXS.message()),
+        other => panic!("a policy out of range: {other:?}"),
+    }
 
     // --- the bundle holds config, genesis, certificates, never a CA key.
     let bundle = d.node_bundle(CHAIN, "node1.a.gov", false).await.unwrap();

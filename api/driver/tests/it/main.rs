@@ -13,7 +13,7 @@ use std::{
 
 use govchain_crypto::{PrivateKey, Suite};
 use govchain_driver::{
-    BlockPolicySpec, ChainSpec, ConsensusKind, HostDriver, LocalDriver, NodeProgram, NodeRole, NodeSpec,
+    BlockPolicy, ChainSpec, ConsensusKind, HostDriver, LocalDriver, NodeProgram, NodeRole, NodeSpec,
     NodeStatus, Resources,
 };
 use govchain_execution::DataCall;
@@ -45,7 +45,7 @@ pub fn spec(chain: &str, suite: Suite, consensus: ConsensusKind, nodes: Vec<Node
         suite,
         consensus,
         nodes,
-        block_policy: BlockPolicySpec::default(),
+        block_policy: BlockPolicy::default(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use govchain_crypto::Suite;
 use govchain_driver::{
-    BlockPolicySpec, ConsensusKind, Error, HostDriver, LocalDriver, NodeProgram, NodeRole, ProcessState,
+    BlockPolicy, ConsensusKind, Error, HostDriver, LocalDriver, NodeProgram, NodeRole, ProcessState,
     validate::MAX_NODES,
 };
 
@@ -25,7 +25,7 @@ async fn a_solo_chain_runs_one_node_and_refuses_membership_changes() {
     let invalid = |r: Result<_, Error>| matches!(r, Err(Error::Invalid(_)));
     assert!(invalid(d.add_node("solo-1", &node("x.gov", NodeRole::Consensus)).await.map(|_| ())));
     assert!(invalid(d.remove_node("solo-1", "node0.x.gov").await));
-    assert!(invalid(d.set_block_policy("solo-1", &BlockPolicySpec::default()).await));
+    assert!(invalid(d.set_block_policy("solo-1", &BlockPolicy::default()).await));
     assert!(matches!(d.create_chain(&solo).await, Err(Error::Conflict(_))));
     assert!(matches!(d.stop_node("solo-1", "node9.x.gov").await, Err(Error::NotFound(_))));
     assert!(d.node_log("solo-1", "node0.x.gov", 5).await.unwrap().lines().count() <= 5);

@@ -166,7 +166,7 @@ fn call_depth_is_limited() {
 
 #[test]
 fn non_json_outputs_of_callees_are_shown_as_hex() {
-    use govchain_execution::{CallEnv, Executor, MemState, NativeContract, Result, TxContext};
+    use govchain_execution::{CallEnv, Executor, MemState, NativeContract, NativeEngine, Result, TxContext};
     struct Raw;
     impl NativeContract for Raw {
         fn name(&self) -> &str {
@@ -176,10 +176,11 @@ fn non_json_outputs_of_callees_are_shown_as_hex() {
             Ok(data.iter().rev().copied().collect())
         }
     }
-    let mut exec = Executor::new();
-    exec.register(Box::new(Raw)).unwrap();
-    assert!(exec.register(Box::new(Raw)).is_err(), "names are unique");
-    assert_eq!(exec.contract_names().collect::<Vec<_>>(), vec!["data", "evidence", "raw"]);
+    let mut native = NativeEngine::builtin();
+    native.register(Box::new(Raw)).unwrap();
+    assert!(native.register(Box::new(Raw)).is_err(), "names are unique");
+    assert_eq!(native.contract_names().collect::<Vec<_>>(), vec!["data", "evidence", "raw"]);
+    let exec = Executor::builder().engine(native).unwrap().build();
     let ctx = TxContext {
         tx_id: tx_hash(1),
         sender: sender("OrgA"),

@@ -5,6 +5,7 @@
 mod calls;
 mod common;
 mod determinism;
+mod engines;
 mod fuzz;
 mod limits;
 mod model;

@@ -266,7 +266,7 @@ fn unknown_contracts_and_non_invoke_transactions_fail() {
     let mut call = data("OrgA", &put("k", "v"));
     call.tx_type = govchain_types::TxType::EvmCall;
     let r = c.block(&[call]).receipts.remove(0);
-    assert!(failed(&r).contains("not executed by native contracts"));
+    assert_eq!(failed(&r), "no execution engine of this chain runs `evm_call` transactions");
     let r = c.block(&[raw("OrgA", "data", vec![0xee])]).receipts.remove(0);
     assert!(failed(&r).starts_with("invalid payload for contract `data`"));
 }

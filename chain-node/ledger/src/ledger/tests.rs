@@ -146,3 +146,29 @@ fn ledger_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Ledger>();
 }
+
+/// A ledger written before the `(sender, nonce)` index existed gets it
+/// rebuilt from its recent blocks when opened.
+#[test]
+fn the_nonce_index_is_rebuilt_for_a_ledger_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let (ledger, _) = ledger_with(dir.path(), 3);
+    let used = ledger.nonce_use(&k.address(), 21).unwrap().unwrap();
+    // Make it look like an older ledger: no marker, no index.
+    let mut batch = ledger.db.batch().durability(Some(PersistMode::SyncAll));
+    batch.remove(&ledger.meta, META_NONCES);
+    for nonce in [0u64, 1, 2, 10, 11, 12, 20, 21, 22] {
+        batch.remove(&ledger.nonces, nonces::pair_key(&k.address(), nonce));
+    }
+    batch.commit().unwrap();
+    assert_eq!(ledger.nonce_use(&k.address(), 21).unwrap(), None);
+    drop(ledger);
+
+    let ledger = Ledger::open(dir.path(), Suite::Gm, CHAIN).unwrap();
+    assert_eq!(ledger.nonce_use(&k.address(), 21).unwrap(), Some(used));
+    for nonce in [0u64, 1, 2, 10, 11, 12, 20, 22] {
+        assert!(ledger.nonce_use(&k.address(), nonce).unwrap().is_some(), "nonce {nonce}");
+    }
+    assert!(ledger.meta.get(META_NONCES).unwrap().is_some());
+}

@@ -6,6 +6,7 @@
 
 mod commit;
 mod crash;
+mod nonces;
 mod queries;
 
 use std::path::Path;

@@ -9,14 +9,15 @@ use std::str::FromStr;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, Query, State, rejection::BytesRejection},
+    extract::{DefaultBodyLimit, Path, Query, Request, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use govchain_execution::{DATA_CONTRACT, DataContract, TxContext};
 use govchain_types::{
-    Decode, Encode, Hash, Transaction,
+    Decode, Encode, Hash, MAX_DATA, Transaction,
     api::{BlockRecord, Height, StateValue, SubmitMode, TxProof, TxRecord},
 };
 use serde::Deserialize;
@@ -25,8 +26,15 @@ pub use error::ApiError;
 
 use crate::{Node, view::LedgerView};
 
-/// Largest request body: one transaction with the largest payload, plus room.
+/// Largest request body but a JSON transaction's.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Largest transaction, in its canonical encoding: the largest payload plus
+/// room for signers, certificates and memo. The same limit holds for both
+/// forms a transaction is submitted in (binary is that encoding; JSON is
+/// decoded, then measured by it), with the same error.
+pub const MAX_TX_BYTES: usize = MAX_DATA + 64 * 1024;
+/// Largest JSON transaction body: hex doubles every byte, plus field names.
+const MAX_TX_JSON: usize = 2 * MAX_TX_BYTES + 64 * 1024;
 /// Most history entries or scan results returned at once.
 const MAX_LIMIT: usize = 1000;
 
@@ -39,7 +47,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/policy", get(policy))
         .route("/v1/height", get(height))
-        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions", post(submit).layer(DefaultBodyLimit::max(MAX_TX_JSON)))
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/transactions/{id}/receipt", get(receipt))
         .route("/v1/transactions/{id}/proof", get(proof))
@@ -50,8 +58,59 @@ pub fn router(node: Node) -> Router {
         .route("/v1/data/{key}/history", get(data_history))
         .route("/v1/query/{contract}", post(query))
         .route("/v1/ws", get(ws::upgrade))
+        .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_errors))
         .with_state(node)
+}
+
+/// Unknown paths: 404 with the usual body.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {method} {}", uri.path()))
+}
+
+/// Gives every client error the `{code, message}` body: rejections made by
+/// the framework (a wrong method, a bad path or query, a refused WebSocket
+/// upgrade) answer plain text or nothing at all otherwise. Their text
+/// becomes the message; headers such as `Allow` stay.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Framework rejections are short texts; anything longer is cut.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, fallback) = match status {
+        StatusCode::NOT_FOUND => ("not_found", format!("no route for {method} {path}")),
+        // The methods allowed go in the `Allow` header, which the router
+        // adds after this layer has run.
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", format!("{method} is not allowed on {path}; see the Allow header"))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type".to_owned())
+        }
+        StatusCode::UPGRADE_REQUIRED => {
+            ("upgrade_required", format!("{path} takes WebSocket connections only"))
+        }
+        _ => ("bad_request", format!("bad request to {path}")),
+    };
+    let message = if text.is_empty() { fallback } else { text };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let body = Json(govchain_types::api::ErrorBody { code: code.to_owned(), message });
+    (parts, body).into_response()
 }
 
 async fn readyz(State(node): State<Node>) -> Response {
@@ -90,7 +149,25 @@ struct SubmitParams {
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+        }
+        status => ApiError::new(status, "bad_body", e.body_text()),
+    })
+}
+
+/// The one error of a transaction over [`MAX_TX_BYTES`], whichever form it
+/// came in.
+fn tx_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the transaction is larger than {MAX_TX_BYTES} bytes in its canonical encoding \
+             (its payload may hold at most {MAX_DATA} bytes)"
+        ),
+    )
 }
 
 /// Accepts a transaction as JSON (`application/json`) or in the canonical
@@ -102,16 +179,27 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    let body = body_bytes(body)?;
     let binary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let body = body_bytes(body).map_err(|e| {
+        // Past the JSON limit the body cannot hold a transaction within
+        // MAX_TX_BYTES in either form: answer as for one that is too large.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { tx_too_large() } else { e }
+    })?;
     let tx = if binary {
+        if body.len() > MAX_TX_BYTES {
+            return Err(tx_too_large());
+        }
         Transaction::decode(&body).map_err(|e| ApiError::bad_request("invalid_transaction", e.to_string()))?
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("transaction JSON: {e}")))?
+        let tx: Transaction = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("transaction JSON: {e}")))?;
+        if tx.encode().len() > MAX_TX_BYTES {
+            return Err(tx_too_large());
+        }
+        tx
     };
     let response = node.submit(tx, params.mode).await?;
     let code = if response.receipt.is_some() { StatusCode::OK } else { StatusCode::ACCEPTED };

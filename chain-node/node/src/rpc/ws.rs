@@ -6,7 +6,7 @@
 use axum::{
     extract::{
         State, WebSocketUpgrade,
-        ws::{Message, WebSocket},
+        ws::{CloseFrame, Message, WebSocket, close_code},
     },
     response::Response,
 };
@@ -58,6 +58,29 @@ async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, 
     }
 }
 
+/// The close frame for a connection whose client broke the protocol: 1009
+/// for a message over [`MAX_CLIENT_MESSAGE`], 1007 for text that is not
+/// UTF-8, 1002 for any other violation; the reason says what happened.
+fn violation(error: &axum::Error) -> Message {
+    let text = error.to_string();
+    let code = if text.contains("too long") || text.contains("Space limit") {
+        close_code::SIZE
+    } else if text.contains("UTF-8") || text.contains("utf-8") {
+        close_code::INVALID
+    } else {
+        close_code::PROTOCOL
+    };
+    // A close reason holds at most 123 bytes.
+    let mut reason = String::new();
+    for c in text.chars() {
+        if reason.len() + c.len_utf8() > 123 {
+            break;
+        }
+        reason.push(c);
+    }
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
 async fn session(node: Node, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
     let mut blocks = node.subscribe();
@@ -65,10 +88,24 @@ async fn session(node: Node, socket: WebSocket) {
     loop {
         tokio::select! {
             incoming = rx.next() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        // Tell the client why before going away; it may be
+                        // gone already, then there is nobody to tell.
+                        let _ = tx.send(violation(&e)).await;
+                        break;
+                    }
+                    None => break,
+                };
                 let text = match msg {
                     Message::Text(t) => t.to_string(),
                     Message::Close(_) => break,
+                    Message::Binary(_) => {
+                        let msg = WsMessage::Error { message: "subscriptions are JSON text messages, not binary".into() };
+                        if !send(&mut tx, &msg).await { break; }
+                        continue;
+                    }
                     _ => continue,
                 };
                 let reply = match serde_json::from_str::<Subscription>(&text) {

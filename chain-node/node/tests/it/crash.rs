@@ -23,7 +23,7 @@ const TIME_CAP: Duration = Duration::from_secs(120);
 const WRITERS: usize = 16;
 
 /// Kills the node if the test panics, so no process outlives it.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -32,7 +32,7 @@ impl Drop for Running {
     }
 }
 
-fn spawn_node(config: &Path) -> (Running, String) {
+pub(crate) fn spawn_node(config: &Path) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_govchain-node"))
         .args(["run", "--config"])
         .arg(config)

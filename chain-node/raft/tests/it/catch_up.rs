@@ -29,7 +29,7 @@ async fn peer(net: &LoopbackNetwork, dir: &std::path::Path, blocks: u64) -> (Raf
             .expect("peer");
     for h in 0..blocks {
         let batch = Batch { transactions: vec![tx(h)], timestamp_ms: 5000 + h, proposer: "node1".into() };
-        store.apply_batch(batch, b"{}").expect("block");
+        store.apply_batch(batch, Some(b"{}")).expect("block");
     }
     net.register(&engine);
     (engine, store)

@@ -11,7 +11,7 @@ use std::{
 use govchain_consensus::BlockPolicy;
 use govchain_crypto::{Address, Suite};
 use govchain_raft::{
-    Node, NodeId, RaftConfig, RaftEngine, RaftTransport,
+    Node, NodeId, PeerTransport, RaftConfig, RaftEngine,
     test_utils::{LoopbackNetwork, MemBlockStore},
 };
 use govchain_types::{Transaction, TxBody, TxType};
@@ -116,7 +116,7 @@ impl Cluster {
         });
         let mut c = config(id, node(id), member.dir.clone());
         (self.tune)(&mut c);
-        let transport: Arc<dyn RaftTransport> = Arc::new(self.net.clone());
+        let transport: Arc<dyn PeerTransport> = Arc::new(self.net.clone());
         let engine = RaftEngine::start(c, member.store.clone(), transport).await.expect("start engine");
         self.net.register(&engine);
         member.engine = Some(engine.clone());

@@ -4,3 +4,4 @@
 
 mod fuzz;
 mod roundtrip;
+mod tx_json;

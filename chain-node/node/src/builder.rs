@@ -1,0 +1,242 @@
+//! The one place a node is wired: from its config and its chain's genesis,
+//! open the ledger, start the consensus engine the genesis names, link it to
+//! its peers and return the running [`Node`]. Nothing else constructs an
+//! engine.
+//!
+//! An engine plugs in as an [`EngineFactory`]: it is started with the node's
+//! ledger as its [`BlockStore`] and, when it declares itself networked, the
+//! node's mutual-TLS [`PeerTransport`]; it returns its [`Consensus`] and the
+//! routes it serves to its peers. [`NodeBuilder::start`] picks the factory
+//! of the genesis [`ConsensusKind`]; [`NodeBuilder::engine`] puts another in
+//! its place (the in-memory test engine does that).
+//!
+//! ```no_run
+//! # async fn run(config: govchain_node::config::NodeConfig) -> govchain_node::Result<()> {
+//! let node = govchain_node::builder::NodeBuilder::new(config).start().await?;
+//! # Ok(()) }
+//! ```
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::Router;
+use govchain_consensus::{BlockStore, BoxFuture, Consensus, ConsensusKind, PeerTransport, solo::Solo};
+use govchain_raft::{RaftConfig, RaftEngine};
+
+use crate::{
+    Error, Node, Result,
+    config::{Genesis, NodeConfig},
+    node::LedgerStore,
+    replicated::Peers,
+};
+
+/// What an engine is started with.
+pub struct EngineContext<'a> {
+    /// The node's own settings.
+    pub config: &'a NodeConfig,
+    /// The chain's genesis (validated).
+    pub genesis: &'a Genesis,
+    /// The node's ledger as the engine drives it.
+    pub store: Arc<dyn BlockStore>,
+    peers: Option<&'a Peers>,
+}
+
+impl std::fmt::Debug for EngineContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineContext").field("node", &self.config.node_id).finish_non_exhaustive()
+    }
+}
+
+impl EngineContext<'_> {
+    /// The mutual-TLS transport to the other members; refused unless the
+    /// factory declared itself [`EngineFactory::networked`].
+    pub fn transport(&self) -> Result<Arc<dyn PeerTransport>> {
+        self.peers
+            .map(Peers::transport)
+            .ok_or_else(|| Error::Internal("this engine was not started with a peer link".into()))
+    }
+}
+
+/// A started engine.
+pub struct Engine {
+    /// The node's consensus.
+    pub consensus: Arc<dyn Consensus>,
+    /// Routes the engine serves to its peers, mounted on the node's
+    /// mutual-TLS listener (a networked engine only).
+    pub peer_routes: Option<Router>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("status", &self.consensus.status()).finish_non_exhaustive()
+    }
+}
+
+/// Starts one kind of consensus engine for a node.
+pub trait EngineFactory: Send + Sync {
+    /// Whether the engine talks to peers: the builder then sets up the
+    /// node's mutual-TLS link (genesis CA, `p2p_listen` and `cert` become
+    /// required), hands the engine its transport and serves its routes,
+    /// client transactions are forwarded to the leader over it, and the
+    /// admin endpoints are served on it.
+    fn networked(&self) -> bool;
+
+    /// Starts the engine on the current tokio runtime.
+    fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>>;
+}
+
+/// Wires a [`Node`] from its config and genesis.
+pub struct NodeBuilder {
+    config: NodeConfig,
+    genesis: Option<Genesis>,
+    engine: Option<Arc<dyn EngineFactory>>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder").field("node", &self.config.node_id).finish_non_exhaustive()
+    }
+}
+
+impl NodeBuilder {
+    /// A node with `config`; the genesis is read from `config.genesis`
+    /// unless [`NodeBuilder::genesis`] gives it.
+    pub fn new(config: NodeConfig) -> NodeBuilder {
+        NodeBuilder { config, genesis: None, engine: None }
+    }
+
+    /// Uses `genesis` instead of reading the config's genesis file.
+    pub fn genesis(mut self, genesis: Genesis) -> NodeBuilder {
+        self.genesis = Some(genesis);
+        self
+    }
+
+    /// Starts `factory`'s engine instead of the one the genesis names.
+    pub fn engine(mut self, factory: impl EngineFactory + 'static) -> NodeBuilder {
+        self.engine = Some(Arc::new(factory));
+        self
+    }
+
+    /// The factory of each consensus kind.
+    fn factory(kind: ConsensusKind) -> Arc<dyn EngineFactory> {
+        match kind {
+            ConsensusKind::Solo => Arc::new(SoloFactory),
+            ConsensusKind::Raft => Arc::new(RaftFactory),
+        }
+    }
+
+    /// Validates the config and genesis, opens the ledger (writing the
+    /// genesis block on first start), starts the engine, serves the peer
+    /// endpoints of a networked engine and returns the running node.
+    pub async fn start(self) -> Result<Node> {
+        self.config.validate()?;
+        let genesis = match self.genesis {
+            Some(g) => {
+                g.validate()?;
+                g
+            }
+            None => Genesis::load(&self.config.genesis)?,
+        };
+        let factory = self.engine.unwrap_or_else(|| Self::factory(genesis.consensus));
+        let inner = Node::open(self.config, genesis)?;
+        let (config, genesis) = (inner.config(), inner.genesis());
+        let peers = match factory.networked() {
+            true => {
+                let key_pem = inner.key_pem()?;
+                Some(Peers::new(config, genesis, &key_pem, genesis.consensus.as_str())?)
+            }
+            false => None,
+        };
+        let store: Arc<dyn BlockStore> = Arc::new(LedgerStore(inner.clone()));
+        let ctx = EngineContext { config, genesis, store, peers: peers.as_ref() };
+        let engine = factory.start(ctx).await?;
+        let node = Node::assemble(inner, engine.consensus, peers);
+        if let Some(peers) = node.peers() {
+            peers.serve(node.clone(), engine.peer_routes.unwrap_or_default()).await?;
+        }
+        Ok(node)
+    }
+}
+
+/// One node orders alone, with the genesis block policy.
+struct SoloFactory;
+
+impl EngineFactory for SoloFactory {
+    fn networked(&self) -> bool {
+        false
+    }
+
+    fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>> {
+        Box::pin(async move {
+            let (solo, _cutter) = Solo::start(
+                ctx.config.node_id.clone(),
+                ctx.genesis.block_policy.clone(),
+                ctx.config.mempool_capacity,
+                ctx.store,
+            )?;
+            Ok(Engine { consensus: Arc::new(solo), peer_routes: None })
+        })
+    }
+}
+
+/// Raft over the node's mutual-TLS link; the genesis members form the
+/// group (the lowest id bootstraps it; a no-op on later starts), later
+/// members join when the leader adds them.
+struct RaftFactory;
+
+impl EngineFactory for RaftFactory {
+    fn networked(&self) -> bool {
+        true
+    }
+
+    fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>> {
+        Box::pin(async move {
+            let (config, genesis) = (ctx.config, ctx.genesis);
+            let member = genesis.member(&config.node_id);
+            let id = match (member, config.consensus_id) {
+                (Some(m), None) => m.id,
+                (Some(m), Some(id)) if m.id == id => id,
+                (Some(m), Some(id)) => {
+                    return Err(Error::Config(format!(
+                        "consensus_id {id} differs from the genesis member `{}` ({})",
+                        m.name, m.id
+                    )));
+                }
+                (None, Some(id)) => id,
+                (None, None) => {
+                    return Err(Error::Config(format!(
+                        "node `{}` is not a genesis member; a joining node needs consensus_id",
+                        config.node_id
+                    )));
+                }
+            };
+            let listen = config
+                .p2p_listen
+                .ok_or_else(|| Error::Config("a raft chain needs p2p_listen in the node config".into()))?;
+            let addr = member.map_or_else(|| listen.to_string(), |m| m.p2p.clone());
+            let mut raft = RaftConfig::new(
+                id,
+                govchain_raft::Node::new(addr, &config.node_id),
+                config.data_dir.join("raft"),
+            );
+            raft.block_policy = genesis.block_policy.clone();
+            raft.queue_capacity = config.mempool_capacity;
+            let engine = RaftEngine::start(raft, ctx.store.clone(), ctx.transport()?)
+                .await
+                .map_err(|e| Error::Config(format!("starting raft: {e}")))?;
+            let lowest = genesis.members.iter().map(|m| m.id).min();
+            if member.is_some() && lowest == Some(id) {
+                let members: BTreeMap<u64, govchain_raft::Node> = genesis
+                    .members
+                    .iter()
+                    .map(|m| (m.id, govchain_raft::Node::new(m.p2p.clone(), m.name.clone())))
+                    .collect();
+                engine
+                    .initialize(members)
+                    .await
+                    .map_err(|e| Error::Config(format!("bootstrapping raft: {e}")))?;
+            }
+            let peer_routes = govchain_raft::http::router(engine.clone());
+            Ok(Engine { consensus: Arc::new(engine), peer_routes: Some(peer_routes) })
+        })
+    }
+}
