@@ -484,6 +484,8 @@ enum Jobs {
     UpdatedAt,
 }
 
+// Column names: every one is a `used_*` figure.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum QuotaUse {
     UsedNodes,

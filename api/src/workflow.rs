@@ -591,7 +591,7 @@ pub(crate) async fn run_job(state: &AppState, lease: &jobs::Lease) {
             let job = crate::entity::job::Entity::find_by_id(lease.job_id)
                 .one(&txn)
                 .await?
-                .ok_or_else(|| jobs::lost())?;
+                .ok_or_else(jobs::lost)?;
             if let (true, Ok(spec)) = (job.reserved, &spec) {
                 let left = spec.nodes().saturating_sub(u32::try_from(job.done).unwrap_or(0));
                 jobs::release(&txn, r.org_id, jobs::Amount::of(left, spec.resources())).await?;
@@ -701,17 +701,16 @@ async fn provision_chain(
         .ok_or_else(|| ApiError::not_found("organization"))?;
     // A replica that lost this job may have begun the chain: that attempt
     // goes (with the driver's copy, where this replica reaches it).
-    if let Some(old) = r.chain_id {
-        if let Some(ch) = chain::Entity::find_by_id(old).one(&state.db).await? {
-            if ch.state == "provisioning" {
-                match state.driver.delete_chain(&ch.chain_key).await {
-                    Ok(()) | Err(govchain_driver::Error::NotFound(_)) => {}
-                    Err(e) => tracing::warn!(target: "govchain::api",
-                        "removing an earlier attempt at chain {}: {e}", ch.chain_key),
-                }
-                chain::Entity::delete_by_id(ch.id).exec(&state.db).await?;
-            }
+    if let Some(old) = r.chain_id
+        && let Some(ch) = chain::Entity::find_by_id(old).one(&state.db).await?
+        && ch.state == "provisioning"
+    {
+        match state.driver.delete_chain(&ch.chain_key).await {
+            Ok(()) | Err(govchain_driver::Error::NotFound(_)) => {}
+            Err(e) => tracing::warn!(target: "govchain::api",
+                "removing an earlier attempt at chain {}: {e}", ch.chain_key),
         }
+        chain::Entity::delete_by_id(ch.id).exec(&state.db).await?;
     }
     let policy = c.block_policy.clone().unwrap_or_default();
     let key = format!("{}-{}", c.name, &crate::auth::random_token()[..8]);

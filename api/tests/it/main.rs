@@ -8,6 +8,5 @@ mod journey;
 mod kube;
 mod matrix;
 mod openapi;
-mod replicas;
 mod security;
 mod support;
