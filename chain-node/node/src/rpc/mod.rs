@@ -176,17 +176,32 @@ async fn submit(
     State(node): State<Node>,
     params: Result<Query<SubmitParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let binary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
-    let body = body_bytes(body).map_err(|e| {
-        // Past the JSON limit the body cannot hold a transaction within
-        // MAX_TX_BYTES in either form: answer as for one that is too large.
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { tx_too_large() } else { e }
+    // A body declared longer than either form of a transaction can be is
+    // refused from its head, before a byte of it is read. One a little over
+    // is read, so that a client still sending it gets the answer.
+    let limit = MAX_TX_JSON;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(tx_too_large());
+    }
+    // Past the limit the body cannot hold a transaction within MAX_TX_BYTES
+    // in either form: answer as for one that is too large.
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            tx_too_large()
+        } else {
+            ApiError::bad_request("bad_body", format!("reading the request body: {e}"))
+        }
     })?;
     let tx = if binary {
         if body.len() > MAX_TX_BYTES {
