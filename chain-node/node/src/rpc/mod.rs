@@ -187,10 +187,8 @@ async fn submit(
     // refused from its head, before a byte of it is read. One a little over
     // is read, so that a client still sending it gets the answer.
     let limit = MAX_TX_JSON;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(tx_too_large());
     }
