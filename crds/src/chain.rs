@@ -537,4 +537,10 @@ impl Chain {
     pub fn node_image(&self) -> String {
         format!("{}:{}", self.spec.image, self.spec.version)
     }
+
+    /// The block policy `spec.blockPolicy` asks for (the defaults for what
+    /// it leaves out), checked by the chain vocabulary.
+    pub fn block_policy(&self) -> Result<BlockPolicy, VocabularyError> {
+        self.spec.block_policy.clone().unwrap_or_default().to_policy()
+    }
 }

@@ -913,14 +913,8 @@ impl<'a> Reconciler<'a> {
         pods: &BTreeMap<String, PodView>,
         progressing: &mut Vec<String>,
     ) -> Result<()> {
-        let wanted = self
-            .chain
-            .spec
-            .block_policy
-            .clone()
-            .unwrap_or_default()
-            .to_policy()
-            .map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
+        let wanted =
+            self.chain.block_policy().map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
         let applied = |key: &String| pods.get(key).and_then(|v| v.policy.as_ref());
         let behind: Vec<&String> =
             membership.nodes.keys().filter(|k| applied(k).is_some_and(|p| *p != wanted)).collect();

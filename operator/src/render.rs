@@ -128,13 +128,7 @@ pub fn genesis(
     members: &[GenesisMember],
     timestamp_ms: u64,
 ) -> Result<Genesis> {
-    let policy = chain
-        .spec
-        .block_policy
-        .clone()
-        .unwrap_or_default()
-        .to_policy()
-        .map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
+    let policy = chain.block_policy().map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
     let organization = chain.organization();
     let raft = chain.spec.consensus == Consensus::Raft;
     let genesis = Genesis {
