@@ -356,11 +356,11 @@ mod tests {
             a.acquire().expect("room").queued(*id);
         }
         for (k, block) in mine[..30].chunks(10).enumerate() {
-            a.committed_at(block.to_vec().into_iter(), at(500 * k as u64));
+            a.committed_at(block.iter().copied(), at(500 * k as u64));
         }
         assert_eq!(a.limit(), 20, "a backlog measured 20 tx/s: one second of it");
         for (k, block) in mine[30..].chunks(10).enumerate() {
-            a.committed_at(block.to_vec().into_iter(), at(1500 + 500 * k as u64));
+            a.committed_at(block.iter().copied(), at(1500 + 500 * k as u64));
         }
         assert_eq!(a.held(), 0);
         // No backlog: 5 tx/s of others' blocks do not lower the estimate ...
