@@ -10,7 +10,14 @@
 //! one phase to the next: capacity is measured before and after each
 //! overload phase, and the throughput is judged against their mean only
 //! when the two agree; otherwise the round is repeated (at most
-//! [`ROUNDS`]). Latency and refusals are judged in every round.
+//! [`ROUNDS`]). So is latency: the node holds what its estimate of the
+//! capacity drains in its budget, and a capacity that moved under it says
+//! nothing of the node. That every refusal is a 503 is judged in every
+//! round.
+//!
+//! The chain runs with an admission budget of [`BUDGET_MS`] (the operator's
+//! latency knob, `admission_budget_ms`), leaving room under the 2 s bound
+//! for a shared machine's jitter.
 
 use std::{process::Command, time::Instant};
 
@@ -21,8 +28,10 @@ use crate::net::{Started, leader_among};
 /// Seconds of each phase.
 const PHASE_S: u64 = 6;
 /// Submissions in flight in both phases: several times what the node
-/// admits (about a second of its throughput).
+/// admits ([`BUDGET_MS`] of its throughput).
 const IN_FLIGHT: u64 = 400;
+/// The nodes' admission budget, ms.
+const BUDGET_MS: u64 = 750;
 /// Most overload phases.
 const ROUNDS: usize = 3;
 /// The capacity measures around an overload phase agree when the lower is
@@ -96,6 +105,17 @@ async fn a_chain_offered_three_times_its_capacity_keeps_committing_and_refuses_w
         "--p2p-port",
         &(base + 1).to_string(),
     ]);
+    for i in 0..4 {
+        let path = out.join(format!("node{i}")).join("node.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let budget = format!("admission_budget_ms = {BUDGET_MS}");
+        let set: String = config
+            .lines()
+            .map(|l| if l.starts_with("admission_budget_ms") { budget.clone() } else { l.to_owned() } + "\n")
+            .collect();
+        assert!(set.contains(&budget), "no admission_budget_ms in {}", path.display());
+        std::fs::write(&path, set).unwrap();
+    }
     crate::ok(&["net", "start", o]);
     let _guard = Started(out.clone());
     let urls: Vec<String> = (0..4u8).map(|i| format!("http://127.0.0.{}:{base}", first + i)).collect();
@@ -150,7 +170,6 @@ async fn a_chain_offered_three_times_its_capacity_keeps_committing_and_refuses_w
             overload.get("accepted"),
             started.elapsed().as_secs_f64()
         );
-        assert!(p99 < 2000.0, "p99 commit latency {p99} ms from submission");
         // The bench counts a 503 `overloaded` as a refusal and anything else
         // (another status, a timeout, a dropped connection) as a failure.
         assert_eq!(overload.get("failed"), 0.0, "a submission failed other than with 503");
@@ -160,6 +179,7 @@ async fn a_chain_offered_three_times_its_capacity_keeps_committing_and_refuses_w
         assert!(new.iter().all(|(r, _)| r == "overloaded"), "other refusals: {new:?}");
         assert_eq!(count(&new, "overloaded"), refused, "node and bench count the refusals alike");
         if agree {
+            assert!(p99 < 2000.0, "p99 commit latency {p99} ms from submission");
             assert!(refused > 0.0, "three times the capacity was never refused");
             judged = Some((tps, reference));
             break;
