@@ -221,7 +221,7 @@ impl<S: BlockSink> Cutter<S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::{
         sync::Mutex,
         time::{Duration, Instant},
@@ -232,6 +232,7 @@ mod tests {
 
     use super::*;
 
+    /// A transaction with nonce `n` and a 100-byte payload.
     pub(crate) fn tx(n: u64) -> Transaction {
         Transaction {
             body: TxBody {

@@ -46,7 +46,7 @@ use govchain_types::Transaction;
 pub use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
 pub use store::{BlockStore, ChainTip, StoreError};
-pub use transport::{PeerTransport, TransportError};
+pub use transport::{PeerReply, PeerTransport, TransportError};
 
 /// A boxed, sendable future (what the object-safe async methods return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

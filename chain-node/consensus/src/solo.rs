@@ -109,28 +109,10 @@ mod tests {
         time::{Duration, Instant},
     };
 
-    use govchain_crypto::Address;
-    use govchain_types::{Block, Hash, TxBody, TxType, chain::Suite};
+    use govchain_types::{Block, Hash, chain::Suite};
 
     use super::*;
-    use crate::{Batch, ChainTip, Error, StoreError};
-
-    fn tx(n: u64) -> Transaction {
-        Transaction {
-            body: TxBody {
-                chain_id: "t".into(),
-                tx_type: TxType::Invoke,
-                timestamp_ms: 0,
-                nonce: n,
-                sender: Address([0; 20]),
-                recipient: "data".into(),
-                data: vec![],
-                memo: String::new(),
-                signers: vec![],
-            },
-            signatures: vec![],
-        }
-    }
+    use crate::{Batch, ChainTip, Error, StoreError, cutter::tests::tx};
 
     /// Records batches; optionally slow, to let transactions pile up.
     #[derive(Default)]

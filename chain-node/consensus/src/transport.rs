@@ -1,7 +1,5 @@
 //! Moving an engine's request/reply bytes between members.
 
-use std::sync::Arc;
-
 use crate::BoxFuture;
 
 /// Why a peer exchange failed.
@@ -26,6 +24,9 @@ pub enum TransportError {
     },
 }
 
+/// What [`PeerTransport::send`] returns: the reply body, once it came.
+pub type PeerReply<'a> = BoxFuture<'a, Result<Vec<u8>, TransportError>>;
+
 /// Request/reply bytes to another member of the group. The node implements
 /// it over HTTPS with mutual TLS (node certificates from the chain CA) and
 /// serves the engine's paths on its peer listener; tests use in-process
@@ -34,23 +35,5 @@ pub trait PeerTransport: Send + Sync + 'static {
     /// Sends `body` to `path` (relative, e.g. `raft/append`) of member
     /// `target` at `addr` (`host:port`) and returns the reply body.
     /// Dropping the future cancels the call.
-    fn send<'a>(
-        &'a self,
-        target: u64,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>, TransportError>>;
-}
-
-impl<T: PeerTransport + ?Sized> PeerTransport for Arc<T> {
-    fn send<'a>(
-        &'a self,
-        target: u64,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>, TransportError>> {
-        (**self).send(target, addr, path, body)
-    }
+    fn send<'a>(&'a self, target: u64, addr: &'a str, path: &'a str, body: Vec<u8>) -> PeerReply<'a>;
 }

@@ -236,7 +236,7 @@ fn default_mempool() -> usize {
 }
 
 /// Default [`NodeConfig::admission_budget_ms`].
-pub const DEFAULT_ADMISSION_BUDGET_MS: u64 = 1500;
+pub const DEFAULT_ADMISSION_BUDGET_MS: u64 = 1000;
 /// Range of [`NodeConfig::admission_budget_ms`].
 pub const ADMISSION_BUDGET_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
 

@@ -17,7 +17,7 @@ mod replicated;
 pub mod rpc;
 mod view;
 
-pub use node::{Committed, Node};
+pub use node::{Committed, LedgerWatch, Node};
 
 use govchain_types::Hash;
 

@@ -4,7 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -47,6 +47,17 @@ pub struct Committed {
     pub block: Block,
     /// One receipt per transaction.
     pub receipts: Vec<Receipt>,
+}
+
+/// See [`Node::ledger_watch`].
+#[derive(Debug, Clone)]
+pub struct LedgerWatch(Weak<Inner>);
+
+impl LedgerWatch {
+    /// Nothing holds the ledger any more.
+    pub fn released(&self) -> bool {
+        self.0.strong_count() == 0
+    }
 }
 
 /// A running node. Cheap to clone; all clones share one node.
@@ -199,6 +210,13 @@ impl Node {
     /// The ledger, for queries.
     pub fn ledger(&self) -> &Ledger {
         &self.inner.ledger
+    }
+
+    /// A watch on this node's ledger: it tells when every part of the node
+    /// (its handles, the engine's tasks) has let the ledger go, so its
+    /// directory can be opened again.
+    pub fn ledger_watch(&self) -> LedgerWatch {
+        LedgerWatch(Arc::downgrade(&self.inner))
     }
 
     /// The executor, for read-only queries.

@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use govchain_consensus::{BoxFuture, Leader, PeerTransport, TransportError};
+use govchain_consensus::{Leader, PeerReply, PeerTransport, TransportError};
 use govchain_net::{ChainTrust, HttpsClient, Identity, PeerAware, TlsListener};
 use govchain_types::{
     Decode, Encode, Transaction,
@@ -293,13 +293,7 @@ struct MtlsTransport {
 }
 
 impl PeerTransport for MtlsTransport {
-    fn send<'a>(
-        &'a self,
-        target: u64,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, TransportError>> {
+    fn send<'a>(&'a self, target: u64, addr: &'a str, path: &'a str, body: Vec<u8>) -> PeerReply<'a> {
         Box::pin(async move {
             let url = format!("https://{addr}/{path}");
             let reply = self

@@ -17,7 +17,7 @@ use axum::{
 };
 use tracing::warn;
 
-use govchain_consensus::{BoxFuture, PeerTransport, TransportError};
+use govchain_consensus::{PeerReply, PeerTransport, TransportError};
 
 use crate::{Error, NodeId, RaftEngine, Result, TARGET};
 
@@ -51,13 +51,7 @@ impl HttpTransport {
 }
 
 impl PeerTransport for HttpTransport {
-    fn send<'a>(
-        &'a self,
-        target: NodeId,
-        addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>, TransportError>> {
+    fn send<'a>(&'a self, target: NodeId, addr: &'a str, path: &'a str, body: Vec<u8>) -> PeerReply<'a> {
         Box::pin(async move {
             let url = format!("{}://{addr}/{path}", self.scheme);
             let resp = self

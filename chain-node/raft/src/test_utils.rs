@@ -7,7 +7,7 @@ use std::{
 };
 
 pub use govchain_consensus::memory::MemBlockStore;
-use govchain_consensus::{BoxFuture, PeerTransport, TransportError};
+use govchain_consensus::{PeerReply, PeerTransport, TransportError};
 
 use crate::{NodeId, RaftEngine};
 
@@ -38,13 +38,7 @@ impl LoopbackNetwork {
 }
 
 impl PeerTransport for LoopbackNetwork {
-    fn send<'a>(
-        &'a self,
-        target: NodeId,
-        _addr: &'a str,
-        path: &'a str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Vec<u8>, TransportError>> {
+    fn send<'a>(&'a self, target: NodeId, _addr: &'a str, path: &'a str, body: Vec<u8>) -> PeerReply<'a> {
         Box::pin(async move {
             let engine = self.members.lock().unwrap_or_else(PoisonError::into_inner).get(&target).cloned();
             let Some(engine) = engine else {

@@ -9,6 +9,7 @@ mod cert;
 mod crypto;
 mod net;
 mod node;
+mod overload;
 mod partition;
 mod platform;
 

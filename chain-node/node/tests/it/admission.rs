@@ -18,7 +18,7 @@ use crate::support::{init, wallet};
 async fn a_flooded_node_refuses_with_503_and_retry_after_and_retries_commit() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = init(&dir.path().join("node"), Suite::IntlR1, "test-chain");
-    // 50 ms of the cold floor (200 tx/s): ten transactions in flight.
+    // 50 ms of the cold floor (50 tx/s): three transactions in flight.
     config.admission_budget_ms = 50;
     let node = Node::start(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,7 +49,7 @@ async fn a_flooded_node_refuses_with_503_and_retry_after_and_retries_commit() {
         }
     }
     assert!(committed > 0, "the node admitted up to its limit");
-    assert!(!refused.is_empty(), "300 at once exceed ten in flight");
+    assert!(!refused.is_empty(), "300 at once exceed three in flight");
     assert_eq!(
         node.metrics().render().lines().find(|l| l.contains("reason=\"overloaded\"")).map(|l| {
             l.rsplit(' ').next().unwrap_or_default().trim().parse::<usize>().unwrap_or_default()

@@ -160,10 +160,11 @@ impl Cluster {
         running.server.abort();
         let _ = running.server.await;
         running.node.shutdown().await.expect("shutdown");
+        let watch = running.node.ledger_watch();
         drop(running.node);
-        // The engine's tasks end with their aborts; give them a moment to
-        // drop the ledger before it is opened again.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The engine's tasks end with their aborts: the ledger is opened
+        // again once they have dropped it.
+        until(&format!("{}: node{i} lets its ledger go", self.engine.name()), || watch.released()).await;
     }
 
     /// Prepares one more node of the chain; returns its index.
