@@ -24,15 +24,11 @@ use crate::{
     AppState,
     auth::{ActorSlot, Auth},
     entity::{oplog, oplog_head},
-    error::{ApiError, Result},
+    error::{ApiError, Outcome, Result},
     now_ms,
     rbac::Perm,
     validate,
 };
-
-/// The error code of a failed response, for its log entry.
-#[derive(Debug, Clone, Copy)]
-pub struct Outcome(pub &'static str);
 
 /// What a handler wants the log entry to say beyond the path (e.g. the id
 /// of what it created).

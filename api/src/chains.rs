@@ -8,8 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use govchain_crypto::Suite;
-use govchain_driver::{BlockPolicy, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus, Resources};
+use govchain_driver::{ConsensusKind, NodeInfo, NodeSpec, NodeStatus};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
     Set, TransactionTrait, sea_query::Expr,
@@ -22,6 +21,10 @@ use crate::{
     ApiJson, AppState, audit,
     auth::Auth,
     created,
+    domain::{
+        BlockPolicyView, ChainState, InvitationStatus, NodeKind, NodeState, OrgStatus, ResourcesView,
+        parse_role,
+    },
     entity::{chain, chain_member, invitation, node, org},
     error::{ApiError, ErrorBody, Result},
     jobs, now_ms,
@@ -46,87 +49,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invite))
         .routes(routes!(list_invitations))
         .routes(routes!(respond_invitation))
-}
-
-/// Resources of one node.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResourcesView {
-    /// CPU, millicores (50 to 64000).
-    #[schema(minimum = 50, maximum = 64000)]
-    pub cpu_millis: u32,
-    /// Memory, MiB (64 to 262144).
-    #[schema(minimum = 64, maximum = 262144)]
-    pub memory_mb: u32,
-    /// Storage, MiB (64 to 16777216).
-    #[schema(minimum = 64, maximum = 16777216)]
-    pub storage_mb: u32,
-}
-
-impl ResourcesView {
-    pub(crate) fn check(&self) -> Result<()> {
-        if !(50..=64_000).contains(&self.cpu_millis) {
-            return Err(ApiError::invalid("cpu_millis must be 50 to 64000"));
-        }
-        if !(64..=262_144).contains(&self.memory_mb) {
-            return Err(ApiError::invalid("memory_mb must be 64 to 262144"));
-        }
-        if !(64..=16_777_216).contains(&self.storage_mb) {
-            return Err(ApiError::invalid("storage_mb must be 64 to 16777216"));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn to_driver(&self) -> Resources {
-        Resources { cpu_millis: self.cpu_millis, memory_mb: self.memory_mb, storage_mb: self.storage_mb }
-    }
-}
-
-/// When a block is cut. Limits and defaults are the chain vocabulary's
-/// (`govchain_types::BlockPolicy`), the ones the node, the drivers and the
-/// CRDs check.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BlockPolicyView {
-    /// Most transactions per block (1 to 100000).
-    pub max_txs: usize,
-    /// Most payload bytes per block (1 KiB to 64 MiB).
-    pub max_bytes: usize,
-    /// Longest wait for more transactions once one is pending, ms (0 to 10000).
-    pub max_wait_ms: u64,
-}
-
-impl Default for BlockPolicyView {
-    fn default() -> BlockPolicyView {
-        BlockPolicyView::from(&BlockPolicy::default())
-    }
-}
-
-impl From<&BlockPolicy> for BlockPolicyView {
-    fn from(p: &BlockPolicy) -> BlockPolicyView {
-        BlockPolicyView { max_txs: p.max_txs, max_bytes: p.max_bytes, max_wait_ms: p.max_wait_ms() }
-    }
-}
-
-impl BlockPolicyView {
-    pub(crate) fn check(&self) -> Result<()> {
-        self.to_driver().map(|_| ())
-    }
-
-    /// The policy, checked by the vocabulary's one function; its message
-    /// (`max_wait_ms must be 0 to 10000`) is the answer's.
-    pub(crate) fn to_driver(&self) -> Result<BlockPolicy> {
-        BlockPolicy::from_parts(self.max_txs as u64, self.max_bytes as u64, self.max_wait_ms)
-            .map_err(|e| ApiError::invalid(e.to_string()))
-    }
-}
-
-pub(crate) fn parse_suite(s: &str) -> Result<Suite> {
-    s.parse().map_err(|_| ApiError::invalid(format!("suite `{s}` is not offered (gm, intl-k1, intl-r1)")))
-}
-
-pub(crate) fn parse_role(s: &str) -> Result<NodeRole> {
-    s.parse().map_err(|_| ApiError::invalid(format!("node role `{s}` is not one of consensus, backup")))
 }
 
 /// A member organization of a chain.
@@ -210,7 +132,7 @@ fn node_view(n: node::Model) -> NodeView {
         name: n.name,
         org_id: n.org_id,
         consensus_id: n.consensus_id,
-        role: n.role,
+        role: n.role.into(),
         api_url: n.api_url,
         p2p: n.p2p,
         resources: ResourcesView {
@@ -218,7 +140,7 @@ fn node_view(n: node::Model) -> NodeView {
             memory_mb: to_u32(n.memory_mb),
             storage_mb: to_u32(n.storage_mb),
         },
-        state: n.state,
+        state: n.state.into(),
         live: None,
     }
 }
@@ -246,7 +168,7 @@ async fn chain_view(state: &AppState, c: chain::Model, live: bool) -> Result<Cha
         .map(node_view)
         .collect();
     let (mut height, mut leader) = (None, None);
-    if live && c.state != "provisioning" {
+    if live && c.state != ChainState::Provisioning {
         match state.driver.status(&c.chain_key).await {
             Ok(statuses) => {
                 for s in statuses {
@@ -271,7 +193,7 @@ async fn chain_view(state: &AppState, c: chain::Model, live: bool) -> Result<Cha
         consensus: c.consensus,
         suite: c.suite,
         driver: c.driver,
-        state: c.state,
+        state: c.state.into(),
         block_policy,
         max_nodes: c.max_nodes,
         members: member_views,
@@ -311,10 +233,10 @@ async fn owned_chain(state: &AppState, auth: &Auth, id: i64, perm: Perm) -> Resu
     Ok(c)
 }
 
-pub(crate) async fn set_chain_state(state: &AppState, id: i64, to: &str) -> Result<()> {
+pub(crate) async fn set_chain_state(state: &AppState, id: i64, to: ChainState) -> Result<()> {
     if let Some(c) = chain::Entity::find_by_id(id).one(&state.db).await? {
         let mut a = c.into_active_model();
-        a.state = Set(to.into());
+        a.state = Set(to);
         a.update(&state.db).await?;
     }
     Ok(())
@@ -333,16 +255,13 @@ pub(crate) async fn insert_node_on(
         org_id: Set(org_id),
         name: Set(n.name.clone()),
         consensus_id: Set(i64::try_from(n.consensus_id).unwrap_or(i64::MAX)),
-        role: Set(match n.role {
-            NodeRole::Consensus => "consensus".into(),
-            NodeRole::Backup => "backup".into(),
-        }),
+        role: Set(n.role.into()),
         api_url: Set(n.api_url.clone()),
         p2p: Set(n.p2p.clone()),
         cpu_millis: Set(i64::from(res.cpu_millis)),
         memory_mb: Set(i64::from(res.memory_mb)),
         storage_mb: Set(i64::from(res.storage_mb)),
-        state: Set("running".into()),
+        state: Set(NodeState::Running),
         created_at: Set(now_ms()),
         ..Default::default()
     }
@@ -382,7 +301,7 @@ pub(crate) async fn add_reserved_node(
             "the organization is not a member of this chain; accept an invitation first",
         ));
     }
-    if c.state != "running" {
+    if c.state != ChainState::Running {
         return Err(ApiError::conflict(format!("the chain is {}; nodes join a running chain", c.state)));
     }
     if !c.consensus.parse::<ConsensusKind>().is_ok_and(ConsensusKind::replicated) {
@@ -468,26 +387,26 @@ async fn get_chain(
 
 async fn lifecycle(state: &AppState, auth: &Auth, id: i64, verb: &str) -> Result<Json<ChainView>> {
     let c = owned_chain(state, auth, id, Perm::ChainOperate).await?;
-    if c.state == "provisioning" {
+    if c.state == ChainState::Provisioning {
         return Err(ApiError::conflict("the chain is still being provisioned"));
     }
-    let to = match verb {
+    let (to, node_to) = match verb {
         "stop" => {
             state.driver.stop_chain(&c.chain_key).await?;
-            "stopped"
+            (ChainState::Stopped, NodeState::Stopped)
         }
         "start" => {
             state.driver.start_chain(&c.chain_key).await?;
-            "running"
+            (ChainState::Running, NodeState::Running)
         }
         _ => {
             state.driver.restart_chain(&c.chain_key).await?;
-            "running"
+            (ChainState::Running, NodeState::Running)
         }
     };
     set_chain_state(state, c.id, to).await?;
     node::Entity::update_many()
-        .col_expr(node::Column::State, Expr::value(to))
+        .col_expr(node::Column::State, Expr::value(node_to))
         .filter(node::Column::ChainId.eq(c.id))
         .exec(&state.db)
         .await?;
@@ -549,7 +468,7 @@ async fn restart_chain(
         (status = 502, body = ErrorBody)))]
 async fn delete_chain(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode> {
     let c = owned_chain(&state, &auth, id, Perm::ChainDelete).await?;
-    if c.state == "provisioning" {
+    if c.state == ChainState::Provisioning {
         return Err(ApiError::conflict("the chain is still being provisioned"));
     }
     state.driver.delete_chain(&c.chain_key).await?;
@@ -579,7 +498,7 @@ async fn set_policy(
 ) -> Result<Json<ChainView>> {
     let c = owned_chain(&state, &auth, id, Perm::ChainOperate).await?;
     let policy = p.to_driver()?;
-    if c.state != "running" {
+    if c.state != ChainState::Running {
         return Err(ApiError::conflict(format!("the chain is {}; start it first", c.state)));
     }
     state.driver.set_block_policy(&c.chain_key, &policy).await?;
@@ -602,7 +521,7 @@ pub struct NewNode {
 }
 
 fn consensus_role() -> String {
-    "consensus".into()
+    NodeKind::Consensus.into()
 }
 
 /// Adds a node of the caller's organization to a chain it is a member of,
@@ -698,20 +617,20 @@ async fn node_action(
     let to = match action.as_str() {
         "stop" => {
             state.driver.stop_node(&c.chain_key, &n.name).await?;
-            "stopped"
+            NodeState::Stopped
         }
         "start" => {
             state.driver.start_node(&c.chain_key, &n.name).await?;
-            "running"
+            NodeState::Running
         }
         "restart" => {
             state.driver.restart_node(&c.chain_key, &n.name).await?;
-            "running"
+            NodeState::Running
         }
         other => return Err(ApiError::not_found(format!("no node action `{other}` (stop, start, restart)"))),
     };
     let mut a = n.into_active_model();
-    a.state = Set(to.into());
+    a.state = Set(to);
     Ok(Json(node_view(a.update(&state.db).await?)))
 }
 
@@ -822,7 +741,7 @@ async fn invitation_view(state: &AppState, i: invitation::Model) -> Result<Invit
         to_org_id: i.to_org_id,
         to_domain,
         message: i.message,
-        status: i.status,
+        status: i.status.into(),
         created_at: i.created_at,
         decided_at: i.decided_at,
     })
@@ -871,7 +790,7 @@ async fn invite(
         .filter(org::Column::Domain.eq(req.org_domain.as_str()))
         .one(&state.db)
         .await?
-        .filter(|o| o.status == "active" && !o.is_platform)
+        .filter(|o| o.status == OrgStatus::Active && !o.is_platform)
         .ok_or_else(|| {
             ApiError::not_found(format!("no active organization with domain `{}`", req.org_domain))
         })?;
@@ -882,7 +801,7 @@ async fn invite(
     let pending = invitation::Entity::find()
         .filter(invitation::Column::ChainId.eq(c.id))
         .filter(invitation::Column::ToOrgId.eq(to.id))
-        .filter(invitation::Column::Status.eq("pending"))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .one(&state.db)
         .await?;
     if pending.is_some() {
@@ -899,7 +818,7 @@ async fn invite(
         to_org_id: Set(to.id),
         invited_by: Set(auth.user_id),
         message: Set(req.message),
-        status: Set("pending".into()),
+        status: Set(InvitationStatus::Pending),
         created_at: Set(now_ms()),
         decided_at: Set(None),
         ..Default::default()
@@ -960,7 +879,7 @@ async fn respond_invitation(
         .await?
         .filter(|i| i.to_org_id == auth.org_id)
         .ok_or_else(|| ApiError::not_found("no such invitation"))?;
-    if i.status != "pending" {
+    if i.status != InvitationStatus::Pending {
         return Err(ApiError::conflict(format!("the invitation is {} already", i.status)));
     }
     let now = now_ms();
@@ -974,7 +893,7 @@ async fn respond_invitation(
         .await?;
     }
     let mut a = i.into_active_model();
-    a.status = Set(if accept { "accepted" } else { "declined" }.into());
+    a.status = Set(if accept { InvitationStatus::Accepted } else { InvitationStatus::Declined });
     a.decided_at = Set(Some(now));
     let i = a.update(&state.db).await?;
     let verdict = if accept { "accepted" } else { "declined" };

@@ -32,7 +32,7 @@ use sea_orm::{
 
 use crate::{
     ApiConfig, AppState,
-    chains::ResourcesView,
+    domain::ResourcesView,
     entity::{job, quota},
     error::{ApiError, Result},
     now_ms,

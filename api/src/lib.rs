@@ -7,17 +7,18 @@
 //! Not here: the chain node itself (`govchain-node`), where nodes run
 //! (`govchain-driver`), the console UI.
 
-pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod chains;
+pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod jobs;
 pub mod migration;
 pub mod openapi;
-pub mod orgs;
 pub mod rbac;
+pub mod routes;
+pub mod services;
 pub mod validate;
 pub mod workflow;
 
@@ -110,7 +111,7 @@ pub struct Event {
     /// Recipient organization.
     pub org_id: i64,
     /// The message.
-    pub message: workflow::MessageView,
+    pub message: entity::message::Model,
 }
 
 /// What every handler shares.
@@ -184,8 +185,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .merge(account::routes())
-        .merge(orgs::routes())
+        .merge(routes::auth::routes())
+        .merge(routes::users::routes())
+        .merge(routes::orgs::routes())
+        .merge(routes::roles::routes())
+        .merge(routes::quota::routes())
         .merge(workflow::routes())
         .merge(chains::routes())
         .routes(utoipa_axum::routes!(audit::list))
@@ -400,7 +404,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
-    let first_admin = orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    let first_admin = services::orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
     workflow::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await

@@ -24,10 +24,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    ApiJson, AppState, Event, audit,
+    ApiJson, AppState, audit,
     auth::Auth,
-    chains::{self, BlockPolicyView, ResourcesView},
-    created,
+    chains, created,
+    domain::{ChainRequest, ChainState, NodesRequest, OrgStatus, RequestSpec, RequestStatus, parse_suite},
     entity::{chain, chain_member, message, org, quota, request},
     error::{ApiError, ErrorBody, Result},
     jobs, now_ms,
@@ -45,93 +45,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages))
         .routes(routes!(read_message))
         .routes(routes!(message_stream))
-}
-
-/// Most nodes a chain may have.
-pub const MAX_CHAIN_NODES: u32 = 32;
-
-/// What is requested.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RequestSpec {
-    /// A new chain with the requesting organization's nodes.
-    Chain(ChainRequest),
-    /// More nodes of the requesting organization on a chain it is a member
-    /// of (after accepting an invitation, or its own chain).
-    Nodes(NodesRequest),
-}
-
-/// A new chain.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChainRequest {
-    /// Chain name: 1-40 of a-z, 0-9, '-'.
-    #[schema(min_length = 1, max_length = 40, pattern = "^[a-z][a-z0-9-]{0,39}$")]
-    pub name: String,
-    /// `raft` (or `solo` for a single node).
-    #[schema(pattern = "^(raft|solo)$")]
-    pub consensus: String,
-    /// Crypto suite: `gm`, `intl-k1` or `intl-r1`.
-    #[schema(pattern = "^(gm|intl-k1|intl-r1)$")]
-    pub suite: String,
-    /// The requesting organization's nodes.
-    #[schema(minimum = 1, maximum = 32)]
-    pub nodes: u32,
-    /// Node limit of the chain across all member organizations.
-    #[serde(default = "default_max_nodes")]
-    #[schema(minimum = 1, maximum = 32)]
-    pub max_nodes: u32,
-    /// Block policy (defaults: 5000 transactions, 8 MiB, 2 ms).
-    #[serde(default)]
-    pub block_policy: Option<BlockPolicyView>,
-    /// Resources per node.
-    pub resources: ResourcesView,
-}
-
-fn default_max_nodes() -> u32 {
-    16
-}
-
-/// More nodes on a chain.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NodesRequest {
-    /// The chain.
-    pub chain_id: i64,
-    /// How many nodes.
-    #[schema(minimum = 1, maximum = 32)]
-    pub count: u32,
-    /// `consensus` (voting) or `backup` (a non-voting ledger copy).
-    #[serde(default = "default_role")]
-    #[schema(pattern = "^(consensus|backup)$")]
-    pub role: String,
-    /// Resources per node.
-    pub resources: ResourcesView,
-}
-
-fn default_role() -> String {
-    "consensus".into()
-}
-
-impl RequestSpec {
-    fn nodes(&self) -> u32 {
-        match self {
-            RequestSpec::Chain(c) => c.nodes,
-            RequestSpec::Nodes(n) => n.count,
-        }
-    }
-    fn resources(&self) -> &ResourcesView {
-        match self {
-            RequestSpec::Chain(c) => &c.resources,
-            RequestSpec::Nodes(n) => &n.resources,
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            RequestSpec::Chain(_) => "chain",
-            RequestSpec::Nodes(_) => "nodes",
-        }
-    }
 }
 
 /// A resource request.
@@ -192,11 +105,11 @@ fn view(r: request::Model) -> Result<RequestView> {
         id: r.id,
         org_id: r.org_id,
         requester_id: r.requester_id,
-        kind: r.kind,
+        kind: r.kind.into(),
         chain_id: r.chain_id,
         spec,
         purpose: r.purpose,
-        status: r.status,
+        status: r.status.into(),
         progress: r.progress,
         error: r.error,
         opinion: r.opinion,
@@ -205,36 +118,6 @@ fn view(r: request::Model) -> Result<RequestView> {
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
-}
-
-fn check_spec(spec: &RequestSpec) -> Result<()> {
-    let n = spec.nodes();
-    if n == 0 || n > MAX_CHAIN_NODES {
-        return Err(ApiError::invalid(format!("node count must be 1 to {MAX_CHAIN_NODES}")));
-    }
-    spec.resources().check()?;
-    match spec {
-        RequestSpec::Chain(c) => {
-            validate::chain_name(&c.name)?;
-            chains::parse_suite(&c.suite)?;
-            let kind: ConsensusKind = c.consensus.parse().map_err(|_| {
-                ApiError::invalid(format!("consensus `{}` is not offered (raft, solo)", c.consensus))
-            })?;
-            if kind.max_voters().is_some_and(|most| c.nodes as usize > most) {
-                return Err(ApiError::invalid(format!("{kind} ordering runs exactly one node; use raft")));
-            }
-            if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
-                return Err(ApiError::invalid(format!("max_nodes must be from nodes to {MAX_CHAIN_NODES}")));
-            }
-            if let Some(p) = &c.block_policy {
-                p.check()?;
-            }
-        }
-        RequestSpec::Nodes(r) => {
-            chains::parse_role(&r.role)?;
-        }
-    }
-    Ok(())
 }
 
 /// Submits a resource request; the platform operator is told at once.
@@ -255,12 +138,12 @@ async fn create_request(
     if req.purpose.trim().is_empty() {
         return Err(ApiError::invalid("purpose must say what the resources are for"));
     }
-    check_spec(&req.spec)?;
+    req.spec.check()?;
     let o = org::Entity::find_by_id(auth.org_id)
         .one(&state.read)
         .await?
         .ok_or_else(|| ApiError::unauthorized("gone"))?;
-    if o.status != "active" {
+    if o.status != OrgStatus::Active {
         return Err(ApiError::forbidden(format!(
             "the organization is {}: requests open once the platform approved its registration",
             o.status
@@ -294,11 +177,11 @@ async fn create_request(
     let r = request::ActiveModel {
         org_id: Set(auth.org_id),
         requester_id: Set(auth.user_id),
-        kind: Set(req.spec.kind().into()),
+        kind: Set(req.spec.kind()),
         chain_id: Set(chain_id),
         spec: Set(serde_json::to_string(&req.spec).map_err(|e| ApiError::internal("storing a request", e))?),
         purpose: Set(req.purpose),
-        status: Set("pending".into()),
+        status: Set(RequestStatus::Pending),
         progress: Set("waiting for approval".into()),
         error: Set(String::new()),
         opinion: Set(String::new()),
@@ -310,8 +193,9 @@ async fn create_request(
     }
     .insert(&state.db)
     .await?;
-    notify_platform(
-        &state,
+    crate::services::messages::notify_platform(
+        &state.db,
+        &state.events,
         "request_submitted",
         &format!("{} requests {} ({} node(s)): {}", o.domain, r.kind, req.spec.nodes(), r.purpose),
         &format!("/requests/{}", r.id),
@@ -350,7 +234,9 @@ async fn list_requests(
     }
     if let Some(s) = &f.status {
         validate::filter("status", s)?;
-        q = q.filter(request::Column::Status.eq(s.as_str()));
+        // No request is in a status that does not exist.
+        let Some(s) = RequestStatus::parse(s) else { return Ok(Json(Vec::new())) };
+        q = q.filter(request::Column::Status.eq(s));
     }
     let rows = q.order_by_desc(request::Column::Id).limit(1000).all(&state.read).await?;
     Ok(Json(rows.into_iter().map(view).collect::<Result<_>>()?))
@@ -406,7 +292,7 @@ async fn decide(
     }
     validate::text("opinion", &opinion, 2000)?;
     let r = visible_request(state, auth, id).await?;
-    if r.status != "pending" {
+    if r.status != RequestStatus::Pending {
         return Err(ApiError::conflict(format!("the request is {}, not pending", r.status)));
     }
     let now = now_ms();
@@ -414,7 +300,10 @@ async fn decide(
     // Decided once: of two approvers (on any replicas) one wins, the other
     // finds it no longer pending.
     let won = request::Entity::update_many()
-        .col_expr(request::Column::Status, Expr::value(if approve { "provisioning" } else { "rejected" }))
+        .col_expr(
+            request::Column::Status,
+            Expr::value(if approve { RequestStatus::Provisioning } else { RequestStatus::Rejected }),
+        )
         .col_expr(
             request::Column::Progress,
             Expr::value(if approve { "approved; provisioning" } else { "rejected" }),
@@ -424,7 +313,7 @@ async fn decide(
         .col_expr(request::Column::DecidedAt, Expr::value(now))
         .col_expr(request::Column::UpdatedAt, Expr::value(now))
         .filter(request::Column::Id.eq(r.id))
-        .filter(request::Column::Status.eq("pending"))
+        .filter(request::Column::Status.eq(RequestStatus::Pending))
         .exec(&txn)
         .await?
         .rows_affected
@@ -514,11 +403,11 @@ async fn cancel_request(
         .await?
         .filter(|r| r.org_id == auth.org_id)
         .ok_or_else(|| ApiError::not_found("no such request"))?;
-    if r.status != "pending" {
+    if r.status != RequestStatus::Pending {
         return Err(ApiError::conflict(format!("the request is {}, not pending", r.status)));
     }
     let mut a = r.into_active_model();
-    a.status = Set("cancelled".into());
+    a.status = Set(RequestStatus::Cancelled);
     a.progress = Set("cancelled by the requester".into());
     a.updated_at = Set(now_ms());
     Ok(Json(view(a.update(&state.db).await?)?))
@@ -570,13 +459,13 @@ pub(crate) async fn run_job(state: &AppState, lease: &jobs::Lease) {
     }
     let (status, progress, error, title) = match &outcome {
         Ok(what) => (
-            "running",
+            RequestStatus::Running,
             format!("running: {what}"),
             String::new(),
             format!("Request {request_id} is running: {what}"),
         ),
         Err(e) => (
-            "failed",
+            RequestStatus::Failed,
             "failed".to_owned(),
             e.message.clone(),
             format!("Request {request_id} failed: {}", e.message),
@@ -604,7 +493,7 @@ pub(crate) async fn run_job(state: &AppState, lease: &jobs::Lease) {
             {
                 chain::Entity::delete_many()
                     .filter(chain::Column::Id.eq(cid))
-                    .filter(chain::Column::State.eq("provisioning"))
+                    .filter(chain::Column::State.eq(ChainState::Provisioning))
                     .exec(&txn)
                     .await?;
             }
@@ -665,7 +554,7 @@ async fn provision(
 async fn set_progress(
     db: &impl ConnectionTrait,
     id: i64,
-    status: Option<&str>,
+    status: Option<RequestStatus>,
     progress: &str,
     error: &str,
 ) -> Result<()> {
@@ -703,7 +592,7 @@ async fn provision_chain(
     // goes (with the driver's copy, where this replica reaches it).
     if let Some(old) = r.chain_id
         && let Some(ch) = chain::Entity::find_by_id(old).one(&state.db).await?
-        && ch.state == "provisioning"
+        && ch.state == ChainState::Provisioning
     {
         match state.driver.delete_chain(&ch.chain_key).await {
             Ok(()) | Err(govchain_driver::Error::NotFound(_)) => {}
@@ -724,7 +613,7 @@ async fn provision_chain(
         consensus: Set(c.consensus.clone()),
         suite: Set(c.suite.clone()),
         driver: Set(state.driver.kind().into()),
-        state: Set("provisioning".into()),
+        state: Set(ChainState::Provisioning),
         block_policy: Set(
             serde_json::to_string(&policy).map_err(|e| ApiError::internal("storing a policy", e))?
         ),
@@ -752,7 +641,7 @@ async fn provision_chain(
     let spec = ChainSpec {
         chain: key.clone(),
         owner_org: o.domain.clone(),
-        suite: chains::parse_suite(&c.suite)?,
+        suite: parse_suite(&c.suite)?,
         consensus: c.consensus.parse::<ConsensusKind>().map_err(|e| ApiError::invalid(e.to_string()))?,
         nodes: (0..c.nodes)
             .map(|_| NodeSpec {
@@ -784,11 +673,12 @@ async fn provision_chain(
                     chains::insert_node_on(&txn, ch.id, o.id, n, &c.resources).await?;
                 }
                 chain::Entity::update_many()
-                    .col_expr(chain::Column::State, Expr::value("running"))
+                    .col_expr(chain::Column::State, Expr::value(ChainState::Running))
                     .filter(chain::Column::Id.eq(ch.id))
                     .exec(&txn)
                     .await?;
-                set_progress(&txn, r.id, Some("running"), &format!("running: {what}"), "").await?;
+                set_progress(&txn, r.id, Some(RequestStatus::Running), &format!("running: {what}"), "")
+                    .await?;
                 txn.commit().await?;
                 Ok::<_, ApiError>(())
             };
@@ -830,7 +720,7 @@ async fn provision_nodes(
     let what = format!("node(s) {} joined", names.join(", "));
     let txn = state.db.begin().await?;
     lease.finish(&txn, jobs::state::DONE).await?;
-    set_progress(&txn, r.id, Some("running"), &format!("running: {what}"), "").await?;
+    set_progress(&txn, r.id, Some(RequestStatus::Running), &format!("running: {what}"), "").await?;
     txn.commit().await?;
     Ok(what)
 }
@@ -846,7 +736,7 @@ pub(crate) async fn recover(state: &AppState) -> Result<()> {
         None => sea_orm::Condition::all().add(chain::Column::Host.is_null()),
     };
     let running: Vec<String> = chain::Entity::find()
-        .filter(chain::Column::State.eq("running"))
+        .filter(chain::Column::State.eq(ChainState::Running))
         .filter(here)
         .all(&state.db)
         .await?
@@ -893,31 +783,7 @@ impl From<message::Model> for MessageView {
 /// Puts a message in organization `org_id`'s message centre and pushes it
 /// to its connected clients.
 pub async fn notify(state: &AppState, org_id: i64, kind: &str, title: &str, link: &str) -> Result<()> {
-    let m = message::ActiveModel {
-        org_id: Set(org_id),
-        kind: Set(kind.into()),
-        title: Set(title.chars().take(1000).collect()),
-        body: Set(String::new()),
-        link: Set(link.into()),
-        read_at: Set(None),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    }
-    .insert(&state.db)
-    .await?;
-    // Nobody listening is fine: the message is stored.
-    let _ = state.events.send(Event { org_id, message: m.into() });
-    Ok(())
-}
-
-/// Messages for the platform operator.
-pub async fn notify_platform(state: &AppState, kind: &str, title: &str, link: &str) -> Result<()> {
-    let platform = org::Entity::find()
-        .filter(org::Column::IsPlatform.eq(true))
-        .one(&state.read)
-        .await?
-        .ok_or_else(|| ApiError::internal("finding the platform organization", "missing"))?;
-    notify(state, platform.id, kind, title, link).await
+    crate::services::messages::notify(&state.db, &state.events, org_id, kind, title, link).await
 }
 
 /// Filters of the message list.
@@ -980,7 +846,7 @@ async fn message_stream(
             if e.org_id != org_id {
                 return None;
             }
-            let data = serde_json::to_string(&e.message).ok()?;
+            let data = serde_json::to_string(&MessageView::from(e.message)).ok()?;
             Some(Ok(SseEvent::default().event("message").data(data)))
         });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

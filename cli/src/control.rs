@@ -18,11 +18,16 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use govchain_api::{
-    account::{CreatedUser, MeView, NewToken, UserView},
     audit::{OplogEntry, VerifyReport},
-    chains::{ChainView, InvitationView, NodeView, ResourcesView},
-    orgs::{CreatedOrg, OrgView, RoleView},
-    workflow::{ChainRequest, MessageView, NodesRequest, RequestSpec, RequestView},
+    chains::{ChainView, InvitationView, NodeView},
+    domain::{ChainRequest, NodesRequest, RequestSpec, ResourcesView},
+    routes::{
+        auth::{MeView, NewToken},
+        orgs::{CreatedOrg, OrgView},
+        roles::RoleView,
+        users::{CreatedUser, UserView},
+    },
+    workflow::{MessageView, RequestView},
 };
 use serde_json::{Value, json};
 

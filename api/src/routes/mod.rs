@@ -1,0 +1,9 @@
+//! The HTTP surface, one module per resource, each ending in `routes()`:
+//! handlers extract (the caller, its permission, the body), call a service
+//! and map the result to the wire types declared here.
+
+pub mod auth;
+pub mod orgs;
+pub mod quota;
+pub mod roles;
+pub mod users;

@@ -1,0 +1,9 @@
+//! What the API does, below its handlers: each function takes a database
+//! handle (a connection or a transaction) and the tenant it acts for, and
+//! says the tenant in its queries' WHERE clauses.
+
+pub mod accounts;
+pub mod messages;
+pub mod orgs;
+pub mod roles;
+pub mod users;
