@@ -9,7 +9,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod chains;
 pub mod domain;
 pub mod entity;
 pub mod error;
@@ -191,7 +190,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::roles::routes())
         .merge(routes::quota::routes())
         .merge(workflow::routes())
-        .merge(chains::routes())
+        .merge(routes::chains::routes())
+        .merge(routes::invitations::routes())
         .routes(utoipa_axum::routes!(audit::list))
         .routes(utoipa_axum::routes!(audit::export))
         .routes(utoipa_axum::routes!(audit::verify))

@@ -26,12 +26,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     ApiJson, AppState, audit,
     auth::Auth,
-    chains, created,
+    created,
     domain::{ChainRequest, ChainState, NodesRequest, OrgStatus, RequestSpec, RequestStatus, parse_suite},
     entity::{chain, chain_member, message, org, quota, request},
     error::{ApiError, ErrorBody, Result},
     jobs, now_ms,
     rbac::Perm,
+    services::chains,
     validate,
 };
 
@@ -162,10 +163,10 @@ async fn create_request(
             None
         }
         RequestSpec::Nodes(r) => {
-            let c = chains::member_chain(&state, &auth, r.chain_id).await?;
+            let c = chains::visible(&state.db, &auth.tenant(), r.chain_id).await?;
             // The nodes would be the requesting organization's own: seeing
             // every chain (the platform operator) is not membership.
-            if !chains::is_member(&state, c.id, auth.org_id).await? {
+            if !chains::is_member(&state.db, c.id, auth.org_id).await? {
                 return Err(ApiError::forbidden(
                     "the organization is not a member of this chain; accept an invitation first",
                 ));
@@ -713,8 +714,7 @@ async fn provision_nodes(
             &format!("adding node {} of {}; it catches up, then joins consensus", i + 1, n.count),
         )
         .await?;
-        let node = chains::add_reserved_node(state, r.org_id, n.chain_id, &n.role, &n.resources, Some(lease))
-            .await?;
+        let node = chains::add_node(state, r.org_id, n.chain_id, &n.role, &n.resources, Some(lease)).await?;
         names.push(node.name);
     }
     let what = format!("node(s) {} joined", names.join(", "));

@@ -19,10 +19,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use govchain_api::{
     audit::{OplogEntry, VerifyReport},
-    chains::{ChainView, InvitationView, NodeView},
     domain::{ChainRequest, NodesRequest, RequestSpec, ResourcesView},
     routes::{
         auth::{MeView, NewToken},
+        chains::{ChainView, NodeView},
+        invitations::InvitationView,
         orgs::{CreatedOrg, OrgView},
         roles::RoleView,
         users::{CreatedUser, UserView},

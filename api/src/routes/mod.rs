@@ -3,6 +3,8 @@
 //! and map the result to the wire types declared here.
 
 pub mod auth;
+pub mod chains;
+pub mod invitations;
 pub mod orgs;
 pub mod quota;
 pub mod roles;

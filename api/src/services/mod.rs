@@ -3,6 +3,8 @@
 //! says the tenant in its queries' WHERE clauses.
 
 pub mod accounts;
+pub mod chains;
+pub mod invitations;
 pub mod messages;
 pub mod orgs;
 pub mod roles;
