@@ -24,11 +24,12 @@ use govchain_api::{
         auth::{MeView, NewToken},
         chains::{ChainView, NodeView},
         invitations::InvitationView,
+        messages::MessageView,
         orgs::{CreatedOrg, OrgView},
+        requests::RequestView,
         roles::RoleView,
         users::{CreatedUser, UserView},
     },
-    workflow::{MessageView, RequestView},
 };
 use serde_json::{Value, json};
 

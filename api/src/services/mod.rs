@@ -3,9 +3,12 @@
 //! says the tenant in its queries' WHERE clauses.
 
 pub mod accounts;
+pub mod audit;
 pub mod chains;
 pub mod invitations;
 pub mod messages;
 pub mod orgs;
+pub mod provision;
+pub mod requests;
 pub mod roles;
 pub mod users;
