@@ -6,7 +6,6 @@ use axum::{
     extract::{Path, State},
     response::Response,
 };
-use sea_orm::ActiveModelTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -137,10 +136,9 @@ async fn create_user(
     }
     users::check_username_free(&state.db, &req.username).await?;
     let password = auth::random_password();
-    let u = users::new_user(org_id, req.username, req.real_name, auth::hash(&password).await?, true)
-        .insert(&state.db)
-        .await?;
-    users::set_roles(&state.db, u.id, &roles).await?;
+    let u =
+        users::create(&state.db, org_id, req.username, req.real_name, auth::hash(&password).await?, &roles)
+            .await?;
     let detail = format!("user {}", u.id);
     let body =
         CreatedUser { user: users::with_roles_one(&state.db, u).await?.into(), initial_password: password };

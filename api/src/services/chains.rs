@@ -166,9 +166,23 @@ pub async fn delete(state: &AppState, c: chain::Model) -> Result<()> {
     }
     state.driver.delete_chain(&c.chain_key).await?;
     let nodes = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?;
-    let txn = state.db.begin().await?;
+    // One release per member organization, not per node.
+    let mut by_org: BTreeMap<i64, jobs::Amount> = BTreeMap::new();
     for n in nodes {
-        jobs::release(&txn, n.org_id, jobs::Amount::node(n.cpu_millis, n.memory_mb, n.storage_mb)).await?;
+        let a = by_org.entry(n.org_id).or_insert(jobs::Amount {
+            nodes: 0,
+            cpu_millis: 0,
+            memory_mb: 0,
+            storage_mb: 0,
+        });
+        a.nodes += 1;
+        a.cpu_millis += n.cpu_millis;
+        a.memory_mb += n.memory_mb;
+        a.storage_mb += n.storage_mb;
+    }
+    let txn = state.db.begin().await?;
+    for (org_id, amount) in by_org {
+        jobs::release(&txn, org_id, amount).await?;
     }
     chain::Entity::delete_by_id(c.id).exec(&txn).await?;
     txn.commit().await?;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::{
@@ -150,11 +150,27 @@ pub async fn resolve_roles(
 pub async fn set_roles(db: &impl TransactionTrait, user_id: i64, roles: &[role::Model]) -> Result<()> {
     let txn = db.begin().await?;
     user_role::Entity::delete_many().filter(user_role::Column::UserId.eq(user_id)).exec(&txn).await?;
-    for r in roles {
-        user_role::ActiveModel { user_id: Set(user_id), role_id: Set(r.id) }.insert(&txn).await?;
+    if !roles.is_empty() {
+        let rows = roles.iter().map(|r| user_role::ActiveModel { user_id: Set(user_id), role_id: Set(r.id) });
+        user_role::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Creates a user of organization `org_id` with a password someone else
+/// chose (it must be changed) and `roles`.
+pub async fn create(
+    db: &DatabaseConnection,
+    org_id: i64,
+    username: String,
+    real_name: String,
+    password_hash: String,
+    roles: &[role::Model],
+) -> Result<user::Model> {
+    let u = new_user(org_id, username, real_name, password_hash, true).insert(db).await?;
+    set_roles(db, u.id, roles).await?;
+    Ok(u)
 }
 
 /// A new real name.
