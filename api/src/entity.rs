@@ -1,4 +1,5 @@
-//! sea-orm entities, one module per table (the schema is in `migration`).
+//! sea-orm entities, one module per table (the schema is in `migration`);
+//! state columns are the enums of `domain`, stored as their text names.
 
 pub mod org {
     #![allow(missing_docs)]
@@ -12,7 +13,7 @@ pub mod org {
         pub name: String,
         pub domain: String,
         pub description: String,
-        pub status: String,
+        pub status: crate::domain::OrgStatus,
         pub review_opinion: String,
         pub is_platform: bool,
         pub created_at: i64,
@@ -37,7 +38,7 @@ pub mod user {
         pub username: String,
         pub real_name: String,
         pub password_hash: String,
-        pub status: String,
+        pub status: crate::domain::UserStatus,
         pub must_change_password: bool,
         pub failed_logins: i32,
         pub locked_until: i64,
@@ -173,11 +174,11 @@ pub mod request {
         pub id: i64,
         pub org_id: i64,
         pub requester_id: i64,
-        pub kind: String,
+        pub kind: crate::domain::RequestKind,
         pub chain_id: Option<i64>,
         pub spec: String,
         pub purpose: String,
-        pub status: String,
+        pub status: crate::domain::RequestStatus,
         pub progress: String,
         pub error: String,
         pub opinion: String,
@@ -208,7 +209,7 @@ pub mod chain {
         pub consensus: String,
         pub suite: String,
         pub driver: String,
-        pub state: String,
+        pub state: crate::domain::ChainState,
         pub block_policy: String,
         pub max_nodes: i32,
         pub created_at: i64,
@@ -256,13 +257,13 @@ pub mod node {
         pub org_id: i64,
         pub name: String,
         pub consensus_id: i64,
-        pub role: String,
+        pub role: crate::domain::NodeKind,
         pub api_url: String,
         pub p2p: String,
         pub cpu_millis: i64,
         pub memory_mb: i64,
         pub storage_mb: i64,
-        pub state: String,
+        pub state: crate::domain::NodeState,
         pub created_at: i64,
     }
 
@@ -286,7 +287,7 @@ pub mod invitation {
         pub to_org_id: i64,
         pub invited_by: i64,
         pub message: String,
-        pub status: String,
+        pub status: crate::domain::InvitationStatus,
         pub created_at: i64,
         pub decided_at: Option<i64>,
     }

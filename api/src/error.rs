@@ -9,6 +9,11 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The error code of a failed response, for its operation-log entry (the
+/// log's middleware reads it from the response's extensions).
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome(pub &'static str);
+
 /// What every failed request returns.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -92,7 +97,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
         let mut resp = (self.status, Json(body)).into_response();
-        resp.extensions_mut().insert(crate::audit::Outcome(self.code));
+        resp.extensions_mut().insert(Outcome(self.code));
         resp
     }
 }

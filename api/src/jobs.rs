@@ -32,7 +32,7 @@ use sea_orm::{
 
 use crate::{
     ApiConfig, AppState,
-    chains::ResourcesView,
+    domain::ResourcesView,
     entity::{job, quota},
     error::{ApiError, Result},
     now_ms,
@@ -326,7 +326,7 @@ fn run(state: &AppState, lease: Lease) {
                 }
             }
         };
-        let work = crate::workflow::run_job(&task_state, &lease);
+        let work = crate::services::provision::run_job(&task_state, &lease);
         tokio::select! {
             () = work => {}
             () = heartbeat => {

@@ -6,20 +6,27 @@
 //!
 //! Not here: the chain node itself (`govchain-node`), where nodes run
 //! (`govchain-driver`), the console UI.
+//!
+//! Layers, each importing only those below it: `routes` (one module per
+//! resource: extract the caller, its permission and the body, call a
+//! service, map to the wire type) -> `services` (the queries, each taking a
+//! connection and the tenant it acts for, tenancy in the WHERE clause) ->
+//! `entity`, `domain` (state enums, the tenant, stored values), `error`.
+//! `auth` (the caller and the `Require` permission extractor) and `audit`
+//! (the operation log) sit below the routes; `jobs` runs provisioning.
 
-pub mod account;
 pub mod audit;
 pub mod auth;
-pub mod chains;
+pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod jobs;
 pub mod migration;
 pub mod openapi;
-pub mod orgs;
 pub mod rbac;
+pub mod routes;
+pub mod services;
 pub mod validate;
-pub mod workflow;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -110,7 +117,7 @@ pub struct Event {
     /// Recipient organization.
     pub org_id: i64,
     /// The message.
-    pub message: workflow::MessageView,
+    pub message: entity::message::Model,
 }
 
 /// What every handler shares.
@@ -184,13 +191,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .merge(account::routes())
-        .merge(orgs::routes())
-        .merge(workflow::routes())
-        .merge(chains::routes())
-        .routes(utoipa_axum::routes!(audit::list))
-        .routes(utoipa_axum::routes!(audit::export))
-        .routes(utoipa_axum::routes!(audit::verify))
+        .merge(routes::auth::routes())
+        .merge(routes::users::routes())
+        .merge(routes::orgs::routes())
+        .merge(routes::roles::routes())
+        .merge(routes::quota::routes())
+        .merge(routes::requests::routes())
+        .merge(routes::messages::routes())
+        .merge(routes::chains::routes())
+        .merge(routes::invitations::routes())
+        .merge(routes::audit::routes())
 }
 
 /// The OpenAPI description of the API, as served at `/api/openapi.json`.
@@ -400,8 +410,8 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
-    let first_admin = orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
-    workflow::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    let first_admin = services::orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    services::provision::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
         .map_err(|e| StartError::Listen(format!("{}: {e}", state.config.listen)))?;

@@ -3,7 +3,7 @@
 //! A user holds roles; a role is a set of permissions. Roles are scoped to
 //! an organization: built-in roles are shared by every organization, custom
 //! roles belong to the organization that made them. Tenancy (which rows a
-//! user may see at all) is separate, in `auth::Auth::scope`.
+//! user may see at all) is separate: `domain::Tenant`, in the services' queries.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -18,11 +18,18 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use govchain_api::{
-    account::{CreatedUser, MeView, NewToken, UserView},
     audit::{OplogEntry, VerifyReport},
-    chains::{ChainView, InvitationView, NodeView, ResourcesView},
-    orgs::{CreatedOrg, OrgView, RoleView},
-    workflow::{ChainRequest, MessageView, NodesRequest, RequestSpec, RequestView},
+    domain::{ChainRequest, NodesRequest, RequestSpec, ResourcesView},
+    routes::{
+        auth::{MeView, NewToken},
+        chains::{ChainView, NodeView},
+        invitations::InvitationView,
+        messages::MessageView,
+        orgs::{CreatedOrg, OrgView},
+        requests::RequestView,
+        roles::RoleView,
+        users::{CreatedUser, UserView},
+    },
 };
 use serde_json::{Value, json};
 

@@ -1,0 +1,14 @@
+//! The HTTP surface, one module per resource, each ending in `routes()`:
+//! handlers extract (the caller, its permission, the body), call a service
+//! and map the result to the wire types declared here.
+
+pub mod audit;
+pub mod auth;
+pub mod chains;
+pub mod invitations;
+pub mod messages;
+pub mod orgs;
+pub mod quota;
+pub mod requests;
+pub mod roles;
+pub mod users;

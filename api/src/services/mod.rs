@@ -1,0 +1,14 @@
+//! What the API does, below its handlers: each function takes a database
+//! handle (a connection or a transaction) and the tenant it acts for, and
+//! says the tenant in its queries' WHERE clauses.
+
+pub mod accounts;
+pub mod audit;
+pub mod chains;
+pub mod invitations;
+pub mod messages;
+pub mod orgs;
+pub mod provision;
+pub mod requests;
+pub mod roles;
+pub mod users;
