@@ -27,7 +27,7 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    sea_query::{Expr, SimpleExpr},
 };
 
 use crate::{
@@ -136,64 +136,70 @@ impl Lease {
             .add(job::Column::State.eq(state::RUNNING))
     }
 
+    /// Sets `set` on the job's row only while this replica holds the
+    /// lease; whether it still did. In a transaction the row stays locked
+    /// until the transaction ends, so nothing takes the job over meanwhile.
+    async fn update<const N: usize>(
+        &self,
+        db: &impl ConnectionTrait,
+        set: [(job::Column, SimpleExpr); N],
+    ) -> Result<bool> {
+        let mut q = job::Entity::update_many().filter(self.held());
+        for (col, value) in set {
+            q = q.col_expr(col, value);
+        }
+        Ok(q.exec(db).await?.rows_affected == 1)
+    }
+
+    /// [`Lease::update`], failing with [`lost`] when the job is no longer
+    /// this replica's.
+    async fn update_held<const N: usize>(
+        &self,
+        db: &impl ConnectionTrait,
+        set: [(job::Column, SimpleExpr); N],
+    ) -> Result<()> {
+        if self.update(db, set).await? { Ok(()) } else { Err(lost()) }
+    }
+
     /// In a transaction: fails unless this replica still holds the job (and
     /// then locks the job row until the transaction ends).
     pub async fn check(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(db, [(job::Column::UpdatedAt, Expr::value(now_ms()))]).await
     }
 
     /// Records a finished unit of work (a node added).
     pub async fn add_done(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::Done, Expr::col(job::Column::Done).add(1))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(
+            db,
+            [
+                (job::Column::Done, Expr::col(job::Column::Done).add(1)),
+                (job::Column::UpdatedAt, Expr::value(now_ms())),
+            ],
+        )
+        .await
     }
 
     /// Marks the job reserved (in the reservation's transaction).
     pub async fn set_reserved(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::Reserved, Expr::value(true))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(db, [(job::Column::Reserved, Expr::value(true))]).await
     }
 
     /// Ends the job (`done` or `failed`) if this replica still holds it.
     pub async fn finish(&self, db: &impl ConnectionTrait, to: &str) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::value(to))
-            .col_expr(job::Column::Owner, Expr::value(Option::<String>::None))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(
+            db,
+            [
+                (job::Column::State, Expr::value(to)),
+                (job::Column::Owner, Expr::value(Option::<String>::None)),
+                (job::Column::UpdatedAt, Expr::value(now_ms())),
+            ],
+        )
+        .await
     }
 
     /// Renews the lease; false once it is no longer this replica's.
     async fn renew(&self, db: &impl ConnectionTrait, lease_ms: i64) -> Result<bool> {
-        let now = now_ms();
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(now.saturating_add(lease_ms)))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        Ok(n == 1)
+        self.update(db, [(job::Column::LeaseUntil, Expr::value(now_ms().saturating_add(lease_ms)))]).await
     }
 }
 
