@@ -342,19 +342,23 @@ async fn two_replicas_on_postgres() {
     let failover_id = r["id"].as_i64().unwrap();
     decide_on_both(&admins, failover_id, true).await;
     approved.push((1, failover_id));
-    let (owner, claimed) = eventually("a replica to claim the job", Duration::from_secs(30), || {
+    // Once the replica that claimed the job has begun the chain (its row is
+    // there, the driver is starting the nodes), it dies.
+    let (owner, claimed, begun) = eventually("a replica to begin the chain", Duration::from_secs(30), || {
         let db = db.clone();
         async move {
             let rows = query(
                 &db,
                 &format!(
-                    "SELECT owner, attempt FROM jobs WHERE request_id = {failover_id} AND state = 'running'"
+                    "SELECT j.owner, j.attempt, c.id AS chain_id FROM jobs j \
+                     JOIN requests r ON r.id = j.request_id JOIN chains c ON c.id = r.chain_id \
+                     WHERE j.request_id = {failover_id} AND j.state = 'running' AND c.state = 'provisioning'"
                 ),
             )
             .await;
             let row = rows.first()?;
             let owner: String = row.try_get::<Option<String>>("", "owner").ok().flatten()?;
-            Some((owner, row.try_get::<i32>("", "attempt").ok()?))
+            Some((owner, row.try_get::<i32>("", "attempt").ok()?, row.try_get::<i64>("", "chain_id").ok()?))
         }
     })
     .await;
@@ -402,6 +406,10 @@ async fn two_replicas_on_postgres() {
     );
     let chain = survivor_client.get(&format!("/api/v1/chains/{}", done["chain_id"])).await;
     assert_eq!(chain["state"], "running", "{chain}");
+    // The survivor began the chain afresh; the victim's attempt is gone.
+    assert_ne!(done["chain_id"], begun, "{done}");
+    let left = query(&db, &format!("SELECT id FROM chains WHERE id = {begun}")).await;
+    assert!(left.is_empty(), "the killed replica's attempt at the chain is still recorded");
 
     // Every approved request ran exactly once; the rest were rejected.
     for (_, id) in &approved {
