@@ -27,7 +27,7 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    sea_query::{Expr, SimpleExpr},
 };
 
 use crate::{
@@ -136,64 +136,70 @@ impl Lease {
             .add(job::Column::State.eq(state::RUNNING))
     }
 
+    /// Sets `set` on the job's row only while this replica holds the
+    /// lease; whether it still did. In a transaction the row stays locked
+    /// until the transaction ends, so nothing takes the job over meanwhile.
+    async fn update<const N: usize>(
+        &self,
+        db: &impl ConnectionTrait,
+        set: [(job::Column, SimpleExpr); N],
+    ) -> Result<bool> {
+        let mut q = job::Entity::update_many().filter(self.held());
+        for (col, value) in set {
+            q = q.col_expr(col, value);
+        }
+        Ok(q.exec(db).await?.rows_affected == 1)
+    }
+
+    /// [`Lease::update`], failing with [`lost`] when the job is no longer
+    /// this replica's.
+    async fn update_held<const N: usize>(
+        &self,
+        db: &impl ConnectionTrait,
+        set: [(job::Column, SimpleExpr); N],
+    ) -> Result<()> {
+        if self.update(db, set).await? { Ok(()) } else { Err(lost()) }
+    }
+
     /// In a transaction: fails unless this replica still holds the job (and
     /// then locks the job row until the transaction ends).
     pub async fn check(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(db, [(job::Column::UpdatedAt, Expr::value(now_ms()))]).await
     }
 
     /// Records a finished unit of work (a node added).
     pub async fn add_done(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::Done, Expr::col(job::Column::Done).add(1))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(
+            db,
+            [
+                (job::Column::Done, Expr::col(job::Column::Done).add(1)),
+                (job::Column::UpdatedAt, Expr::value(now_ms())),
+            ],
+        )
+        .await
     }
 
     /// Marks the job reserved (in the reservation's transaction).
     pub async fn set_reserved(&self, db: &impl ConnectionTrait) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::Reserved, Expr::value(true))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(db, [(job::Column::Reserved, Expr::value(true))]).await
     }
 
     /// Ends the job (`done` or `failed`) if this replica still holds it.
     pub async fn finish(&self, db: &impl ConnectionTrait, to: &str) -> Result<()> {
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::value(to))
-            .col_expr(job::Column::Owner, Expr::value(Option::<String>::None))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if n == 1 { Ok(()) } else { Err(lost()) }
+        self.update_held(
+            db,
+            [
+                (job::Column::State, Expr::value(to)),
+                (job::Column::Owner, Expr::value(Option::<String>::None)),
+                (job::Column::UpdatedAt, Expr::value(now_ms())),
+            ],
+        )
+        .await
     }
 
     /// Renews the lease; false once it is no longer this replica's.
     async fn renew(&self, db: &impl ConnectionTrait, lease_ms: i64) -> Result<bool> {
-        let now = now_ms();
-        let n = job::Entity::update_many()
-            .col_expr(job::Column::LeaseUntil, Expr::value(now.saturating_add(lease_ms)))
-            .filter(self.held())
-            .exec(db)
-            .await?
-            .rows_affected;
-        Ok(n == 1)
+        self.update(db, [(job::Column::LeaseUntil, Expr::value(now_ms().saturating_add(lease_ms)))]).await
     }
 }
 
@@ -281,9 +287,13 @@ async fn claim(state: &AppState) -> Result<Option<Lease>> {
     Ok(None)
 }
 
-/// The worker loop of this replica: claims jobs and runs each with a
-/// heartbeat until it ends or the lease is lost.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+/// What a claimed job runs (provisioning): given by the caller, so that the
+/// job machinery knows nothing of what its jobs do.
+pub type Runner = fn(AppState, Lease) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The worker loop of this replica: claims jobs and runs each with
+/// `runner` and a heartbeat until it ends or the lease is lost.
+pub fn spawn(state: AppState, runner: Runner) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = (state.jobs.lease / 5).clamp(Duration::from_millis(100), Duration::from_secs(2));
         loop {
@@ -292,7 +302,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             loop {
                 match claim(&state).await {
-                    Ok(Some(lease)) => run(&state, lease),
+                    Ok(Some(lease)) => run(&state, lease, runner),
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(target: "govchain::api", "claiming provisioning jobs: {e}");
@@ -308,7 +318,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn run(state: &AppState, lease: Lease) {
+fn run(state: &AppState, lease: Lease, runner: Runner) {
     let job_id = lease.job_id;
     let task_state = state.clone();
     let task = tokio::spawn(async move {
@@ -326,7 +336,7 @@ fn run(state: &AppState, lease: Lease) {
                 }
             }
         };
-        let work = crate::services::provision::run_job(&task_state, &lease);
+        let work = runner(task_state.clone(), lease.clone());
         tokio::select! {
             () = work => {}
             () = heartbeat => {

@@ -40,7 +40,6 @@ use axum::{
 };
 use govchain_driver::HostDriver;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use sea_orm_migration::MigratorTrait;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 use utoipa::OpenApi;
@@ -378,7 +377,7 @@ pub async fn connect_pools(url: &str) -> Result<(DatabaseConnection, DatabaseCon
         Database::connect(opts).await.map_err(|e| StartError::Database(format!("{url}: {e}")))
     };
     let db = connect(open(if sqlite { 1 } else { PG_POOL })).await?;
-    migration::Migrator::up(&db, None).await.map_err(|e| StartError::Database(format!("migration: {e}")))?;
+    migration::up(&db).await.map_err(|e| StartError::Database(format!("migration: {e}")))?;
     // An in-memory database is one connection's own.
     let read = if sqlite && !memory { connect(open(SQLITE_READERS)).await? } else { db.clone() };
     Ok((db, read))
@@ -410,7 +409,11 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
-    let first_admin = services::orgs::bootstrap(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    // Under the setup lock: replicas starting at once create the first administrator once.
+    let first_admin = migration::exclusive(&state.db, services::orgs::bootstrap(&state))
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?
+        .map_err(|e| StartError::Setup(e.message))?;
     services::provision::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
@@ -427,7 +430,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
             tracing::error!(target: "govchain::api", "server: {e}");
         }
     });
-    let worker = jobs::spawn(state.clone());
+    let worker = jobs::spawn(state.clone(), services::provision::job_runner);
     Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, worker, stop: Some(stop) })
 }
 

@@ -17,6 +17,46 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// The key of the PostgreSQL advisory lock a replica holds while it sets
+/// the database up ("govchain" in ASCII).
+const SETUP_LOCK: i64 = 0x676f_7663_6861_696e;
+
+/// Runs `work` under the database's setup lock, so replicas that start at
+/// once migrate (and create the first organization and administrator) one
+/// after the other: each finds what the one before it did. On PostgreSQL
+/// the lock is a session advisory lock on a connection of its own, while
+/// `work` uses the pool; closing that connection releases it, also when
+/// the process dies. A replica waits for it at most two minutes. On
+/// SQLite, one process's single writer connection already serializes.
+pub async fn exclusive<T>(
+    db: &sea_orm::DatabaseConnection,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(work.await);
+    }
+    let sql = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("the setup lock: {e}"));
+    // Checked above: a PostgreSQL connection.
+    let mut conn = db.get_postgres_connection_pool().acquire().await.map_err(sql)?;
+    sea_orm::sqlx::query("SET lock_timeout = '120s'").execute(&mut *conn).await.map_err(sql)?;
+    let locked =
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)").bind(SETUP_LOCK).execute(&mut *conn).await;
+    if let Err(e) = locked {
+        let _ = conn.close().await;
+        return Err(sql(e));
+    }
+    let out = work.await;
+    // Closing the session releases the lock (and no pooled connection
+    // keeps the changed timeout).
+    let _ = conn.close().await;
+    Ok(out)
+}
+
+/// Applies the migrations not yet applied, under [`exclusive`].
+pub async fn up(db: &sea_orm::DatabaseConnection) -> Result<(), DbErr> {
+    exclusive(db, Migrator::up(db, None)).await?
+}
+
 #[derive(DeriveMigrationName)]
 struct Initial;
 

@@ -19,6 +19,14 @@ use crate::{
     services::{chains, messages},
 };
 
+/// [`run_job`] as the job worker's [`jobs::Runner`].
+pub(crate) fn job_runner(
+    state: AppState,
+    lease: jobs::Lease,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move { run_job(&state, &lease).await })
+}
+
 /// Runs a job this replica claimed: reserves the quota (once per job),
 /// provisions, and records `running` or `failed`, telling the requester
 /// either way. A step that finds the job taken over stops quietly.

@@ -8,5 +8,6 @@ mod journey;
 mod kube;
 mod matrix;
 mod openapi;
+mod replicas;
 mod security;
 mod support;
