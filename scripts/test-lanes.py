@@ -23,6 +23,26 @@ import threading
 import time
 from pathlib import Path
 
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def toolchain_env() -> dict[str, str]:
+    """The environment `cargo test` gives a test: the toolchain of this
+    checkout pinned (`RUSTUP_TOOLCHAIN`) and `CARGO`, so a test that builds
+    a binary with cargo compiles every crate with this toolchain, also a
+    dependency whose own rust-toolchain.toml names another one."""
+    env = dict(os.environ)
+    if "RUSTUP_TOOLCHAIN" in env and "CARGO" in env:
+        return env
+    try:
+        cargo = subprocess.run(["rustup", "which", "cargo"], stdout=subprocess.PIPE,
+                               text=True, check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return env
+    env.setdefault("CARGO", cargo)
+    env.setdefault("RUSTUP_TOOLCHAIN", Path(cargo).parent.parent.name)
+    return env
+
 
 def main() -> int:
     args = sys.argv[1:]
@@ -56,6 +76,7 @@ def main() -> int:
         print("test build failed", file=sys.stderr)
         return build.returncode
     jobs = []
+    tenv = toolchain_env()
     for line in build.stdout.splitlines():
         try:
             msg = json.loads(line)
@@ -72,10 +93,9 @@ def main() -> int:
         pkg = spec.split("@")[0] if "@" in spec else where.rstrip("/").rsplit("/", 1)[-1]
         kind = target_info["kind"][0]
         name = f"{pkg}:{kind}:{target_info['name']}"
-        env = dict(os.environ, CARGO_MANIFEST_DIR=str(manifest.parent), CARGO_PKG_NAME=pkg)
+        env = dict(tenv, CARGO_MANIFEST_DIR=str(manifest.parent), CARGO_PKG_NAME=pkg)
         jobs.append((name, [msg["executable"]], str(manifest.parent), env))
-    root = str(Path(__file__).resolve().parent.parent)
-    jobs.append(("doctests", ["cargo", "test", "--workspace", "--locked", "--doc", *args], root,
+    jobs.append(("doctests", ["cargo", "test", "--workspace", "--locked", "--doc", *args], ROOT,
                  dict(os.environ)))
     jobs.sort(key=lambda j: -times.get(j[0], 5.0))
     if listing:
