@@ -230,7 +230,7 @@ impl Day2 {
     }
 
     /// One transaction through the client Service commits (retried on
-    /// errors: a node may be restarting); returns the Service's height after it.
+    /// errors: a node may be restarting); returns the height of its block.
     async fn commit(&self, what: &str) -> u64 {
         let deadline = Instant::now() + COMMIT_TIMEOUT;
         let mut errors = Vec::new();
@@ -244,11 +244,12 @@ impl Day2 {
             match tokio::time::timeout(Duration::from_secs(15), self.client.submit(&tx, SubmitMode::Sync))
                 .await
             {
-                Ok(Ok(r)) if r.status == "committed" => {
-                    if let Ok(h) = self.client.height().await {
-                        return h;
-                    }
-                }
+                // The block that holds it: the Service may send a height
+                // query to a follower a block behind.
+                Ok(Ok(r)) if r.status == "committed" => match r.receipt {
+                    Some(receipt) => return receipt.height,
+                    None => errors.push("committed without a receipt".into()),
+                },
                 Ok(Ok(r)) => errors.push(format!("status {}", r.status)),
                 Ok(Err(e)) => errors.push(e.to_string()),
                 Err(_) => errors.push("no answer within 15 s".into()),

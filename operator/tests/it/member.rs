@@ -145,7 +145,7 @@ async fn chain_member_joins_and_leaves() {
             wallet.data_call(&DataCall::Put { key: format!("m{i}").into(), value: b"v".to_vec() }).unwrap();
         let resp = client.submit(&tx, SubmitMode::Sync).await.unwrap();
         assert_eq!(resp.status, "committed", "{resp:?}");
-        height = client.height().await.unwrap();
+        height = resp.receipt.as_ref().map(|r| r.height).expect("a sync submission's receipt");
     }
     let pods_b: Api<Pod> = Api::namespaced(kube.clone(), MEMBER_NS);
     for pod in ["dept-b-nodes-0", "dept-b-voters-0"] {
