@@ -13,6 +13,10 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresq
 command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# The console's browser journeys (tests/): Debian's chromium driven by
+# playwright-core from npm.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
@@ -23,5 +27,8 @@ fi
 
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
     rustup target add x86_64-unknown-linux-musl
+# The console's browser part (also listed in rust-toolchain.toml).
+rustup target list --installed | grep -qx wasm32-unknown-unknown ||
+    rustup target add wasm32-unknown-unknown
 
 openssl version | grep -q '^OpenSSL 3' || { echo "OpenSSL 3 CLI required for interop tests" >&2; exit 1; }

@@ -78,6 +78,9 @@ pub struct ApiConfig {
     /// How long a provisioning job's lease lasts without a heartbeat; a
     /// replica that stops for longer loses its jobs to another (15 s).
     pub job_lease: Duration,
+    /// Wraps the API's router, e.g. with the web console, which answers its
+    /// own pages and passes every other request on to the API.
+    pub ui: Option<fn(Router) -> Router>,
 }
 
 impl ApiConfig {
@@ -95,6 +98,7 @@ impl ApiConfig {
             replica: None,
             host: None,
             job_lease: Duration::from_secs(15),
+            ui: None,
         }
     }
 
@@ -420,7 +424,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         .map_err(|e| StartError::Listen(format!("{}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = app(state.clone());
+    let app = state.config.ui.map_or_else(|| app(state.clone()), |wrap| wrap(app(state.clone())));
     let server = tokio::spawn(async move {
         let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

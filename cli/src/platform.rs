@@ -149,8 +149,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         config.host = Some(host_id(&data)?);
     }
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout_secs.max(1));
+    config.ui = Some(govchain_console::server::wrap);
     let platform = govchain_api::start(config, driver).await?;
     println!("url={}", platform.url);
+    println!("console={}/", platform.url);
     if let Some((user, password)) = &platform.first_admin {
         println!("admin={user} password={password}");
         println!("note: the password is shown only now; change it after logging in");

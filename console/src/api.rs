@@ -1,0 +1,155 @@
+//! Calls to the REST API from the browser (same origin, the session
+//! cookie, the CSRF header on state-changing requests). On the server these
+//! are never called: pages fetch in the browser only.
+
+use serde_json::Value;
+
+/// An API error: the HTTP status and the `{code, message}` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiErr {
+    /// HTTP status (0: the request did not reach the server).
+    pub status: u16,
+    /// The error code (`unauthorized`, `session_expired`, `conflict`, ...).
+    pub code: String,
+    /// The server's message (English; shown only where no translation
+    /// exists, in a detail element).
+    pub message: String,
+}
+
+impl ApiErr {
+    /// Whether the caller must sign in (again).
+    pub fn signed_out(&self) -> bool {
+        self.status == 401
+    }
+}
+
+/// `GET path`.
+pub async fn get(path: &str) -> Result<Value, ApiErr> {
+    call("GET", path, None, None).await
+}
+
+/// `POST path` with a JSON body and the session's CSRF token.
+pub async fn post(path: &str, body: &Value, csrf: Option<&str>) -> Result<Value, ApiErr> {
+    call("POST", path, Some(body), csrf).await
+}
+
+#[cfg(feature = "hydrate")]
+async fn call(method: &str, path: &str, body: Option<&Value>, csrf: Option<&str>) -> Result<Value, ApiErr> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let net = |_| ApiErr { status: 0, code: "network".into(), message: String::new() };
+    let window = web_sys::window().ok_or_else(|| net(()))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(|_| net(()))?;
+    headers.set("accept", "application/json").map_err(|_| net(()))?;
+    if let Some(b) = body {
+        headers.set("content-type", "application/json").map_err(|_| net(()))?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(&b.to_string()));
+    }
+    if let Some(c) = csrf {
+        headers.set("x-csrf-token", c).map_err(|_| net(()))?;
+    }
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| net(()))?;
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_request(&req))
+        .await
+        .map_err(|_| net(()))?
+        .dyn_into()
+        .map_err(|_| net(()))?;
+    let status = resp.status();
+    let text = JsFuture::from(resp.text().map_err(|_| net(()))?).await.map_err(|_| net(()))?;
+    let text = text.as_string().unwrap_or_default();
+    let v: Value =
+        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+    if resp.ok() {
+        Ok(v)
+    } else {
+        Err(ApiErr {
+            status,
+            code: v["code"].as_str().unwrap_or("error").to_owned(),
+            message: v["message"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn call(_: &str, _: &str, _: Option<&Value>, _: Option<&str>) -> Result<Value, ApiErr> {
+    Err(ApiErr { status: 0, code: "network".into(), message: "only the browser calls the API".into() })
+}
+
+/// A full page load of `href` (after signing in or out, or switching the
+/// language: every part of the page starts again from the server).
+pub fn go(href: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href(href);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = href;
+}
+
+/// Keeps the language in its cookie and reloads the page in it.
+pub fn set_lang(lang: crate::i18n::Lang) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(doc) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+        {
+            let _ = doc.set_cookie(&format!(
+                "{}={}; Path=/; Max-Age=31536000; SameSite=Strict",
+                crate::i18n::LANG_COOKIE,
+                lang.code()
+            ));
+        }
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().reload();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = lang;
+}
+
+/// Copies text to the clipboard.
+pub fn copy(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
+/// The language of this page: the cookie of the request on the server,
+/// `document.cookie` in the browser (the same cookie, so hydration sees
+/// what the server rendered).
+pub fn current_lang() -> crate::i18n::Lang {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+            .and_then(|d| d.cookie().ok())
+            .map_or_else(Default::default, |c| crate::i18n::Lang::from_cookies(&c))
+    }
+    #[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+    {
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .map(|p| {
+                p.headers
+                    .get_all(axum::http::header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(crate::i18n::Lang::from_cookies)
+                    .find(|l| *l == crate::i18n::Lang::En)
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    crate::i18n::Lang::default()
+}

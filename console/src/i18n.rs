@@ -1,0 +1,354 @@
+//! Every string the console shows, one table per language. [`Key`] lists
+//! the strings; [`zh`] and [`en`] are the two tables, each a `match` with
+//! no catch-all arm, so a key missing from either table does not compile
+//! (and the tests below check what the compiler cannot: no empty string,
+//! no Chinese in the English table, Chinese in the Chinese one).
+
+/// The console's languages. Chinese is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// 简体中文 (zh-CN).
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+/// The cookie that keeps the chosen language.
+pub const LANG_COOKIE: &str = "govchain_lang";
+
+impl Lang {
+    /// The value of the `lang` attribute of `<html>`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The value kept in [`LANG_COOKIE`].
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language (what the switch offers).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The language a `Cookie` header (or `document.cookie`) chose;
+    /// Chinese when none or an unknown one.
+    pub fn from_cookies(cookies: &str) -> Lang {
+        cookies
+            .split(';')
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == LANG_COOKIE)
+            .map_or(Lang::Zh, |(_, v)| if v.trim() == "en" { Lang::En } else { Lang::Zh })
+    }
+
+    /// The string for `key` in this language.
+    pub fn t(self, key: Key) -> &'static str {
+        match self {
+            Lang::Zh => zh(key),
+            Lang::En => en(key),
+        }
+    }
+}
+
+macro_rules! keys {
+    ($($k:ident),* $(,)?) => {
+        /// A string of the console (see the tables [`zh`] and [`en`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Key { $($k),* }
+        impl Key {
+            /// Every key.
+            pub const ALL: &'static [Key] = &[$(Key::$k),*];
+        }
+    };
+}
+
+keys! {
+    Product, SwitchLang, Loading, Home, Organizations, SignIn, SignOut, SignedOut,
+    Username, Password, SessionExpired, NotSignedIn, WrongCredentials, Locked, Frozen,
+    ChangePassword, ForcedChange, CurrentPassword, NewPassword, ConfirmPassword,
+    PasswordMismatch, PasswordPolicy, WrongCurrentPassword, PasswordChanged, Save,
+    RequestFailed, NetworkError, PlatformOverview, PendingApprovals, NoPending,
+    Chains, Nodes, RecentOperations, NoOperations, ByState, Total, MyDashboard,
+    MyChains, NoChains, MyRequests, NoRequests, Quota, Granted, Used, Cpu, Memory,
+    Storage, Name, Domain, Description, Status, Created, Actions, CreateOrg,
+    AdminUsername, AdminRealName, Create, DomainTaken, UsernameTaken, InvalidField,
+    InitialPassword, InitialPasswordNote, Copy, Copied, Forbidden, StateRunning,
+    StateStopped, StateProvisioning, StatePending, StateActive, StateRejected,
+    StateCancelled, StateFailed, KindChain, KindNodes, Request, Kind, Time,
+    Operator, Action, Result, Consensus, Height, Platform, NotFound, BackHome,
+    Welcome, Required,
+}
+
+/// 简体中文.
+pub fn zh(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        Product => "政务链服务平台",
+        SwitchLang => "English",
+        Loading => "加载中……",
+        Home => "首页",
+        Organizations => "组织管理",
+        SignIn => "登录",
+        SignOut => "退出登录",
+        SignedOut => "您已退出登录。",
+        Username => "用户名",
+        Password => "密码",
+        SessionExpired => "会话因长时间未操作已过期，请重新登录。",
+        NotSignedIn => "请先登录。",
+        WrongCredentials => "用户名或密码错误。",
+        Locked => "登录失败次数过多，账号已临时锁定，请稍后再试。",
+        Frozen => "该账号已被冻结。",
+        ChangePassword => "修改密码",
+        ForcedChange => "您的密码由管理员设置，继续使用前请先修改密码。",
+        CurrentPassword => "当前密码",
+        NewPassword => "新密码",
+        ConfirmPassword => "确认新密码",
+        PasswordMismatch => "两次输入的新密码不一致。",
+        PasswordPolicy => {
+            "新密码须为 10 至 128 个字符，至少包含小写字母、大写字母、数字、符号中的三类，且不得包含用户名。"
+        }
+        WrongCurrentPassword => "当前密码错误。",
+        PasswordChanged => "密码已修改。",
+        Save => "保存",
+        RequestFailed => "操作失败",
+        NetworkError => "无法连接服务器，请检查网络后重试。",
+        PlatformOverview => "平台概览",
+        PendingApprovals => "待审批申请",
+        NoPending => "暂无待审批的申请。",
+        Chains => "链",
+        Nodes => "节点",
+        RecentOperations => "最近操作",
+        NoOperations => "暂无操作记录。",
+        ByState => "按状态",
+        Total => "合计",
+        MyDashboard => "我的工作台",
+        MyChains => "我的链",
+        NoChains => "暂无链。",
+        MyRequests => "我的申请",
+        NoRequests => "暂无申请。",
+        Quota => "资源配额",
+        Granted => "已分配",
+        Used => "已使用",
+        Cpu => "处理器（毫核）",
+        Memory => "内存（MiB）",
+        Storage => "存储（MiB）",
+        Name => "名称",
+        Domain => "域名",
+        Description => "描述",
+        Status => "状态",
+        Created => "创建时间",
+        Actions => "操作",
+        CreateOrg => "新建组织",
+        AdminUsername => "管理员用户名",
+        AdminRealName => "管理员姓名",
+        Create => "创建",
+        DomainTaken => "该域名已被其他组织使用。",
+        UsernameTaken => "该用户名已被使用。",
+        InvalidField => "输入不符合要求",
+        InitialPassword => "管理员初始密码",
+        InitialPasswordNote => "初始密码仅显示这一次，请立即转交管理员；其首次登录时须修改密码。",
+        Copy => "复制",
+        Copied => "已复制",
+        Forbidden => "您没有执行此操作的权限。",
+        StateRunning => "运行中",
+        StateStopped => "已停止",
+        StateProvisioning => "部署中",
+        StatePending => "待审批",
+        StateActive => "正常",
+        StateRejected => "已驳回",
+        StateCancelled => "已撤销",
+        StateFailed => "失败",
+        KindChain => "新建链",
+        KindNodes => "新增节点",
+        Request => "申请",
+        Kind => "类型",
+        Time => "时间",
+        Operator => "操作人",
+        Action => "动作",
+        Result => "结果",
+        Consensus => "共识",
+        Height => "区块高度",
+        Platform => "平台运营方",
+        NotFound => "页面不存在。",
+        BackHome => "返回首页",
+        Welcome => "欢迎",
+        Required => "此项为必填项。",
+    }
+}
+
+/// English.
+pub fn en(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        Product => "Government Chain Service Platform",
+        SwitchLang => "中文",
+        Loading => "Loading…",
+        Home => "Home",
+        Organizations => "Organizations",
+        SignIn => "Sign in",
+        SignOut => "Sign out",
+        SignedOut => "You have signed out.",
+        Username => "User name",
+        Password => "Password",
+        SessionExpired => "Your session expired after a period of inactivity. Please sign in again.",
+        NotSignedIn => "Please sign in first.",
+        WrongCredentials => "Wrong user name or password.",
+        Locked => "Too many failed sign-ins; the account is locked for a while. Try again later.",
+        Frozen => "This account is frozen.",
+        ChangePassword => "Change password",
+        ForcedChange => "Your password was set by an administrator. Change it before you continue.",
+        CurrentPassword => "Current password",
+        NewPassword => "New password",
+        ConfirmPassword => "Confirm new password",
+        PasswordMismatch => "The two new passwords differ.",
+        PasswordPolicy => {
+            "The new password must be 10 to 128 characters, use three of lower-case letters, upper-case letters, digits and symbols, and must not contain the user name."
+        }
+        WrongCurrentPassword => "The current password is wrong.",
+        PasswordChanged => "The password was changed.",
+        Save => "Save",
+        RequestFailed => "The operation failed",
+        NetworkError => "The server cannot be reached; check the network and try again.",
+        PlatformOverview => "Platform overview",
+        PendingApprovals => "Pending approvals",
+        NoPending => "No request awaits approval.",
+        Chains => "Chains",
+        Nodes => "Nodes",
+        RecentOperations => "Recent operations",
+        NoOperations => "No operations yet.",
+        ByState => "By state",
+        Total => "Total",
+        MyDashboard => "My dashboard",
+        MyChains => "My chains",
+        NoChains => "No chains yet.",
+        MyRequests => "My requests",
+        NoRequests => "No requests yet.",
+        Quota => "Quota",
+        Granted => "Granted",
+        Used => "Used",
+        Cpu => "CPU (millicores)",
+        Memory => "Memory (MiB)",
+        Storage => "Storage (MiB)",
+        Name => "Name",
+        Domain => "Domain",
+        Description => "Description",
+        Status => "Status",
+        Created => "Created",
+        Actions => "Actions",
+        CreateOrg => "New organization",
+        AdminUsername => "Admin user name",
+        AdminRealName => "Admin real name",
+        Create => "Create",
+        DomainTaken => "Another organization already uses this domain.",
+        UsernameTaken => "This user name is taken.",
+        InvalidField => "Invalid input",
+        InitialPassword => "Admin's initial password",
+        InitialPasswordNote => {
+            "The initial password is shown only now; hand it to the admin, who must change it at the first sign-in."
+        }
+        Copy => "Copy",
+        Copied => "Copied",
+        Forbidden => "You are not permitted to do this.",
+        StateRunning => "Running",
+        StateStopped => "Stopped",
+        StateProvisioning => "Provisioning",
+        StatePending => "Pending",
+        StateActive => "Active",
+        StateRejected => "Rejected",
+        StateCancelled => "Cancelled",
+        StateFailed => "Failed",
+        KindChain => "New chain",
+        KindNodes => "More nodes",
+        Request => "Request",
+        Kind => "Kind",
+        Time => "Time",
+        Operator => "Operator",
+        Action => "Action",
+        Result => "Result",
+        Consensus => "Consensus",
+        Height => "Height",
+        Platform => "Platform operator",
+        NotFound => "No such page.",
+        BackHome => "Back to home",
+        Welcome => "Welcome",
+        Required => "This field is required.",
+    }
+}
+
+/// The label of a state or status value the API returns; the value itself
+/// when the console does not know it (it is data, not a console string).
+pub fn state(lang: Lang, value: &str) -> String {
+    let key = match value {
+        "running" => Key::StateRunning,
+        "stopped" => Key::StateStopped,
+        "provisioning" => Key::StateProvisioning,
+        "pending" => Key::StatePending,
+        "active" => Key::StateActive,
+        "rejected" => Key::StateRejected,
+        "cancelled" => Key::StateCancelled,
+        "failed" => Key::StateFailed,
+        "chain" => Key::KindChain,
+        "nodes" => Key::KindNodes,
+        other => return other.to_owned(),
+    };
+    lang.t(key).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cjk(s: &str) -> bool {
+        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c))
+    }
+
+    #[test]
+    fn every_key_is_in_both_tables() {
+        for &k in Key::ALL {
+            assert!(!zh(k).trim().is_empty(), "{k:?} is empty in zh");
+            assert!(!en(k).trim().is_empty(), "{k:?} is empty in en");
+            // The language switch names the other language in its own words.
+            if k != Key::SwitchLang {
+                assert!(!cjk(en(k)), "{k:?} has Chinese in the English table: {}", en(k));
+                assert!(cjk(zh(k)), "{k:?} is not translated in the Chinese table: {}", zh(k));
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for &k in Key::ALL {
+            assert!(seen.insert(format!("{k:?}")), "{k:?} twice");
+        }
+        assert_eq!(seen.len(), Key::ALL.len());
+    }
+
+    #[test]
+    fn language_from_cookies() {
+        assert_eq!(Lang::from_cookies(""), Lang::Zh);
+        assert_eq!(Lang::from_cookies("a=b; govchain_lang=en"), Lang::En);
+        assert_eq!(Lang::from_cookies("govchain_lang=zh"), Lang::Zh);
+        assert_eq!(Lang::from_cookies("govchain_lang=xx"), Lang::Zh);
+        assert_eq!(Lang::from_cookies("other_govchain_lang=en"), Lang::Zh);
+    }
+
+    #[test]
+    fn known_states_are_translated() {
+        assert_eq!(state(Lang::Zh, "running"), "运行中");
+        assert_eq!(state(Lang::En, "running"), "Running");
+        assert_eq!(state(Lang::En, "weird"), "weird");
+    }
+}

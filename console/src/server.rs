@@ -1,0 +1,135 @@
+//! Serving the console beside the REST API: the pages (rendered by Leptos)
+//! and the browser part (`/pkg/console.js`, `/pkg/console_bg.wasm`,
+//! bound by `build.rs` and embedded here).
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+use crate::{App, i18n::Key};
+
+/// One embedded file of the browser part.
+struct Asset {
+    raw: &'static [u8],
+    gzip: &'static [u8],
+    etag: &'static str,
+    content_type: &'static str,
+}
+
+const JS: Asset = Asset {
+    raw: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/console.js")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/console.js.gz")),
+    etag: include_str!(concat!(env!("OUT_DIR"), "/pkg/console.js.etag")),
+    content_type: "text/javascript; charset=utf-8",
+};
+
+const WASM: Asset = Asset {
+    raw: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/console_bg.wasm")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/console_bg.wasm.gz")),
+    etag: include_str!(concat!(env!("OUT_DIR"), "/pkg/console_bg.wasm.etag")),
+    content_type: "application/wasm",
+};
+
+/// Sizes of the embedded wasm, raw and gzip-compressed, in bytes.
+pub fn wasm_size() -> (usize, usize) {
+    (WASM.raw.len(), WASM.gzip.len())
+}
+
+fn serve(asset: &'static Asset, headers: &HeaderMap) -> Response {
+    let etag = HeaderValue::from_static(asset.etag);
+    let mut resp = if headers.get(header::IF_NONE_MATCH) == Some(&etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let gzip = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+        let mut resp = Response::new(Body::from(if gzip { asset.gzip } else { asset.raw }));
+        if gzip {
+            resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        resp
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Same names on every build: the browser revalidates (a 304 when unchanged).
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// The HTML document around every page. Its inline script and style carry
+/// this response's nonce, which the Content-Security-Policy header names.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = crate::api::current_lang();
+    let nonce = leptos::nonce::use_nonce();
+    if let (Some(n), Some(resp)) = (&nonce, use_context::<leptos_axum::ResponseOptions>()) {
+        let csp = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{n}' 'wasm-unsafe-eval'; style-src 'self' 'nonce-{n}'; \
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            resp.insert_header(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang.tag()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>{lang.t(Key::Product)}</title>
+                <style nonce=nonce>{include_str!("style.css")}</style>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// Headers of the console's pages and files: no framing, no sniffing, and
+/// (unless the page set its own, with its nonce) nothing inline.
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// The console around `api`: the console's pages and files are answered
+/// here, every other path (the REST API, `/healthz`, unknown paths) goes on
+/// to `api` unchanged.
+pub fn wrap(api: Router) -> Router {
+    let options = LeptosOptions::builder().output_name("console").site_pkg_dir("pkg").build();
+    let routes = generate_route_list(App);
+    let shell_options = options.clone();
+    Router::new()
+        .leptos_routes(&options, routes, move || shell(shell_options.clone()))
+        .route("/pkg/console.js", get(|h: HeaderMap| async move { serve(&JS, &h) }))
+        .route("/pkg/console_bg.wasm", get(|h: HeaderMap| async move { serve(&WASM, &h) }))
+        .layer(middleware::from_fn(page_headers))
+        .with_state(options)
+        .fallback_service(api)
+}

@@ -1,0 +1,109 @@
+// Journey 1, onboarding: the super admin signs in and creates an
+// organization with its admin; the new admin signs in and is made to
+// change the password; a second organization with the same domain is
+// refused next to the domain field, with what was typed kept.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ADMIN_PASSWORD, hydrated, landed, newPage, open, shot, signIn, startBrowser, startPlatform, text,
+} from '../lib/harness.js';
+
+let platform;
+let chrome;
+before(async () => {
+  platform = await startPlatform();
+  chrome = await startBrowser();
+});
+after(async () => {
+  await chrome?.close();
+  await platform?.stop();
+});
+
+test('onboarding: organization, its admin, forced password change, duplicate domain refused', async () => {
+  const base = platform.console;
+  const admin = await newPage(chrome.browser, base);
+
+  // The super admin signs in (Chinese is the default) and sees the overview.
+  await signIn(admin, base, 'admin', ADMIN_PASSWORD);
+  await landed(admin, '/');
+  assert.equal(await admin.getAttribute('html', 'lang'), 'zh-CN');
+  await admin.waitForSelector('#pending');
+  await admin.waitForSelector('#org-counts');
+
+  // Creates an organization with its admin; the initial password is shown once.
+  await admin.click('#nav-orgs');
+  await admin.waitForURL((u) => u.pathname === '/orgs');
+  await admin.waitForSelector('#create-org');
+  await admin.fill('#create-org input[name=name]', '税务局');
+  await admin.fill('#create-org input[name=domain]', 'tax.gov');
+  await admin.fill('#create-org input[name=description]', '市税务局');
+  await admin.fill('#create-org input[name=admin_username]', 'tax-admin');
+  await admin.fill('#create-org input[name=admin_real_name]', '张三');
+  await admin.click('#create-org button[type=submit]');
+  const initial = (await admin.textContent('#initial-password', { timeout: 30_000 })).trim();
+  assert.ok(initial.length >= 10, `initial password shown: ${initial}`);
+  await admin.waitForSelector('tr[data-domain="tax.gov"]');
+
+  // A second organization with the same domain is refused at the domain field.
+  await admin.fill('#create-org input[name=name]', '税务局二');
+  await admin.fill('#create-org input[name=domain]', 'tax.gov');
+  await admin.fill('#create-org input[name=admin_username]', 'tax-admin2');
+  await admin.fill('#create-org input[name=admin_real_name]', '李四');
+  await admin.click('#create-org button[type=submit]');
+  const refusal = await admin.textContent('#domain-error', { timeout: 30_000 });
+  assert.match(refusal, /域名已被其他组织使用/);
+  assert.equal(await admin.inputValue('#create-org input[name=name]'), '税务局二', 'what was typed is kept');
+  assert.equal(await admin.inputValue('#create-org input[name=admin_username]'), 'tax-admin2');
+  assert.equal(await admin.locator('tr[data-domain="tax.gov"]').count(), 1, 'no second organization');
+  await shot(admin, 'journey1-duplicate-domain-refused');
+
+  // The new admin signs in and is made to change the password first.
+  const dept = await newPage(chrome.browser, base);
+  await signIn(dept, base, 'tax-admin', initial);
+  await landed(dept, '/password');
+  await dept.waitForSelector('#forced');
+  // Going elsewhere leads back to the password page.
+  await open(dept, base, '/');
+  await landed(dept, '/password');
+  await dept.fill('#password input[name=old]', initial);
+  await dept.fill('#password input[name=new]', 'weak');
+  await dept.fill('#password input[name=confirm]', 'weak');
+  await dept.click('#password button[type=submit]');
+  assert.match(await dept.textContent('#password-error', { timeout: 30_000 }), /新密码须为/);
+  const fresh = 'Tax-Bureau-2026!';
+  await dept.fill('#password input[name=new]', fresh);
+  await dept.fill('#password input[name=confirm]', fresh);
+  await dept.click('#password button[type=submit]');
+  await landed(dept, '/');
+  await dept.waitForSelector('#my-chains');
+  await dept.waitForSelector('#quota table');
+  assert.match(await text(dept), /我的工作台 · 税务局/);
+
+  // Signing out ends the session; the new password works.
+  await dept.click('#sign-out');
+  await landed(dept, '/login');
+  await dept.waitForSelector('#notice');
+  await open(dept, base, '/');
+  await landed(dept, '/login');
+  await signIn(dept, base, 'tax-admin', fresh);
+  await landed(dept, '/');
+
+  for (const p of [admin, dept]) assert.deepEqual(p.problems, [], 'no errors in the page');
+});
+
+test('time to interactive of the home page on loopback (reported, not asserted)', async (t) => {
+  const base = platform.console;
+  const page = await newPage(chrome.browser, base);
+  await signIn(page, base, 'admin', ADMIN_PASSWORD);
+  await landed(page, '/');
+  const hydratedMs = [];
+  const dataMs = [];
+  for (let i = 0; i < 5; i++) {
+    await open(page, base, '/');
+    await page.waitForSelector('#org-counts');
+    hydratedMs.push(Number(await page.getAttribute('body', 'data-hydrated-ms')));
+    dataMs.push(await page.evaluate(() => performance.now()));
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  t.diagnostic(`home page, median of 5 loads: hydrated ${median(hydratedMs).toFixed(0)} ms, data shown ${median(dataMs).toFixed(0)} ms after navigation start`);
+});

@@ -1,0 +1,137 @@
+// What every browser journey shares: a real `govchain up` on loopback, a
+// headless Debian chromium driven by playwright-core, the hydration mark,
+// and screenshots. A missing chromium, binary or npm package fails loudly.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = resolve(here, '..', '..');
+
+/** Where screenshots go (the README names it). */
+export const SHOTS = process.env.GOVCHAIN_SCREENSHOTS || join(repo, 'tests', 'artifacts', 'screenshots');
+
+/** The super admin's password in every journey's platform. */
+export const ADMIN_PASSWORD = 'Console-Test-2026!';
+
+function govchainBin() {
+  if (process.env.GOVCHAIN_BIN) return process.env.GOVCHAIN_BIN;
+  const target = process.env.CARGO_TARGET_DIR || join(repo, 'target');
+  for (const profile of ['debug', 'release']) {
+    const p = join(target, profile, 'govchain');
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`no govchain binary under ${target}/{debug,release}: run \`cargo build --bin govchain\` or set GOVCHAIN_BIN`);
+}
+
+function chromiumPath() {
+  const p = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(p)) throw new Error(`${p} is missing: install Debian's chromium (scripts/test-deps.sh)`);
+  return p;
+}
+
+/**
+ * Starts `govchain up` on 127.0.0.1 with a fresh data directory; resolves
+ * once it printed its URLs. `extra`: more arguments.
+ */
+export async function startPlatform(extra = []) {
+  const data = mkdtempSync(join(tmpdir(), 'govchain-console-'));
+  const child = spawn(govchainBin(), ['up', '--listen', '127.0.0.1:0', '--data', data, '--admin-password', ADMIN_PASSWORD, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const info = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`govchain up did not print its URLs in 60 s\n${out}\n${err}`)), 60_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const url = /^url=(.*)$/m.exec(out);
+      const console = /^console=(.*)$/m.exec(out);
+      if (url && console) { clearTimeout(timer); ok({ url: url[1].trim(), console: console[1].trim() }); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`govchain up exited (${code})\n${out}\n${err}`)); });
+  });
+  return {
+    ...info,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((ok) => child.once('exit', ok));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A headless chromium with a fresh profile. */
+export async function startBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), 'govchain-chromium-'));
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+  });
+  return {
+    browser,
+    async close() { await browser.close(); rmSync(profile, { recursive: true, force: true }); },
+  };
+}
+
+/** A new page (its own cookies) in `lang` ('zh' or 'en'; none: the default). */
+export async function newPage(browser, base, lang) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: lang === 'en' ? 'en-US' : 'zh-CN' });
+  if (lang) {
+    await ctx.addCookies([{ name: 'govchain_lang', value: lang, url: base }]);
+  }
+  const page = await ctx.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[1349]/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.problems = problems;
+  return page;
+}
+
+/** Waits until the page is hydrated (`<body data-hydrated>`). */
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { state: 'attached', timeout: 30_000 });
+}
+
+/** Goes to `path` and waits for hydration. */
+export async function open(page, base, path) {
+  await page.goto(new URL(path, base).href);
+  await hydrated(page);
+}
+
+/** Waits for a navigation to `path` (a full page load) and its hydration. */
+export async function landed(page, path) {
+  await page.waitForURL((u) => u.pathname === path, { timeout: 30_000 });
+  await hydrated(page);
+}
+
+/** Saves a full-page screenshot as `<SHOTS>/<name>.png`. */
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Signs in through the sign-in page. */
+export async function signIn(page, base, user, password) {
+  await open(page, base, '/login');
+  await page.fill('#login input[name=username]', user);
+  await page.fill('#login input[name=password]', password);
+  await page.click('#login button[type=submit]');
+}
+
+/** The page's visible text. */
+export async function text(page) {
+  return page.evaluate(() => document.body.innerText);
+}
