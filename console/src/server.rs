@@ -122,6 +122,9 @@ async fn page_headers(req: Request, next: Next) -> Response {
 /// here, every other path (the REST API, `/healthz`, unknown paths) goes on
 /// to `api` unchanged.
 pub fn wrap(api: Router) -> Router {
+    // Rendering spawns tasks on Leptos's executor; here it is tokio's (an
+    // error means it was set already).
+    let _ = any_spawner::Executor::init_tokio();
     let options = LeptosOptions::builder().output_name("console").site_pkg_dir("pkg").build();
     let routes = generate_route_list(App);
     let shell_options = options.clone();

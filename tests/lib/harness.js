@@ -71,18 +71,17 @@ export async function startPlatform(extra = []) {
   };
 }
 
-/** A headless chromium with a fresh profile. */
+/** A headless chromium (playwright gives it a fresh temporary profile). */
 export async function startBrowser() {
-  const profile = mkdtempSync(join(tmpdir(), 'govchain-chromium-'));
   const browser = await chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+      '--disable-component-update', '--disable-sync'],
   });
   return {
     browser,
-    async close() { await browser.close(); rmSync(profile, { recursive: true, force: true }); },
+    async close() { await browser.close(); },
   };
 }
 

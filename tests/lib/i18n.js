@@ -9,7 +9,7 @@ function table(src, fn) {
   if (start < 0) throw new Error(`no table ${fn} in i18n.rs`);
   const body = src.slice(start, src.indexOf('\n}\n', start));
   const out = new Map();
-  for (const m of body.matchAll(/^\s*(\w+) => "((?:[^"\\]|\\.)*)",$/gm)) out.set(m[1], m[2]);
+  for (const m of body.matchAll(/^\s*(\w+) =>\s*"((?:[^"\\]|\\.)*)",$/gm)) out.set(m[1], m[2]);
   return out;
 }
 
