@@ -60,8 +60,9 @@ impl Session {
     fn username(&self) -> String {
         txt(&self.0["user"]["username"])
     }
+    /// The organization's name; the platform's own in the page's language.
     fn org_name(&self) -> String {
-        txt(&self.0["org"]["name"])
+        if self.platform() { t(Key::Platform).to_owned() } else { txt(&self.0["org"]["name"]) }
     }
 }
 
@@ -175,6 +176,10 @@ fn ErrorLine(err: ApiErr) -> impl IntoView {
 
 #[component]
 fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
     view! {
         <Header/>
         <main><h1>{t(Key::NotFound)}</h1><p><a href="/">{t(Key::BackHome)}</a></p></main>

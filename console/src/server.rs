@@ -128,11 +128,60 @@ pub fn wrap(api: Router) -> Router {
     let options = LeptosOptions::builder().output_name("console").site_pkg_dir("pkg").build();
     let routes = generate_route_list(App);
     let shell_options = options.clone();
+    // Any other path: a browser asking for a page gets the console's "not
+    // found" page (status 404); everything else goes to the API, whose
+    // unknown paths answer `{code, message}`.
+    let not_found = leptos_axum::render_app_to_stream_with_context(
+        {
+            let o = options.clone();
+            move || provide_context(o.clone())
+        },
+        {
+            let o = options.clone();
+            move || shell(o.clone())
+        },
+    );
+    let fallback = move |req: Request| {
+        let (mut api, not_found) = (api.clone(), not_found.clone());
+        async move {
+            if wants_page(&req) {
+                let mut resp = not_found(req).await;
+                let h = resp.headers_mut();
+                for (name, value) in [
+                    ("x-frame-options", "DENY"),
+                    ("x-content-type-options", "nosniff"),
+                    ("referrer-policy", "no-referrer"),
+                    ("cache-control", "no-store"),
+                ] {
+                    h.insert(name, HeaderValue::from_static(value));
+                }
+                resp
+            } else {
+                match tower_service::Service::call(&mut api, req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                }
+            }
+        }
+    };
     Router::new()
         .leptos_routes(&options, routes, move || shell(shell_options.clone()))
         .route("/pkg/console.js", get(|h: HeaderMap| async move { serve(&JS, &h) }))
         .route("/pkg/console_bg.wasm", get(|h: HeaderMap| async move { serve(&WASM, &h) }))
         .layer(middleware::from_fn(page_headers))
         .with_state(options)
-        .fallback_service(api)
+        .fallback(fallback)
+}
+
+/// A browser's request for a page: a GET outside the API that accepts HTML.
+fn wants_page(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::GET
+        && !path.starts_with("/api/")
+        && path != "/healthz"
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
 }

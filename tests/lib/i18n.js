@@ -9,7 +9,8 @@ function table(src, fn) {
   if (start < 0) throw new Error(`no table ${fn} in i18n.rs`);
   const body = src.slice(start, src.indexOf('\n}\n', start));
   const out = new Map();
-  for (const m of body.matchAll(/^\s*(\w+) =>\s*"((?:[^"\\]|\\.)*)",$/gm)) out.set(m[1], m[2]);
+  // `Key => "text",` or, where rustfmt wrapped it, `Key => {\n "text"\n }`.
+  for (const m of body.matchAll(/^\s*(\w+) =>\s*(?:\{\s*)?"((?:[^"\\]|\\.)*)"/gm)) out.set(m[1], m[2]);
   return out;
 }
 
