@@ -192,6 +192,24 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A credential's row with its user and the user's organization, in one query.
+async fn with_account<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    credential: sea_orm::Select<E>,
+    user_col: E::Column,
+) -> Result<Option<(E::Model, Option<user::Model>, Option<org::Model>)>> {
+    Ok(credential
+        .join(JoinType::LeftJoin, E::belongs_to(user::Entity).from(user_col).to(user::Column::Id).into())
+        .select_also(user::Entity)
+        .join(
+            JoinType::LeftJoin,
+            user::Entity::belongs_to(org::Entity).from(user::Column::OrgId).to(org::Column::Id).into(),
+        )
+        .select_also(org::Entity)
+        .one(db)
+        .await?)
+}
+
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
     let now = now_ms();
     let bearer = parts
@@ -199,25 +217,22 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let (user_id, via, csrf) = if let Some(token) = bearer {
-        let found = api_token::Entity::find()
-            .filter(api_token::Column::TokenHash.eq(token_hash(token.trim())))
-            .one(&state.read)
+    let (user, org, via, csrf) = if let Some(token) = bearer {
+        let q = api_token::Entity::find().filter(api_token::Column::TokenHash.eq(token_hash(token.trim())));
+        let (found, user, org) = with_account(&state.read, q, api_token::Column::UserId)
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked API token"))?;
-        let user_id = found.user_id;
         if now.saturating_sub(found.last_used) > 60_000 {
             let mut active: api_token::ActiveModel = found.into();
             active.last_used = Set(now);
             active.update(&state.db).await?;
         }
-        (user_id, Via::Token, None)
+        (user, org, Via::Token, None)
     } else {
         let cookie =
             cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| ApiError::unauthorized("log in first"))?;
-        let found = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(token_hash(&cookie)))
-            .one(&state.read)
+        let q = session::Entity::find().filter(session::Column::TokenHash.eq(token_hash(&cookie)));
+        let (found, user, org) = with_account(&state.read, q, session::Column::UserId)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
         let idle = i64::try_from(state.config.idle_timeout.as_millis()).unwrap_or(i64::MAX);
@@ -239,7 +254,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
                 ));
             }
         }
-        let (user_id, csrf) = (found.user_id, found.csrf.clone());
+        let csrf = found.csrf.clone();
         // Activity is written at most every tenth of the idle timeout (at
         // most every 10 s), not on every request: reads stay reads.
         if now.saturating_sub(found.last_seen) > (idle / 10).min(10_000) {
@@ -247,18 +262,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
             active.last_seen = Set(now);
             active.update(&state.db).await?;
         }
-        (user_id, Via::Session, Some(csrf))
+        (user, org, Via::Session, Some(csrf))
     };
-    // The user with its organization in one query, its roles in another.
-    let (user, org) = user::Entity::find_by_id(user_id)
-        .join(
-            JoinType::LeftJoin,
-            user::Entity::belongs_to(org::Entity).from(user::Column::OrgId).to(org::Column::Id).into(),
-        )
-        .select_also(org::Entity)
-        .one(&state.read)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    let user = user.ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     if user.status != UserStatus::Active {
         return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "frozen", "the account is frozen"));
     }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod jobs;
 pub mod migration;
 pub mod openapi;
+pub mod page;
 pub mod rbac;
 pub mod routes;
 pub mod services;

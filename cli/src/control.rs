@@ -49,6 +49,27 @@ pub struct ApiOpts {
     pub json: bool,
 }
 
+/// Which page of a list: the newest first, `--before` the last id seen
+/// for the next page.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PageOpts {
+    /// At most this many (the API's default is 50, at most 500).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub limit: Option<u64>,
+    /// Only entries older than this id (the next page).
+    #[arg(long)]
+    pub before: Option<i64>,
+}
+
+impl PageOpts {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        q.extend(self.limit.map(|l| ("limit", l.to_string())));
+        q.extend(self.before.map(|b| ("before", b.to_string())));
+        q
+    }
+}
+
 /// Resources per node.
 #[derive(Args, Debug, Clone)]
 pub struct ResourceArgs {
@@ -115,6 +136,8 @@ pub enum Verb {
         #[arg(long)]
         status: Option<String>,
         #[command(flatten)]
+        page: PageOpts,
+        #[command(flatten)]
         api: ApiOpts,
     },
     /// Approve a pending request (platform operator).
@@ -175,6 +198,8 @@ pub enum Verb {
         /// Mark the listed messages read.
         #[arg(long)]
         mark_read: bool,
+        #[command(flatten)]
+        page: PageOpts,
         #[command(flatten)]
         api: ApiOpts,
     },
@@ -629,7 +654,7 @@ async fn dispatch(verb: Verb) -> anyhow::Result<()> {
         Verb::User(args) => user(args).await,
         Verb::Role(RoleArgs { cmd: RoleCmd::List, api }) => roles(&api).await,
         Verb::Request(args) => request(args).await,
-        Verb::Requests { status, api } => requests(&api, status).await,
+        Verb::Requests { status, page, api } => requests(&api, status, page).await,
         Verb::Approve { id, opinion, api } => decide(&api, id, "approve", opinion).await,
         Verb::Reject { id, opinion, api } => decide(&api, id, "reject", opinion).await,
         Verb::Chains { api } => chains(&api).await,
@@ -643,7 +668,7 @@ async fn dispatch(verb: Verb) -> anyhow::Result<()> {
             };
             answer_invitation(&api, id, answer).await
         }
-        Verb::Messages { unread, mark_read, api } => messages(&api, unread, mark_read).await,
+        Verb::Messages { unread, mark_read, page, api } => messages(&api, unread, mark_read, page).await,
         Verb::Audit(args) => audit(args).await,
     }
 }
@@ -1045,9 +1070,10 @@ async fn wait_request(api: &Api, id: i64, limit: Duration, quiet: bool) -> anyho
     }
 }
 
-async fn requests(opts: &ApiOpts, status: Option<String>) -> anyhow::Result<()> {
+async fn requests(opts: &ApiOpts, status: Option<String>, page: PageOpts) -> anyhow::Result<()> {
     let api = connect(opts.api.as_deref())?;
-    let query: Vec<(&str, String)> = status.into_iter().map(|s| ("status", s)).collect();
+    let mut query: Vec<(&str, String)> = status.into_iter().map(|s| ("status", s)).collect();
+    query.extend(page.query());
     let raw = api.get_with("/api/v1/requests", &query).await?;
     emit(opts.json, &raw, || {
         let list: Vec<RequestView> = decode(&raw)?;
@@ -1361,9 +1387,10 @@ async fn answer_invitation(opts: &ApiOpts, id: i64, answer: &str) -> anyhow::Res
     emit(opts.json, &raw, || invitation_line(&raw))
 }
 
-async fn messages(opts: &ApiOpts, unread: bool, mark_read: bool) -> anyhow::Result<()> {
+async fn messages(opts: &ApiOpts, unread: bool, mark_read: bool, page: PageOpts) -> anyhow::Result<()> {
     let api = connect(opts.api.as_deref())?;
-    let query: Vec<(&str, String)> = if unread { vec![("unread", "true".into())] } else { vec![] };
+    let mut query: Vec<(&str, String)> = if unread { vec![("unread", "true".into())] } else { vec![] };
+    query.extend(page.query());
     let raw = api.get_with("/api/v1/messages", &query).await?;
     let list: Vec<MessageView> = decode(&raw)?;
     emit(opts.json, &raw, || {

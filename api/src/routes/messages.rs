@@ -6,7 +6,11 @@ use std::{convert::Infallible, time::Duration};
 use axum::{
     Json,
     extract::{Path, Query, State},
-    response::sse::{Event as SseEvent, KeepAlive, Sse},
+    http::Uri,
+    response::{
+        Response,
+        sse::{Event as SseEvent, KeepAlive, Sse},
+    },
 };
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -14,7 +18,7 @@ use tokio_stream::StreamExt;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{AppState, auth::Auth, entity::message, error::Result, services::messages};
+use crate::{AppState, auth::Auth, entity::message, error::Result, page, services::messages};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,19 +66,26 @@ impl From<message::Model> for MessageView {
 pub struct MessageFilter {
     /// Only unread messages.
     pub unread: Option<bool>,
+    /// At most this many (default 50, at most 500).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    /// Only messages older than this id (the next page).
+    pub before: Option<i64>,
 }
 
-/// The caller organization's messages, newest first.
+/// The caller organization's messages, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(MessageFilter),
     responses(
-        (status = 200, body = [MessageView])))]
+        (status = 200, body = [MessageView], headers(("Link" = String, description = "The next page (`<path?…&before=ID>; rel=\"next\"`), when this one is full")))))]
 async fn list_messages(
     State(state): State<AppState>,
     auth: Auth,
+    uri: Uri,
     Query(f): Query<MessageFilter>,
-) -> Result<Json<Vec<MessageView>>> {
-    let rows = messages::list(&state.read, auth.org_id, f.unread == Some(true)).await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
+) -> Result<Response> {
+    let (rows, next) =
+        messages::list(&state.read, auth.org_id, f.unread == Some(true), f.before, f.limit).await?;
+    Ok(page::respond(&uri, rows.into_iter().map(MessageView::from).collect(), next))
 }
 
 /// Marks a message read.

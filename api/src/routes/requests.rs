@@ -4,6 +4,7 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
+    http::Uri,
     response::Response,
 };
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use crate::{
     domain::{RequestSpec, RequestStatus, Tenant},
     entity::request,
     error::{ApiError, ErrorBody, Result},
+    page,
     rbac::Perm,
     services::requests,
     validate,
@@ -145,30 +147,38 @@ pub struct RequestFilter {
     /// Only requests in this status (e.g. `pending` for the approval queue).
     #[param(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub status: Option<String>,
+    /// At most this many (default 50, at most 500).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    /// Only requests older than this id (the next page).
+    pub before: Option<i64>,
 }
 
 /// Requests: the caller organization's, or every one for the approver (the
-/// approval queue is `?status=pending`).
+/// approval queue is `?status=pending`), newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(RequestFilter),
     responses(
-        (status = 200, body = [RequestView])))]
+        (status = 200, body = [RequestView], headers(("Link" = String, description = "The next page (`<path?…&before=ID>; rel=\"next\"`), when this one is full")))))]
 async fn list_requests(
     State(state): State<AppState>,
     auth: Auth,
+    uri: Uri,
     Query(f): Query<RequestFilter>,
-) -> Result<Json<Vec<RequestView>>> {
+) -> Result<Response> {
     let tenant = reader(&auth)?;
     let status = match &f.status {
         Some(s) => {
             validate::filter("status", s)?;
             // No request is in a status that does not exist.
-            let Some(s) = RequestStatus::parse(s) else { return Ok(Json(Vec::new())) };
+            let Some(s) = RequestStatus::parse(s) else {
+                return Ok(page::respond(&uri, Vec::<RequestView>::new(), None));
+            };
             Some(s)
         }
         None => None,
     };
-    let rows = requests::list(&state.read, &tenant, status).await?;
-    Ok(Json(rows.into_iter().map(view).collect::<Result<_>>()?))
+    let (rows, next) = requests::list(&state.read, &tenant, status, f.before, f.limit).await?;
+    Ok(page::respond(&uri, rows.into_iter().map(view).collect::<Result<Vec<_>>>()?, next))
 }
 
 /// One request, with its provisioning progress.

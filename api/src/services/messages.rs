@@ -3,8 +3,7 @@
 //! own; the queries say so.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 use tokio::sync::broadcast;
 
@@ -12,7 +11,7 @@ use crate::{
     Event,
     entity::{message, org},
     error::{ApiError, Result},
-    now_ms,
+    now_ms, page,
 };
 
 /// Puts a message in organization `org_id`'s message centre and pushes it
@@ -25,7 +24,20 @@ pub async fn notify(
     title: &str,
     link: &str,
 ) -> Result<()> {
-    let m = message::ActiveModel {
+    push(events, store(db, org_id, kind, title, link).await?);
+    Ok(())
+}
+
+/// Stores a message for organization `org_id` (in the caller's
+/// transaction, if `db` is one); [`push`] it once that is committed.
+pub async fn store(
+    db: &impl ConnectionTrait,
+    org_id: i64,
+    kind: &str,
+    title: &str,
+    link: &str,
+) -> Result<message::Model> {
+    Ok(message::ActiveModel {
         org_id: Set(org_id),
         kind: Set(kind.into()),
         title: Set(title.chars().take(1000).collect()),
@@ -36,10 +48,23 @@ pub async fn notify(
         ..Default::default()
     }
     .insert(db)
-    .await?;
+    .await?)
+}
+
+/// Pushes a stored message to its organization's connected clients.
+pub fn push(events: &broadcast::Sender<Event>, m: message::Model) {
     // Nobody listening is fine: the message is stored.
-    let _ = events.send(Event { org_id, message: m });
-    Ok(())
+    let _ = events.send(Event { org_id: m.org_id, message: m });
+}
+
+/// The platform organization's id.
+pub async fn platform_id(db: &impl ConnectionTrait) -> Result<i64> {
+    Ok(org::Entity::find()
+        .filter(org::Column::IsPlatform.eq(true))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal("finding the platform organization", "missing"))?
+        .id)
 }
 
 /// Messages for the platform operator.
@@ -50,21 +75,24 @@ pub async fn notify_platform(
     title: &str,
     link: &str,
 ) -> Result<()> {
-    let platform = org::Entity::find()
-        .filter(org::Column::IsPlatform.eq(true))
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::internal("finding the platform organization", "missing"))?;
-    notify(db, events, platform.id, kind, title, link).await
+    notify(db, events, platform_id(db).await?, kind, title, link).await
 }
 
-/// Organization `org_id`'s messages, newest first (at most 500).
-pub async fn list(db: &impl ConnectionTrait, org_id: i64, unread_only: bool) -> Result<Vec<message::Model>> {
+/// A page of organization `org_id`'s messages, newest first, and where the
+/// next page starts.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    org_id: i64,
+    unread_only: bool,
+    before: Option<i64>,
+    limit: Option<u64>,
+) -> Result<(Vec<message::Model>, Option<i64>)> {
     let mut q = message::Entity::find().filter(message::Column::OrgId.eq(org_id));
     if unread_only {
         q = q.filter(message::Column::ReadAt.is_null());
     }
-    Ok(q.order_by_desc(message::Column::Id).limit(500).all(db).await?)
+    let page = (page::DEFAULT, page::MAX);
+    Ok(page::fetch(db, q, message::Column::Id, before, limit, page, |m| m.id).await?)
 }
 
 /// Marks one of organization `org_id`'s messages read.

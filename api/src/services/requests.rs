@@ -5,7 +5,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionTrait, sea_query::Expr,
+    QueryFilter, Select, Set, TransactionTrait, sea_query::Expr,
 };
 use tokio::sync::broadcast;
 
@@ -14,7 +14,7 @@ use crate::{
     domain::{OrgStatus, RequestSpec, RequestStatus, Tenant},
     entity::{chain, org, quota, request},
     error::{ApiError, Result},
-    jobs, now_ms,
+    jobs, now_ms, page,
     services::{chains, messages},
 };
 
@@ -25,17 +25,21 @@ fn scoped(tenant: &Tenant) -> Select<request::Entity> {
     }
 }
 
-/// The tenant's requests, newest first (at most 1000), in `status` if given.
+/// A page of the tenant's requests, newest first, in `status` if given,
+/// and where the next page starts.
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     status: Option<RequestStatus>,
-) -> Result<Vec<request::Model>> {
+    before: Option<i64>,
+    limit: Option<u64>,
+) -> Result<(Vec<request::Model>, Option<i64>)> {
     let mut q = scoped(tenant);
     if let Some(s) = status {
         q = q.filter(request::Column::Status.eq(s));
     }
-    Ok(q.order_by_desc(request::Column::Id).limit(1000).all(db).await?)
+    let page = (page::DEFAULT, page::MAX);
+    Ok(page::fetch(db, q, request::Column::Id, before, limit, page, |r| r.id).await?)
 }
 
 /// One of the tenant's requests; another tenant's looks absent.
@@ -81,10 +85,10 @@ pub async fn create(
             None
         }
         RequestSpec::Nodes(r) => {
-            let c = chains::visible(db, tenant, r.chain_id).await?;
+            let c = chains::visible(read, tenant, r.chain_id).await?;
             // The nodes would be the requesting organization's own: seeing
             // every chain (the platform operator) is not membership.
-            if !chains::is_member(db, c.id, tenant.org_id).await? {
+            if !chains::is_member(read, c.id, tenant.org_id).await? {
                 return Err(ApiError::forbidden(
                     "the organization is not a member of this chain; accept an invitation first",
                 ));
@@ -92,7 +96,11 @@ pub async fn create(
             Some(c.id)
         }
     };
+    let platform = messages::platform_id(read).await?;
     let now = now_ms();
+    // The request and the approver's message in one transaction: one turn
+    // at the writer.
+    let txn = db.begin().await?;
     let r = request::ActiveModel {
         org_id: Set(tenant.org_id),
         requester_id: Set(tenant.user_id),
@@ -110,16 +118,13 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
-    messages::notify_platform(
-        db,
-        events,
-        "request_submitted",
-        &format!("{} requests {} ({} node(s)): {}", o.domain, r.kind, spec.nodes(), r.purpose),
-        &format!("/requests/{}", r.id),
-    )
-    .await?;
+    let title = format!("{} requests {} ({} node(s)): {}", o.domain, r.kind, spec.nodes(), r.purpose);
+    let m =
+        messages::store(&txn, platform, "request_submitted", &title, &format!("/requests/{}", r.id)).await?;
+    txn.commit().await?;
+    messages::push(events, m);
     Ok(r)
 }
 
