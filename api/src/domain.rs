@@ -10,7 +10,10 @@ use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Result};
+use crate::{
+    error::{ApiError, Result},
+    validate::refuse,
+};
 
 /// Declares a state enum stored as a text column: the ORM's enum support
 /// maps each variant to its wire name, and `as_str` gives the same name
@@ -199,13 +202,13 @@ pub struct ResourcesView {
 impl ResourcesView {
     pub(crate) fn check(&self) -> Result<()> {
         if !(50..=64_000).contains(&self.cpu_millis) {
-            return Err(ApiError::invalid("cpu_millis must be 50 to 64000"));
+            return Err(refuse("cpu_millis", "cpu_millis must be 50 to 64000"));
         }
         if !(64..=262_144).contains(&self.memory_mb) {
-            return Err(ApiError::invalid("memory_mb must be 64 to 262144"));
+            return Err(refuse("memory_mb", "memory_mb must be 64 to 262144"));
         }
         if !(64..=16_777_216).contains(&self.storage_mb) {
-            return Err(ApiError::invalid("storage_mb must be 64 to 16777216"));
+            return Err(refuse("storage_mb", "storage_mb must be 64 to 16777216"));
         }
         Ok(())
     }
@@ -249,17 +252,23 @@ impl BlockPolicyView {
     /// The policy, checked by the vocabulary's one function; its message
     /// (`max_wait_ms must be 0 to 10000`) is the answer's.
     pub(crate) fn to_driver(&self) -> Result<BlockPolicy> {
-        BlockPolicy::from_parts(self.max_txs as u64, self.max_bytes as u64, self.max_wait_ms)
-            .map_err(|e| ApiError::invalid(e.to_string()))
+        BlockPolicy::from_parts(self.max_txs as u64, self.max_bytes as u64, self.max_wait_ms).map_err(|e| {
+            // The vocabulary's message starts with the field it refuses.
+            let m = e.to_string();
+            match ["max_txs", "max_bytes", "max_wait_ms"].into_iter().find(|f| m.starts_with(f)) {
+                Some(f) => refuse(f, m),
+                None => ApiError::invalid(m),
+            }
+        })
     }
 }
 
 pub(crate) fn parse_suite(s: &str) -> Result<Suite> {
-    s.parse().map_err(|_| ApiError::invalid(format!("suite `{s}` is not offered (gm, intl-k1, intl-r1)")))
+    s.parse().map_err(|_| refuse("suite", format!("suite `{s}` is not offered (gm, intl-k1, intl-r1)")))
 }
 
 pub(crate) fn parse_role(s: &str) -> Result<NodeRole> {
-    s.parse().map_err(|_| ApiError::invalid(format!("node role `{s}` is not one of consensus, backup")))
+    s.parse().map_err(|_| refuse("role", format!("node role `{s}` is not one of consensus, backup")))
 }
 
 /// What is requested.
@@ -352,7 +361,8 @@ impl RequestSpec {
     pub(crate) fn check(&self) -> Result<()> {
         let n = self.nodes();
         if n == 0 || n > MAX_CHAIN_NODES {
-            return Err(ApiError::invalid(format!("node count must be 1 to {MAX_CHAIN_NODES}")));
+            let field = if matches!(self, RequestSpec::Chain(_)) { "nodes" } else { "count" };
+            return Err(refuse(field, format!("node count must be 1 to {MAX_CHAIN_NODES}")));
         }
         self.resources().check()?;
         match self {
@@ -360,17 +370,16 @@ impl RequestSpec {
                 crate::validate::chain_name(&c.name)?;
                 parse_suite(&c.suite)?;
                 let kind: ConsensusKind = c.consensus.parse().map_err(|_| {
-                    ApiError::invalid(format!("consensus `{}` is not offered (raft, solo)", c.consensus))
+                    refuse("consensus", format!("consensus `{}` is not offered (raft, solo)", c.consensus))
                 })?;
                 if kind.max_voters().is_some_and(|most| c.nodes as usize > most) {
-                    return Err(ApiError::invalid(format!(
-                        "{kind} ordering runs exactly one node; use raft"
-                    )));
+                    return Err(refuse("nodes", format!("{kind} ordering runs exactly one node; use raft")));
                 }
                 if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
-                    return Err(ApiError::invalid(format!(
-                        "max_nodes must be from nodes to {MAX_CHAIN_NODES}"
-                    )));
+                    return Err(refuse(
+                        "max_nodes",
+                        format!("max_nodes must be from nodes to {MAX_CHAIN_NODES}"),
+                    ));
                 }
                 if let Some(p) = &c.block_policy {
                     p.check()?;

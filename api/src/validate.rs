@@ -79,9 +79,7 @@ pub fn chain_name(v: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "chain name must be 1 to 40 characters of a-z, 0-9, '-', starting with a letter",
-        ))
+        Err(refuse("name", "chain name must be 1 to 40 characters of a-z, 0-9, '-', starting with a letter"))
     }
 }
 

@@ -14,6 +14,8 @@ pub struct ApiErr {
     /// The server's message (English; shown only where no translation
     /// exists, in a detail element).
     pub message: String,
+    /// The field the refusal concerns (`details.field`), when it says.
+    pub field: Option<String>,
 }
 
 impl ApiErr {
@@ -28,16 +30,26 @@ pub async fn get(path: &str) -> Result<Value, ApiErr> {
     call("GET", path, None, None).await
 }
 
+/// `GET path`, for a path built on the spot.
+pub async fn get_owned(path: String) -> Result<Value, ApiErr> {
+    call("GET", &path, None, None).await
+}
+
 /// `POST path` with a JSON body and the session's CSRF token.
 pub async fn post(path: &str, body: &Value, csrf: Option<&str>) -> Result<Value, ApiErr> {
     call("POST", path, Some(body), csrf).await
+}
+
+/// `PUT path` with a JSON body and the session's CSRF token.
+pub async fn put(path: &str, body: &Value, csrf: Option<&str>) -> Result<Value, ApiErr> {
+    call("PUT", path, Some(body), csrf).await
 }
 
 #[cfg(feature = "hydrate")]
 async fn call(method: &str, path: &str, body: Option<&Value>, csrf: Option<&str>) -> Result<Value, ApiErr> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
-    let net = |_| ApiErr { status: 0, code: "network".into(), message: String::new() };
+    let net = |_| ApiErr { status: 0, code: "network".into(), message: String::new(), field: None };
     let window = web_sys::window().ok_or_else(|| net(()))?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -70,13 +82,19 @@ async fn call(method: &str, path: &str, body: Option<&Value>, csrf: Option<&str>
             status,
             code: v["code"].as_str().unwrap_or("error").to_owned(),
             message: v["message"].as_str().unwrap_or_default().to_owned(),
+            field: v["details"]["field"].as_str().map(str::to_owned),
         })
     }
 }
 
 #[cfg(not(feature = "hydrate"))]
 async fn call(_: &str, _: &str, _: Option<&Value>, _: Option<&str>) -> Result<Value, ApiErr> {
-    Err(ApiErr { status: 0, code: "network".into(), message: "only the browser calls the API".into() })
+    Err(ApiErr {
+        status: 0,
+        code: "network".into(),
+        message: "only the browser calls the API".into(),
+        field: None,
+    })
 }
 
 /// A full page load of `href` (after signing in or out, or switching the
@@ -152,4 +170,36 @@ pub fn current_lang() -> crate::i18n::Lang {
     }
     #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
     crate::i18n::Lang::default()
+}
+
+/// Calls `f` with the data of every event the Server-Sent Events stream at
+/// `path` sends while the current page part lives (the stream closes with
+/// it). On the server: nothing.
+pub fn subscribe(path: &str, f: impl Fn(String) + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::{JsCast, closure::Closure};
+        let Ok(source) = web_sys::EventSource::new(path) else { return };
+        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            f(e.data().as_string().unwrap_or_default());
+        });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let held = send_wrapper::SendWrapper::new((source, on_message));
+        leptos::prelude::on_cleanup(move || held.0.close());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (path, f);
+}
+
+/// Calls `f` every `ms` milliseconds while the current page part lives.
+/// On the server: nothing.
+pub fn every(ms: u64, f: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(h) = leptos::prelude::set_interval_with_handle(f, std::time::Duration::from_millis(ms)) {
+            leptos::prelude::on_cleanup(move || h.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ms, f);
 }

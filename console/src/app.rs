@@ -16,11 +16,11 @@ use crate::{
     i18n::{self, Key, Lang},
 };
 
-fn lang() -> Lang {
+pub(crate) fn lang() -> Lang {
     use_context::<Lang>().unwrap_or_default()
 }
 
-fn t(k: Key) -> &'static str {
+pub(crate) fn t(k: Key) -> &'static str {
     lang().t(k)
 }
 
@@ -35,6 +35,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/password") view=PasswordPage/>
                 <Route path=path!("/orgs") view=OrgsPage/>
+                <Route path=path!("/requests") view=crate::requests::RequestsPage/>
+                <Route path=path!("/requests/:id") view=crate::requests::RequestPage/>
+                <Route path=path!("/approvals") view=crate::requests::ApprovalsPage/>
+                <Route path=path!("/chains") view=crate::chains::ChainsPage/>
+                <Route path=path!("/chains/:id") view=crate::chains::ChainPage/>
             </Routes>
         </Router>
     }
@@ -42,16 +47,16 @@ pub fn App() -> impl IntoView {
 
 /// Who is signed in: the body of `GET /api/v1/auth/me`.
 #[derive(Clone)]
-struct Session(Value);
+pub(crate) struct Session(pub(crate) Value);
 
 impl Session {
-    fn csrf(&self) -> Option<String> {
+    pub(crate) fn csrf(&self) -> Option<String> {
         self.0["csrf_token"].as_str().map(str::to_owned)
     }
-    fn platform(&self) -> bool {
+    pub(crate) fn platform(&self) -> bool {
         self.0["org"]["is_platform"].as_bool().unwrap_or(false)
     }
-    fn may(&self, perm: &str) -> bool {
+    pub(crate) fn may(&self, perm: &str) -> bool {
         self.0["permissions"].as_array().is_some_and(|a| a.iter().any(|p| p == perm))
     }
     fn must_change_password(&self) -> bool {
@@ -61,12 +66,12 @@ impl Session {
         txt(&self.0["user"]["username"])
     }
     /// The organization's name; the platform's own in the page's language.
-    fn org_name(&self) -> String {
+    pub(crate) fn org_name(&self) -> String {
         if self.platform() { t(Key::Platform).to_owned() } else { txt(&self.0["org"]["name"]) }
     }
 }
 
-fn txt(v: &Value) -> String {
+pub(crate) fn txt(v: &Value) -> String {
     match v {
         Value::String(x) => x.clone(),
         Value::Null => String::new(),
@@ -75,7 +80,7 @@ fn txt(v: &Value) -> String {
 }
 
 /// Where a page goes when the API says the caller is not signed in.
-fn to_login(e: &ApiErr) {
+pub(crate) fn to_login(e: &ApiErr) {
     if e.code == "session_expired" {
         api::go("/login?expired=1");
     } else {
@@ -100,9 +105,16 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
         let orgs = s
             .may("platform_admin")
             .then(|| view! { <a href="/orgs" id="nav-orgs">{t(Key::Organizations)}</a> });
+        let approvals = (s.platform() && s.may("request_approve"))
+            .then(|| view! { <a href="/approvals" id="nav-approvals">{t(Key::Approvals)}</a> });
+        let requests = (s.may("request_view") || s.may("request_create"))
+            .then(|| view! { <a href="/requests" id="nav-requests">{t(Key::Requests)}</a> });
         view! {
             <nav>
                 <a href="/" id="nav-home">{t(Key::Home)}</a>
+                <a href="/chains" id="nav-chains">{t(Key::Chains)}</a>
+                {requests}
+                {approvals}
                 {orgs}
                 <a href="/password" id="nav-password">{t(Key::ChangePassword)}</a>
             </nav>
@@ -124,7 +136,7 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
 /// A page for signed-in users: fetches who is signed in, sends the others
 /// to the sign-in page (saying when the session expired) and users who must
 /// change their password to that page.
-fn authed<F, V>(title: Key, password_page: bool, body: F) -> impl IntoView
+pub(crate) fn authed<F, V>(title: Key, password_page: bool, body: F) -> impl IntoView
 where
     F: Fn(Session) -> V + Send + Sync + 'static,
     V: IntoView + 'static,
@@ -165,7 +177,7 @@ where
 /// An API error in the page's language (the server's English text only in
 /// a collapsed detail for support).
 #[component]
-fn ErrorLine(err: ApiErr) -> impl IntoView {
+pub(crate) fn ErrorLine(err: ApiErr) -> impl IntoView {
     let key = match (err.status, err.code.as_str()) {
         (0, _) => Key::NetworkError,
         (403, "forbidden") => Key::Forbidden,
@@ -305,7 +317,7 @@ fn HomePage() -> impl IntoView {
 }
 
 /// A list the API returns, or an error line.
-fn list_of(
+pub(crate) fn list_of(
     r: LocalResource<Result<Value, ApiErr>>,
     f: impl Fn(Vec<Value>) -> AnyView + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -565,7 +577,7 @@ fn OrgsPage() -> impl IntoView {
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a time in ms since 1970.
-fn time(v: &Value) -> String {
+pub(crate) fn time(v: &Value) -> String {
     let Some(ms) = v.as_i64() else { return String::new() };
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

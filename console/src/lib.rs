@@ -11,7 +11,9 @@
 
 pub mod api;
 mod app;
+mod chains;
 pub mod i18n;
+mod requests;
 #[cfg(feature = "ssr")]
 pub mod server;
 

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, hydrated, landed, newPage, open, shot, signIn, startBrowser, startPlatform, text,
+  ADMIN_PASSWORD, api, hydrated, landed, newPage, open, shot, signIn, startBrowser, startPlatform, text,
 } from '../lib/harness.js';
 import { en, zh } from '../lib/i18n.js';
 
@@ -93,6 +93,13 @@ for (const lang of ['zh', 'en']) {
     await open(page, base, '/password');
     await see('password', '#password');
 
+    await open(page, base, '/approvals');
+    await see('approvals-empty', '#queue-empty');
+    await open(page, base, '/requests');
+    await see('requests-platform', '#request-list');
+    await open(page, base, '/chains');
+    await see('chains-none', '#no-chains');
+
     await open(page, base, '/no-such-page');
     await see('not-found', 'main h1');
 
@@ -118,6 +125,40 @@ for (const lang of ['zh', 'en']) {
     await page.click('#password button[type=submit]');
     await landed(page, '/');
     await see('home-department', '#quota table');
+
+    // The department's request pages, and a chain's page once approved.
+    await open(page, base, '/requests');
+    await see('requests-form', '#request-form');
+    await page.fill('#request-form input[name=nodes]', '0');
+    await page.fill('#request-form textarea[name=purpose]', 'x');
+    await page.click('#request-form button[type=submit]');
+    await see('requests-field-refused', '#request-form .field-error');
+    const asked = await api(page, 'POST', '/api/v1/requests', {
+      purpose: 'language pass',
+      spec: { kind: 'chain', name: `lang-${lang}`, consensus: 'solo', suite: 'gm', nodes: 1, resources: { cpu_millis: 500, memory_mb: 256, storage_mb: 1024 } },
+    });
+    assert.equal(asked.status, 201, JSON.stringify(asked.body));
+    const admin = await newPage(chrome.browser, base, lang);
+    await signIn(admin, base, 'admin', ADMIN_PASSWORD);
+    await landed(admin, '/');
+    await open(admin, base, '/approvals');
+    await admin.waitForSelector(`#queue tr[data-id="${asked.body.id}"]`);
+    await oneLanguage(admin, lang, 'approvals');
+    await shot(admin, `${lang}-approvals`);
+    const decided = await api(admin, 'POST', `/api/v1/requests/${asked.body.id}/approve`, { opinion: 'ok' });
+    assert.equal(decided.status, 200, JSON.stringify(decided.body));
+    await admin.close();
+    await open(page, base, `/requests/${asked.body.id}`);
+    await page.waitForSelector('#request[data-status="running"]', { timeout: 120_000 });
+    await oneLanguage(page, lang, 'request-running');
+    await shot(page, `${lang}-request-running`);
+    await page.click('#request-chain');
+    await page.waitForURL((u) => u.pathname.startsWith('/chains/'));
+    await hydrated(page);
+    await page.waitForFunction(() => document.querySelector('#chain-height')?.textContent.trim() !== '', null, { timeout: 30_000 });
+    await see('chain-detail', '#node-list tbody tr');
+    await open(page, base, '/chains');
+    await see('chains', '#chains');
 
     // The switch turns the whole page to the other language.
     await page.click('#lang-switch');

@@ -134,3 +134,39 @@ export async function signIn(page, base, user, password) {
 export async function text(page) {
   return page.evaluate(() => document.body.innerText);
 }
+
+/** Calls the REST API from `page` (its session cookie and CSRF token); resolves to `{status, body}`. */
+export async function api(page, method, path, body) {
+  return page.evaluate(async ([method, path, body]) => {
+    const headers = { accept: 'application/json' };
+    if (method !== 'GET') {
+      const me = await (await fetch('/api/v1/auth/me')).json();
+      headers['x-csrf-token'] = me.csrf_token;
+      headers['content-type'] = 'application/json';
+    }
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const t = await r.text();
+    return { status: r.status, body: t ? JSON.parse(t) : null };
+  }, [method, path, body]);
+}
+
+/** Commits one data-contract write through a node's API with `govchain tx put` (a throwaway key). */
+export async function putThrough(node, key) {
+  const child = spawn(govchainBin(), ['tx', 'put', '--node', node, key, 'v'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const code = await new Promise((ok) => child.on('exit', ok));
+  if (code !== 0) throw new Error(`govchain tx put through ${node} failed (${code}): ${out}`);
+}
+
+/** Signs in a user an administrator created and changes the forced password; lands on home. */
+export async function firstSignIn(page, base, user, initial, fresh) {
+  await signIn(page, base, user, initial);
+  await landed(page, '/password');
+  await page.fill('#password input[name=old]', initial);
+  await page.fill('#password input[name=new]', fresh);
+  await page.fill('#password input[name=confirm]', fresh);
+  await page.click('#password button[type=submit]');
+  await landed(page, '/');
+}
