@@ -354,7 +354,9 @@ fn timeline(r: &Value) -> impl IntoView + use<> {
             {step(Key::Submitted, true, time(&r["created_at"]), txt(&r["purpose"]))}
             {step(if decided || status == "cancelled" { outcome } else { Key::AwaitingApproval }, decided || status == "cancelled", time(&r["decided_at"]),
                 if opinion.is_empty() { String::new() } else { format!("{}: {opinion}", l.t(Key::Opinion)) })}
-            {matches!(status.as_str(), "provisioning" | "running" | "failed").then(|| step(Key::StateProvisioning, true, String::new(), txt(&r["progress"])))}
+            // The provisioning job's own words (data, as the driver reports them) only while it runs.
+            {matches!(status.as_str(), "provisioning" | "running" | "failed").then(|| step(Key::StateProvisioning, true, String::new(),
+                if status == "provisioning" { txt(&r["progress"]) } else { String::new() }))}
             {ended.then(|| step(if status == "running" { Key::StateRunning } else { Key::StateFailed }, true, time(&r["updated_at"]), txt(&r["error"])))}
         </ol>
     }

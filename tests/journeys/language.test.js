@@ -98,7 +98,7 @@ for (const lang of ['zh', 'en']) {
     await open(page, base, '/requests');
     await see('requests-platform', '#request-list');
     await open(page, base, '/chains');
-    await see('chains-none', '#no-chains');
+    await see('chains-platform', '#no-chains, #chains');
 
     await open(page, base, '/no-such-page');
     await see('not-found', 'main h1');
@@ -161,6 +161,8 @@ for (const lang of ['zh', 'en']) {
     await see('chains', '#chains');
 
     // The switch turns the whole page to the other language.
+    await open(page, base, '/');
+    await page.waitForSelector('#quota table');
     await page.click('#lang-switch');
     const other = lang === 'zh' ? 'en' : 'zh';
     await page.waitForFunction((tag) => document.documentElement.lang === tag, other === 'zh' ? 'zh-CN' : 'en');

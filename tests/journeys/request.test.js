@@ -86,7 +86,7 @@ test('request to running: live approval queue, progress, height, rejection opini
   await dept.waitForFunction(() => document.querySelector('#chain-height')?.textContent.trim() !== '', null, { timeout: 30_000 });
   const h0 = Number(await dept.textContent('#chain-height'));
   const chain = await api(dept, 'GET', `/api/v1/chains/${chainId}`);
-  await putThrough(chain.body.nodes[0].api_url, 'journey2');
+  await putThrough(chain.body.nodes[0].api_url, chain.body.suite, 'journey2');
   await dept.waitForFunction((h) => Number(document.querySelector('#chain-height')?.textContent) > h, h0, { timeout: 30_000 });
   assert.ok(await dept.locator('#chain-leader').textContent());
   await shot(dept, 'journey2-chain-detail');

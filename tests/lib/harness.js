@@ -150,14 +150,26 @@ export async function api(page, method, path, body) {
   }, [method, path, body]);
 }
 
-/** Commits one data-contract write through a node's API with `govchain tx put` (a throwaway key). */
-export async function putThrough(node, key) {
-  const child = spawn(govchainBin(), ['tx', 'put', '--node', node, key, 'v'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the govchain CLI; resolves to its output, throws when it fails. */
+async function cli(args) {
+  const child = spawn(govchainBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
   const code = await new Promise((ok) => child.on('exit', ok));
-  if (code !== 0) throw new Error(`govchain tx put through ${node} failed (${code}): ${out}`);
+  if (code !== 0) throw new Error(`govchain ${args.join(' ')} failed (${code}): ${out}`);
+  return out;
+}
+
+/** Commits one data-contract write through a node's API with `govchain tx put`, signed by a fresh `suite` key. */
+export async function putThrough(node, suite, key) {
+  const dir = mkdtempSync(join(tmpdir(), 'govchain-key-'));
+  try {
+    await cli(['key', 'gen', '--suite', suite, '--out', dir]);
+    await cli(['tx', 'put', '--node', node, '--key', join(dir, 'key.pem'), key, 'v']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Signs in a user an administrator created and changes the forced password; lands on home. */
