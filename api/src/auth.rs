@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     AppState,
-    domain::{Tenant, UserStatus},
+    domain::{OrgStatus, Tenant, UserStatus},
     entity::{api_token, org, role, session, user, user_role},
     error::{ApiError, Result},
     now_ms,
@@ -54,6 +54,8 @@ pub struct Auth {
     pub org_id: i64,
     /// Its domain.
     pub org_domain: String,
+    /// Its organization's status (requests open once it is active).
+    pub org_status: OrgStatus,
     /// Whether it is the platform operator's organization.
     pub platform: bool,
     /// Union of the user's roles' permissions.
@@ -275,6 +277,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth> {
         username: user.username,
         org_id: org.id,
         org_domain: org.domain,
+        org_status: org.status,
         platform: org.is_platform,
         perms,
         roles,

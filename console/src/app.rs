@@ -79,6 +79,12 @@ pub(crate) fn txt(v: &Value) -> String {
     }
 }
 
+/// The page's `:id` (0, which names nothing, when it is not a number).
+pub(crate) fn id_param() -> impl Fn() -> i64 + Clone + Send + Sync + 'static {
+    let params = leptos_router::hooks::use_params_map();
+    move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+}
+
 /// Where a page goes when the API says the caller is not signed in.
 pub(crate) fn to_login(e: &ApiErr) {
     if e.code == "session_expired" {

@@ -4,12 +4,11 @@
 //! chain operator edits online.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
-use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
 use crate::{
     api::{self, ApiErr},
-    app::{ErrorLine, Session, authed, lang, list_of, t, time, to_login, txt},
+    app::{ErrorLine, Session, authed, id_param, lang, list_of, t, time, to_login, txt},
     i18n::{self, Key},
     requests::RESOURCES,
 };
@@ -49,8 +48,7 @@ pub fn ChainsPage() -> impl IntoView {
 /// One chain, refreshed every two seconds.
 #[component]
 pub fn ChainPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let id = id_param();
     authed(Key::Chain, false, move |s: Session| {
         let id = id();
         let chain = LocalResource::new(move || api::get_owned(format!("/api/v1/chains/{id}")));

@@ -5,12 +5,11 @@
 //! current without a reload.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
-use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
 use crate::{
     api::{self, ApiErr},
-    app::{ErrorLine, Session, authed, lang, list_of, t, time, to_login, txt},
+    app::{ErrorLine, Session, authed, id_param, lang, list_of, t, time, to_login, txt},
     i18n::{self, Key},
 };
 
@@ -401,8 +400,7 @@ fn decide_form<F: Fn() + Clone + Send + Sync + 'static>(
 /// pending or provisioning, and the decision for the approver.
 #[component]
 pub fn RequestPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let id = id_param();
     authed(Key::Request, false, move |s: Session| {
         let l = lang();
         let id = id();

@@ -1,25 +1,16 @@
 // Journey 5, language: every page in Chinese and in English, with no string
 // of the other language on it; a screenshot of each. Also the sign-in
 // page's notices (signed out, session expired).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, api, hydrated, landed, newPage, open, shot, signIn, startBrowser, startPlatform, text,
+  ADMIN_PASSWORD, api, hydrated, landed, newPage, open, shot, signIn, startPlatform, text, useRig,
 } from '../lib/harness.js';
 import { en, zh } from '../lib/i18n.js';
 
 const CJK = /[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]/;
 
-let platform;
-let chrome;
-before(async () => {
-  platform = await startPlatform();
-  chrome = await startBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await platform?.stop();
-});
+const rig = useRig();
 
 test('the tables have the same keys', () => {
   assert.ok(zh.size > 50, `read ${zh.size} keys`);
@@ -47,9 +38,9 @@ async function oneLanguage(page, lang, what) {
 
 for (const lang of ['zh', 'en']) {
   test(`every page in ${lang}`, async () => {
-    const base = platform.console;
+    const base = rig.platform.console;
     const t = lang === 'zh' ? zh : en;
-    const page = await newPage(chrome.browser, base, lang);
+    const page = await newPage(rig.chrome.browser, base, lang);
     const see = async (name, ready) => {
       await page.waitForSelector(ready, { timeout: 30_000 });
       await oneLanguage(page, lang, name);
@@ -138,7 +129,7 @@ for (const lang of ['zh', 'en']) {
       spec: { kind: 'chain', name: `lang-${lang}`, consensus: 'solo', suite: 'gm', nodes: 1, resources: { cpu_millis: 500, memory_mb: 256, storage_mb: 1024 } },
     });
     assert.equal(asked.status, 201, JSON.stringify(asked.body));
-    const admin = await newPage(chrome.browser, base, lang);
+    const admin = await newPage(rig.chrome.browser, base, lang);
     await signIn(admin, base, 'admin', ADMIN_PASSWORD);
     await landed(admin, '/');
     await open(admin, base, '/approvals');
@@ -177,7 +168,7 @@ test('the session-expired message, in both languages', async () => {
   const short = await startPlatform(['--idle-timeout-secs', '1']);
   try {
     for (const lang of ['zh', 'en']) {
-      const page = await newPage(chrome.browser, short.console, lang);
+      const page = await newPage(rig.chrome.browser, short.console, lang);
       await signIn(page, short.console, 'admin', ADMIN_PASSWORD);
       await landed(page, '/');
       await page.waitForSelector('#org-counts');

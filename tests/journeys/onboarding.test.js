@@ -2,26 +2,17 @@
 // organization with its admin; the new admin signs in and is made to
 // change the password; a second organization with the same domain is
 // refused next to the domain field, with what was typed kept.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, hydrated, landed, newPage, open, shot, signIn, startBrowser, startPlatform, text,
+  ADMIN_PASSWORD, hydrated, landed, newPage, open, shot, signIn, text, useRig,
 } from '../lib/harness.js';
 
-let platform;
-let chrome;
-before(async () => {
-  platform = await startPlatform();
-  chrome = await startBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await platform?.stop();
-});
+const rig = useRig();
 
 test('onboarding: organization, its admin, forced password change, duplicate domain refused', async () => {
-  const base = platform.console;
-  const admin = await newPage(chrome.browser, base);
+  const base = rig.platform.console;
+  const admin = await newPage(rig.chrome.browser, base);
 
   // The super admin signs in (Chinese is the default) and sees the overview.
   await signIn(admin, base, 'admin', ADMIN_PASSWORD);
@@ -58,7 +49,7 @@ test('onboarding: organization, its admin, forced password change, duplicate dom
   await shot(admin, 'journey1-duplicate-domain-refused');
 
   // The new admin signs in and is made to change the password first.
-  const dept = await newPage(chrome.browser, base);
+  const dept = await newPage(rig.chrome.browser, base);
   await signIn(dept, base, 'tax-admin', initial);
   await landed(dept, '/password');
   await dept.waitForSelector('#forced');
@@ -92,8 +83,8 @@ test('onboarding: organization, its admin, forced password change, duplicate dom
 });
 
 test('time to interactive of the home page on loopback (reported, not asserted)', async (t) => {
-  const base = platform.console;
-  const page = await newPage(chrome.browser, base);
+  const base = rig.platform.console;
+  const page = await newPage(rig.chrome.browser, base);
   await signIn(page, base, 'admin', ADMIN_PASSWORD);
   await landed(page, '/');
   const hydratedMs = [];

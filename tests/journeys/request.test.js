@@ -4,22 +4,13 @@
 // chain runs and sees its height grow; a second request is rejected and
 // the department reads the opinion; adding a node beyond the quota the
 // approval granted is refused with the reason.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, api, firstSignIn, landed, newPage, open, putThrough, shot, signIn, startBrowser, startPlatform,
+  ADMIN_PASSWORD, api, firstSignIn, landed, newPage, open, putThrough, shot, signIn, useRig,
 } from '../lib/harness.js';
 
-let platform;
-let chrome;
-before(async () => {
-  platform = await startPlatform();
-  chrome = await startBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await platform?.stop();
-});
+const rig = useRig();
 
 /** Fills the request form for a new chain and submits it; resolves to the request id. */
 async function requestChain(page, name, nodes, purpose) {
@@ -33,8 +24,8 @@ async function requestChain(page, name, nodes, purpose) {
 }
 
 test('request to running: live approval queue, progress, height, rejection opinion, quota refusal', async () => {
-  const base = platform.console;
-  const admin = await newPage(chrome.browser, base);
+  const base = rig.platform.console;
+  const admin = await newPage(rig.chrome.browser, base);
   await signIn(admin, base, 'admin', ADMIN_PASSWORD);
   await landed(admin, '/');
 
@@ -43,7 +34,7 @@ test('request to running: live approval queue, progress, height, rejection opini
     name: '国土资源局', domain: 'land.gov', description: '', admin_username: 'land-admin', admin_real_name: '王五',
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const dept = await newPage(chrome.browser, base);
+  const dept = await newPage(rig.chrome.browser, base);
   await firstSignIn(dept, base, 'land-admin', created.body.initial_password, 'Land-Bureau-2026!');
 
   // The approver watches the queue; nothing is pending yet.

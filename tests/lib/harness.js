@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -181,4 +182,21 @@ export async function firstSignIn(page, base, user, initial, fresh) {
   await page.fill('#password input[name=confirm]', fresh);
   await page.click('#password button[type=submit]');
   await landed(page, '/');
+}
+
+/**
+ * A platform and a browser for the tests of one file: started before them,
+ * stopped after them; `rig.platform` and `rig.chrome` once started.
+ */
+export function useRig(extra = []) {
+  const rig = {};
+  before(async () => {
+    rig.platform = await startPlatform(extra);
+    rig.chrome = await startBrowser();
+  });
+  after(async () => {
+    await rig.chrome?.close();
+    await rig.platform?.stop();
+  });
+  return rig;
 }

@@ -68,10 +68,11 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response> {
     let slot = slot.as_ref().map(|axum::Extension(s)| s);
-    let s = accounts::login(&state.db, &state.config, slot, &req.username, &req.password).await?;
+    let s =
+        accounts::login(&state.db, &state.read, &state.config, slot, &req.username, &req.password).await?;
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     let cookie = format!("{}={}; Path=/; HttpOnly; SameSite=Strict{secure}", auth::SESSION_COOKIE, s.token);
-    let user = users::with_roles_one(&state.db, s.user).await?.into();
+    let user = users::with_roles_one(&state.read, s.user).await?.into();
     let mut resp = Json(LoginResponse { user, csrf_token: s.csrf }).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

@@ -134,8 +134,10 @@ async fn create_request(
         return Err(ApiError::invalid("purpose must say what the resources are for"));
     }
     req.spec.check()?;
-    let r = requests::create(&state.db, &state.read, &state.events, &auth.tenant(), req.spec, req.purpose)
-        .await?;
+    let org = (auth.org_domain.as_str(), auth.org_status);
+    let r =
+        requests::create(&state.db, &state.read, &state.events, &auth.tenant(), org, req.spec, req.purpose)
+            .await?;
     let detail = format!("request {}", r.id);
     Ok(audit::with_detail(created(view(r)?), detail))
 }

@@ -3,8 +3,8 @@
 
 use axum::http::StatusCode;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
 use crate::{
@@ -30,7 +30,8 @@ pub struct Session {
 /// Checks a user name and password and starts a session. Failures count
 /// towards the lockout; the operation log learns who tried through `slot`.
 pub async fn login(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    read: &DatabaseConnection,
     config: &ApiConfig,
     slot: Option<&ActorSlot>,
     username: &str,
@@ -49,7 +50,7 @@ pub async fn login(
     let found = if username.chars().any(char::is_control) {
         None
     } else {
-        user::Entity::find().filter(user::Column::Username.eq(username)).one(db).await?
+        user::Entity::find().filter(user::Column::Username.eq(username)).one(read).await?
     };
     let Some(u) = found else {
         auth::verify(password, auth::dummy_hash()).await;
@@ -88,11 +89,14 @@ pub async fn login(
     if u.status != UserStatus::Active {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "frozen", "the account is frozen"));
     }
+    // The account's marks and the new session in one transaction: one
+    // turn at the writer.
+    let txn = db.begin().await?;
     let mut active = u.into_active_model();
     active.failed_logins = Set(0);
     active.locked_until = Set(0);
     active.last_login_at = Set(now);
-    let user = active.update(db).await?;
+    let user = active.update(&txn).await?;
     let token = auth::random_token();
     let csrf = auth::random_token();
     session::ActiveModel {
@@ -103,8 +107,9 @@ pub async fn login(
         last_seen: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok(Session { user, token, csrf })
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::{
     Event,
     domain::{OrgStatus, RequestSpec, RequestStatus, Tenant},
-    entity::{chain, org, quota, request},
+    entity::{chain, quota, request},
     error::{ApiError, Result},
     jobs, now_ms, page,
     services::{chains, messages},
@@ -51,7 +51,8 @@ pub async fn find(db: &impl ConnectionTrait, tenant: &Tenant, id: i64) -> Result
         .ok_or_else(|| ApiError::not_found("no such request"))
 }
 
-/// Submits a request of the tenant's organization (which must be active);
+/// Submits a request of the tenant's organization (its domain and status as
+/// the caller's authentication read them; it must be active);
 /// the platform operator is told at once.
 /// (`read` serves the checks, `db` the writes.)
 pub async fn create(
@@ -59,17 +60,13 @@ pub async fn create(
     read: &DatabaseConnection,
     events: &broadcast::Sender<Event>,
     tenant: &Tenant,
+    (domain, status): (&str, OrgStatus),
     spec: RequestSpec,
     purpose: String,
 ) -> Result<request::Model> {
-    let o = org::Entity::find_by_id(tenant.org_id)
-        .one(read)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("gone"))?;
-    if o.status != OrgStatus::Active {
+    if status != OrgStatus::Active {
         return Err(ApiError::forbidden(format!(
-            "the organization is {}: requests open once the platform approved its registration",
-            o.status
+            "the organization is {status}: requests open once the platform approved its registration"
         )));
     }
     let chain_id = match &spec {
@@ -120,7 +117,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let title = format!("{} requests {} ({} node(s)): {}", o.domain, r.kind, spec.nodes(), r.purpose);
+    let title = format!("{domain} requests {} ({} node(s)): {}", r.kind, spec.nodes(), r.purpose);
     let m =
         messages::store(&txn, platform, "request_submitted", &title, &format!("/requests/{}", r.id)).await?;
     txn.commit().await?;
