@@ -1,5 +1,6 @@
 //! Chains (SPEC PRV-5..7, OPS-1): the chains the organization is a member
-//! of (every one for the platform operator), and one chain with its live
+//! of (every one for the platform operator; the API reports heights on a
+//! chain's own page only), and one chain with its live
 //! height and leader, its nodes, its members and its block policy, which a
 //! chain operator edits online.
 
@@ -24,7 +25,7 @@ pub fn ChainsPage() -> impl IntoView {
             } else {
                 view! {
                     <table id="chains"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Consensus)}</th>
-                        <th>{t(Key::Suite)}</th><th>{t(Key::Nodes)}</th><th>{t(Key::Height)}</th><th>{t(Key::Created)}</th></tr></thead>
+                        <th>{t(Key::Suite)}</th><th>{t(Key::Nodes)}</th><th>{t(Key::Created)}</th></tr></thead>
                     <tbody>{cs.into_iter().map(|c| {
                         let id = txt(&c["id"]);
                         view! {
@@ -34,7 +35,6 @@ pub fn ChainsPage() -> impl IntoView {
                                 <td>{txt(&c["consensus"])}</td>
                                 <td>{txt(&c["suite"])}</td>
                                 <td>{c["nodes"].as_array().map_or(0, Vec::len)}</td>
-                                <td>{txt(&c["height"])}</td>
                                 <td>{time(&c["created_at"])}</td>
                             </tr>
                         }
