@@ -88,43 +88,74 @@ pub async fn record(state: &AppState, e: Entry) -> Result<()> {
 /// Most entries one append transaction stores.
 const BATCH: usize = 256;
 
-type Pending = (Entry, tokio::sync::oneshot::Sender<Result<()>>);
+/// An entry to store, and who waits for it; or no entry, only a wait for
+/// everything queued before (a flush).
+type Pending = (Option<Entry>, Option<tokio::sync::oneshot::Sender<Result<()>>>);
 
 /// The operation log's writer: appends arrive on a channel and are stored
 /// in batches, each batch one transaction that locks the head row, links
 /// its entries to the stored head and moves the head. The head lives only
 /// in the database, so any number of replicas append to one chain; the
-/// lock is held for the few statements of one batch.
+/// lock is held for the few statements of one batch. Entries are stored in
+/// the order they were queued.
 #[derive(Debug, Clone)]
 pub struct Appender {
     tx: tokio::sync::mpsc::Sender<Pending>,
 }
 
 impl Appender {
-    /// Starts the writer task on `db`.
+    /// Starts the writer on `db`.
     pub fn start(db: DatabaseConnection) -> Appender {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                let entries: Vec<&Entry> = batch.iter().map(|(e, _)| e).collect();
-                let stored = append_batch(&db, &entries).await;
+                let entries: Vec<&Entry> = batch.iter().filter_map(|(e, _)| e.as_ref()).collect();
+                let stored = if entries.is_empty() { Ok(()) } else { append_batch(&db, &entries).await };
+                if let Err(e) = &stored {
+                    // Nobody may be waiting for these entries: losing them
+                    // must be loud.
+                    tracing::error!(target: "govchain::api", "operation log append failed: {e}");
+                }
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(match &stored {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(ApiError::internal("appending to the operation log", e)),
-                    });
+                    if let Some(reply) = reply {
+                        let _ = reply.send(match &stored {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(ApiError::internal("appending to the operation log", e)),
+                        });
+                    }
                 }
             }
         });
         Appender { tx }
     }
 
-    /// Appends `e`; returns once it is stored.
+    /// Appends an entry and waits until it is stored.
     pub async fn append(&self, e: Entry) -> Result<()> {
+        self.wait(Some(e)).await
+    }
+
+    /// Queues an entry without waiting for its transaction (it waits only
+    /// while the queue is full). The action it records is already
+    /// committed, so waiting would not narrow the window in which a crash
+    /// loses the entry; it would only hold the response. Reads of the log
+    /// [`flush`](Self::flush) first, so a caller sees its own actions.
+    pub async fn submit(&self, e: Entry) -> Result<()> {
+        self.tx
+            .send((Some(e), None))
+            .await
+            .map_err(|_| ApiError::internal("appending to the operation log", "the writer stopped"))
+    }
+
+    /// Waits until every entry queued before is stored.
+    pub async fn flush(&self) -> Result<()> {
+        self.wait(None).await
+    }
+
+    async fn wait(&self, entry: Option<Entry>) -> Result<()> {
         let (reply, stored) = tokio::sync::oneshot::channel();
         self.tx
-            .send((e, reply))
+            .send((entry, Some(reply)))
             .await
             .map_err(|_| ApiError::internal("appending to the operation log", "the writer stopped"))?;
         stored
@@ -201,7 +232,7 @@ pub async fn log_mutations(State(state): State<AppState>, mut req: Request, next
     let (actor_id, actor, org_id) =
         slot.0.lock().ok().and_then(|s| s.clone()).unwrap_or((None, "anonymous".into(), None));
     let entry = Entry { actor_id, actor, org_id, action, target, result, detail };
-    if let Err(e) = record(&state, entry).await {
+    if let Err(e) = state.audit.submit(entry).await {
         // The action already happened; losing its record must be loud.
         tracing::error!(target: "govchain::api", "operation log append failed: {e}");
     }

@@ -343,6 +343,10 @@ impl Platform {
         if tokio::time::timeout(Duration::from_secs(5), &mut self.server).await.is_err() {
             self.server.abort();
         }
+        // The operation log entries of the last requests.
+        if let Err(e) = self.state.audit.flush().await {
+            tracing::error!(target: "govchain::api", "operation log at shutdown: {e}");
+        }
         self.state.driver.shutdown().await;
     }
 }

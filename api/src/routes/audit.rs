@@ -30,6 +30,7 @@ pub async fn list(
     auth: Require<need::AuditView>,
     Query(f): Query<OplogFilter>,
 ) -> Result<Json<Vec<OplogEntry>>> {
+    state.audit.flush().await?;
     Ok(Json(
         audit_svc::query(&state.db, &auth.tenant(), &f, 10_000).await?.into_iter().map(Into::into).collect(),
     ))
@@ -44,6 +45,7 @@ pub async fn export(
     auth: Require<need::AuditExport>,
     Query(f): Query<OplogFilter>,
 ) -> Result<Response> {
+    state.audit.flush().await?;
     let mut out = String::from("id,at,actor_id,actor,org_id,action,target,result,detail,prev_hash,hash\n");
     for m in audit_svc::query(&state.db, &auth.tenant(), &f, 1_000_000).await? {
         let fields = [
@@ -86,6 +88,7 @@ pub async fn verify(
     State(state): State<AppState>,
     _auth: Require<need::AuditView>,
 ) -> Result<Json<VerifyReport>> {
+    state.audit.flush().await?;
     Ok(Json(audit::verify_chain(&state.db).await?))
 }
 
