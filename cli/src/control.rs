@@ -1368,7 +1368,7 @@ async fn invitations(opts: &ApiOpts) -> anyhow::Result<()> {
                 vec![
                     i.id.to_string(),
                     format!("{} ({})", i.chain_id, i.chain_name),
-                    i.from_org_id.to_string(),
+                    i.from_domain.clone(),
                     i.to_domain.clone(),
                     i.status.clone(),
                     or_dash(&i.message),
@@ -1376,7 +1376,7 @@ async fn invitations(opts: &ApiOpts) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        Ok(table(&["ID", "CHAIN", "FROM ORG", "TO", "STATUS", "MESSAGE", "SENT"], &rows))
+        Ok(table(&["ID", "CHAIN", "FROM", "TO", "STATUS", "MESSAGE", "SENT"], &rows))
     })
 }
 

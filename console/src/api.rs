@@ -16,6 +16,9 @@ pub struct ApiErr {
     pub message: String,
     /// The field the refusal concerns (`details.field`), when it says.
     pub field: Option<String>,
+    /// Which of an operation's refusals this is (`details.reason`), when
+    /// one status covers several.
+    pub reason: Option<String>,
 }
 
 impl ApiErr {
@@ -45,11 +48,17 @@ pub async fn put(path: &str, body: &Value, csrf: Option<&str>) -> Result<Value, 
     call("PUT", path, Some(body), csrf).await
 }
 
+/// `DELETE path` with the session's CSRF token.
+pub async fn delete(path: &str, csrf: Option<&str>) -> Result<Value, ApiErr> {
+    call("DELETE", path, None, csrf).await
+}
+
 #[cfg(feature = "hydrate")]
 async fn call(method: &str, path: &str, body: Option<&Value>, csrf: Option<&str>) -> Result<Value, ApiErr> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
-    let net = |_| ApiErr { status: 0, code: "network".into(), message: String::new(), field: None };
+    let net =
+        |_| ApiErr { status: 0, code: "network".into(), message: String::new(), field: None, reason: None };
     let window = web_sys::window().ok_or_else(|| net(()))?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -83,6 +92,7 @@ async fn call(method: &str, path: &str, body: Option<&Value>, csrf: Option<&str>
             code: v["code"].as_str().unwrap_or("error").to_owned(),
             message: v["message"].as_str().unwrap_or_default().to_owned(),
             field: v["details"]["field"].as_str().map(str::to_owned),
+            reason: v["details"]["reason"].as_str().map(str::to_owned),
         })
     }
 }
@@ -94,6 +104,7 @@ async fn call(_: &str, _: &str, _: Option<&Value>, _: Option<&str>) -> Result<Va
         code: "network".into(),
         message: "only the browser calls the API".into(),
         field: None,
+        reason: None,
     })
 }
 

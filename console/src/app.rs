@@ -40,6 +40,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/approvals") view=crate::requests::ApprovalsPage/>
                 <Route path=path!("/chains") view=crate::chains::ChainsPage/>
                 <Route path=path!("/chains/:id") view=crate::chains::ChainPage/>
+                <Route path=path!("/invitations") view=crate::inbox::InvitationsPage/>
+                <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
             </Routes>
         </Router>
     }
@@ -55,6 +57,14 @@ impl Session {
     }
     pub(crate) fn platform(&self) -> bool {
         self.0["org"]["is_platform"].as_bool().unwrap_or(false)
+    }
+    pub(crate) fn org_id(&self) -> i64 {
+        self.0["org"]["id"].as_i64().unwrap_or_default()
+    }
+    /// Whether the caller acts for organization `org` (a platform
+    /// administrator acts for every one), as the API decides it.
+    pub(crate) fn acts_for(&self, org: i64) -> bool {
+        (self.platform() && self.may("platform_admin")) || self.org_id() == org
     }
     pub(crate) fn may(&self, perm: &str) -> bool {
         self.0["permissions"].as_array().is_some_and(|a| a.iter().any(|p| p == perm))
@@ -121,6 +131,8 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 <a href="/chains" id="nav-chains">{t(Key::Chains)}</a>
                 {requests}
                 {approvals}
+                <a href="/invitations" id="nav-invitations">{t(Key::Invitations)}</a>
+                <a href="/messages" id="nav-messages">{t(Key::Messages)}{crate::inbox::unread_badge()}</a>
                 {orgs}
                 <a href="/password" id="nav-password">{t(Key::ChangePassword)}</a>
             </nav>

@@ -4,6 +4,8 @@
 //! height and leader, its nodes, its members and its block policy, which a
 //! chain operator edits online.
 
+use std::sync::Arc;
+
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use serde_json::{Value, json};
 
@@ -11,6 +13,7 @@ use crate::{
     api::{self, ApiErr},
     app::{ErrorLine, Session, authed, id_param, lang, list_of, t, time, to_login, txt},
     i18n::{self, Key},
+    parts::confirm_button,
     requests::RESOURCES,
 };
 
@@ -60,12 +63,34 @@ pub fn ChainPage() -> impl IntoView {
                 latest.set(Some(v));
             }
         });
-        move || match (latest.with(Option::is_some), chain.get()) {
-            (false, None) => view! { <p class="muted">{t(Key::Loading)}</p> }.into_any(),
-            (false, Some(Err(e))) => view! { <ErrorLine err=e/> }.into_any(),
-            _ => chain_view(&s, id, latest).into_any(),
+        // Built once, when the first answer is in: later answers update the
+        // live parts in place, so forms, open questions and outcomes stay.
+        let ready = Memo::new(move |_| latest.with(Option::is_some));
+        move || {
+            if ready.get() {
+                return chain_view(&s, id, latest, Arc::new(move || chain.refetch())).into_any();
+            }
+            match chain.get() {
+                Some(Err(e)) => view! { <ErrorLine err=e/> }.into_any(),
+                _ => view! { <p class="muted">{t(Key::Loading)}</p> }.into_any(),
+            }
         }
     })
+}
+
+/// A field of node `node` in the latest answer, read reactively.
+fn node_field(
+    c: RwSignal<Option<Value>>,
+    node: i64,
+    f: fn(&Value) -> String,
+) -> impl Fn() -> String + Clone + Send + Sync + 'static {
+    move || {
+        c.with(|c| {
+            c.as_ref()
+                .and_then(|c| c["nodes"].as_array()?.iter().find(|n| n["id"].as_i64() == Some(node)).map(f))
+                .unwrap_or_default()
+        })
+    }
 }
 
 fn field(
@@ -75,10 +100,20 @@ fn field(
     move || v.with(|c| c.as_ref().map(&f).unwrap_or_default())
 }
 
-fn chain_view(s: &Session, id: i64, c: RwSignal<Option<Value>>) -> impl IntoView + use<> {
+fn chain_view(
+    s: &Session,
+    id: i64,
+    c: RwSignal<Option<Value>>,
+    refresh: Arc<dyn Fn() + Send + Sync>,
+) -> impl IntoView + use<> {
     let l = lang();
+    let owner = c.with_untracked(|c| c.as_ref().and_then(|c| c["org_id"].as_i64())).unwrap_or_default();
+    let ours = s.acts_for(owner);
     let operate = s.may("chain_operate");
     let state = field(c, |c| txt(&c["state"]));
+    let act = Act::new(s, refresh);
+    let act2 = act.clone();
+    let s2 = s.clone();
     view! {
         <section id="overview">
             <h2>{field(c, |c| txt(&c["name"]))}</h2>
@@ -91,24 +126,37 @@ fn chain_view(s: &Session, id: i64, c: RwSignal<Option<Value>>) -> impl IntoView
                 <dt>{t(Key::MaxNodes)}</dt><dd>{field(c, |c| txt(&c["max_nodes"]))}</dd>
                 <dt>{t(Key::Created)}</dt><dd>{field(c, |c| time(&c["created_at"]))}</dd>
             </dl>
+            {(operate && ours).then(|| chain_actions(&act, s.may("chain_delete"), id))}
+            {act.outcome()}
         </section>
         <section id="nodes">
             <h2>{t(Key::Nodes)}</h2>
             <table id="node-list"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Role)}</th><th>{t(Key::Status)}</th>
-                <th>{t(Key::Height)}</th><th>{t(Key::RaftRole)}</th><th>{t(Key::Restarts)}</th></tr></thead>
-            <tbody>{move || c.with(|c| c.as_ref().and_then(|c| c["nodes"].as_array().cloned()).unwrap_or_default()).into_iter().map(|n| {
-                let live = &n["live"];
-                view! {
-                    <tr data-name=txt(&n["name"]) data-state=txt(&n["state"])>
-                        <td>{txt(&n["name"])}</td>
-                        <td>{i18n::state(l, &txt(&n["role"]))}</td>
-                        <td class=format!("state-{}", txt(&n["state"]))>{i18n::state(l, &txt(&n["state"]))}</td>
-                        <td class="height">{txt(&live["height"])}</td>
-                        <td>{txt(&live["role"])}</td>
-                        <td>{txt(&live["restarts"])}</td>
-                    </tr>
+                <th>{t(Key::Height)}</th><th>{t(Key::RaftRole)}</th><th>{t(Key::Restarts)}</th><th>{t(Key::Actions)}</th></tr></thead>
+            // Rows keyed by node id: the two-second refresh updates their
+            // cells and keeps the rows (and an open confirmation) in place.
+            <tbody><For
+                each=move || c.with(|c| c.as_ref().and_then(|c| c["nodes"].as_array().cloned()).unwrap_or_default())
+                key=|n| n["id"].as_i64().unwrap_or_default()
+                children=move |n| {
+                    let node = n["id"].as_i64().unwrap_or_default();
+                    let cell = move |f: fn(&Value) -> String| node_field(c, node, f);
+                    let state = cell(|n| txt(&n["state"]));
+                    let state2 = state.clone();
+                    let state3 = state.clone();
+                    view! {
+                        <tr data-name=txt(&n["name"]) data-state=state>
+                            <td>{txt(&n["name"])}</td>
+                            <td>{i18n::state(l, &txt(&n["role"]))}</td>
+                            <td class=move || format!("state-{}", state2())>{move || i18n::state(l, &state3())}</td>
+                            <td class="height">{cell(|n| txt(&n["live"]["height"]))}</td>
+                            <td>{cell(|n| txt(&n["live"]["role"]))}</td>
+                            <td>{cell(|n| txt(&n["live"]["restarts"]))}</td>
+                            <td class="actions">{node_actions(&s2, &act2, id, &n, ours)}</td>
+                        </tr>
+                    }
                 }
-            }).collect_view()}</tbody></table>
+            /></tbody></table>
             {operate.then(|| add_node(s, id))}
         </section>
         <section id="members">
@@ -117,6 +165,7 @@ fn chain_view(s: &Session, id: i64, c: RwSignal<Option<Value>>) -> impl IntoView
             <tbody>{move || c.with(|c| c.as_ref().and_then(|c| c["members"].as_array().cloned()).unwrap_or_default()).into_iter().map(|m| view! {
                 <tr data-domain=txt(&m["domain"])><td>{txt(&m["name"])}</td><td>{txt(&m["domain"])}</td><td>{time(&m["joined_at"])}</td></tr>
             }).collect_view()}</tbody></table>
+            {(ours && s.may("chain_invite")).then(|| invite(s, id))}
         </section>
         <section id="config">
             <h2>{t(Key::BlockPolicy)}</h2>
@@ -167,7 +216,9 @@ fn refusal(e: &ApiErr) -> Key {
     match (e.status, e.code.as_str()) {
         (0, _) => Key::NetworkError,
         (_, "quota_exceeded") => Key::QuotaExceeded,
-        (409, _) if e.message.contains("limit") => Key::NodeLimit,
+        (409, _) if e.reason.as_deref() == Some("node_limit") => Key::NodeLimit,
+        (409, _) if e.message.contains("last node") => Key::LastNode,
+        (409, _) if e.message.contains("provisioned") => Key::ChainProvisioning,
         (409, _) => Key::ChainNotRunning,
         (403, _) => Key::Forbidden,
         (400 | 422, _) => Key::InvalidField,
@@ -225,6 +276,172 @@ fn policy(s: &Session, id: i64, c: RwSignal<Option<Value>>, operate: bool) -> im
             {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="policy-error">{t(k)}</p> })}
             {move || saved.get().then(|| view! { <p class="ok" id="policy-saved">{t(Key::Saved)}</p> })}
             {operate.then(|| view! { <button type="submit">{t(Key::Save)}</button> })}
+        </form>
+    }
+}
+
+/// Runs chain and node actions for the page: one in flight at a time, its
+/// refusal (or "done") shown in place, the page refreshed after.
+#[derive(Clone)]
+struct Act {
+    csrf: Option<String>,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<Key>>,
+    done: RwSignal<bool>,
+    refresh: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Act {
+    fn new(s: &Session, refresh: Arc<dyn Fn() + Send + Sync>) -> Act {
+        Act {
+            csrf: s.csrf(),
+            busy: RwSignal::new(false),
+            error: RwSignal::new(None),
+            done: RwSignal::new(false),
+            refresh,
+        }
+    }
+
+    /// `POST path` (or `DELETE` with `delete`); then `after` on success.
+    fn run(&self, path: String, delete: bool, after: impl FnOnce() + 'static) {
+        if self.busy.get_untracked() {
+            return;
+        }
+        let this = self.clone();
+        this.busy.set(true);
+        this.error.set(None);
+        this.done.set(false);
+        spawn_local(async move {
+            let csrf = this.csrf.as_deref();
+            let result = if delete {
+                api::delete(&path, csrf).await
+            } else {
+                api::post(&path, &json!({}), csrf).await
+            };
+            this.busy.set(false);
+            match result {
+                Ok(_) => {
+                    this.done.set(true);
+                    (this.refresh)();
+                    after();
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => this.error.set(Some(refusal(&e))),
+            }
+        });
+    }
+
+    /// The outcome line: working, done, or the refusal.
+    fn outcome(&self) -> impl IntoView + use<> {
+        let (busy, error, done) = (self.busy, self.error, self.done);
+        move || {
+            if busy.get() {
+                Some(view! { <p class="muted" id="action-busy">{t(Key::Working)}</p> }.into_any())
+            } else if let Some(k) = error.get() {
+                Some(view! { <p class="error" role="alert" id="action-error">{t(k)}</p> }.into_any())
+            } else {
+                done.get().then(|| view! { <p class="ok" id="action-done">{t(Key::Done)}</p> }.into_any())
+            }
+        }
+    }
+}
+
+/// Stop, start, restart and (with `delete`) delete the chain, each asked
+/// first.
+fn chain_actions(act: &Act, delete: bool, id: i64) -> impl IntoView + use<> {
+    let verbs = [
+        ("stop", Key::Stop, Key::ConfirmStopChain),
+        ("start", Key::Start, Key::ConfirmStartChain),
+        ("restart", Key::Restart, Key::ConfirmRestartChain),
+    ];
+    let remove = act.clone();
+    view! {
+        <div class="actions" id="chain-actions">
+            {verbs.into_iter().map(|(verb, label, question)| {
+                let act = act.clone();
+                confirm_button(format!("chain-{verb}"), label, question, move || {
+                    act.run(format!("/api/v1/chains/{id}/{verb}"), false, || ());
+                })
+            }).collect_view()}
+            {delete.then(|| confirm_button("chain-delete".into(), Key::Delete, Key::ConfirmDeleteChain, move || {
+                remove.run(format!("/api/v1/chains/{id}"), true, || api::go("/chains"));
+            }))}
+        </div>
+    }
+}
+
+/// A node's actions, for those who may take them: stop, start and restart
+/// its own organization's nodes; remove them (the chain's creator any
+/// node); download its bundle (certificates and configuration).
+fn node_actions(s: &Session, act: &Act, chain: i64, n: &Value, chain_ours: bool) -> impl IntoView + use<> {
+    let node = n["id"].as_i64().unwrap_or_default();
+    let name = txt(&n["name"]);
+    let mine = s.acts_for(n["org_id"].as_i64().unwrap_or_default());
+    let operate = s.may("chain_operate");
+    let verbs = [
+        ("stop", Key::Stop, Key::ConfirmStopNode),
+        ("start", Key::Start, Key::ConfirmStartNode),
+        ("restart", Key::Restart, Key::ConfirmRestartNode),
+    ];
+    let base = format!("/api/v1/chains/{chain}/nodes/{node}");
+    let remove = act.clone();
+    let remove_path = base.clone();
+    view! {
+        {(operate && mine).then(|| verbs.into_iter().map(|(verb, label, question)| {
+            let (act, path) = (act.clone(), format!("{base}/{verb}"));
+            confirm_button(format!("{name}-{verb}"), label, question, move || act.run(path.clone(), false, || ()))
+        }).collect_view())}
+        {(operate && (mine || chain_ours)).then(|| confirm_button(format!("{name}-remove"), Key::Remove, Key::ConfirmRemoveNode, move || {
+            remove.run(remove_path.clone(), true, || ());
+        }))}
+        {(s.may("node_download") && mine).then(|| view! {
+            <a class="download" id=format!("{name}-bundle") href=format!("{base}/bundle") download>{t(Key::Bundle)}</a>
+        })}
+    }
+}
+
+/// Invites an organization (by domain) to the chain; the refusals (no such
+/// organization, already a member or invited, node limit, a malformed
+/// domain) show in place and the domain typed stays.
+fn invite(s: &Session, id: i64) -> impl IntoView + use<> {
+    let csrf = s.csrf();
+    let domain = RwSignal::new(String::new());
+    let note = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<Key>);
+    let sent = RwSignal::new(None::<String>);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        sent.set(None);
+        let to = domain.get_untracked().trim().to_owned();
+        let body = json!({"org_domain": to, "message": note.get_untracked()});
+        let csrf = csrf.clone();
+        spawn_local(async move {
+            match api::post(&format!("/api/v1/chains/{id}/invitations"), &body, csrf.as_deref()).await {
+                Ok(_) => {
+                    sent.set(Some(to));
+                    domain.set(String::new());
+                    note.set(String::new());
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => error.set(Some(match (e.status, e.reason.as_deref()) {
+                    (404, _) => Key::NoSuchOrg,
+                    (409, Some("already_member")) => Key::AlreadyMember,
+                    (409, Some("already_invited")) => Key::AlreadyInvited,
+                    (409, Some("node_limit")) => Key::NodeLimit,
+                    (400 | 422, _) => Key::InvalidDomain,
+                    _ => refusal(&e),
+                })),
+            }
+        });
+    };
+    view! {
+        <form id="invite" class="inline" on:submit=submit>
+            <label>{t(Key::InviteDomain)}<input name="org_domain" required bind:value=domain/></label>
+            <label>{t(Key::Note)}<input name="message" bind:value=note/></label>
+            <button type="submit">{t(Key::Invite)}</button>
+            {move || error.get().map(|k| view! { <span class="error" role="alert" id="invite-error">{t(k)}</span> })}
+            {move || sent.get().map(|d| view! { <span class="ok" id="invite-sent">{t(Key::InvitationSent)}" "<code>{d}</code></span> })}
         </form>
     }
 }

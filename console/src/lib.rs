@@ -13,6 +13,8 @@ pub mod api;
 mod app;
 mod chains;
 pub mod i18n;
+mod inbox;
+mod parts;
 mod requests;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{self, ApiErr},
-    app::{ErrorLine, Session, authed, id_param, lang, list_of, t, time, to_login, txt},
+    app::{ErrorLine, Session, authed, id_param, lang, t, time, to_login, txt},
     i18n::{self, Key},
+    parts::Pager,
 };
 
 /// The recommended minimum per node (the CLI's defaults): field, label,
@@ -95,59 +96,32 @@ pub fn RequestsPage() -> impl IntoView {
 /// filtered by status, a page at a time.
 fn request_list() -> impl IntoView {
     let l = lang();
-    let status = RwSignal::new(String::new());
-    let before = RwSignal::new(None::<i64>);
-    let rows = RwSignal::new(Vec::<Value>::new());
-    let more = RwSignal::new(false);
-    let error = RwSignal::new(None::<ApiErr>);
-    let load = move |reset: bool| {
-        if reset {
-            before.set(None);
-        }
-        let mut path = format!("/api/v1/requests?limit={PAGE}");
-        let s = status.get_untracked();
-        if !s.is_empty() {
-            path.push_str(&format!("&status={s}"));
-        }
-        if let Some(b) = before.get_untracked() {
-            path.push_str(&format!("&before={b}"));
-        }
-        spawn_local(async move {
-            match api::get(&path).await {
-                Ok(v) => {
-                    let page = v.as_array().cloned().unwrap_or_default();
-                    more.set(page.len() == PAGE);
-                    before.set(page.last().and_then(|r| r["id"].as_i64()));
-                    rows.update(|rs| {
-                        if reset {
-                            rs.clear();
-                        }
-                        rs.extend(page);
-                    });
-                    error.set(None);
-                }
-                Err(e) if e.signed_out() => to_login(&e),
-                Err(e) => error.set(Some(e)),
-            }
+    let pager = Pager::new("/api/v1/requests", PAGE);
+    let filter = move |status: String| {
+        pager.set_path(if status.is_empty() {
+            "/api/v1/requests".to_owned()
+        } else {
+            format!("/api/v1/requests?status={status}")
         });
+        pager.load(true);
     };
-    Effect::new(move |_| load(true));
+    Effect::new(move |_| pager.load(true));
     let options = ["", "pending", "provisioning", "running", "failed", "rejected", "cancelled"];
     view! {
         <label class="inline">{t(Key::Status)}
-            <select id="status-filter" on:change=move |ev| { status.set(event_target_value(&ev)); load(true); }>
+            <select id="status-filter" on:change=move |ev| filter(event_target_value(&ev))>
                 {options.into_iter().map(|o| view! {
                     <option value=o>{if o.is_empty() { t(Key::All).to_owned() } else { i18n::state(l, o) }}</option>
                 }).collect_view()}
             </select>
         </label>
-        {move || error.get().map(|e| view! { <ErrorLine err=e/> })}
-        {move || if rows.with(Vec::is_empty) {
+        {move || pager.error.get().map(|e| view! { <ErrorLine err=e/> })}
+        {move || if pager.rows.with(Vec::is_empty) {
             view! { <p class="muted" id="no-requests">{t(Key::NoRequests)}</p> }.into_any()
         } else {
             view! {
                 <table id="requests"><thead><tr><th>"#"</th><th>{t(Key::Kind)}</th><th>{t(Key::What)}</th><th>{t(Key::Status)}</th><th>{t(Key::Created)}</th></tr></thead>
-                <tbody>{rows.get().into_iter().map(|r| {
+                <tbody>{pager.rows.get().into_iter().map(|r| {
                     let id = txt(&r["id"]);
                     view! {
                         <tr data-id=id.clone() data-status=txt(&r["status"])>
@@ -161,9 +135,7 @@ fn request_list() -> impl IntoView {
                 }).collect_view()}</tbody></table>
             }.into_any()
         }}
-        {move || more.get().then(|| view! {
-            <button type="button" id="more-requests" on:click=move |_| load(false)>{t(Key::More)}</button>
-        })}
+        {pager.more_button("more-requests")}
     }
 }
 
@@ -416,7 +388,14 @@ pub fn RequestPage() -> impl IntoView {
             }
         });
         let approver = s.platform() && s.may("request_approve");
-        move || match r.get() {
+        // The decision form is built once while the request is pending, not
+        // on every refresh, so an opinion being typed stays.
+        let pending = Memo::new(move |_| {
+            r.get().and_then(Result::ok).is_some_and(|v| v["status"].as_str() == Some("pending"))
+        });
+        let s2 = s.clone();
+        let decide = move || (approver && pending.get()).then(|| decide_form(&s2, id, move || r.refetch()));
+        let page = move || match r.get() {
             None => view! { <p class="muted">{t(Key::Loading)}</p> }.into_any(),
             Some(Err(e)) => view! { <ErrorLine err=e/> }.into_any(),
             Some(Ok(v)) => {
@@ -431,11 +410,11 @@ pub fn RequestPage() -> impl IntoView {
                         {chain.map(|c| view! { <dt>{t(Key::Chain)}</dt><dd><a id="request-chain" href=format!("/chains/{c}")>{format!("#{c}")}</a></dd> })}
                     </dl>
                     {timeline(&v)}
-                    {(approver && status == "pending").then(|| decide_form(&s, id, move || r.refetch()))}
                 }
                 .into_any()
             }
-        }
+        };
+        view! { {page} {decide} }
     })
 }
 
@@ -447,30 +426,46 @@ pub fn ApprovalsPage() -> impl IntoView {
         let l = lang();
         let pending = LocalResource::new(|| api::get("/api/v1/requests?status=pending&limit=500"));
         api::subscribe("/api/v1/messages/stream", move |_| pending.refetch());
+        let rows = move || {
+            pending.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default()
+        };
+        // Whether there are rows (None: not read yet, or refused): the
+        // table is built when this changes, not on every refresh.
+        let has_rows = Memo::new(move |_| match pending.get() {
+            Some(Ok(v)) => Some(v.as_array().is_some_and(|a| !a.is_empty())),
+            _ => None,
+        });
         let s2 = s.clone();
         view! {
             <p class="lead">{t(Key::ApprovalsLead)}</p>
-            {list_of(pending, move |rs| if rs.is_empty() {
-                view! { <p class="muted" id="queue-empty">{t(Key::NoPending)}</p> }.into_any()
-            } else {
-                let s = s2.clone();
-                view! {
-                    <table id="queue"><thead><tr><th>"#"</th><th>{t(Key::Kind)}</th><th>{t(Key::What)}</th><th>{t(Key::Purpose)}</th><th>{t(Key::Created)}</th><th>{t(Key::Decision)}</th></tr></thead>
-                    <tbody>{rs.into_iter().map(|r| {
-                        let id = r["id"].as_i64().unwrap_or_default();
-                        view! {
-                            <tr data-id=id>
-                                <td><a href=format!("/requests/{id}")>{id}</a></td>
-                                <td>{i18n::state(l, &txt(&r["kind"]))}</td>
-                                <td>{what(&r["spec"])}</td>
-                                <td>{txt(&r["purpose"])}</td>
-                                <td>{time(&r["created_at"])}</td>
-                                <td>{decide_form(&s, id, move || pending.refetch())}</td>
-                            </tr>
-                        }
-                    }).collect_view()}</tbody></table>
-                }.into_any()
-            })}
+            {move || match has_rows.get() {
+                None => match pending.get() {
+                    Some(Err(e)) => view! { <ErrorLine err=e/> }.into_any(),
+                    _ => view! { <p class="muted">{t(Key::Loading)}</p> }.into_any(),
+                },
+                Some(false) => view! { <p class="muted" id="queue-empty">{t(Key::NoPending)}</p> }.into_any(),
+                Some(true) => {
+                    let s = s2.clone();
+                    // Rows keyed by request id: a new request adds its row
+                    // and keeps the others, with any opinion being typed.
+                    view! {
+                        <table id="queue"><thead><tr><th>"#"</th><th>{t(Key::Kind)}</th><th>{t(Key::What)}</th><th>{t(Key::Purpose)}</th><th>{t(Key::Created)}</th><th>{t(Key::Decision)}</th></tr></thead>
+                        <tbody><For each=rows key=|r| r["id"].as_i64().unwrap_or_default() children=move |r| {
+                            let id = r["id"].as_i64().unwrap_or_default();
+                            view! {
+                                <tr data-id=id>
+                                    <td><a href=format!("/requests/{id}")>{id}</a></td>
+                                    <td>{i18n::state(l, &txt(&r["kind"]))}</td>
+                                    <td>{what(&r["spec"])}</td>
+                                    <td>{txt(&r["purpose"])}</td>
+                                    <td>{time(&r["created_at"])}</td>
+                                    <td>{decide_form(&s, id, move || pending.refetch())}</td>
+                                </tr>
+                            }
+                        }/></tbody></table>
+                    }.into_any()
+                }
+            }}
         }
     })
 }

@@ -150,6 +150,10 @@ for (const lang of ['zh', 'en']) {
     await see('chain-detail', '#node-list tbody tr');
     await open(page, base, '/chains');
     await see('chains', '#chains');
+    await open(page, base, '/messages');
+    await see('messages', '#messages li[data-kind="request_running"]');
+    await open(page, base, '/invitations');
+    await see('invitations', '#no-invitations');
 
     // The switch turns the whole page to the other language.
     await open(page, base, '/');

@@ -37,6 +37,8 @@ pub struct InvitationView {
     pub chain_name: String,
     /// Inviting organization.
     pub from_org_id: i64,
+    /// Inviting organization's domain.
+    pub from_domain: String,
     /// Invited organization.
     pub to_org_id: i64,
     /// Invited organization's domain.
@@ -52,12 +54,13 @@ pub struct InvitationView {
 }
 
 impl From<invitations::Named> for InvitationView {
-    fn from((i, chain_name, to_domain): invitations::Named) -> InvitationView {
+    fn from((i, chain_name, to_domain, from_domain): invitations::Named) -> InvitationView {
         InvitationView {
             id: i.id,
             chain_id: i.chain_id,
             chain_name,
             from_org_id: i.from_org_id,
+            from_domain,
             to_org_id: i.to_org_id,
             to_domain,
             message: i.message,
@@ -95,7 +98,7 @@ pub struct NewInvitation {
     responses(
         (status = 201, body = InvitationView),
         (status = 404, description = "`not_found`: no such chain, or no active organization with that domain", body = ErrorBody),
-        (status = 409, description = "`conflict`: already a member, already invited, or the chain is at its node limit", body = ErrorBody),
+        (status = 409, description = "`conflict`: already a member, already invited, or the chain is at its node limit; `details.reason` says which (`already_member`, `already_invited`, `node_limit`)", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,
@@ -117,7 +120,11 @@ async fn invite(
     )
     .await?;
     let detail = format!("invitation {} to {}", i.id, to.domain);
-    let view: InvitationView = (i, c.name, to.domain).into();
+    let view: InvitationView = invitations::named(&state.db, vec![i])
+        .await?
+        .pop()
+        .map(Into::into)
+        .ok_or_else(|| ApiError::internal("reading an invitation", "gone"))?;
     Ok(audit::with_detail(created(view), detail))
 }
 

@@ -123,7 +123,8 @@ pub async fn node_count(db: &impl ConnectionTrait, chain_id: i64) -> Result<u64>
 /// Refuses a chain at its node limit.
 pub async fn check_room(db: &impl ConnectionTrait, c: &chain::Model) -> Result<()> {
     if node_count(db, c.id).await? >= u64::try_from(c.max_nodes).unwrap_or(0) {
-        return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes)));
+        return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes))
+            .with_details(serde_json::json!({"reason": "node_limit"})));
     }
     Ok(())
 }

@@ -19,12 +19,12 @@ use crate::{
 
 /// An invitation with its chain's name and the invited organization's
 /// domain.
-pub type Named = (invitation::Model, String, String);
+pub type Named = (invitation::Model, String, String, String);
 
 /// Names each of `rows` (two queries whatever their number).
 pub async fn named(db: &impl ConnectionTrait, rows: Vec<invitation::Model>) -> Result<Vec<Named>> {
     let chain_ids: Vec<i64> = rows.iter().map(|i| i.chain_id).collect();
-    let org_ids: Vec<i64> = rows.iter().map(|i| i.to_org_id).collect();
+    let org_ids: Vec<i64> = rows.iter().flat_map(|i| [i.to_org_id, i.from_org_id]).collect();
     let chain_names: BTreeMap<i64, String> = chain::Entity::find()
         .filter(chain::Column::Id.is_in(chain_ids))
         .all(db)
@@ -43,8 +43,9 @@ pub async fn named(db: &impl ConnectionTrait, rows: Vec<invitation::Model>) -> R
         .into_iter()
         .map(|i| {
             let chain = chain_names.get(&i.chain_id).cloned().unwrap_or_default();
-            let domain = domains.get(&i.to_org_id).cloned().unwrap_or_default();
-            (i, chain, domain)
+            let to = domains.get(&i.to_org_id).cloned().unwrap_or_default();
+            let from = domains.get(&i.from_org_id).cloned().unwrap_or_default();
+            (i, chain, to, from)
         })
         .collect())
 }
@@ -82,7 +83,8 @@ pub async fn invite(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no active organization with domain `{to_domain}`")))?;
     if chains::is_member(db, c.id, to.id).await? {
-        return Err(ApiError::conflict(format!("`{}` is already a member of the chain", to.domain)));
+        return Err(ApiError::conflict(format!("`{}` is already a member of the chain", to.domain))
+            .with_details(serde_json::json!({"reason": "already_member"})));
     }
     let pending = invitation::Entity::find()
         .filter(invitation::Column::ChainId.eq(c.id))
@@ -91,7 +93,8 @@ pub async fn invite(
         .one(db)
         .await?;
     if pending.is_some() {
-        return Err(ApiError::conflict(format!("`{}` has a pending invitation to this chain", to.domain)));
+        return Err(ApiError::conflict(format!("`{}` has a pending invitation to this chain", to.domain))
+            .with_details(serde_json::json!({"reason": "already_invited"})));
     }
     chains::check_room(db, c).await?;
     let i = invitation::ActiveModel {

@@ -1,0 +1,121 @@
+//! Parts several pages share: a list read a page at a time, and an action
+//! button that asks before it acts.
+
+use leptos::{prelude::*, task::spawn_local};
+use serde_json::Value;
+
+use crate::{
+    api::{self, ApiErr},
+    app::{t, to_login},
+    i18n::Key,
+};
+
+/// Rows of a list the API pages with `limit` and `before` (an id), newest
+/// first: the rows read so far, whether a next page may exist, and the
+/// last error.
+#[derive(Clone, Copy)]
+pub(crate) struct Pager {
+    /// The rows read so far.
+    pub(crate) rows: RwSignal<Vec<Value>>,
+    /// Whether the last page was full (so "more" may find rows).
+    pub(crate) more: RwSignal<bool>,
+    /// The last read's error.
+    pub(crate) error: RwSignal<Option<ApiErr>>,
+    before: RwSignal<Option<i64>>,
+    path: StoredValue<String>,
+    size: usize,
+}
+
+impl Pager {
+    /// A pager over `path` (its own query, without `limit` and `before`),
+    /// `size` rows a page; nothing is read until [`load`](Self::load).
+    pub(crate) fn new(path: &str, size: usize) -> Pager {
+        Pager {
+            rows: RwSignal::new(Vec::new()),
+            more: RwSignal::new(false),
+            error: RwSignal::new(None),
+            before: RwSignal::new(None),
+            path: StoredValue::new(path.to_owned()),
+            size,
+        }
+    }
+
+    /// Reads from `path` from now on (a changed filter); call
+    /// [`load`](Self::load) with `reset` after.
+    pub(crate) fn set_path(&self, path: String) {
+        self.path.set_value(path);
+    }
+
+    /// Reads the first page again (`reset`: after a change, or live news)
+    /// or the next one.
+    pub(crate) fn load(&self, reset: bool) {
+        let this = *self;
+        if reset {
+            this.before.set(None);
+        }
+        let base = this.path.get_value();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let mut path = format!("{base}{sep}limit={}", this.size);
+        if let Some(b) = this.before.get_untracked() {
+            path.push_str(&format!("&before={b}"));
+        }
+        spawn_local(async move {
+            match api::get(&path).await {
+                Ok(v) => {
+                    let page = v.as_array().cloned().unwrap_or_default();
+                    this.more.set(page.len() == this.size);
+                    this.before.set(page.last().and_then(|r| r["id"].as_i64()));
+                    this.rows.update(|rs| {
+                        if reset {
+                            rs.clear();
+                        }
+                        rs.extend(page);
+                    });
+                    this.error.set(None);
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => this.error.set(Some(e)),
+            }
+        });
+    }
+
+    /// The "more" button (id `id`), shown while a next page may exist.
+    pub(crate) fn more_button(&self, id: &'static str) -> impl IntoView + use<> {
+        let this = *self;
+        move || {
+            this.more.get().then(|| {
+                view! { <button type="button" id=id on:click=move |_| this.load(false)>{t(Key::More)}</button> }
+            })
+        }
+    }
+}
+
+/// A button that asks before it acts: the first click shows `question`
+/// with a confirm and a cancel button (ids `{id}-confirm`, `{id}-cancel`);
+/// only the confirm runs `act`.
+pub(crate) fn confirm_button(
+    id: String,
+    label: Key,
+    question: Key,
+    act: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    move || {
+        let id = id.clone();
+        if asking.get() {
+            let act = act.clone();
+            view! {
+                <span class="confirm" role="alertdialog">
+                    <span>{t(question)}</span>
+                    <button type="button" class="danger" id=format!("{id}-confirm")
+                        on:click=move |_| { asking.set(false); act(); }>{t(Key::Confirm)}</button>
+                    <button type="button" id=format!("{id}-cancel") on:click=move |_| asking.set(false)>{t(Key::Cancel)}</button>
+                </span>
+            }
+            .into_any()
+        } else {
+            view! { <button type="button" id=id on:click=move |_| asking.set(true)>{t(label)}</button> }
+                .into_any()
+        }
+    }
+}
