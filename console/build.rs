@@ -79,6 +79,10 @@ mod browser {
             .input_path(&wasm)
             .web(true)?
             .typescript(false)
+            // Function names and the toolchain's producer notes are for
+            // debuggers; the browser downloads neither.
+            .remove_name_section(true)
+            .remove_producers_section(true)
             .out_name("console")
             .generate(&pkg)?;
         for name in ["console.js", "console_bg.wasm"] {
