@@ -42,6 +42,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/chains/:id") view=crate::chains::ChainPage/>
                 <Route path=path!("/invitations") view=crate::inbox::InvitationsPage/>
                 <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
+                <Route path=path!("/users") view=crate::admin::UsersPage/>
+                <Route path=path!("/audit") view=crate::admin::AuditPage/>
             </Routes>
         </Router>
     }
@@ -134,6 +136,8 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 <a href="/invitations" id="nav-invitations">{t(Key::Invitations)}</a>
                 <a href="/messages" id="nav-messages">{t(Key::Messages)}{crate::inbox::unread_badge()}</a>
                 {orgs}
+                {s.may("user_manage").then(|| view! { <a href="/users" id="nav-users">{t(Key::Users)}</a> })}
+                {s.may("audit_view").then(|| view! { <a href="/audit" id="nav-audit">{t(Key::AuditLog)}</a> })}
                 <a href="/password" id="nav-password">{t(Key::ChangePassword)}</a>
             </nav>
             <span class="who" id="who">{s.username()}" · "{s.org_name()}</span>
@@ -505,7 +509,6 @@ fn OrgsPage() -> impl IntoView {
         let real_name = RwSignal::new(String::new());
         let error = RwSignal::new(None::<(OrgField, Key)>);
         let created = RwSignal::new(None::<(String, String)>);
-        let copied = RwSignal::new(false);
         let submit = move |ev: SubmitEvent| {
             ev.prevent_default();
             error.set(None);
@@ -576,19 +579,7 @@ fn OrgsPage() -> impl IntoView {
                     {field_error(OrgField::Form, "form-error")}
                     <button type="submit">{t(Key::Create)}</button>
                 </form>
-                {move || created.get().map(|(user, pw)| {
-                    let copy_pw = pw.clone();
-                    view! {
-                        <div class="ok" id="created">
-                            <p>{t(Key::InitialPassword)}" ("<code>{user}</code>"): "<code id="initial-password">{pw}</code>" "
-                                <button type="button" id="copy-password" on:click=move |_| { api::copy(&copy_pw); copied.set(true); }>
-                                    {move || t(if copied.get() { Key::Copied } else { Key::Copy })}
-                                </button>
-                            </p>
-                            <p class="hint">{t(Key::InitialPasswordNote)}</p>
-                        </div>
-                    }
-                })}
+                {move || created.get().map(|(user, pw)| crate::parts::one_time_password(Key::InitialPassword, Key::InitialPasswordNote, user, pw))}
             </section>
         }
     })

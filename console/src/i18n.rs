@@ -91,6 +91,8 @@ keys! {
     Welcome, Required,
     Requests, Approvals, AllRequests, All, What, More, NodesUnit, Chain, ChainNameTaken, NotMember, OrgNotActive, NoSuchChain, Solo, SuiteGm, RoleConsensus, RoleBackup, NewRequest, ChainName, Suite, NodeCount, MaxNodes, BlockPolicy, MaxTxs, MaxBytes, MaxWaitMs, Role, ResourcesPerNode, Recommended, Purpose, Submit, RequestSubmitted, Approved, Submitted, AwaitingApproval, Opinion, Approve, Reject, ApprovalsLead, Decision, Leader, RaftRole, Restarts, Members, Joined, AddNode, NodeAdded, QuotaExceeded, NodeLimit, ChainNotRunning, Saved,
     Invitations, InvitationsLead, NoInvitations, Direction, Note, Received, Sent, Accept, Decline, RequestNodes, Messages, OnlyUnread, NoUnread, NoMessages, MarkRead, MsgRequestSubmitted, MsgRequestApproved, MsgRequestRejected, MsgRequestRunning, MsgRequestFailed, MsgOrgRegistered, MsgOrgReviewed, MsgInvitationReceived, MsgInvitationAccepted, MsgInvitationDeclined, MsgOther, LastNode, ChainProvisioning, Working, Done, Stop, Start, Restart, Delete, Remove, Bundle, Confirm, Cancel, ConfirmStopChain, ConfirmStartChain, ConfirmRestartChain, ConfirmDeleteChain, ConfirmStopNode, ConfirmStartNode, ConfirmRestartNode, ConfirmRemoveNode, NoSuchOrg, AlreadyMember, AlreadyInvited, InvalidDomain, InviteDomain, Invite, InvitationSent, StateAccepted, StateDeclined, Counterparty, AwaitingAnswer,
+    Users, RealName, Roles, LastLogin, ResetPassword, ConfirmReset, Freeze, Unfreeze, ConfirmFreeze, ConfirmUnfreeze, NewUser, AuditLog, Filter, ExportCsv, VerifyChain, ChainIntact, ChainBroken, Detail, StateFrozen,
+    RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, OneTimePassword, OneTimePasswordNote,
 }
 
 /// 简体中文.
@@ -294,6 +296,34 @@ pub fn zh(key: Key) -> &'static str {
         StateDeclined => "已拒绝",
         Counterparty => "对方组织",
         AwaitingAnswer => "待答复",
+        Users => "用户管理",
+        RealName => "姓名",
+        Roles => "角色",
+        LastLogin => "最近登录",
+        ResetPassword => "重置密码",
+        ConfirmReset => "确定重置该用户的密码吗？新的一次性密码只显示一次。",
+        Freeze => "冻结",
+        Unfreeze => "解冻",
+        ConfirmFreeze => "确定冻结该用户吗？其会话和令牌将立即失效。",
+        ConfirmUnfreeze => "确定解冻该用户吗？",
+        NewUser => "新建用户",
+        AuditLog => "操作日志",
+        Filter => "筛选",
+        ExportCsv => "导出 CSV",
+        VerifyChain => "校验哈希链",
+        ChainIntact => "哈希链完整，已校验条目数：",
+        ChainBroken => "哈希链被破坏，首个异常条目：",
+        Detail => "详情",
+        StateFrozen => "已冻结",
+        RoleSuperAdmin => "超级管理员",
+        RoleOrgAdmin => "组织管理员",
+        RoleChainDeveloper => "链开发者",
+        RoleChainOperator => "链运维员",
+        RoleChainAuditor => "链审计员",
+        RoleUser => "普通用户",
+        ListSep => "、",
+        OneTimePassword => "一次性密码",
+        OneTimePasswordNote => "一次性密码仅显示这一次，请立即转交本人；其首次登录时须修改密码。",
     }
 }
 
@@ -504,6 +534,36 @@ pub fn en(key: Key) -> &'static str {
         StateDeclined => "Declined",
         Counterparty => "Other organization",
         AwaitingAnswer => "Awaiting answer",
+        Users => "Users",
+        RealName => "Real name",
+        Roles => "Roles",
+        LastLogin => "Last login",
+        ResetPassword => "Reset password",
+        ConfirmReset => "Reset this user's password? The new one-time password shows once.",
+        Freeze => "Freeze",
+        Unfreeze => "Unfreeze",
+        ConfirmFreeze => "Freeze this user? Their sessions and tokens stop working at once.",
+        ConfirmUnfreeze => "Unfreeze this user?",
+        NewUser => "New user",
+        AuditLog => "Operation log",
+        Filter => "Filter",
+        ExportCsv => "Export CSV",
+        VerifyChain => "Verify the hash chain",
+        ChainIntact => "The hash chain is intact; entries checked:",
+        ChainBroken => "The hash chain is broken; first bad entry:",
+        Detail => "Detail",
+        StateFrozen => "Frozen",
+        RoleSuperAdmin => "Super administrator",
+        RoleOrgAdmin => "Organization administrator",
+        RoleChainDeveloper => "Chain developer",
+        RoleChainOperator => "Chain operator",
+        RoleChainAuditor => "Chain auditor",
+        RoleUser => "User",
+        ListSep => ", ",
+        OneTimePassword => "One-time password",
+        OneTimePasswordNote => {
+            "The one-time password shows only now; hand it to its owner, who must change it at the first sign-in."
+        }
     }
 }
 
@@ -525,6 +585,22 @@ pub fn state(lang: Lang, value: &str) -> String {
         "backup" => Key::RoleBackup,
         "accepted" => Key::StateAccepted,
         "declined" => Key::StateDeclined,
+        "frozen" => Key::StateFrozen,
+        other => return other.to_owned(),
+    };
+    lang.t(key).to_owned()
+}
+
+/// A role's name in `lang`: the built-in ones translated, an
+/// organization's own as it named them.
+pub fn role(lang: Lang, name: &str) -> String {
+    let key = match name {
+        "super_admin" => Key::RoleSuperAdmin,
+        "org_admin" => Key::RoleOrgAdmin,
+        "chain_developer" => Key::RoleChainDeveloper,
+        "chain_operator" => Key::RoleChainOperator,
+        "chain_auditor" => Key::RoleChainAuditor,
+        "user" => Key::RoleUser,
         other => return other.to_owned(),
     };
     lang.t(key).to_owned()

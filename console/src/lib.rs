@@ -9,6 +9,7 @@
 
 #![recursion_limit = "256"]
 
+mod admin;
 pub mod api;
 mod app;
 mod chains;

@@ -1,5 +1,5 @@
-//! Parts several pages share: a list read a page at a time, and an action
-//! button that asks before it acts.
+//! Parts several pages share: a list read a page at a time, an action
+//! button that asks before it acts, and a one-time password shown once.
 
 use leptos::{prelude::*, task::spawn_local};
 use serde_json::Value;
@@ -117,5 +117,24 @@ pub(crate) fn confirm_button(
             view! { <button type="button" id=id on:click=move |_| asking.set(true)>{t(label)}</button> }
                 .into_any()
         }
+    }
+}
+
+/// A one-time password, shown once, with a copy button (ids
+/// `initial-password`, `copy-password`).
+/// `label` and `note` say whose it is (an organization's administrator's,
+/// or a user's).
+pub(crate) fn one_time_password(label: Key, note: Key, user: String, pw: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy_pw = pw.clone();
+    view! {
+        <div class="ok" id="created">
+            <p>{t(label)}" ("<code>{user}</code>"): "<code id="initial-password">{pw}</code>" "
+                <button type="button" id="copy-password" on:click=move |_| { api::copy(&copy_pw); copied.set(true); }>
+                    {move || t(if copied.get() { Key::Copied } else { Key::Copy })}
+                </button>
+            </p>
+            <p class="hint">{t(note)}</p>
+        </div>
     }
 }

@@ -142,12 +142,23 @@ test('permissions: a chain auditor sees no lifecycle buttons and the API refuses
   assert.ok(shared.chainId, 'journey 3 made the chain');
   const base = rig.platform.console;
   const { land, chainId } = shared;
-  const user = await api(land, 'POST', '/api/v1/users', {
-    username: 'land-auditor', real_name: '审计员', roles: ['chain_auditor'],
-  });
-  assert.equal(user.status, 201, JSON.stringify(user.body));
+  // The land bureau's administrator creates the auditor on the users page; the one-time password shows once.
+  await open(land, base, '/users');
+  await land.fill('#user-form input[name=username]', 'land-auditor');
+  await land.fill('#user-form input[name=real_name]', '审计员');
+  await land.check('#user-roles input[value="chain_auditor"]');
+  await land.click('#user-form button[type=submit]');
+  const initial = (await land.textContent('#initial-password', { timeout: 30_000 })).trim();
+  await land.waitForSelector('#users tr[data-name="land-auditor"]');
+  await shot(land, 'journey4-user-created');
+  // The same name again is refused next to its field.
+  await land.fill('#user-form input[name=username]', 'land-auditor');
+  await land.fill('#user-form input[name=real_name]', '审计员');
+  await land.click('#user-form button[type=submit]');
+  await land.waitForSelector('#username-error', { timeout: 30_000 });
   const auditor = await newPage(rig.chrome.browser, base);
-  await firstSignIn(auditor, base, 'land-auditor', user.body.initial_password, 'Ledger-Reader-2026!');
+  await firstSignIn(auditor, base, 'land-auditor', initial, 'Ledger-Reader-2026!');
+  assert.equal(await auditor.locator('#nav-users').count(), 0, 'no user administration for an auditor');
 
   await open(auditor, base, `/chains/${chainId}`);
   await auditor.waitForSelector('#node-list tbody tr:nth-child(3)');
@@ -165,6 +176,20 @@ test('permissions: a chain auditor sees no lifecycle buttons and the API refuses
   assert.equal(restart.status, 403, JSON.stringify(restart.body));
   const still = await api(auditor, 'GET', `/api/v1/chains/${chainId}`);
   assert.equal(still.body.state, 'running');
+  // The auditor finds the refused attempt in the operation log and verifies its chain of hashes.
+  await auditor.click('#nav-audit');
+  await landed(auditor, '/audit');
+  await auditor.fill('#audit-filter input[name=actor]', 'land-auditor');
+  await auditor.fill('#audit-filter input[name=result]', 'forbidden');
+  await auditor.click('#audit-filter button[type=submit]');
+  await auditor.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#audit tbody tr')];
+    return rows.length === 2 && rows.every((r) => r.dataset.result === 'forbidden');
+  }, null, { timeout: 30_000 });
+  assert.match(await auditor.textContent('#audit'), /chains\/\{id\}\/stop/);
+  await auditor.click('#audit-verify');
+  await auditor.waitForSelector('#audit-verified', { timeout: 30_000 });
+  await shot(auditor, 'journey4-audit-log');
 
   // The chain's operator sees the buttons; a cancelled question does nothing, a confirmed one restarts the node.
   await open(land, base, `/chains/${chainId}`);
@@ -183,6 +208,14 @@ test('permissions: a chain auditor sees no lifecycle buttons and the API refuses
   const outcome = await land.waitForSelector('#action-done, #action-error', { timeout: 60_000 });
   assert.equal(await outcome.getAttribute('id'), 'action-done', await outcome.textContent());
   await land.waitForSelector(`#node-list tr[data-name="${node.name}"][data-state="running"]`, { timeout: 60_000 });
+
+  // Frozen on the users page (asked first), the auditor's session ends at once.
+  await open(land, base, '/users');
+  await land.click('[id="land-auditor-freeze"]');
+  await land.click('[id="land-auditor-freeze-confirm"]');
+  await land.waitForSelector('#users tr[data-name="land-auditor"][data-status="frozen"]', { timeout: 30_000 });
+  const refused = await api(auditor, 'GET', `/api/v1/chains/${chainId}`);
+  assert.equal(refused.status, 401, JSON.stringify(refused.body));
   assert.deepEqual(auditor.problems, []);
   assert.deepEqual(land.problems, []);
 });

@@ -90,6 +90,12 @@ for (const lang of ['zh', 'en']) {
     await see('requests-platform', '#request-list');
     await open(page, base, '/chains');
     await see('chains-platform', '#no-chains, #chains');
+    await open(page, base, '/users');
+    await see('users', '#users tr[data-name="admin"]');
+    await open(page, base, '/audit');
+    await see('audit', '#audit tbody tr');
+    await page.click('#audit-verify');
+    await see('audit-verified', '#audit-verified');
 
     await open(page, base, '/no-such-page');
     await see('not-found', 'main h1');

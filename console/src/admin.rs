@@ -1,0 +1,263 @@
+//! Administration (SPEC ORG-2..4, ORG-6): the organization's users
+//! (create with a one-time password shown once, reset a password, freeze
+//! and unfreeze, each asked first) and the operation log (filters, CSV
+//! export, verification of its chain of hashes).
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use serde_json::{Value, json};
+
+use crate::{
+    api::{self, ApiErr},
+    app::{ErrorLine, Session, authed, lang, list_of, t, time, to_login, txt},
+    i18n::{self, Key},
+    parts::{confirm_button, one_time_password},
+};
+
+/// The organization's users (every user for the platform operator).
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    authed(Key::Users, false, |s: Session| {
+        let l = lang();
+        let users = LocalResource::new(|| api::get("/api/v1/users"));
+        let roles = LocalResource::new(|| api::get("/api/v1/roles"));
+        let csrf = s.csrf();
+        let me = txt(&s.0["user"]["id"]);
+        // The latest one-time password (a new user's, or a reset's).
+        let issued = RwSignal::new(None::<(String, String)>);
+        let error = RwSignal::new(None::<ApiErr>);
+        let act = move |path: String| {
+            let csrf = csrf.clone();
+            spawn_local(async move {
+                match api::post(&path, &json!({}), csrf.as_deref()).await {
+                    Ok(v) => {
+                        error.set(None);
+                        if let Some(pw) = v["initial_password"].as_str() {
+                            issued.set(Some((txt(&v["user"]["username"]), pw.to_owned())));
+                        }
+                        users.refetch();
+                    }
+                    Err(e) if e.signed_out() => to_login(&e),
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        };
+        view! {
+            {new_user(&s, roles, issued, move || users.refetch())}
+            {move || issued.get().map(|(user, pw)| one_time_password(Key::OneTimePassword, Key::OneTimePasswordNote, user, pw))}
+            {move || error.get().map(|e| view! { <ErrorLine err=e/> })}
+            <section id="user-list">
+                <h2>{t(Key::Users)}</h2>
+                {list_of(users, move |us| {
+                    let act = act.clone();
+                    let me = me.clone();
+                    view! {
+                        <table id="users"><thead><tr><th>{t(Key::Username)}</th><th>{t(Key::RealName)}</th><th>{t(Key::Roles)}</th>
+                            <th>{t(Key::Status)}</th><th>{t(Key::LastLogin)}</th><th>{t(Key::Actions)}</th></tr></thead>
+                        <tbody>{us.into_iter().map(|u| {
+                            let id = txt(&u["id"]);
+                            let name = txt(&u["username"]);
+                            let status = txt(&u["status"]);
+                            let frozen = status == "frozen";
+                            let (reset, freeze) = (act.clone(), act.clone());
+                            let (reset_path, freeze_path) = (
+                                format!("/api/v1/users/{id}/reset-password"),
+                                format!("/api/v1/users/{id}/{}", if frozen { "unfreeze" } else { "freeze" }),
+                            );
+                            let oneself = id == me;
+                            view! {
+                                <tr data-name=name.clone() data-status=status.clone()>
+                                    <td>{name.clone()}</td>
+                                    <td>{txt(&u["real_name"])}</td>
+                                    <td>{u["roles"].as_array().map(|r| r.iter().map(|n| i18n::role(l, &txt(n))).collect::<Vec<_>>().join(l.t(Key::ListSep))).unwrap_or_default()}</td>
+                                    <td class=format!("state-{status}")>{i18n::state(l, &status)}</td>
+                                    <td>{if u["last_login_at"].as_i64().unwrap_or(0) > 0 { time(&u["last_login_at"]) } else { "—".to_owned() }}</td>
+                                    <td class="actions">{(!oneself).then(|| view! {
+                                        {confirm_button(format!("{name}-reset"), Key::ResetPassword, Key::ConfirmReset, move || reset(reset_path.clone()))}
+                                        {confirm_button(
+                                            format!("{name}-{}", if frozen { "unfreeze" } else { "freeze" }),
+                                            if frozen { Key::Unfreeze } else { Key::Freeze },
+                                            if frozen { Key::ConfirmUnfreeze } else { Key::ConfirmFreeze },
+                                            move || freeze(freeze_path.clone()),
+                                        )}
+                                    })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}</tbody></table>
+                    }.into_any()
+                })}
+            </section>
+        }
+    })
+}
+
+/// The form that creates a user: name, real name and roles (the ones the
+/// organization may give); the one-time password shows once, with a copy
+/// button.
+fn new_user<F: Fn() + Clone + Send + Sync + 'static>(
+    s: &Session,
+    roles: LocalResource<Result<Value, ApiErr>>,
+    issued: RwSignal<Option<(String, String)>>,
+    done: F,
+) -> impl IntoView + use<F> {
+    let (l, platform) = (lang(), s.platform());
+    let csrf = s.csrf();
+    let username = RwSignal::new(String::new());
+    let real_name = RwSignal::new(String::new());
+    let chosen = RwSignal::new(Vec::<String>::new());
+    let error = RwSignal::new(None::<(Option<String>, Key)>);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let body = json!({
+            "username": username.get_untracked().trim(),
+            "real_name": real_name.get_untracked().trim(),
+            "roles": chosen.get_untracked(),
+        });
+        let (csrf, done) = (csrf.clone(), done.clone());
+        spawn_local(async move {
+            match api::post("/api/v1/users", &body, csrf.as_deref()).await {
+                Ok(v) => {
+                    issued.set(Some((txt(&v["user"]["username"]), txt(&v["initial_password"]))));
+                    username.set(String::new());
+                    real_name.set(String::new());
+                    chosen.set(Vec::new());
+                    done();
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => error.set(Some(match (e.status, e.field.clone()) {
+                    (409, _) => (Some("username".into()), Key::UsernameTaken),
+                    (0, _) => (None, Key::NetworkError),
+                    (403, _) => (None, Key::Forbidden),
+                    (_, field) => (field, Key::InvalidField),
+                })),
+            }
+        });
+    };
+    let err_at = move |f: &'static str| {
+        move || {
+            error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
+                view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
+            })
+        }
+    };
+    view! {
+        <section id="user-new">
+            <h2>{t(Key::NewUser)}</h2>
+            <form id="user-form" on:submit=submit>
+                <label>{t(Key::Username)}<input name="username" required bind:value=username/>{err_at("username")}</label>
+                <label>{t(Key::RealName)}<input name="real_name" required bind:value=real_name/>{err_at("real_name")}</label>
+                <fieldset id="user-roles"><legend>{t(Key::Roles)}</legend>
+                    {move || roles.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter()
+                        // Roles with the platform's own permissions are the
+                        // platform's to give.
+                        .filter(|r| platform || !r["permissions"].as_array().is_some_and(|ps| ps.iter().any(|p| p == "platform_admin" || p == "request_approve")))
+                        .map(|r| {
+                        let name = txt(&r["name"]);
+                        let n2 = name.clone();
+                        view! {
+                            <label class="check"><input type="checkbox" value=name.clone()
+                                prop:checked=move || chosen.with(|c| c.contains(&n2))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let name = name.clone();
+                                    chosen.update(|c| { c.retain(|x| *x != name); if on { c.push(name); } });
+                                }/>{i18n::role(l, &txt(&r["name"]))}</label>
+                        }
+                    }).collect_view()}
+                    {err_at("roles")}
+                </fieldset>
+                {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="user-error">{t(k)}</p> })}
+                <button type="submit">{t(Key::Create)}</button>
+            </form>
+        </section>
+    }
+}
+
+/// The operation log: filters, the newest entries first, CSV export of the
+/// same selection, and verification of the chain of hashes.
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    authed(Key::AuditLog, false, |s: Session| {
+        let actor = RwSignal::new(String::new());
+        let action = RwSignal::new(String::new());
+        let result = RwSignal::new(String::new());
+        let query = RwSignal::new(String::new());
+        let entries = LocalResource::new(move || {
+            let q = query.get();
+            async move { api::get(&format!("/api/v1/audit?limit=200{q}")).await }
+        });
+        let apply = move |ev: SubmitEvent| {
+            ev.prevent_default();
+            let mut q = String::new();
+            for (key, v) in [("actor", actor), ("action", action), ("result", result)] {
+                let v = v.get_untracked();
+                if !v.trim().is_empty() {
+                    q.push_str(&format!("&{key}={}", encode(v.trim())));
+                }
+            }
+            query.set(q);
+        };
+        let verified = RwSignal::new(None::<Result<Value, ApiErr>>);
+        let verify = move |_| {
+            spawn_local(async move { verified.set(Some(api::get("/api/v1/audit/verify").await)) });
+        };
+        let export = s.may("audit_export");
+        view! {
+            <form id="audit-filter" class="inline" on:submit=apply>
+                <label>{t(Key::Operator)}<input name="actor" bind:value=actor/></label>
+                <label>{t(Key::Action)}<input name="action" bind:value=action/></label>
+                <label>{t(Key::Result)}<input name="result" bind:value=result/></label>
+                <button type="submit">{t(Key::Filter)}</button>
+                {export.then(|| view! {
+                    <a class="download" id="audit-export" href=move || format!("/api/v1/audit/export?limit=10000{}", query.get()) download>{t(Key::ExportCsv)}</a>
+                })}
+                <button type="button" id="audit-verify" on:click=verify>{t(Key::VerifyChain)}</button>
+            </form>
+            {move || verified.get().map(|r| match r {
+                Ok(v) if v["ok"].as_bool() == Some(true) => view! {
+                    <p class="ok" id="audit-verified">{t(Key::ChainIntact)}" ("{txt(&v["checked"])}")"</p>
+                }.into_any(),
+                Ok(v) => view! {
+                    <p class="error" role="alert" id="audit-broken">{t(Key::ChainBroken)}" #"{txt(&v["first_bad_id"])}</p>
+                }.into_any(),
+                Err(e) => view! { <ErrorLine err=e/> }.into_any(),
+            })}
+            {list_of(entries, |es| if es.is_empty() {
+                view! { <p class="muted" id="no-entries">{t(Key::NoOperations)}</p> }.into_any()
+            } else {
+                view! {
+                    <table id="audit"><thead><tr><th>"#"</th><th>{t(Key::Time)}</th><th>{t(Key::Operator)}</th><th>{t(Key::Action)}</th>
+                        <th>{t(Key::Result)}</th><th>{t(Key::Detail)}</th></tr></thead>
+                    <tbody>{es.into_iter().map(|e| view! {
+                        <tr data-id=txt(&e["id"]) data-result=txt(&e["result"])>
+                            <td>{txt(&e["id"])}</td><td>{time(&e["at"])}</td><td>{txt(&e["actor"])}</td>
+                            <td><code>{txt(&e["action"])}</code></td><td>{txt(&e["result"])}</td><td>{txt(&e["detail"])}</td>
+                        </tr>
+                    }).collect_view()}</tbody></table>
+                }.into_any()
+            })}
+        }
+    })
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode("POST /chains"), "POST%20%2Fchains");
+        assert_eq!(encode("审计"), "%E5%AE%A1%E8%AE%A1");
+        assert_eq!(encode("a&b=c"), "a%26b%3Dc");
+    }
+}
