@@ -1,7 +1,8 @@
 //! Administration (SPEC ORG-2..4, ORG-6): the organization's users
 //! (create with a one-time password shown once, reset a password, freeze
-//! and unfreeze, each asked first) and the operation log (filters, CSV
-//! export, verification of its chain of hashes).
+//! and unfreeze, each asked first), roles with a permission picker, and the
+//! operation log (filters, CSV export, verification of its chain of
+//! hashes).
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use serde_json::{Value, json};
@@ -236,6 +237,139 @@ pub fn AuditPage() -> impl IntoView {
                     }).collect_view()}</tbody></table>
                 }.into_any()
             })}
+        }
+    })
+}
+
+/// Roles: the built-in ones (read-only) and the organization's own, made
+/// and edited with a permission picker (the platform's own permissions
+/// only for the platform).
+#[component]
+pub fn RolesPage() -> impl IntoView {
+    authed(Key::RolesPage, false, |s: Session| {
+        let l = lang();
+        let roles = LocalResource::new(|| api::get("/api/v1/roles"));
+        let perms = LocalResource::new(|| api::get("/api/v1/permissions"));
+        let platform = s.platform();
+        let csrf = s.csrf();
+        // The role being edited (None: a new one), its name and permissions.
+        let editing = RwSignal::new(None::<i64>);
+        let name = RwSignal::new(String::new());
+        let chosen = RwSignal::new(Vec::<String>::new());
+        let error = RwSignal::new(None::<(Option<String>, Key)>);
+        let saved = RwSignal::new(false);
+        let refusal = |e: &ApiErr| match (e.status, e.field.clone()) {
+            (0, _) => (None, Key::NetworkError),
+            (403, _) => (None, Key::Forbidden),
+            (409, _) => (Some("name".to_owned()), Key::RoleTaken),
+            (_, field) => (field.or(Some("name".into())), Key::InvalidField),
+        };
+        let csrf2 = csrf.clone();
+        let submit = move |ev: SubmitEvent| {
+            ev.prevent_default();
+            error.set(None);
+            saved.set(false);
+            let body = json!({"name": name.get_untracked().trim(), "permissions": chosen.get_untracked()});
+            let csrf = csrf2.clone();
+            spawn_local(async move {
+                let r = match editing.get_untracked() {
+                    Some(id) => api::put(&format!("/api/v1/roles/{id}"), &body, csrf.as_deref()).await,
+                    None => api::post("/api/v1/roles", &body, csrf.as_deref()).await,
+                };
+                match r {
+                    Ok(_) => {
+                        saved.set(true);
+                        editing.set(None);
+                        name.set(String::new());
+                        chosen.set(Vec::new());
+                        roles.refetch();
+                    }
+                    Err(e) if e.signed_out() => to_login(&e),
+                    Err(e) => error.set(Some(refusal(&e))),
+                }
+            });
+        };
+        let remove = move |id: i64| {
+            let csrf = csrf.clone();
+            spawn_local(async move {
+                match api::delete(&format!("/api/v1/roles/{id}"), csrf.as_deref()).await {
+                    Ok(_) => roles.refetch(),
+                    Err(e) if e.signed_out() => to_login(&e),
+                    Err(e) => error.set(Some(match e.status {
+                        409 => (None, Key::RoleInUse),
+                        _ => refusal(&e),
+                    })),
+                }
+            });
+        };
+        let err_at = move |f: &'static str| {
+            move || {
+                error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
+                    view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
+                })
+            }
+        };
+        view! {
+            <section id="role-list">
+                <h2>{t(Key::RolesPage)}</h2>
+                {list_of(roles, move |rs| {
+                    let remove = remove.clone();
+                    view! {
+                        <table id="roles"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Kind)}</th><th>{t(Key::Permissions)}</th><th>{t(Key::Actions)}</th></tr></thead>
+                        <tbody>{rs.into_iter().map(|r| {
+                            let id = r["id"].as_i64().unwrap_or_default();
+                            let builtin = r["builtin"].as_bool().unwrap_or(false);
+                            let role_perms: Vec<String> = r["permissions"].as_array().map(|a| a.iter().map(txt).collect()).unwrap_or_default();
+                            let (role_name, perms2) = (txt(&r["name"]), role_perms.clone());
+                            let remove = remove.clone();
+                            view! {
+                                <tr data-name=txt(&r["name"])>
+                                    <td>{i18n::role(l, &txt(&r["name"]))}</td>
+                                    <td>{t(if builtin { Key::BuiltIn } else { Key::Custom })}</td>
+                                    <td class="perms">{role_perms.iter().map(|p| i18n::permission(l, p)).collect::<Vec<_>>().join(l.t(Key::ListSep))}</td>
+                                    <td class="actions">{(!builtin).then(|| view! {
+                                        <button type="button" class="edit" on:click=move |_| {
+                                            editing.set(Some(id));
+                                            name.set(role_name.clone());
+                                            chosen.set(perms2.clone());
+                                            error.set(None);
+                                            saved.set(false);
+                                        }>{t(Key::Edit)}</button>
+                                        {confirm_button(format!("role-{id}-delete"), Key::Delete, Key::ConfirmDeleteRole, move || remove(id))}
+                                    })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}</tbody></table>
+                    }.into_any()
+                })}
+            </section>
+            <section id="role-edit">
+                <h2>{move || t(if editing.get().is_some() { Key::EditRole } else { Key::NewRole })}</h2>
+                <form id="role-form" on:submit=submit>
+                    <label>{t(Key::Name)}<input name="name" required bind:value=name/>{err_at("name")}</label>
+                    <fieldset id="role-perms"><legend>{t(Key::Permissions)}</legend>
+                        {move || perms.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter()
+                            .filter(|p| platform || p["platform_only"] != true)
+                            .map(|p| {
+                                let perm = txt(&p["name"]);
+                                let (p2, p3) = (perm.clone(), perm.clone());
+                                view! {
+                                    <label class="check"><input type="checkbox" value=perm.clone()
+                                        prop:checked=move || chosen.with(|c| c.contains(&p2))
+                                        on:change=move |ev| {
+                                            let on = event_target_checked(&ev);
+                                            let perm = p3.clone();
+                                            chosen.update(|c| { c.retain(|x| *x != perm); if on { c.push(perm); } });
+                                        }/>{i18n::permission(l, &perm)}</label>
+                                }
+                            }).collect_view()}
+                        {err_at("permissions")}
+                    </fieldset>
+                    {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="role-error">{t(k)}</p> })}
+                    {move || saved.get().then(|| view! { <p class="ok" id="role-saved">{t(Key::Saved)}</p> })}
+                    <button type="submit">{move || t(if editing.get().is_some() { Key::Save } else { Key::Create })}</button>
+                </form>
+            </section>
         }
     })
 }

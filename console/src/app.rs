@@ -44,6 +44,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
                 <Route path=path!("/users") view=crate::admin::UsersPage/>
                 <Route path=path!("/audit") view=crate::admin::AuditPage/>
+                <Route path=path!("/roles") view=crate::admin::RolesPage/>
             </Routes>
         </Router>
     }
@@ -137,6 +138,7 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 <a href="/messages" id="nav-messages">{t(Key::Messages)}{crate::inbox::unread_badge()}</a>
                 {orgs}
                 {s.may("user_manage").then(|| view! { <a href="/users" id="nav-users">{t(Key::Users)}</a> })}
+                {s.may("role_manage").then(|| view! { <a href="/roles" id="nav-roles">{t(Key::RolesPage)}</a> })}
                 {s.may("audit_view").then(|| view! { <a href="/audit" id="nav-audit">{t(Key::AuditLog)}</a> })}
                 <a href="/password" id="nav-password">{t(Key::ChangePassword)}</a>
             </nav>

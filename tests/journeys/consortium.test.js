@@ -142,6 +142,21 @@ test('permissions: a chain auditor sees no lifecycle buttons and the API refuses
   assert.ok(shared.chainId, 'journey 3 made the chain');
   const base = rig.platform.console;
   const { land, chainId } = shared;
+  // A role of the bureau's own from the permission picker, which offers no platform permission.
+  await open(land, base, '/roles');
+  await land.waitForSelector('#role-perms input[value="chain_view"]');
+  assert.equal(await land.locator('#role-perms input[value="platform_admin"]').count(), 0);
+  await land.fill('#role-form input[name=name]', 'evidence-reader');
+  await land.check('#role-perms input[value="chain_view"]');
+  await land.check('#role-perms input[value="audit_view"]');
+  await land.click('#role-form button[type=submit]');
+  await land.waitForSelector('#roles tr[data-name="evidence-reader"]', { timeout: 30_000 });
+  assert.match(await land.textContent('#roles tr[data-name="evidence-reader"] td.perms'), /查看链与节点、查看操作日志/);
+  await land.fill('#role-form input[name=name]', 'evidence-reader');
+  await land.click('#role-form button[type=submit]');
+  await land.waitForSelector('#name-error', { timeout: 30_000 });
+  await shot(land, 'journey4-roles');
+
   // The land bureau's administrator creates the auditor on the users page; the one-time password shows once.
   await open(land, base, '/users');
   await land.fill('#user-form input[name=username]', 'land-auditor');
