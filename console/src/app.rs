@@ -433,6 +433,9 @@ fn department_home(s: Session) -> impl IntoView {
     let chains = LocalResource::new(|| api::get("/api/v1/chains"));
     let requests = LocalResource::new(|| api::get("/api/v1/requests"));
     let quota = LocalResource::new(|| api::get("/api/v1/quota"));
+    let invitations = LocalResource::new(|| api::get("/api/v1/invitations"));
+    let messages = LocalResource::new(|| api::get("/api/v1/messages?limit=5"));
+    let me = s.org_id();
     view! {
         <p class="lead">{t(Key::MyDashboard)}" · "{s.org_name()}</p>
         <div class="grid">
@@ -444,7 +447,7 @@ fn department_home(s: Session) -> impl IntoView {
                     view! {
                         <table><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Consensus)}</th><th>{t(Key::Nodes)}</th></tr></thead>
                         <tbody>{cs.into_iter().map(|c| view! {
-                            <tr><td>{txt(&c["name"])}</td><td>{i18n::state(l, &txt(&c["state"]))}</td><td>{txt(&c["consensus"])}</td>
+                            <tr><td><a href=format!("/chains/{}", txt(&c["id"]))>{txt(&c["name"])}</a></td><td>{i18n::state(l, &txt(&c["state"]))}</td><td>{txt(&c["consensus"])}</td>
                             <td>{c["nodes"].as_array().map_or(0, Vec::len)}</td></tr>
                         }).collect_view()}</tbody></table>
                     }.into_any()
@@ -483,6 +486,36 @@ fn department_home(s: Session) -> impl IntoView {
                         }.into_any()
                     }
                 }}
+            </section>
+            <section id="my-invitations">
+                <h2>{t(Key::PendingInvitations)}</h2>
+                {list_of(invitations, move |is| {
+                    let pending: Vec<Value> = is.into_iter()
+                        .filter(|i| i["to_org_id"].as_i64() == Some(me) && i["status"] == "pending")
+                        .collect();
+                    if pending.is_empty() {
+                        view! { <p class="muted">{t(Key::NoInvitations)}</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="plain">{pending.into_iter().map(|i| view! {
+                                <li><a href="/invitations">{txt(&i["chain_name"])}</a>" · "{txt(&i["from_domain"])}" · "{time(&i["created_at"])}</li>
+                            }).collect_view()}</ul>
+                        }.into_any()
+                    }
+                })}
+            </section>
+            <section id="latest-messages">
+                <h2>{t(Key::LatestMessages)}</h2>
+                {list_of(messages, move |ms| if ms.is_empty() {
+                    view! { <p class="muted">{t(Key::NoMessages)}</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="plain">{ms.into_iter().map(|m| view! {
+                            <li class:unread=m["read"] != true>{time(&m["created_at"])}" · "{crate::inbox::message_kind(l, &txt(&m["kind"]))}" "{crate::inbox::target(&txt(&m["link"]))}</li>
+                        }).collect_view()}</ul>
+                        <a href="/messages">{t(Key::Messages)}" →"</a>
+                    }.into_any()
+                })}
             </section>
         </div>
     }

@@ -92,7 +92,7 @@ keys! {
     Requests, Approvals, AllRequests, All, What, More, NodesUnit, Chain, ChainNameTaken, NotMember, OrgNotActive, NoSuchChain, Solo, SuiteGm, RoleConsensus, RoleBackup, NewRequest, ChainName, Suite, NodeCount, MaxNodes, BlockPolicy, MaxTxs, MaxBytes, MaxWaitMs, Role, ResourcesPerNode, Recommended, Purpose, Submit, RequestSubmitted, Approved, Submitted, AwaitingApproval, Opinion, Approve, Reject, ApprovalsLead, Decision, Leader, RaftRole, Restarts, Members, Joined, AddNode, NodeAdded, QuotaExceeded, NodeLimit, ChainNotRunning, Saved,
     Invitations, InvitationsLead, NoInvitations, Direction, Note, Received, Sent, Accept, Decline, RequestNodes, Messages, OnlyUnread, NoUnread, NoMessages, MarkRead, MsgRequestSubmitted, MsgRequestApproved, MsgRequestRejected, MsgRequestRunning, MsgRequestFailed, MsgOrgRegistered, MsgOrgReviewed, MsgInvitationReceived, MsgInvitationAccepted, MsgInvitationDeclined, MsgOther, LastNode, ChainProvisioning, Working, Done, Stop, Start, Restart, Delete, Remove, Bundle, Confirm, Cancel, ConfirmStopChain, ConfirmStartChain, ConfirmRestartChain, ConfirmDeleteChain, ConfirmStopNode, ConfirmStartNode, ConfirmRestartNode, ConfirmRemoveNode, NoSuchOrg, AlreadyMember, AlreadyInvited, InvalidDomain, InviteDomain, Invite, InvitationSent, StateAccepted, StateDeclined, Counterparty, AwaitingAnswer,
     Users, RealName, Roles, LastLogin, ResetPassword, ConfirmReset, Freeze, Unfreeze, ConfirmFreeze, ConfirmUnfreeze, NewUser, AuditLog, Filter, ExportCsv, VerifyChain, ChainIntact, ChainBroken, Detail, StateFrozen,
-    RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep,
+    RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, PendingInvitations, LatestMessages,
     RolesPage, Permissions, BuiltIn, Custom, Edit, EditRole, NewRole, RoleTaken, RoleInUse, ConfirmDeleteRole, PermPlatformAdmin, PermRequestApprove, PermOrgManage, PermUserManage, PermRoleManage, PermRequestCreate, PermRequestView, PermChainView, PermChainOperate, PermChainDelete, PermChainInvite, PermInvitationRespond, PermNodeDownload, PermContractDeploy, PermMonitorView, PermAuditView, PermAuditExport, OneTimePassword, OneTimePasswordNote,
 }
 
@@ -323,6 +323,8 @@ pub fn zh(key: Key) -> &'static str {
         RoleChainAuditor => "链审计员",
         RoleUser => "普通用户",
         ListSep => "、",
+        PendingInvitations => "待答复的链邀请",
+        LatestMessages => "最新消息",
         RolesPage => "角色管理",
         Permissions => "权限",
         BuiltIn => "内置",
@@ -588,6 +590,8 @@ pub fn en(key: Key) -> &'static str {
         RoleChainAuditor => "Chain auditor",
         RoleUser => "User",
         ListSep => ", ",
+        PendingInvitations => "Invitations awaiting an answer",
+        LatestMessages => "Latest messages",
         RolesPage => "Roles",
         Permissions => "Permissions",
         BuiltIn => "Built-in",

@@ -144,7 +144,7 @@ pub fn MessagesPage() -> impl IntoView {
 
 /// What a message is about, in the page's language (the server's title
 /// is English; it shows beside this on English pages).
-fn message_kind(l: Lang, kind: &str) -> &'static str {
+pub(crate) fn message_kind(l: Lang, kind: &str) -> &'static str {
     let key = match kind {
         "request_submitted" => Key::MsgRequestSubmitted,
         "request_approved" => Key::MsgRequestApproved,
@@ -163,7 +163,7 @@ fn message_kind(l: Lang, kind: &str) -> &'static str {
 
 /// The console page a message's link names (`/requests/7`, `/chains/3`,
 /// `/invitations/2`, `/orgs/4`), as a link.
-fn target(link: &str) -> Option<impl IntoView + use<>> {
+pub(crate) fn target(link: &str) -> Option<impl IntoView + use<>> {
     let mut parts = link.trim_start_matches('/').splitn(2, '/');
     let (what, id) = (parts.next()?, parts.next().unwrap_or_default().to_owned());
     let (href, key) = match what {

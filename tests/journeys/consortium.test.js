@@ -91,6 +91,13 @@ test('consortium: three refusals in place, a live invitation, a new member node 
   await note.waitFor({ timeout: 30_000 });
   assert.match(await note.textContent(), /收到链邀请/);
   await shot(tax, 'journey3-message-centre');
+  // The department's home lists the invitation and the message too.
+  await open(tax, base, '/');
+  await tax.waitForSelector('#my-invitations li a', { timeout: 30_000 });
+  assert.match(await tax.textContent('#my-invitations'), /shared-registry · land\.gov/);
+  assert.match(await tax.textContent('#latest-messages'), /收到链邀请/);
+  await shot(tax, 'journey3-home');
+  await open(tax, base, '/messages');
   await note.locator('a.target').click();
   await landed(tax, '/invitations');
   const inv = tax.locator('#invitations tr[data-chain="shared-registry"]');
