@@ -583,6 +583,35 @@ fn OrgsPage() -> impl IntoView {
                 }
             });
         };
+        // A registration awaiting review: approve or reject with an opinion.
+        let review_error = RwSignal::new(None::<ApiErr>);
+        let review_csrf = s.csrf();
+        let review = move |id: i64| {
+            let opinion = RwSignal::new(String::new());
+            let csrf = review_csrf.clone();
+            let decide = move |approve: bool| {
+                let csrf = csrf.clone();
+                let body = json!({"approve": approve, "opinion": opinion.get_untracked()});
+                spawn_local(async move {
+                    match api::post(&format!("/api/v1/orgs/{id}/review"), &body, csrf.as_deref()).await {
+                        Ok(_) => {
+                            review_error.set(None);
+                            orgs.refetch();
+                        }
+                        Err(e) if e.signed_out() => to_login(&e),
+                        Err(e) => review_error.set(Some(e)),
+                    }
+                });
+            };
+            let reject = decide.clone();
+            view! {
+                <div class="decide">
+                    <input name="opinion" placeholder=t(Key::Opinion) bind:value=opinion/>
+                    <button type="button" class="approve" on:click=move |_| decide(true)>{t(Key::Approve)}</button>
+                    <button type="button" class="reject danger" on:click=move |_| reject(false)>{t(Key::Reject)}</button>
+                </div>
+            }
+        };
         let field_error = move |f: OrgField, id: &'static str| {
             move || {
                 error
@@ -593,15 +622,22 @@ fn OrgsPage() -> impl IntoView {
         };
         view! {
             <section id="org-list">
-                {list_of(orgs, move |os| view! {
-                    <table><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Domain)}</th><th>{t(Key::Status)}</th><th>{t(Key::Created)}</th></tr></thead>
-                    <tbody>{os.into_iter().map(|o| view! {
-                        <tr data-domain=txt(&o["domain"])>
+                {list_of(orgs, move |os| {
+                    let review = review.clone();
+                    view! {
+                    <table><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Domain)}</th><th>{t(Key::Status)}</th><th>{t(Key::Created)}</th><th>{t(Key::Decision)}</th></tr></thead>
+                    <tbody>{os.into_iter().map(|o| {
+                        let id = o["id"].as_i64().unwrap_or_default();
+                        let pending = o["status"] == "pending";
+                        view! {
+                        <tr data-domain=txt(&o["domain"]) data-status=txt(&o["status"])>
                             <td>{if o["is_platform"] == true { t(Key::Platform).to_owned() } else { txt(&o["name"]) }}</td>
                             <td>{txt(&o["domain"])}</td><td>{i18n::state(l, &txt(&o["status"]))}</td><td>{time(&o["created_at"])}</td>
+                            <td>{pending.then(|| review(id))}</td>
                         </tr>
-                    }).collect_view()}</tbody></table>
-                }.into_any())}
+                    }}).collect_view()}</tbody></table>
+                }.into_any()})}
+                {move || review_error.get().map(|e| view! { <ErrorLine err=e/> })}
             </section>
             <section id="org-create">
                 <h2>{t(Key::CreateOrg)}</h2>

@@ -48,6 +48,27 @@ test('onboarding: organization, its admin, forced password change, duplicate dom
   assert.equal(await admin.locator('tr[data-domain="tax.gov"]').count(), 1, 'no second organization');
   await shot(admin, 'journey1-duplicate-domain-refused');
 
+  // A department that registered itself awaits review; the platform approves it with an opinion.
+  const registered = await admin.evaluate(async () => {
+    const r = await fetch('/api/v1/auth/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        org_name: '统计局', domain: 'stats.gov', description: '市统计局', username: 'stats-admin',
+        real_name: '赵六', password: 'Stats-Bureau-2026!',
+      }),
+    });
+    return r.status;
+  });
+  assert.equal(registered, 201);
+  await open(admin, base, '/orgs');
+  const pendingOrg = admin.locator('tr[data-domain="stats.gov"][data-status="pending"]');
+  await pendingOrg.waitFor({ timeout: 30_000 });
+  await pendingOrg.locator('input[name=opinion]').fill('材料齐全，同意');
+  await shot(admin, 'journey1-registration-review');
+  await pendingOrg.locator('button.approve').click();
+  await admin.waitForSelector('tr[data-domain="stats.gov"][data-status="active"]', { timeout: 30_000 });
+
   // The new admin signs in and is made to change the password first.
   const dept = await newPage(rig.chrome.browser, base);
   await signIn(dept, base, 'tax-admin', initial);
