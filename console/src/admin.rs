@@ -374,6 +374,45 @@ pub fn RolesPage() -> impl IntoView {
     })
 }
 
+/// Every department's quota, grant beside use (the platform operator).
+#[component]
+pub fn QuotasPage() -> impl IntoView {
+    authed(Key::Quotas, false, |_s: Session| {
+        let l = lang();
+        let quotas = LocalResource::new(|| api::get("/api/v1/quotas"));
+        view! {
+            <p class="lead">{t(Key::QuotasLead)}</p>
+            {list_of(quotas, move |qs| if qs.is_empty() {
+                view! { <p class="muted" id="no-quotas">{t(Key::NoOrgs)}</p> }.into_any()
+            } else {
+                let cell = |q: &Value, used: &str, granted: &str| {
+                    let (u, g) = (q[used].as_i64().unwrap_or(0), q[granted].as_i64().unwrap_or(0));
+                    let full = g > 0 && u >= g;
+                    view! { <td class:full=full>{u}" / "{g}</td> }
+                };
+                view! {
+                    <table id="quotas"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Domain)}</th><th>{t(Key::Status)}</th>
+                        <th>{t(Key::Nodes)}</th><th>{t(Key::Cpu)}</th><th>{t(Key::Memory)}</th><th>{t(Key::Storage)}</th></tr></thead>
+                    <tbody>{qs.into_iter().map(|o| {
+                        let q = &o["quota"];
+                        view! {
+                            <tr data-domain=txt(&o["domain"])>
+                                <td>{txt(&o["org_name"])}</td><td>{txt(&o["domain"])}</td>
+                                <td>{i18n::state(l, &txt(&o["status"]))}</td>
+                                {cell(q, "used_nodes", "nodes")}
+                                {cell(q, "used_cpu_millis", "cpu_millis")}
+                                {cell(q, "used_memory_mb", "memory_mb")}
+                                {cell(q, "used_storage_mb", "storage_mb")}
+                            </tr>
+                        }
+                    }).collect_view()}</tbody></table>
+                    <p class="hint">{t(Key::QuotasNote)}</p>
+                }.into_any()
+            })}
+        }
+    })
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 fn encode(v: &str) -> String {
     v.bytes()

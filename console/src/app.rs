@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/users") view=crate::admin::UsersPage/>
                 <Route path=path!("/audit") view=crate::admin::AuditPage/>
                 <Route path=path!("/roles") view=crate::admin::RolesPage/>
+                <Route path=path!("/quotas") view=crate::admin::QuotasPage/>
             </Routes>
         </Router>
     }
@@ -121,9 +122,12 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 api::go("/login?signed_out=1");
             });
         };
-        let orgs = s
-            .may("platform_admin")
-            .then(|| view! { <a href="/orgs" id="nav-orgs">{t(Key::Organizations)}</a> });
+        let orgs = s.may("platform_admin").then(|| {
+            view! {
+                <a href="/orgs" id="nav-orgs">{t(Key::Organizations)}</a>
+                <a href="/quotas" id="nav-quotas">{t(Key::Quotas)}</a>
+            }
+        });
         let approvals = (s.platform() && s.may("request_approve"))
             .then(|| view! { <a href="/approvals" id="nav-approvals">{t(Key::Approvals)}</a> });
         let requests = (s.may("request_view") || s.may("request_create"))

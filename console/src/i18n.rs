@@ -92,7 +92,7 @@ keys! {
     Requests, Approvals, AllRequests, All, What, More, NodesUnit, Chain, ChainNameTaken, NotMember, OrgNotActive, NoSuchChain, Solo, SuiteGm, RoleConsensus, RoleBackup, NewRequest, ChainName, Suite, NodeCount, MaxNodes, BlockPolicy, MaxTxs, MaxBytes, MaxWaitMs, Role, ResourcesPerNode, Recommended, Purpose, Submit, RequestSubmitted, Approved, Submitted, AwaitingApproval, Opinion, Approve, Reject, ApprovalsLead, Decision, Leader, RaftRole, Restarts, Members, Joined, AddNode, NodeAdded, QuotaExceeded, NodeLimit, ChainNotRunning, Saved,
     Invitations, InvitationsLead, NoInvitations, Direction, Note, Received, Sent, Accept, Decline, RequestNodes, Messages, OnlyUnread, NoUnread, NoMessages, MarkRead, MsgRequestSubmitted, MsgRequestApproved, MsgRequestRejected, MsgRequestRunning, MsgRequestFailed, MsgOrgRegistered, MsgOrgReviewed, MsgInvitationReceived, MsgInvitationAccepted, MsgInvitationDeclined, MsgOther, LastNode, ChainProvisioning, Working, Done, Stop, Start, Restart, Delete, Remove, Bundle, Confirm, Cancel, ConfirmStopChain, ConfirmStartChain, ConfirmRestartChain, ConfirmDeleteChain, ConfirmStopNode, ConfirmStartNode, ConfirmRestartNode, ConfirmRemoveNode, NoSuchOrg, AlreadyMember, AlreadyInvited, InvalidDomain, InviteDomain, Invite, InvitationSent, StateAccepted, StateDeclined, Counterparty, AwaitingAnswer,
     Users, RealName, Roles, LastLogin, ResetPassword, ConfirmReset, Freeze, Unfreeze, ConfirmFreeze, ConfirmUnfreeze, NewUser, AuditLog, Filter, ExportCsv, VerifyChain, ChainIntact, ChainBroken, Detail, StateFrozen,
-    RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, PendingInvitations, LatestMessages,
+    RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, PendingInvitations, LatestMessages, Quotas, QuotasLead, NoOrgs, QuotasNote,
     RolesPage, Permissions, BuiltIn, Custom, Edit, EditRole, NewRole, RoleTaken, RoleInUse, ConfirmDeleteRole, PermPlatformAdmin, PermRequestApprove, PermOrgManage, PermUserManage, PermRoleManage, PermRequestCreate, PermRequestView, PermChainView, PermChainOperate, PermChainDelete, PermChainInvite, PermInvitationRespond, PermNodeDownload, PermContractDeploy, PermMonitorView, PermAuditView, PermAuditExport, OneTimePassword, OneTimePasswordNote,
 }
 
@@ -325,6 +325,10 @@ pub fn zh(key: Key) -> &'static str {
         ListSep => "、",
         PendingInvitations => "待答复的链邀请",
         LatestMessages => "最新消息",
+        Quotas => "配额总览",
+        QuotasLead => "各部门已分配与已使用的资源（已用 / 已分配）。",
+        NoOrgs => "暂无部门。",
+        QuotasNote => "配额随资源申请的批准而增加，节点移除或开通失败时退回。",
         RolesPage => "角色管理",
         Permissions => "权限",
         BuiltIn => "内置",
@@ -592,6 +596,12 @@ pub fn en(key: Key) -> &'static str {
         ListSep => ", ",
         PendingInvitations => "Invitations awaiting an answer",
         LatestMessages => "Latest messages",
+        Quotas => "Quotas",
+        QuotasLead => "Each department's resources, used / granted.",
+        NoOrgs => "No departments yet.",
+        QuotasNote => {
+            "A quota grows with each approved request and returns when nodes are removed or provisioning fails."
+        }
         RolesPage => "Roles",
         Permissions => "Permissions",
         BuiltIn => "Built-in",

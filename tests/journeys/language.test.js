@@ -92,6 +92,8 @@ for (const lang of ['zh', 'en']) {
     await see('chains-platform', '#no-chains, #chains');
     await open(page, base, '/users');
     await see('users', '#users tr[data-name="admin"]');
+    await open(page, base, '/quotas');
+    await see('quotas', '#quotas tr, #no-quotas');
     await open(page, base, '/roles');
     await see('roles', '#roles tr[data-name="chain_auditor"]');
     assert.doesNotMatch(await page.textContent('#roles'), /\b[a-z]+_[a-z_]+\b/, 'a permission or role shown by its identifier');

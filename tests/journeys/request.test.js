@@ -102,6 +102,12 @@ test('request to running: live approval queue, progress, height, rejection opini
   assert.match(await dept.textContent('#add-node-error', { timeout: 30_000 }), /超出资源配额/);
   const nodes = await api(dept, 'GET', `/api/v1/chains/${chainId}`);
   assert.equal(nodes.body.nodes.length, 4, 'no node was added');
+  // The platform's quota overview shows the land bureau's grant fully used.
+  await open(admin, base, '/quotas');
+  const landQuota = admin.locator('#quotas tr[data-domain="land.gov"]');
+  await landQuota.waitFor({ timeout: 30_000 });
+  assert.match(await landQuota.textContent(), /4 \/ 4/);
+  await shot(admin, 'journey2-quotas');
 
   // The requests list pages and filters.
   await open(dept, base, '/requests');

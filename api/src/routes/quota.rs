@@ -9,13 +9,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     auth::{Require, need},
-    entity::quota,
+    entity::{org, quota},
     error::Result,
     services::orgs,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_quota))
+    OpenApiRouter::new().routes(routes!(get_quota)).routes(routes!(list_quotas))
 }
 
 /// What an organization was granted and what it uses.
@@ -63,4 +63,42 @@ async fn get_quota(
     auth: Require<need::RequestView>,
 ) -> Result<Json<QuotaView>> {
     Ok(Json(orgs::quota(&state.read, auth.org_id).await?.map(Into::into).unwrap_or_default()))
+}
+
+/// One organization's quota, for the platform's overview.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgQuotaView {
+    /// The organization.
+    pub org_id: i64,
+    /// Its name.
+    pub org_name: String,
+    /// Its domain.
+    pub domain: String,
+    /// `pending`, `active` or `rejected`.
+    pub status: String,
+    /// What it was granted and uses (all zero before its first approval).
+    pub quota: QuotaView,
+}
+
+impl From<(org::Model, Option<quota::Model>)> for OrgQuotaView {
+    fn from((o, q): (org::Model, Option<quota::Model>)) -> OrgQuotaView {
+        OrgQuotaView {
+            org_id: o.id,
+            org_name: o.name,
+            domain: o.domain,
+            status: o.status.into(),
+            quota: q.map(Into::into).unwrap_or_default(),
+        }
+    }
+}
+
+/// Every department's quota, grant beside use (the platform operator
+/// only).
+#[utoipa::path(get, path = "/api/v1/quotas", tag = "orgs", responses(
+        (status = 200, body = [OrgQuotaView])))]
+async fn list_quotas(
+    State(state): State<AppState>,
+    _auth: Require<need::PlatformAdmin>,
+) -> Result<Json<Vec<OrgQuotaView>>> {
+    Ok(Json(orgs::quotas(&state.read).await?.into_iter().map(Into::into).collect()))
 }

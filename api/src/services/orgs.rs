@@ -220,3 +220,27 @@ pub async fn own(db: &impl ConnectionTrait, org_id: i64) -> Result<org::Model> {
 pub async fn quota(db: &impl ConnectionTrait, org_id: i64) -> Result<Option<quota::Model>> {
     Ok(quota::Entity::find_by_id(org_id).one(db).await?)
 }
+
+/// Every department (not the platform itself) with its quota, by name
+/// (two queries whatever their number).
+pub async fn quotas(db: &impl ConnectionTrait) -> Result<Vec<(org::Model, Option<quota::Model>)>> {
+    let orgs = org::Entity::find()
+        .filter(org::Column::IsPlatform.eq(false))
+        .order_by_asc(org::Column::Name)
+        .all(db)
+        .await?;
+    let mut quotas: std::collections::BTreeMap<i64, quota::Model> = quota::Entity::find()
+        .filter(quota::Column::OrgId.is_in(orgs.iter().map(|o| o.id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|q| (q.org_id, q))
+        .collect();
+    Ok(orgs
+        .into_iter()
+        .map(|o| {
+            let q = quotas.remove(&o.id);
+            (o, q)
+        })
+        .collect())
+}

@@ -790,6 +790,7 @@ async fn every_endpoint_by_every_role_and_tenant() {
         &[A(Admin), A(Dev), A(Op), A(Aud), B(Admin), B(Dev), B(Op), B(Aud), C, Super],
     ))
     .await;
+    m.check(Row::new("GET /api/v1/quotas", |_, _| "/api/v1/quotas".into(), &[Super])).await;
 
     // --- Users: managed by their organization's admin and the platform.
     m.check(Row::new("GET /api/v1/users", |_, _| "/api/v1/users".into(), &[A(Admin), B(Admin), C, Super]))
