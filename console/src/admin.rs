@@ -1,8 +1,8 @@
 //! Administration (SPEC ORG-2..4, ORG-6): the organization's users
 //! (create with a one-time password shown once, reset a password, freeze
 //! and unfreeze, each asked first), roles with a permission picker, and the
-//! operation log (filters, CSV export, verification of its chain of
-//! hashes).
+//! operation log (filters, a page at a time, CSV export, verification of
+//! its chain of hashes).
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use serde_json::{Value, json};
@@ -11,8 +11,11 @@ use crate::{
     api::{self, ApiErr},
     app::{ErrorLine, Session, authed, lang, list_of, t, time, to_login, txt},
     i18n::{self, Key},
-    parts::{confirm_button, one_time_password},
+    parts::{Pager, confirm_button, one_time_password},
 };
+
+/// How many operation log entries the page reads at a time.
+const AUDIT_PAGE: usize = 100;
 
 /// The organization's users (every user for the platform operator).
 #[component]
@@ -183,10 +186,8 @@ pub fn AuditPage() -> impl IntoView {
         let action = RwSignal::new(String::new());
         let result = RwSignal::new(String::new());
         let query = RwSignal::new(String::new());
-        let entries = LocalResource::new(move || {
-            let q = query.get();
-            async move { api::get(&format!("/api/v1/audit?limit=200{q}")).await }
-        });
+        let pager = Pager::new("/api/v1/audit", AUDIT_PAGE);
+        Effect::new(move |_| pager.load(true));
         let apply = move |ev: SubmitEvent| {
             ev.prevent_default();
             let mut q = String::new();
@@ -196,6 +197,8 @@ pub fn AuditPage() -> impl IntoView {
                     q.push_str(&format!("&{key}={}", encode(v.trim())));
                 }
             }
+            pager.set_path(format!("/api/v1/audit?{}", q.trim_start_matches('&')));
+            pager.load(true);
             query.set(q);
         };
         let verified = RwSignal::new(None::<Result<Value, ApiErr>>);
@@ -223,20 +226,22 @@ pub fn AuditPage() -> impl IntoView {
                 }.into_any(),
                 Err(e) => view! { <ErrorLine err=e/> }.into_any(),
             })}
-            {list_of(entries, |es| if es.is_empty() {
+            {move || pager.error.get().map(|e| view! { <ErrorLine err=e/> })}
+            {move || if pager.rows.with(Vec::is_empty) {
                 view! { <p class="muted" id="no-entries">{t(Key::NoOperations)}</p> }.into_any()
             } else {
                 view! {
                     <table id="audit"><thead><tr><th>"#"</th><th>{t(Key::Time)}</th><th>{t(Key::Operator)}</th><th>{t(Key::Action)}</th>
                         <th>{t(Key::Result)}</th><th>{t(Key::Detail)}</th></tr></thead>
-                    <tbody>{es.into_iter().map(|e| view! {
+                    <tbody>{pager.rows.get().into_iter().map(|e| view! {
                         <tr data-id=txt(&e["id"]) data-result=txt(&e["result"])>
                             <td>{txt(&e["id"])}</td><td>{time(&e["at"])}</td><td>{txt(&e["actor"])}</td>
                             <td><code>{txt(&e["action"])}</code></td><td>{txt(&e["result"])}</td><td>{txt(&e["detail"])}</td>
                         </tr>
                     }).collect_view()}</tbody></table>
                 }.into_any()
-            })}
+            }}
+            {pager.more_button("more-entries")}
         }
     })
 }

@@ -209,6 +209,11 @@ test('permissions: a chain auditor sees no lifecycle buttons and the API refuses
     return rows.length === 2 && rows.every((r) => r.dataset.result === 'forbidden');
   }, null, { timeout: 30_000 });
   assert.match(await auditor.textContent('#audit'), /chains\/\{id\}\/stop/);
+  // The log pages by id: the next page holds only older entries.
+  const newest = await api(auditor, 'GET', '/api/v1/audit?limit=2');
+  assert.equal(newest.body.length, 2, JSON.stringify(newest.body));
+  const older = await api(auditor, 'GET', `/api/v1/audit?limit=2&before=${newest.body[1].id}`);
+  assert.ok(older.body.length > 0 && older.body.every((e) => e.id < newest.body[1].id), JSON.stringify(older.body));
   await auditor.click('#audit-verify');
   await auditor.waitForSelector('#audit-verified', { timeout: 30_000 });
   await shot(auditor, 'journey4-audit-log');

@@ -30,6 +30,8 @@ pub struct OplogFilter {
     pub to: Option<i64>,
     /// At most this many entries, newest first (default 100, at most 10000).
     pub limit: Option<u64>,
+    /// Only entries older than this id (the next page).
+    pub before: Option<i64>,
 }
 
 /// Entries of the operation log matching `f`, newest first (at most
@@ -65,6 +67,9 @@ pub async fn query(
     }
     if let Some(to) = f.to {
         q = q.filter(oplog::Column::At.lte(to));
+    }
+    if let Some(before) = f.before {
+        q = q.filter(oplog::Column::Id.lt(before));
     }
     let limit = f.limit.unwrap_or(100).clamp(1, max);
     Ok(q.order_by_desc(oplog::Column::Id).limit(limit).all(db).await?)
