@@ -76,6 +76,30 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where a user's real-name verification is (SPEC ORG-1).
+    IdentityStatus {
+        /// Nothing submitted yet.
+        Unverified = "unverified",
+        /// Submitted, awaiting an administrator's review.
+        Pending = "pending",
+        /// An administrator confirmed it.
+        Verified = "verified",
+        /// An administrator refused it; the user may submit again.
+        Rejected = "rejected",
+    }
+}
+
+text_enum! {
+    /// The kind of identity document a real-name verification names.
+    IdentityKind {
+        /// The resident identity card (GB 11643: 18 characters, checked).
+        ResidentId = "resident_id",
+        /// A passport.
+        Passport = "passport",
+    }
+}
+
+text_enum! {
     /// What a resource request asks for.
     RequestKind {
         /// A new chain.

@@ -44,6 +44,13 @@ pub mod user {
         pub locked_until: i64,
         pub created_at: i64,
         pub last_login_at: i64,
+        pub identity_status: crate::domain::IdentityStatus,
+        pub identity_kind: String,
+        pub identity_number: String,
+        pub identity_opinion: String,
+        pub identity_reviewer: String,
+        pub identity_submitted_at: i64,
+        pub identity_reviewed_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

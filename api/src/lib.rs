@@ -27,6 +27,7 @@ pub mod page;
 pub mod rbac;
 pub mod routes;
 pub mod services;
+pub mod status;
 pub mod validate;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -143,6 +144,8 @@ pub struct AppState {
     pub audit: audit::Appender,
     /// This replica in the provisioning jobs.
     pub jobs: Arc<jobs::Worker>,
+    /// The nodes' live status, shared by the pages that show it.
+    pub status: Arc<status::StatusCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -415,6 +418,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         config: Arc::new(config),
         events,
         jobs,
+        status: Arc::default(),
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;

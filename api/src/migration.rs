@@ -13,7 +13,7 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Coordination)]
+        vec![Box::new(Initial), Box::new(Coordination), Box::new(Identity)]
     }
 }
 
@@ -608,6 +608,48 @@ impl MigrationTrait for Coordination {
              WHERE status = 'provisioning'",
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// Real-name verification of users (SPEC ORG-1): its state, the document
+/// (kind and masked number; the full number is never stored), the review.
+#[derive(Debug)]
+struct Identity;
+
+impl MigrationName for Identity {
+    fn name(&self) -> &str {
+        "m3_identity"
+    }
+}
+
+#[derive(DeriveIden)]
+enum UserIdentity {
+    IdentityStatus,
+    IdentityKind,
+    IdentityNumber,
+    IdentityOpinion,
+    IdentityReviewer,
+    IdentitySubmittedAt,
+    IdentityReviewedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Identity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite alters one column per statement.
+        let columns = [
+            string_len(UserIdentity::IdentityStatus, 16).default("unverified").to_owned(),
+            string_len(UserIdentity::IdentityKind, 16).default("").to_owned(),
+            string_len(UserIdentity::IdentityNumber, 32).default("").to_owned(),
+            string_len(UserIdentity::IdentityOpinion, 2000).default("").to_owned(),
+            string_len(UserIdentity::IdentityReviewer, 64).default("").to_owned(),
+            big_integer(UserIdentity::IdentitySubmittedAt).default(0).to_owned(),
+            big_integer(UserIdentity::IdentityReviewedAt).default(0).to_owned(),
+        ];
+        for col in columns {
+            m.alter_table(Table::alter().table(Users::Table).add_column(col).to_owned()).await?;
+        }
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     api::{self, ApiErr},
     app::{ErrorLine, Session, authed, lang, list_of, t, time, to_login, txt},
     i18n::{self, Key},
-    parts::{Pager, confirm_button, one_time_password},
+    parts::{Pager, check, confirm_button, field_error, one_time_password},
 };
 
 /// How many operation log entries the page reads at a time.
@@ -22,8 +22,17 @@ const AUDIT_PAGE: usize = 100;
 pub fn UsersPage() -> impl IntoView {
     authed(Key::Users, false, |s: Session| {
         let l = lang();
-        let users = LocalResource::new(|| api::get("/api/v1/users"));
+        // `?identity=pending` (where a submission's message points) filters
+        // on the real-name verification's state.
+        let q = leptos_router::hooks::use_query_map();
+        let identity = RwSignal::new(q.with_untracked(|q| q.get("identity")).unwrap_or_default());
+        let users = LocalResource::new(move || {
+            let state = identity.get();
+            let query = if state.is_empty() { String::new() } else { format!("?identity={state}") };
+            api::get_owned(format!("/api/v1/users{query}"))
+        });
         let roles = LocalResource::new(|| api::get("/api/v1/roles"));
+        let review_csrf = s.csrf();
         let csrf = s.csrf();
         let me = txt(&s.0["user"]["id"]);
         // The latest one-time password (a new user's, or a reset's).
@@ -51,12 +60,22 @@ pub fn UsersPage() -> impl IntoView {
             {move || error.get().map(|e| view! { <ErrorLine err=e/> })}
             <section id="user-list">
                 <h2>{t(Key::Users)}</h2>
+                <label class="filter">{t(Key::Identity)}
+                    <select id="identity-filter" prop:value=move || identity.get()
+                        on:change=move |ev| identity.set(event_target_value(&ev))>
+                        <option value="">{t(Key::AllStates)}</option>
+                        {["unverified", "pending", "verified", "rejected"].map(|v| view! {
+                            <option value=v selected=move || identity.get() == v>{i18n::identity_state(l, v)}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
                 {list_of(users, move |us| {
                     let act = act.clone();
                     let me = me.clone();
+                    let review_csrf = review_csrf.clone();
                     view! {
                         <table id="users"><thead><tr><th>{t(Key::Username)}</th><th>{t(Key::RealName)}</th><th>{t(Key::Roles)}</th>
-                            <th>{t(Key::Status)}</th><th>{t(Key::LastLogin)}</th><th>{t(Key::Actions)}</th></tr></thead>
+                            <th>{t(Key::Status)}</th><th>{t(Key::Identity)}</th><th>{t(Key::LastLogin)}</th><th>{t(Key::Actions)}</th></tr></thead>
                         <tbody>{us.into_iter().map(|u| {
                             let id = txt(&u["id"]);
                             let name = txt(&u["username"]);
@@ -68,12 +87,26 @@ pub fn UsersPage() -> impl IntoView {
                                 format!("/api/v1/users/{id}/{}", if frozen { "unfreeze" } else { "freeze" }),
                             );
                             let oneself = id == me;
+                            let idn = &u["identity"];
+                            let id_state = txt(&idn["status"]);
+                            let review = (id_state == "pending" && !oneself).then(|| {
+                                let path = format!("/api/v1/users/{id}/identity-review");
+                                crate::parts::decision(path, review_csrf.clone(), error, move || users.refetch())
+                            });
                             view! {
-                                <tr data-name=name.clone() data-status=status.clone()>
+                                <tr data-name=name.clone() data-status=status.clone() data-identity=id_state.clone()>
                                     <td>{name.clone()}</td>
                                     <td>{txt(&u["real_name"])}</td>
                                     <td>{u["roles"].as_array().map(|r| r.iter().map(|n| i18n::role(l, &txt(n))).collect::<Vec<_>>().join(l.t(Key::ListSep))).unwrap_or_default()}</td>
                                     <td class=format!("state-{status}")>{i18n::state(l, &status)}</td>
+                                    <td class="identity">
+                                        <span class=format!("state-{id_state}")>{i18n::identity_state(l, &id_state)}</span>
+                                        {(!txt(&idn["number"]).is_empty()).then(|| view! {
+                                            " "<span class="muted">{i18n::identity_kind(l, &txt(&idn["kind"]))}" "<code>{txt(&idn["number"])}</code></span>
+                                        })}
+                                        {(!txt(&idn["opinion"]).is_empty()).then(|| view! { <p class="hint">{txt(&idn["opinion"])}</p> })}
+                                        {review}
+                                    </td>
                                     <td>{if u["last_login_at"].as_i64().unwrap_or(0) > 0 { time(&u["last_login_at"]) } else { "—".to_owned() }}</td>
                                     <td class="actions">{(!oneself).then(|| view! {
                                         {confirm_button(format!("{name}-reset"), Key::ResetPassword, Key::ConfirmReset, move || reset(reset_path.clone()))}
@@ -137,38 +170,22 @@ fn new_user<F: Fn() + Clone + Send + Sync + 'static>(
             }
         });
     };
-    let err_at = move |f: &'static str| {
-        move || {
-            error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
-                view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
-            })
-        }
-    };
     view! {
         <section id="user-new">
             <h2>{t(Key::NewUser)}</h2>
             <form id="user-form" on:submit=submit>
-                <label>{t(Key::Username)}<input name="username" required bind:value=username/>{err_at("username")}</label>
-                <label>{t(Key::RealName)}<input name="real_name" required bind:value=real_name/>{err_at("real_name")}</label>
+                <label>{t(Key::Username)}<input name="username" required bind:value=username/>{field_error(error, "username")}</label>
+                <label>{t(Key::RealName)}<input name="real_name" required bind:value=real_name/>{field_error(error, "real_name")}</label>
                 <fieldset id="user-roles"><legend>{t(Key::Roles)}</legend>
                     {move || roles.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter()
                         // Roles with the platform's own permissions are the
                         // platform's to give.
                         .filter(|r| platform || !r["permissions"].as_array().is_some_and(|ps| ps.iter().any(|p| p == "platform_admin" || p == "request_approve")))
                         .map(|r| {
-                        let name = txt(&r["name"]);
-                        let n2 = name.clone();
-                        view! {
-                            <label class="check"><input type="checkbox" value=name.clone()
-                                prop:checked=move || chosen.with(|c| c.contains(&n2))
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    let name = name.clone();
-                                    chosen.update(|c| { c.retain(|x| *x != name); if on { c.push(name); } });
-                                }/>{i18n::role(l, &txt(&r["name"]))}</label>
-                        }
-                    }).collect_view()}
-                    {err_at("roles")}
+                            let name = txt(&r["name"]);
+                            check(chosen, name.clone(), i18n::role(l, &name))
+                        }).collect_view()}
+                    {field_error(error, "roles")}
                 </fieldset>
                 {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="user-error">{t(k)}</p> })}
                 <button type="submit">{t(Key::Create)}</button>
@@ -307,13 +324,6 @@ pub fn RolesPage() -> impl IntoView {
                 }
             });
         };
-        let err_at = move |f: &'static str| {
-            move || {
-                error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
-                    view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
-                })
-            }
-        };
         view! {
             <section id="role-list">
                 <h2>{t(Key::RolesPage)}</h2>
@@ -351,24 +361,15 @@ pub fn RolesPage() -> impl IntoView {
             <section id="role-edit">
                 <h2>{move || t(if editing.get().is_some() { Key::EditRole } else { Key::NewRole })}</h2>
                 <form id="role-form" on:submit=submit>
-                    <label>{t(Key::Name)}<input name="name" required bind:value=name/>{err_at("name")}</label>
+                    <label>{t(Key::Name)}<input name="name" required bind:value=name/>{field_error(error, "name")}</label>
                     <fieldset id="role-perms"><legend>{t(Key::Permissions)}</legend>
                         {move || perms.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter()
                             .filter(|p| platform || p["platform_only"] != true)
                             .map(|p| {
                                 let perm = txt(&p["name"]);
-                                let (p2, p3) = (perm.clone(), perm.clone());
-                                view! {
-                                    <label class="check"><input type="checkbox" value=perm.clone()
-                                        prop:checked=move || chosen.with(|c| c.contains(&p2))
-                                        on:change=move |ev| {
-                                            let on = event_target_checked(&ev);
-                                            let perm = p3.clone();
-                                            chosen.update(|c| { c.retain(|x| *x != perm); if on { c.push(perm); } });
-                                        }/>{i18n::permission(l, &perm)}</label>
-                                }
+                                check(chosen, perm.clone(), i18n::permission(l, &perm))
                             }).collect_view()}
-                        {err_at("permissions")}
+                        {field_error(error, "permissions")}
                     </fieldset>
                     {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="role-error">{t(k)}</p> })}
                     {move || saved.get().then(|| view! { <p class="ok" id="role-saved">{t(Key::Saved)}</p> })}

@@ -34,6 +34,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/password") view=PasswordPage/>
+                <Route path=path!("/account") view=AccountPage/>
                 <Route path=path!("/orgs") view=OrgsPage/>
                 <Route path=path!("/requests") view=crate::requests::RequestsPage/>
                 <Route path=path!("/requests/:id") view=crate::requests::RequestPage/>
@@ -144,7 +145,7 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 {s.may("user_manage").then(|| view! { <a href="/users" id="nav-users">{t(Key::Users)}</a> })}
                 {s.may("role_manage").then(|| view! { <a href="/roles" id="nav-roles">{t(Key::RolesPage)}</a> })}
                 {s.may("audit_view").then(|| view! { <a href="/audit" id="nav-audit">{t(Key::AuditLog)}</a> })}
-                <a href="/password" id="nav-password">{t(Key::ChangePassword)}</a>
+                <a href="/account" id="nav-account">{t(Key::Account)}</a>
             </nav>
             <span class="who" id="who">{s.username()}" · "{s.org_name()}</span>
             <button type="button" id="sign-out" on:click=sign_out>{t(Key::SignOut)}</button>
@@ -337,6 +338,110 @@ fn PasswordPage() -> impl IntoView {
     })
 }
 
+/// One's own account: who one is, the real-name verification (submit,
+/// or submit again after a rejection), and the way to the password page.
+#[component]
+fn AccountPage() -> impl IntoView {
+    authed(Key::Account, false, |s: Session| {
+        let l = lang();
+        let user = s.0["user"].clone();
+        let roles = user["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter().map(|n| crate::i18n::role(l, &txt(n))).collect::<Vec<_>>().join(l.t(Key::ListSep))
+            })
+            .unwrap_or_default();
+        // The state as the page shows it: the session's, then each answer's.
+        let identity = RwSignal::new(user["identity"].clone());
+        let real_name = RwSignal::new(txt(&user["real_name"]));
+        let kind = RwSignal::new("resident_id".to_owned());
+        let number = RwSignal::new(String::new());
+        let error: crate::parts::Refusal = RwSignal::new(None);
+        let csrf = s.csrf();
+        let submit = move |ev: SubmitEvent| {
+            ev.prevent_default();
+            error.set(None);
+            let body = json!({
+                "real_name": real_name.get_untracked().trim(),
+                "kind": kind.get_untracked(),
+                "number": number.get_untracked().trim(),
+            });
+            let csrf = csrf.clone();
+            spawn_local(async move {
+                match api::put("/api/v1/auth/identity", &body, csrf.as_deref()).await {
+                    Ok(v) => {
+                        identity.set(v["identity"].clone());
+                        number.set(String::new());
+                    }
+                    Err(e) if e.signed_out() => to_login(&e),
+                    Err(e) => error.set(Some(match (e.status, e.field.clone()) {
+                        (0, _) => (None, Key::NetworkError),
+                        (409, _) => (None, Key::AlreadyVerified),
+                        (_, Some(f)) if f == "number" => (Some(f), Key::InvalidIdNumber),
+                        (_, Some(f)) => (Some(f), Key::InvalidField),
+                        _ => (None, Key::RequestFailed),
+                    })),
+                }
+            });
+        };
+        let state = move || txt(&identity.with(|i| i["status"].clone()));
+        let form = move || {
+            let st = state();
+            (st != "verified" && st != "pending").then(|| {
+                let submit = submit.clone();
+                view! {
+                    <form id="identity-form" class="narrow" on:submit=submit>
+                        <p class="hint">{t(Key::IdentityLead)}</p>
+                        <label>{t(Key::RealName)}<input name="real_name" required bind:value=real_name/>{crate::parts::field_error(error, "real_name")}</label>
+                        <label>{t(Key::IdentityDocument)}
+                            <select name="kind" prop:value=move || kind.get() on:change=move |ev| kind.set(event_target_value(&ev))>
+                                <option value="resident_id">{t(Key::ResidentId)}</option>
+                                <option value="passport">{t(Key::Passport)}</option>
+                            </select>{crate::parts::field_error(error, "kind")}</label>
+                        <label>{t(Key::IdentityNumber)}<input name="number" required autocomplete="off" bind:value=number/>{crate::parts::field_error(error, "number")}</label>
+                        {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="identity-error">{t(k)}</p> })}
+                        <button type="submit">{t(if st == "rejected" { Key::ResubmitIdentity } else { Key::Submit })}</button>
+                    </form>
+                }
+            })
+        };
+        view! {
+            <section id="profile">
+                <h2>{t(Key::Profile)}</h2>
+                <dl class="facts">
+                    <dt>{t(Key::Username)}</dt><dd>{txt(&user["username"])}</dd>
+                    <dt>{t(Key::RealName)}</dt><dd id="profile-real-name">{move || real_name.get()}</dd>
+                    <dt>{t(Key::Organization)}</dt><dd>{s.org_name()}</dd>
+                    <dt>{t(Key::Roles)}</dt><dd>{roles}</dd>
+                </dl>
+                <p><a href="/password" id="to-password">{t(Key::ChangePassword)}</a></p>
+            </section>
+            <section id="identity">
+                <h2>{t(Key::Identity)}</h2>
+                {move || {
+                    let i = identity.get();
+                    let st = txt(&i["status"]);
+                    view! {
+                        <p id="identity-status" data-status=st.clone()>
+                            <span class=format!("state-{st}")>{crate::i18n::identity_state(l, &st)}</span>
+                            {(!txt(&i["number"]).is_empty()).then(|| view! {
+                                " · "{crate::i18n::identity_kind(l, &txt(&i["kind"]))}" "<code>{txt(&i["number"])}</code>
+                            })}
+                        </p>
+                        {(st == "pending").then(|| view! { <p class="notice">{t(Key::IdentitySubmitted)}</p> })}
+                        {(!txt(&i["opinion"]).is_empty()).then(|| view! {
+                            <p id="identity-opinion">{t(Key::Opinion)}": "{txt(&i["opinion"])}
+                                {(!txt(&i["reviewer"]).is_empty()).then(|| view! { " ("{t(Key::Reviewer)}": "{txt(&i["reviewer"])}")" })}
+                            </p>
+                        })}
+                    }
+                }}
+                {form}
+            </section>
+        }
+    })
+}
+
 #[component]
 fn HomePage() -> impl IntoView {
     authed(Key::Home, false, |s: Session| {
@@ -434,7 +539,9 @@ fn platform_home(s: Session) -> impl IntoView {
 
 fn department_home(s: Session) -> impl IntoView {
     let l = lang();
-    let chains = LocalResource::new(|| api::get("/api/v1/chains"));
+    // Health and height live: the API polls each chain at most once a second.
+    let chains = LocalResource::new(|| api::get("/api/v1/chains?live=true"));
+    api::every(3000, move || chains.refetch());
     let requests = LocalResource::new(|| api::get("/api/v1/requests"));
     let quota = LocalResource::new(|| api::get("/api/v1/quota"));
     let invitations = LocalResource::new(|| api::get("/api/v1/invitations"));
@@ -449,10 +556,13 @@ fn department_home(s: Session) -> impl IntoView {
                     view! { <p class="muted">{t(Key::NoChains)}</p> }.into_any()
                 } else {
                     view! {
-                        <table><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Consensus)}</th><th>{t(Key::Nodes)}</th></tr></thead>
+                        <table><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Health)}</th><th>{t(Key::Height)}</th>
+                            <th>{t(Key::Consensus)}</th><th>{t(Key::Nodes)}</th></tr></thead>
                         <tbody>{cs.into_iter().map(|c| view! {
-                            <tr><td><a href=format!("/chains/{}", txt(&c["id"]))>{txt(&c["name"])}</a></td><td>{i18n::state(l, &txt(&c["state"]))}</td><td>{txt(&c["consensus"])}</td>
-                            <td>{c["nodes"].as_array().map_or(0, Vec::len)}</td></tr>
+                            <tr data-name=txt(&c["name"]) data-health=txt(&c["health"])>
+                            <td><a href=format!("/chains/{}", txt(&c["id"]))>{txt(&c["name"])}</a></td><td>{i18n::state(l, &txt(&c["state"]))}</td>
+                            {crate::chains::health_cells(l, &c)}
+                            <td>{txt(&c["consensus"])}</td><td>{c["nodes"].as_array().map_or(0, Vec::len)}</td></tr>
                         }).collect_view()}</tbody></table>
                     }.into_any()
                 })}
@@ -591,30 +701,8 @@ fn OrgsPage() -> impl IntoView {
         let review_error = RwSignal::new(None::<ApiErr>);
         let review_csrf = s.csrf();
         let review = move |id: i64| {
-            let opinion = RwSignal::new(String::new());
-            let csrf = review_csrf.clone();
-            let decide = move |approve: bool| {
-                let csrf = csrf.clone();
-                let body = json!({"approve": approve, "opinion": opinion.get_untracked()});
-                spawn_local(async move {
-                    match api::post(&format!("/api/v1/orgs/{id}/review"), &body, csrf.as_deref()).await {
-                        Ok(_) => {
-                            review_error.set(None);
-                            orgs.refetch();
-                        }
-                        Err(e) if e.signed_out() => to_login(&e),
-                        Err(e) => review_error.set(Some(e)),
-                    }
-                });
-            };
-            let reject = decide.clone();
-            view! {
-                <div class="decide">
-                    <input name="opinion" placeholder=t(Key::Opinion) bind:value=opinion/>
-                    <button type="button" class="approve" on:click=move |_| decide(true)>{t(Key::Approve)}</button>
-                    <button type="button" class="reject danger" on:click=move |_| reject(false)>{t(Key::Reject)}</button>
-                </div>
-            }
+            let path = format!("/api/v1/orgs/{id}/review");
+            crate::parts::decision(path, review_csrf.clone(), review_error, move || orgs.refetch())
         };
         let field_error = move |f: OrgField, id: &'static str| {
             move || {

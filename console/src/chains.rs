@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::{
     api::{self, ApiErr},
     app::{ErrorLine, Session, authed, id_param, lang, list_of, t, time, to_login, txt},
-    i18n::{self, Key},
-    parts::confirm_button,
+    i18n::{self, Key, Lang},
+    parts::{confirm_button, field_error},
     requests::RESOURCES,
 };
 
@@ -21,20 +21,22 @@ use crate::{
 pub fn ChainsPage() -> impl IntoView {
     authed(Key::Chains, false, |_s: Session| {
         let l = lang();
-        let chains = LocalResource::new(|| api::get("/api/v1/chains"));
+        let chains = LocalResource::new(|| api::get("/api/v1/chains?live=true"));
+        api::every(3000, move || chains.refetch());
         view! {
             {list_of(chains, move |cs| if cs.is_empty() {
                 view! { <p class="muted" id="no-chains">{t(Key::NoChains)}</p> }.into_any()
             } else {
                 view! {
-                    <table id="chains"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Consensus)}</th>
-                        <th>{t(Key::Suite)}</th><th>{t(Key::Nodes)}</th><th>{t(Key::Created)}</th></tr></thead>
+                    <table id="chains"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Status)}</th><th>{t(Key::Health)}</th><th>{t(Key::Height)}</th>
+                        <th>{t(Key::Consensus)}</th><th>{t(Key::Suite)}</th><th>{t(Key::Nodes)}</th><th>{t(Key::Created)}</th></tr></thead>
                     <tbody>{cs.into_iter().map(|c| {
                         let id = txt(&c["id"]);
                         view! {
-                            <tr data-name=txt(&c["name"])>
+                            <tr data-name=txt(&c["name"]) data-health=txt(&c["health"])>
                                 <td><a href=format!("/chains/{id}")>{txt(&c["name"])}</a></td>
                                 <td class=format!("state-{}", txt(&c["state"]))>{i18n::state(l, &txt(&c["state"]))}</td>
+                                {health_cells(l, &c)}
                                 <td>{txt(&c["consensus"])}</td>
                                 <td>{txt(&c["suite"])}</td>
                                 <td>{c["nodes"].as_array().map_or(0, Vec::len)}</td>
@@ -46,6 +48,18 @@ pub fn ChainsPage() -> impl IntoView {
             })}
         }
     })
+}
+
+/// A chain's health and height cells (a dash where the API has none:
+/// while provisioning, or when no node answered).
+pub(crate) fn health_cells(l: Lang, c: &Value) -> impl IntoView + use<> {
+    let health = txt(&c["health"]);
+    let shown = if health.is_empty() { "—".to_owned() } else { i18n::state(l, &health) };
+    let height = c["height"].as_u64().map_or_else(|| "—".to_owned(), |h| h.to_string());
+    view! {
+        <td class=format!("health health-{health}")>{shown}</td>
+        <td class="height">{height}</td>
+    }
 }
 
 /// One chain, refreshed every two seconds.
@@ -114,11 +128,18 @@ fn chain_view(
     let act = Act::new(s, refresh);
     let act2 = act.clone();
     let s2 = s.clone();
+    let several = Memo::new(move |_| {
+        c.with(|c| c.as_ref().and_then(|c| c["nodes"].as_array().map(Vec::len)).unwrap_or(0) > 1)
+    });
     view! {
         <section id="overview">
             <h2>{field(c, |c| txt(&c["name"]))}</h2>
             <dl class="facts">
                 <dt>{t(Key::Status)}</dt><dd id="chain-state" class=move || format!("state-{}", state())>{move || i18n::state(l, &field(c, |c| txt(&c["state"]))())}</dd>
+                <dt>{t(Key::Health)}</dt><dd id="chain-health">{move || {
+                    let h = field(c, |c| txt(&c["health"]))();
+                    if h.is_empty() { "—".to_owned() } else { i18n::state(l, &h) }
+                }}</dd>
                 <dt>{t(Key::Height)}</dt><dd id="chain-height">{field(c, |c| txt(&c["height"]))}</dd>
                 <dt>{t(Key::Leader)}</dt><dd id="chain-leader">{field(c, |c| txt(&c["leader"]))}</dd>
                 <dt>{t(Key::Consensus)}</dt><dd>{field(c, |c| txt(&c["consensus"]))}</dd>
@@ -133,6 +154,7 @@ fn chain_view(
             <h2>{t(Key::Nodes)}</h2>
             <table id="node-list"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Role)}</th><th>{t(Key::Status)}</th>
                 <th>{t(Key::Height)}</th><th>{t(Key::RaftRole)}</th><th>{t(Key::Restarts)}</th><th>{t(Key::Actions)}</th></tr></thead>
+            // The last node is not removed (the API refuses it too).
             // Rows keyed by node id: the two-second refresh updates their
             // cells and keeps the rows (and an open confirmation) in place.
             <tbody><For
@@ -152,7 +174,7 @@ fn chain_view(
                             <td class="height">{cell(|n| txt(&n["live"]["height"]))}</td>
                             <td>{cell(|n| txt(&n["live"]["role"]))}</td>
                             <td>{cell(|n| txt(&n["live"]["restarts"]))}</td>
-                            <td class="actions">{node_actions(&s2, &act2, id, &n, ours)}</td>
+                            <td class="actions">{node_actions(&s2, &act2, id, &n, ours, several)}</td>
                         </tr>
                     }
                 }
@@ -268,9 +290,7 @@ fn policy(s: &Session, id: i64, c: RwSignal<Option<Value>>, operate: bool) -> im
         <form id="policy" on:submit=submit>
             {fields.into_iter().zip(values).map(|((f, label), v)| view! {
                 <label>{t(label)}<input name=f bind:value=v disabled=!operate/>
-                    {move || error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| view! {
-                        <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span>
-                    })}
+                    {field_error(error, f)}
                 </label>
             }).collect_view()}
             {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! { <p class="error" role="alert" id="policy-error">{t(k)}</p> })}
@@ -373,7 +393,14 @@ fn chain_actions(act: &Act, delete: bool, id: i64) -> impl IntoView + use<> {
 /// A node's actions, for those who may take them: stop, start and restart
 /// its own organization's nodes; remove them (the chain's creator any
 /// node); download its bundle (certificates and configuration).
-fn node_actions(s: &Session, act: &Act, chain: i64, n: &Value, chain_ours: bool) -> impl IntoView + use<> {
+fn node_actions(
+    s: &Session,
+    act: &Act,
+    chain: i64,
+    n: &Value,
+    chain_ours: bool,
+    several: Memo<bool>,
+) -> impl IntoView + use<> {
     let node = n["id"].as_i64().unwrap_or_default();
     let name = txt(&n["name"]);
     let mine = s.acts_for(n["org_id"].as_i64().unwrap_or_default());
@@ -385,14 +412,17 @@ fn node_actions(s: &Session, act: &Act, chain: i64, n: &Value, chain_ours: bool)
     ];
     let base = format!("/api/v1/chains/{chain}/nodes/{node}");
     let remove = act.clone();
-    let remove_path = base.clone();
+    let (remove_path, remove_id) = (base.clone(), name.clone());
     view! {
         {(operate && mine).then(|| verbs.into_iter().map(|(verb, label, question)| {
             let (act, path) = (act.clone(), format!("{base}/{verb}"));
             confirm_button(format!("{name}-{verb}"), label, question, move || act.run(path.clone(), false, || ()))
         }).collect_view())}
-        {(operate && (mine || chain_ours)).then(|| confirm_button(format!("{name}-remove"), Key::Remove, Key::ConfirmRemoveNode, move || {
-            remove.run(remove_path.clone(), true, || ());
+        {(operate && (mine || chain_ours)).then(|| move || several.get().then(|| {
+            let (remove, path) = (remove.clone(), remove_path.clone());
+            confirm_button(format!("{remove_id}-remove"), Key::Remove, Key::ConfirmRemoveNode, move || {
+                remove.run(path.clone(), true, || ());
+            })
         }))}
         {(s.may("node_download") && mine).then(|| view! {
             <a class="download" id=format!("{name}-bundle") href=format!("{base}/bundle") download>{t(Key::Bundle)}</a>

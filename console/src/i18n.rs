@@ -94,6 +94,8 @@ keys! {
     Users, RealName, Roles, LastLogin, ResetPassword, ConfirmReset, Freeze, Unfreeze, ConfirmFreeze, ConfirmUnfreeze, NewUser, AuditLog, Filter, ExportCsv, VerifyChain, ChainIntact, ChainBroken, Detail, StateFrozen,
     RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, PendingInvitations, LatestMessages, Quotas, QuotasLead, NoOrgs, QuotasNote,
     RolesPage, Permissions, BuiltIn, Custom, Edit, EditRole, NewRole, RoleTaken, RoleInUse, ConfirmDeleteRole, PermPlatformAdmin, PermRequestApprove, PermOrgManage, PermUserManage, PermRoleManage, PermRequestCreate, PermRequestView, PermChainView, PermChainOperate, PermChainDelete, PermChainInvite, PermInvitationRespond, PermNodeDownload, PermContractDeploy, PermMonitorView, PermAuditView, PermAuditExport, OneTimePassword, OneTimePasswordNote,
+    Account, Identity, IdentityLead, IdentityDocument, IdentityNumber, ResidentId, Passport, StateUnverified, StateVerified, IdentityAwaiting, IdentitySubmitted, AlreadyVerified, InvalidIdNumber, Reviewer, AllStates, MsgIdentitySubmitted, MsgIdentityReviewed, Profile, Organization, ResubmitIdentity,
+    Health, HealthHealthy, HealthDegraded, HealthDown,
 }
 
 /// 简体中文.
@@ -358,6 +360,30 @@ pub fn zh(key: Key) -> &'static str {
         PermAuditExport => "导出操作日志",
         OneTimePassword => "一次性密码",
         OneTimePasswordNote => "一次性密码仅显示这一次，请立即转交本人；其首次登录时须修改密码。",
+        Account => "我的账户",
+        Identity => "实名认证",
+        IdentityLead => "提交姓名和证件号码后，由本组织管理员审核。证件号码经校验后只保存脱敏形式。",
+        IdentityDocument => "证件类型",
+        IdentityNumber => "证件号码",
+        ResidentId => "居民身份证",
+        Passport => "护照",
+        StateUnverified => "未认证",
+        StateVerified => "已认证",
+        IdentityAwaiting => "待审核",
+        IdentitySubmitted => "已提交，等待管理员审核。",
+        AlreadyVerified => "您的实名认证已通过，无需再次提交。",
+        InvalidIdNumber => "证件号码无效：请检查位数和校验位。",
+        Reviewer => "审核人",
+        AllStates => "全部状态",
+        MsgIdentitySubmitted => "实名认证待审核",
+        MsgIdentityReviewed => "实名认证已审核",
+        Profile => "账户信息",
+        Organization => "所属组织",
+        ResubmitIdentity => "重新提交",
+        Health => "健康状态",
+        HealthHealthy => "正常",
+        HealthDegraded => "降级运行",
+        HealthDown => "不可用",
     }
 }
 
@@ -633,6 +659,32 @@ pub fn en(key: Key) -> &'static str {
         OneTimePasswordNote => {
             "The one-time password shows only now; hand it to its owner, who must change it at the first sign-in."
         }
+        Account => "My account",
+        Identity => "Real-name verification",
+        IdentityLead => {
+            "Submit your name and document number; your organization's administrator reviews them. The number is checked, then kept only masked."
+        }
+        IdentityDocument => "Document",
+        IdentityNumber => "Document number",
+        ResidentId => "Resident identity card",
+        Passport => "Passport",
+        StateUnverified => "Not verified",
+        StateVerified => "Verified",
+        IdentityAwaiting => "Awaiting review",
+        IdentitySubmitted => "Submitted; awaiting your administrator's review.",
+        AlreadyVerified => "Your real name is already verified.",
+        InvalidIdNumber => "The document number is not valid: check its length and check character.",
+        Reviewer => "Reviewer",
+        AllStates => "All states",
+        MsgIdentitySubmitted => "Real-name verification to review",
+        MsgIdentityReviewed => "Real-name verification reviewed",
+        Profile => "Profile",
+        Organization => "Organization",
+        ResubmitIdentity => "Submit again",
+        Health => "Health",
+        HealthHealthy => "Healthy",
+        HealthDegraded => "Degraded",
+        HealthDown => "Down",
     }
 }
 
@@ -655,6 +707,11 @@ pub fn state(lang: Lang, value: &str) -> String {
         "accepted" => Key::StateAccepted,
         "declined" => Key::StateDeclined,
         "frozen" => Key::StateFrozen,
+        "unverified" => Key::StateUnverified,
+        "verified" => Key::StateVerified,
+        "healthy" => Key::HealthHealthy,
+        "degraded" => Key::HealthDegraded,
+        "down" => Key::HealthDown,
         other => return other.to_owned(),
     };
     lang.t(key).to_owned()
@@ -745,5 +802,20 @@ mod tests {
         assert_eq!(state(Lang::Zh, "running"), "运行中");
         assert_eq!(state(Lang::En, "running"), "Running");
         assert_eq!(state(Lang::En, "weird"), "weird");
+    }
+}
+
+/// A real-name verification's state in `lang` (`pending` reads "awaiting
+/// review" here, not "awaiting approval").
+pub fn identity_state(lang: Lang, value: &str) -> String {
+    if value == "pending" { lang.t(Key::IdentityAwaiting).to_owned() } else { state(lang, value) }
+}
+
+/// An identity document's kind in `lang`.
+pub fn identity_kind(lang: Lang, value: &str) -> String {
+    match value {
+        "resident_id" => lang.t(Key::ResidentId).to_owned(),
+        "passport" => lang.t(Key::Passport).to_owned(),
+        other => other.to_owned(),
     }
 }

@@ -156,14 +156,20 @@ pub(crate) fn message_kind(l: Lang, kind: &str) -> &'static str {
         "invitation_received" => Key::MsgInvitationReceived,
         "invitation_accepted" => Key::MsgInvitationAccepted,
         "invitation_declined" => Key::MsgInvitationDeclined,
+        "identity_submitted" => Key::MsgIdentitySubmitted,
+        "identity_reviewed" => Key::MsgIdentityReviewed,
         _ => Key::MsgOther,
     };
     l.t(key)
 }
 
 /// The console page a message's link names (`/requests/7`, `/chains/3`,
-/// `/invitations/2`, `/orgs/4`), as a link.
+/// `/invitations/2`, `/orgs/4`, `/users?identity=pending`), as a link.
 pub(crate) fn target(link: &str) -> Option<impl IntoView + use<>> {
+    if let Some(query) = link.strip_prefix("/users?") {
+        let href = format!("/users?{query}");
+        return Some(view! { <a class="target" href=href>{t(Key::Users)}</a> }.into_any());
+    }
     let mut parts = link.trim_start_matches('/').splitn(2, '/');
     let (what, id) = (parts.next()?, parts.next().unwrap_or_default().to_owned());
     let (href, key) = match what {
@@ -173,7 +179,7 @@ pub(crate) fn target(link: &str) -> Option<impl IntoView + use<>> {
         "orgs" => ("/orgs".to_owned(), Key::Organizations),
         _ => return None,
     };
-    Some(view! { <a class="target" href=href>{t(key)}" #"{id}</a> })
+    Some(view! { <a class="target" href=href>{t(key)}" #"{id}</a> }.into_any())
 }
 
 /// The organization's unread messages, for the header's badge (read as
@@ -208,6 +214,8 @@ mod tests {
             "invitation_received",
             "invitation_accepted",
             "invitation_declined",
+            "identity_submitted",
+            "identity_reviewed",
         ] {
             assert_ne!(message_kind(Lang::En, kind), Lang::En.t(Key::MsgOther), "{kind}");
             assert_ne!(message_kind(Lang::Zh, kind), Lang::Zh.t(Key::MsgOther), "{kind}");

@@ -1,5 +1,7 @@
 //! Parts several pages share: a list read a page at a time, an action
-//! button that asks before it acts, and a one-time password shown once.
+//! button that asks before it acts, a one-time password shown once, a
+//! form's refusal shown next to the field it concerns, a set of
+//! checkboxes, and a review's approve-or-reject with an opinion.
 
 use leptos::{prelude::*, task::spawn_local};
 use serde_json::Value;
@@ -135,6 +137,68 @@ pub(crate) fn one_time_password(label: Key, note: Key, user: String, pw: String)
                 </button>
             </p>
             <p class="hint">{t(note)}</p>
+        </div>
+    }
+}
+
+/// A form's latest refusal: the field the server named (none: the whole
+/// form) and what to say.
+pub(crate) type Refusal = RwSignal<Option<(Option<String>, Key)>>;
+
+/// The refusal next to field `f` (id `{f}-error`), while it is `f`'s.
+pub(crate) fn field_error(error: Refusal, f: &'static str) -> impl IntoView + Copy + use<> {
+    move || {
+        error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
+            view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
+        })
+    }
+}
+
+/// One checkbox of a set whose ticked values are `chosen`: `value` is
+/// sent, `label` shown.
+pub(crate) fn check(chosen: RwSignal<Vec<String>>, value: String, label: String) -> impl IntoView {
+    let (shown, toggled) = (value.clone(), value.clone());
+    view! {
+        <label class="check"><input type="checkbox" value=value
+            prop:checked=move || chosen.with(|c| c.contains(&shown))
+            on:change=move |ev| {
+                let on = event_target_checked(&ev);
+                let v = toggled.clone();
+                chosen.update(|c| { c.retain(|x| *x != v); if on { c.push(v); } });
+            }/>{label}</label>
+    }
+}
+
+/// Approve or reject with an opinion (an `opinion` input, `approve` and
+/// `reject` buttons): posts `{approve, opinion}` to `path`, then runs
+/// `done`; a refusal goes to `error`.
+pub(crate) fn decision(
+    path: String,
+    csrf: Option<String>,
+    error: RwSignal<Option<ApiErr>>,
+    done: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let opinion = RwSignal::new(String::new());
+    let decide = move |approve: bool| {
+        let (path, csrf, done) = (path.clone(), csrf.clone(), done.clone());
+        let body = serde_json::json!({"approve": approve, "opinion": opinion.get_untracked()});
+        spawn_local(async move {
+            match api::post(&path, &body, csrf.as_deref()).await {
+                Ok(_) => {
+                    error.set(None);
+                    done();
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let reject = decide.clone();
+    view! {
+        <div class="decide">
+            <input name="opinion" placeholder=t(Key::Opinion) bind:value=opinion/>
+            <button type="button" class="approve" on:click=move |_| decide(true)>{t(Key::Approve)}</button>
+            <button type="button" class="reject danger" on:click=move |_| reject(false)>{t(Key::Reject)}</button>
         </div>
     }
 }

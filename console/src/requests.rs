@@ -11,7 +11,7 @@ use crate::{
     api::{self, ApiErr},
     app::{ErrorLine, Session, authed, id_param, lang, t, time, to_login, txt},
     i18n::{self, Key},
-    parts::Pager,
+    parts::{Pager, field_error},
 };
 
 /// The recommended minimum per node (the CLI's defaults): field, label,
@@ -214,17 +214,10 @@ fn request_form(s: Session) -> impl IntoView {
         });
     };
     // The refusal next to its field (`id`: `<field>-error`).
-    let err_at = move |f: &'static str| {
-        move || {
-            error.get().filter(|(ef, _)| ef.as_deref() == Some(f)).map(|(_, k)| {
-                view! { <span class="error field-error" role="alert" id=format!("{f}-error")>{t(k)}</span> }
-            })
-        }
-    };
     let input = move |f: &'static str, label: Key, v: RwSignal<String>, hint: String| {
         view! {
             <label>{t(label)}<input name=f bind:value=v/>
-                <span class="hint">{hint}</span>{err_at(f)}</label>
+                <span class="hint">{hint}</span>{field_error(error, f)}</label>
         }
     };
     let select = move |f: &'static str, label: Key, v: RwSignal<String>, options: Vec<(String, String)>| {
@@ -232,7 +225,7 @@ fn request_form(s: Session) -> impl IntoView {
             <label>{t(label)}
                 <select name=f on:change=move |ev| v.set(event_target_value(&ev)) prop:value=move || v.get()>
                     {options.into_iter().map(|(value, text)| view! { <option value=value>{text}</option> }).collect_view()}
-                </select>{err_at(f)}</label>
+                </select>{field_error(error, f)}</label>
         }
     };
     let l = lang();
@@ -276,7 +269,7 @@ fn request_form(s: Session) -> impl IntoView {
                                 {move || options().into_iter().map(|c| view! {
                                     <option value=txt(&c["id"])>{format!("{} (#{})", txt(&c["name"]), txt(&c["id"]))}</option>
                                 }).collect_view()}
-                            </select>{err_at("chain_id")}</label>
+                            </select>{field_error(error, "chain_id")}</label>
                         {input("count", Key::NodeCount, count, range(1, 32))}
                         {select("role", Key::Role, role, roles.clone())}
                     }.into_any()
@@ -286,7 +279,7 @@ fn request_form(s: Session) -> impl IntoView {
                         input(f, label, v, format!("{} · {} {rec}", range(lo.into(), hi.into()), t(Key::Recommended)))
                     }).collect_view()}
                 </fieldset>
-                <label>{t(Key::Purpose)}<textarea name="purpose" required bind:value=purpose></textarea>{err_at("purpose")}</label>
+                <label>{t(Key::Purpose)}<textarea name="purpose" required bind:value=purpose></textarea>{field_error(error, "purpose")}</label>
                 {move || error.get().filter(|(f, _)| f.is_none()).map(|(_, k)| view! {
                     <p class="error" role="alert" id="request-error">{t(k)}</p>
                 })}

@@ -83,6 +83,11 @@ for (const lang of ['zh', 'en']) {
 
     await open(page, base, '/password');
     await see('password', '#password');
+    await open(page, base, '/account');
+    await see('account', '#identity-form');
+    await page.fill('#identity-form input[name=number]', '123');
+    await page.click('#identity-form button[type=submit]');
+    await see('account-invalid-number', '#number-error');
 
     await open(page, base, '/approvals');
     await see('approvals-empty', '#queue-empty');

@@ -91,6 +91,39 @@ test('onboarding: organization, its admin, forced password change, duplicate dom
   await dept.waitForSelector('#quota table');
   assert.match(await text(dept), /我的工作台 · 税务局/);
 
+  // The new admin submits the real-name verification from the account
+  // page: a mistyped number is refused at that field with what was typed
+  // kept; the corrected one awaits review.
+  await dept.click('#nav-account');
+  await landed(dept, '/account');
+  await dept.waitForSelector('#identity-status[data-status="unverified"]');
+  await dept.fill('#identity-form input[name=real_name]', '张三');
+  await dept.fill('#identity-form input[name=number]', '110105194912310021');
+  await dept.click('#identity-form button[type=submit]');
+  assert.match(await dept.textContent('#number-error', { timeout: 30_000 }), /校验位/);
+  assert.equal(await dept.inputValue('#identity-form input[name=real_name]'), '张三', 'what was typed is kept');
+  await dept.fill('#identity-form input[name=number]', '11010519491231002X');
+  await dept.click('#identity-form button[type=submit]');
+  await dept.waitForSelector('#identity-status[data-status="pending"]', { timeout: 30_000 });
+  assert.match(await dept.textContent('#identity-status'), /110105\*{8}002X/);
+  await shot(dept, 'journey1-identity-submitted');
+
+  // The platform reviews it from the users page, filtered to those awaiting review.
+  await open(admin, base, '/users?identity=pending');
+  const pendingUser = admin.locator('#users tr[data-name="tax-admin"][data-identity="pending"]');
+  await pendingUser.waitFor({ timeout: 30_000 });
+  assert.equal(await admin.locator('#users tbody tr').count(), 1, 'only users awaiting review');
+  await pendingUser.locator('input[name=opinion]').fill('证件信息一致');
+  await shot(admin, 'journey1-identity-review');
+  await pendingUser.locator('button.approve').click();
+  await pendingUser.waitFor({ state: 'detached', timeout: 30_000 });
+  await admin.selectOption('#identity-filter', 'verified');
+  await admin.waitForSelector('#users tr[data-name="tax-admin"][data-identity="verified"]', { timeout: 30_000 });
+  await open(dept, base, '/account');
+  await dept.waitForSelector('#identity-status[data-status="verified"]');
+  assert.match(await dept.textContent('#identity-opinion'), /证件信息一致/);
+  assert.equal(await dept.locator('#identity-form').count(), 0, 'nothing more to submit');
+
   // Signing out ends the session; the new password works.
   await dept.click('#sign-out');
   await landed(dept, '/login');

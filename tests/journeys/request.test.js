@@ -80,7 +80,13 @@ test('request to running: live approval queue, progress, height, rejection opini
   await putThrough(chain.body.nodes[0].api_url, chain.body.suite, 'journey2');
   await dept.waitForFunction((h) => Number(document.querySelector('#chain-height')?.textContent) > h, h0, { timeout: 30_000 });
   assert.ok(await dept.locator('#chain-leader').textContent());
+  await dept.waitForFunction(() => document.querySelector('#chain-health')?.textContent.trim() === '正常', null, { timeout: 30_000 });
   await shot(dept, 'journey2-chain-detail');
+  // The department's home shows the chain healthy, with its live height.
+  await open(dept, base, '/');
+  const homeRow = dept.locator('#my-chains tr[data-name="land-registry"][data-health="healthy"]');
+  await homeRow.waitFor({ timeout: 30_000 });
+  assert.ok(Number(await homeRow.locator('td.height').textContent()) > h0, 'the home page shows the new height');
 
   // A second request is rejected; the department reads the opinion.
   await open(dept, base, '/requests');

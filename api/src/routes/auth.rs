@@ -15,9 +15,9 @@ use crate::{
     ApiJson, AppState, audit,
     auth::{self, ActorSlot, Auth, Via},
     created,
-    domain::OrgStatus,
+    domain::{IdentityKind, OrgStatus},
     error::{ApiError, ErrorBody, Result},
-    rbac::Perm,
+    rbac::{self, Perm},
     routes::{orgs::OrgView, users::UserView},
     services::{accounts, messages, orgs, users},
     validate,
@@ -29,6 +29,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(submit_identity))
         .routes(routes!(register))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(delete_token))
@@ -151,6 +152,63 @@ async fn change_password(
 ) -> Result<StatusCode> {
     accounts::change_password(&state.db, auth.user_id, &req.old_password, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One's own real-name verification.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySubmission {
+    /// The real name as the document shows it.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    pub real_name: String,
+    /// The document: `resident_id` or `passport`.
+    pub kind: String,
+    /// Its number: 18 characters with a valid check character for a
+    /// resident identity card, 5 to 17 letters and digits for a passport.
+    /// Checked, then stored only masked.
+    #[schema(min_length = 5, max_length = 18)]
+    pub number: String,
+}
+
+/// Submits (or, after a rejection, resubmits) the caller's real-name
+/// verification for their organization's admin to review.
+#[utoipa::path(put, path = "/api/v1/auth/identity", tag = "auth", request_body = IdentitySubmission,
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "`conflict`: already verified (`details.reason`: `already_verified`)", body = ErrorBody),
+        (status = 422, description = "`invalid`: a field (`details.field`: `real_name`, `kind` or `number`)", body = ErrorBody)))]
+async fn submit_identity(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<IdentitySubmission>,
+) -> Result<Json<UserView>> {
+    validate::name("real_name", &req.real_name, 128)?;
+    let kind = IdentityKind::parse(&req.kind)
+        .ok_or_else(|| validate::refuse("kind", "kind must be resident_id or passport"))?;
+    let masked = validate::identity_number(kind, &req.number)?;
+    let u = accounts::me(&state.db, auth.user_id).await?;
+    let u = users::submit_identity(&state.db, u, req.real_name, kind, masked).await?;
+    messages::notify(
+        &state.db,
+        &state.events,
+        u.org_id,
+        "identity_submitted",
+        &format!("{} submitted a real-name verification for review", u.username),
+        "/users?identity=pending",
+    )
+    .await?;
+    // An organization's admin may be its only one: the platform reviews too.
+    if auth.roles.iter().any(|r| r == rbac::ORG_ADMIN) {
+        messages::notify_platform(
+            &state.db,
+            &state.events,
+            "identity_submitted",
+            &format!("{} ({}) submitted a real-name verification for review", u.username, auth.org_domain),
+            "/users?identity=pending",
+        )
+        .await?;
+    }
+    Ok(Json(users::with_roles_one(&state.db, u).await?.into()))
 }
 
 /// A department registering itself (SPEC PRV-1).

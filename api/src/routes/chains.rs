@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use futures_util::StreamExt;
 use govchain_driver::NodeStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +23,7 @@ use crate::{
     error::{ApiError, ErrorBody, Result},
     now_ms,
     services::chains::{self, Details},
+    status,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -109,6 +111,11 @@ pub struct ChainView {
     pub height: Option<u64>,
     /// The leader a node reports (chain detail only).
     pub leader: Option<String>,
+    /// With live status: `healthy` (every node meant to run answers, a
+    /// leader is known), `degraded` (a majority answers, some node does
+    /// not), `down` (no majority or no leader), `stopped`; none while
+    /// provisioning or without live status.
+    pub health: Option<String>,
     /// Created, ms since 1970.
     pub created_at: i64,
 }
@@ -159,6 +166,7 @@ fn chain_view(c: chain::Model, details: &mut Details) -> ChainView {
         nodes,
         height: None,
         leader: None,
+        health: None,
         created_at: c.created_at,
     }
 }
@@ -166,39 +174,79 @@ fn chain_view(c: chain::Model, details: &mut Details) -> ChainView {
 /// One chain's view, with the live status of its nodes when `live`.
 async fn one_view(state: &AppState, c: chain::Model, live: bool) -> Result<ChainView> {
     let mut details = chains::details(&state.db, std::slice::from_ref(&c)).await?;
-    let (key, polled) = (c.chain_key.clone(), live && c.state != ChainState::Provisioning);
     let mut view = chain_view(c, &mut details);
-    if polled {
-        match state.driver.status(&key).await {
-            Ok(statuses) => {
-                for s in statuses {
-                    view.height = view.height.max(s.height);
-                    if view.leader.is_none() {
-                        view.leader.clone_from(&s.leader);
-                    }
-                    if let Some(n) = view.nodes.iter_mut().find(|n| n.name == s.name) {
-                        n.live = Some(s);
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(target: "govchain::api", "status of {key}: {e}"),
-        }
+    if live {
+        add_live(state, &mut view).await;
     }
     Ok(view)
 }
 
+/// Adds the nodes' live status (from the shared poll), the chain's height,
+/// leader and health to `view`.
+async fn add_live(state: &AppState, view: &mut ChainView) {
+    match view.state.as_str() {
+        s if s == ChainState::Stopped.as_str() => view.health = Some("stopped".into()),
+        s if s == ChainState::Running.as_str() => {}
+        _ => return,
+    }
+    let polled = state.status.get(state.driver.as_ref(), &view.chain_key).await;
+    let statuses = match polled.as_ref() {
+        Ok(statuses) => statuses.as_slice(),
+        Err(_) => &[],
+    };
+    for s in statuses {
+        view.height = view.height.max(s.height);
+        if view.leader.is_none() {
+            view.leader.clone_from(&s.leader);
+        }
+        if let Some(n) = view.nodes.iter_mut().find(|n| n.name == s.name) {
+            n.live = Some(s.clone());
+        }
+    }
+    if view.health.is_none() {
+        let names = |f: &dyn Fn(&NodeView) -> bool| -> Vec<&str> {
+            view.nodes.iter().filter(|n| f(n)).map(|n| n.name.as_str()).collect()
+        };
+        let consensus = names(&|n| n.role == NodeKind::Consensus.as_str());
+        let meant = names(&|n| n.state == NodeState::Running.as_str());
+        view.health = Some(status::health(statuses, &consensus, &meant).to_owned());
+    }
+}
+
+/// Whether to add live status to a list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChainsQuery {
+    /// Add each chain's height, leader, health and nodes' status (polled
+    /// at most once a second per chain, shared by every caller).
+    pub live: Option<bool>,
+}
+
 /// Chains the caller's organization is a member of (all for the platform
-/// operator); no live status.
-#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", responses(
+/// operator); with `live=true`, each with its live status.
+#[utoipa::path(get, path = "/api/v1/chains", tag = "chains", params(ChainsQuery), responses(
         (status = 200, body = [ChainView])))]
 async fn list_chains(
     State(state): State<AppState>,
     auth: Require<need::ChainView>,
+    Query(q): Query<ChainsQuery>,
 ) -> Result<Json<Vec<ChainView>>> {
     let rows = chains::list(&state.read, &auth.tenant()).await?;
     let mut details = chains::details(&state.read, &rows).await?;
-    Ok(Json(rows.into_iter().map(|c| chain_view(c, &mut details)).collect()))
+    let mut views: Vec<ChainView> = rows.into_iter().map(|c| chain_view(c, &mut details)).collect();
+    if q.live == Some(true) {
+        // A few chains' polls at a time: each is one request per node.
+        let state = &state;
+        futures_util::stream::iter(views.iter_mut())
+            .for_each_concurrent(LIVE_POLLS, |v| add_live(state, v))
+            .await;
+    }
+    Ok(Json(views))
 }
+
+/// Chains a live list polls at once.
+const LIVE_POLLS: usize = 8;
 
 /// One chain with the live status of its nodes.
 #[utoipa::path(get, path = "/api/v1/chains/{id}", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
@@ -221,6 +269,7 @@ async fn lifecycle(
 ) -> Result<Json<ChainView>> {
     let c = chains::owned(&state.db, &auth.tenant(), id).await?;
     let c = chains::lifecycle(state, c, verb).await?;
+    state.status.forget(&c.chain_key);
     Ok(Json(one_view(state, c, false).await?))
 }
 
@@ -345,6 +394,7 @@ async fn create_node(
     req.resources.check()?;
     let c = chains::visible(&state.db, &auth.tenant(), id).await?;
     let n = chains::add_node(&state, auth.org_id, c.id, &req.role, &req.resources, None).await?;
+    state.status.forget(&c.chain_key);
     let detail = format!("node {} ({})", n.id, n.name);
     Ok(audit::with_detail(created(node_view(n)), detail))
 }
@@ -365,6 +415,7 @@ async fn delete_node(
 ) -> Result<StatusCode> {
     let (c, n) = chains::own_node(&state.db, &auth.tenant(), id, node_id, true).await?;
     chains::remove_node(&state, &c, n).await?;
+    state.status.forget(&c.chain_key);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -400,6 +451,7 @@ async fn node_action(
         }
         other => return Err(ApiError::not_found(format!("no node action `{other}` (stop, start, restart)"))),
     };
+    state.status.forget(&c.chain_key);
     Ok(Json(node_view(chains::set_node_state(&state.db, n, to).await?)))
 }
 

@@ -3,20 +3,22 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiJson, AppState, audit,
     auth::{self, Auth, Require, need},
     created,
-    domain::UserStatus,
+    domain::{IdentityStatus, UserStatus},
     error::{ApiError, ErrorBody, Result},
     rbac::{self, Perm},
+    routes::orgs::Decision,
+    services::messages,
     services::users::{self, WithRoles},
     validate,
 };
@@ -28,6 +30,26 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
         .routes(routes!(freeze_user))
         .routes(routes!(unfreeze_user))
+        .routes(routes!(review_identity))
+}
+
+/// A user's real-name verification (SPEC ORG-1).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentityView {
+    /// `unverified`, `pending` (awaiting review), `verified` or `rejected`.
+    pub status: String,
+    /// The document: `resident_id` or `passport` (empty before a submission).
+    pub kind: String,
+    /// Its number, masked (the full number is not stored).
+    pub number: String,
+    /// The reviewer's opinion.
+    pub opinion: String,
+    /// Who reviewed it (user name).
+    pub reviewer: String,
+    /// Submitted, ms since 1970 (0: never).
+    pub submitted_at: i64,
+    /// Reviewed, ms since 1970 (0: not yet).
+    pub reviewed_at: i64,
 }
 
 /// A user as the API shows it (never the password hash).
@@ -51,6 +73,8 @@ pub struct UserView {
     pub created_at: i64,
     /// Last login, ms since 1970 (0: never).
     pub last_login_at: i64,
+    /// Real-name verification.
+    pub identity: IdentityView,
 }
 
 impl From<WithRoles> for UserView {
@@ -65,20 +89,46 @@ impl From<WithRoles> for UserView {
             must_change_password: u.must_change_password,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            identity: IdentityView {
+                status: u.identity_status.into(),
+                kind: u.identity_kind,
+                number: u.identity_number,
+                opinion: u.identity_opinion,
+                reviewer: u.identity_reviewer,
+                submitted_at: u.identity_submitted_at,
+                reviewed_at: u.identity_reviewed_at,
+            },
         }
     }
 }
 
+/// Which users to list.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    /// Only users whose real-name verification is in this state
+    /// (`unverified`, `pending`, `verified`, `rejected`).
+    pub identity: Option<String>,
+}
+
 /// Users of the caller's organization (every user for the platform
 /// operator).
-#[utoipa::path(get, path = "/api/v1/users", tag = "orgs",
+#[utoipa::path(get, path = "/api/v1/users", tag = "orgs", params(UserFilter),
     responses(
-        (status = 200, body = [UserView])))]
+        (status = 200, body = [UserView]),
+        (status = 422, description = "`invalid`: an unknown verification state", body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     auth: Require<need::UserManage>,
+    Query(filter): Query<UserFilter>,
 ) -> Result<Json<Vec<UserView>>> {
-    Ok(Json(users::list(&state.db, &auth.tenant()).await?.into_iter().map(Into::into).collect()))
+    let identity = match filter.identity.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(IdentityStatus::parse(s).ok_or_else(|| {
+            validate::refuse("identity", "identity must be unverified, pending, verified or rejected")
+        })?),
+    };
+    Ok(Json(users::list(&state.db, &auth.tenant(), identity).await?.into_iter().map(Into::into).collect()))
 }
 
 /// A new user.
@@ -261,4 +311,39 @@ async fn unfreeze_user(
     Path(id): Path<i64>,
 ) -> Result<Json<UserView>> {
     set_status(&state, &auth, id, UserStatus::Active).await
+}
+
+/// Decides a user's pending real-name verification (their organization's
+/// admin or the platform); the user's organization is told.
+#[utoipa::path(post, path = "/api/v1/users/{id}/identity-review", tag = "orgs",
+    params(("id" = i64, Path, description = "User id")), request_body = Decision,
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "`conflict`: not pending review (`details.reason`: `not_pending`), or one's own (`own`)", body = ErrorBody),
+        (status = 422, description = "`invalid`: the opinion", body = ErrorBody)))]
+async fn review_identity(
+    State(state): State<AppState>,
+    auth: Require<need::UserManage>,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<Decision>,
+) -> Result<Json<UserView>> {
+    validate::text("opinion", &req.opinion, 2000)?;
+    let u = users::find(&state.db, &auth.tenant(), id).await?;
+    if u.id == auth.user_id {
+        return Err(ApiError::conflict("you cannot review your own real-name verification")
+            .with_details(serde_json::json!({"reason": "own"})));
+    }
+    let u = users::review_identity(&state.db, u, &auth.username, req.approve, &req.opinion).await?;
+    let verdict = if req.approve { "approved" } else { "rejected" };
+    let opinion = if req.opinion.is_empty() { String::new() } else { format!(": {}", req.opinion) };
+    messages::notify(
+        &state.db,
+        &state.events,
+        u.org_id,
+        "identity_reviewed",
+        &format!("The real-name verification of {} was {verdict}{opinion}", u.username),
+        &format!("/users?identity={}", u.identity_status),
+    )
+    .await?;
+    Ok(Json(users::with_roles_one(&state.db, u).await?.into()))
 }

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::{
-    domain::{Tenant, UserStatus},
+    domain::{IdentityKind, IdentityStatus, Tenant, UserStatus},
     entity::{api_token, org, role, session, user, user_role},
     error::{ApiError, Result},
     now_ms, rbac, validate,
@@ -70,9 +70,18 @@ pub async fn find(db: &impl ConnectionTrait, tenant: &Tenant, id: i64) -> Result
         .ok_or_else(|| ApiError::not_found("no such user"))
 }
 
-/// The tenant's users with their roles.
-pub async fn list(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<WithRoles>> {
-    let users = user::Entity::find().filter(scoped(tenant)).order_by_asc(user::Column::Id).all(db).await?;
+/// The tenant's users with their roles (only those whose real-name
+/// verification is in `identity`, if given).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    identity: Option<IdentityStatus>,
+) -> Result<Vec<WithRoles>> {
+    let mut q = user::Entity::find().filter(scoped(tenant));
+    if let Some(status) = identity {
+        q = q.filter(user::Column::IdentityStatus.eq(status));
+    }
+    let users = q.order_by_asc(user::Column::Id).all(db).await?;
     with_roles(db, users).await
 }
 
@@ -95,6 +104,13 @@ pub(crate) fn new_user(
         locked_until: Set(0),
         created_at: Set(now_ms()),
         last_login_at: Set(0),
+        identity_status: Set(IdentityStatus::Unverified),
+        identity_kind: Set(String::new()),
+        identity_number: Set(String::new()),
+        identity_opinion: Set(String::new()),
+        identity_reviewer: Set(String::new()),
+        identity_submitted_at: Set(0),
+        identity_reviewed_at: Set(0),
         ..Default::default()
     }
 }
@@ -179,12 +195,75 @@ pub async fn rename(
     u: user::Model,
     real_name: Option<String>,
 ) -> Result<user::Model> {
+    let verified = matches!(u.identity_status, IdentityStatus::Pending | IdentityStatus::Verified);
+    let same = real_name.as_ref().is_none_or(|n| *n == u.real_name);
     let mut active = u.into_active_model();
     if let Some(n) = real_name {
         validate::name("real_name", &n, 128)?;
         active.real_name = Set(n);
     }
+    // A verification (or one under review) was of the old name.
+    if verified && !same {
+        active.identity_status = Set(IdentityStatus::Unverified);
+        active.identity_opinion = Set("the real name changed after the verification".into());
+    }
     Ok(active.update(db).await?)
+}
+
+/// A user's own real-name verification: the name and the document (its
+/// number already checked and masked by [`validate::identity_number`]),
+/// pending an administrator's review. Refused once verified.
+pub async fn submit_identity(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    real_name: String,
+    kind: IdentityKind,
+    masked_number: String,
+) -> Result<user::Model> {
+    if u.identity_status == IdentityStatus::Verified {
+        return Err(ApiError::conflict("your real name is already verified")
+            .with_details(serde_json::json!({"reason": "already_verified"})));
+    }
+    let mut active = u.into_active_model();
+    active.real_name = Set(real_name);
+    active.identity_status = Set(IdentityStatus::Pending);
+    active.identity_kind = Set(kind.as_str().to_owned());
+    active.identity_number = Set(masked_number);
+    active.identity_opinion = Set(String::new());
+    active.identity_reviewer = Set(String::new());
+    active.identity_submitted_at = Set(now_ms());
+    active.identity_reviewed_at = Set(0);
+    Ok(active.update(db).await?)
+}
+
+/// Decides a pending real-name verification. Conditional on its still
+/// being pending, so two reviewers cannot both decide it.
+pub async fn review_identity(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    reviewer: &str,
+    approve: bool,
+    opinion: &str,
+) -> Result<user::Model> {
+    use sea_orm::sea_query::Expr;
+    let status = if approve { IdentityStatus::Verified } else { IdentityStatus::Rejected };
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::IdentityStatus, Expr::value(status.as_str()))
+        .col_expr(user::Column::IdentityOpinion, Expr::value(opinion))
+        .col_expr(user::Column::IdentityReviewer, Expr::value(reviewer))
+        .col_expr(user::Column::IdentityReviewedAt, Expr::value(now_ms()))
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::IdentityStatus.eq(IdentityStatus::Pending))
+        .exec(db)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(ApiError::conflict(format!(
+            "the real-name verification is {}, not pending review",
+            u.identity_status
+        ))
+        .with_details(serde_json::json!({"reason": "not_pending"})));
+    }
+    user::Entity::find_by_id(u.id).one(db).await?.ok_or_else(|| ApiError::not_found("no such user"))
 }
 
 /// Sets a password hash someone else chose (the user must change it) and

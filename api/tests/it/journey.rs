@@ -147,8 +147,37 @@ async fn journey(db: Db) {
     let h0 = c["height"].as_u64().unwrap();
     put(&node0, &key, "first").await;
     let first_block = approved.elapsed();
-    let c = chain(&a, chain_id).await;
-    assert!(c["height"].as_u64().unwrap() > h0, "{c}");
+    // Live status is polled at most once a second per chain: the new
+    // height shows within that.
+    eventually("the new height in the chain's view", Duration::from_secs(5), || async {
+        (chain(&a, chain_id).await["height"].as_u64()? > h0).then_some(())
+    })
+    .await;
+    // The list with live status says the same, and the chain is healthy.
+    let listed = a.get("/api/v1/chains?live=true").await;
+    let mine = listed.as_array().unwrap().iter().find(|c| c["id"] == chain_id).unwrap().clone();
+    assert_eq!(mine["health"], "healthy", "{mine}");
+    assert!(mine["height"].as_u64().unwrap() > h0, "{mine}");
+    assert!(a.get("/api/v1/chains").await[0]["health"].is_null(), "no live status unless asked");
+    // A node goes away behind the platform's back: the chain is degraded
+    // (three of four answer), then healthy again once it is back.
+    let live_health = || async {
+        let listed = a.get("/api/v1/chains?live=true").await;
+        let c = listed.as_array().unwrap().iter().find(|c| c["id"] == chain_id).cloned().unwrap();
+        c["health"].as_str().unwrap_or_default().to_owned()
+    };
+    let victim = c["nodes"][3]["name"].as_str().unwrap().to_owned();
+    let driver = tp.platform.as_ref().unwrap().state.driver.clone();
+    driver.stop_node(&key, &victim).await.unwrap();
+    eventually("the chain to read degraded", Duration::from_secs(10), || async {
+        (live_health().await == "degraded").then_some(())
+    })
+    .await;
+    driver.start_node(&key, &victim).await.unwrap();
+    eventually("the chain to read healthy again", Duration::from_secs(30), || async {
+        (live_health().await == "healthy").then_some(())
+    })
+    .await;
     println!(
         "measured: submit-to-approve {:?}, approve-to-running {to_running:?}, approve-to-first-committed-block {first_block:?} (4-node raft gm, {db:?})",
         approved - submitted

@@ -259,7 +259,12 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
         ("POST", "/api/v1/auth/password" | "/api/v1/requests/{id}/approve", _) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        ("POST", "/api/v1/orgs/{id}/review" | "/api/v1/chains/{id}/nodes", _)
+        ("PUT", "/api/v1/auth/identity", _) => StatusCode::UNPROCESSABLE_ENTITY,
+        (
+            "POST",
+            "/api/v1/orgs/{id}/review" | "/api/v1/chains/{id}/nodes" | "/api/v1/users/{id}/identity-review",
+            _,
+        )
         | ("DELETE", "/api/v1/chains/{id}/nodes/{node_id}", _) => StatusCode::CONFLICT,
         ("PUT", "/api/v1/chains/{id}/policy", _) => StatusCode::UNPROCESSABLE_ENTITY,
         ("POST", "/api/v1/auth/logout", _) | ("DELETE", _, _) => StatusCode::NO_CONTENT,
@@ -743,6 +748,13 @@ async fn every_endpoint_by_every_role_and_tenant() {
             .body(|_, c| Some(json!({"old_password": c.password, "new_password": "weak"}))),
     )
     .await;
+    // A number whose check digit is wrong: every caller reaches the check.
+    m.check(
+        Row::new("PUT /api/v1/auth/identity", |_, _| "/api/v1/auth/identity".into(), &auth).body(|_, _| {
+            Some(json!({"real_name": "X", "kind": "resident_id", "number": "110105194912310021"}))
+        }),
+    )
+    .await;
     m.check(
         Row::new("POST /api/v1/auth/logout", |_, _| "/api/v1/auth/logout".into(), &auth)
             .kind(Kind::FreshSession),
@@ -806,6 +818,16 @@ async fn every_endpoint_by_every_role_and_tenant() {
         |t, _| format!("/api/v1/users/{}", t.user),
         &[A(Admin), A(Plain), Super],
     ))
+    .await;
+    // Nothing is pending review: every allowed caller meets a 409.
+    m.check(
+        Row::new(
+            "POST /api/v1/users/{id}/identity-review",
+            |t, _| format!("/api/v1/users/{}/identity-review", t.user),
+            &[A(Admin), Super],
+        )
+        .body(|_, _| Some(json!({"approve": true, "opinion": "ok"}))),
+    )
     .await;
 
     // --- Requests: submitted by those who may, seen by the organization,

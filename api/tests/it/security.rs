@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{ADMIN_PASSWORD, Client, Db, TestPlatform};
 
@@ -190,4 +190,115 @@ async fn openapi_is_served_and_matches_the_committed_file() {
             );
         }
     }
+}
+
+/// SPEC ORG-1: a user submits their real-name verification (the number
+/// checked, stored masked), their organization's admin reviews it; nobody
+/// reviews their own, another tenant's admin sees no such user, a decided
+/// one is not decided again, and renaming a verified user undoes it.
+#[tokio::test]
+async fn real_name_verification_is_submitted_checked_and_reviewed() {
+    let tp = TestPlatform::start(Db::Sqlite).await;
+    let admin = tp.admin().await;
+    let (_, bob) = tp.tax_bureau(&admin).await;
+    let created = bob
+        .post("/api/v1/users", json!({"username": "tina", "real_name": "Tina", "roles": ["chain_operator"]}))
+        .await;
+    let tina_id = created["user"]["id"].as_i64().unwrap();
+    assert_eq!(created["user"]["identity"]["status"], "unverified");
+    let tina = Client::login(&tp.url, "tina", created["initial_password"].as_str().unwrap()).await;
+
+    let submit = |c: &Client, body: Value| {
+        let c = c.clone();
+        async move { c.call(Method::PUT, "/api/v1/auth/identity", Some(body)).await }
+    };
+    // Refusals name their field, and change nothing.
+    for (body, field) in [
+        (json!({"real_name": "谭娜", "kind": "resident_id", "number": "110105194912310021"}), "number"),
+        (json!({"real_name": "谭娜", "kind": "resident_id", "number": "11010519490230002X"}), "number"),
+        (json!({"real_name": "谭娜", "kind": "driving_licence", "number": "11010519491231002X"}), "kind"),
+        (json!({"real_name": " ", "kind": "passport", "number": "E12345678"}), "real_name"),
+    ] {
+        let (s, b) = submit(&tina, body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {b}");
+        assert_eq!(b["details"]["field"], field, "{b}");
+    }
+    assert_eq!(tina.get("/api/v1/auth/me").await["user"]["identity"]["status"], "unverified");
+
+    let (s, b) =
+        submit(&tina, json!({"real_name": "谭娜", "kind": "resident_id", "number": "11010519491231002x"}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["real_name"], "谭娜");
+    assert_eq!(b["identity"]["status"], "pending");
+    assert_eq!(b["identity"]["number"], "110105********002X");
+    // The full number is nowhere in the database.
+    let dir = tp.hosts().parent().unwrap().to_owned();
+    let mut stored = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("govchain.db") {
+            stored.extend(std::fs::read(p).unwrap());
+        }
+    }
+    assert!(stored.windows(10).any(|w| w == b"110105****"), "the masked number is stored");
+    assert!(!stored.windows(18).any(|w| w.eq_ignore_ascii_case(b"11010519491231002X")));
+
+    // The tenant's admin is told and finds it in the pending filter.
+    let msgs = bob.get("/api/v1/messages").await;
+    assert!(msgs.as_array().unwrap().iter().any(|m| m["kind"] == "identity_submitted"), "{msgs}");
+    let pending = bob.get("/api/v1/users?identity=pending").await;
+    let ids: Vec<i64> = pending.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![tina_id]);
+    let (s, _) = bob.call(Method::GET, "/api/v1/users?identity=maybe", None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another tenant's admin: no such user. Oneself: refused.
+    let other = admin
+        .post(
+            "/api/v1/orgs",
+            json!({"name": "Water", "domain": "water.gov", "admin_username": "wendy", "admin_real_name": "W"}),
+        )
+        .await;
+    let wendy = Client::login(&tp.url, "wendy", other["initial_password"].as_str().unwrap()).await;
+    let review = format!("/api/v1/users/{tina_id}/identity-review");
+    let (s, _) = wendy.call(Method::POST, &review, Some(json!({"approve": true}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let bob_id = bob.get("/api/v1/auth/me").await["user"]["id"].as_i64().unwrap();
+    let (s, b) = bob
+        .call(
+            Method::POST,
+            &format!("/api/v1/users/{bob_id}/identity-review"),
+            Some(json!({"approve": true})),
+        )
+        .await;
+    assert_eq!((s, b["details"]["reason"].as_str()), (StatusCode::CONFLICT, Some("own")), "{b}");
+    // Tina cannot review herself either: she has no user management.
+    let (s, _) = tina.call(Method::POST, &review, Some(json!({"approve": true}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Rejected with an opinion, resubmitted, approved; not decided twice.
+    let (s, b) =
+        bob.call(Method::POST, &review, Some(json!({"approve": false, "opinion": "照片不清晰"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["identity"]["status"].as_str(), b["identity"]["opinion"].as_str()),
+        (Some("rejected"), Some("照片不清晰"))
+    );
+    assert_eq!(b["identity"]["reviewer"], "bob");
+    let (s, _) = bob.call(Method::POST, &review, Some(json!({"approve": true}))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, b) = submit(&tina, json!({"real_name": "谭娜", "kind": "passport", "number": "E12345678"})).await;
+    assert_eq!((s, b["identity"]["number"].as_str()), (StatusCode::OK, Some("E*****678")), "{b}");
+    let (s, b) = admin.call(Method::POST, &review, Some(json!({"approve": true, "opinion": "ok"}))).await;
+    assert_eq!((s, b["identity"]["status"].as_str()), (StatusCode::OK, Some("verified")), "{b}");
+    let (s, b) = submit(&tina, json!({"real_name": "谭娜", "kind": "passport", "number": "E12345678"})).await;
+    assert_eq!((s, b["details"]["reason"].as_str()), (StatusCode::CONFLICT, Some("already_verified")), "{b}");
+
+    // A new real name is no longer the verified one.
+    let b = bob
+        .call(Method::PATCH, &format!("/api/v1/users/{tina_id}"), Some(json!({"real_name": "Tina Tan"})))
+        .await
+        .1;
+    assert_eq!(b["identity"]["status"], "unverified", "{b}");
 }
