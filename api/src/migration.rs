@@ -623,6 +623,8 @@ impl MigrationName for Identity {
     }
 }
 
+// Column names: every one is an `identity_*` figure.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum UserIdentity {
     IdentityStatus,

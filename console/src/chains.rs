@@ -418,7 +418,7 @@ fn node_actions(
             let (act, path) = (act.clone(), format!("{base}/{verb}"));
             confirm_button(format!("{name}-{verb}"), label, question, move || act.run(path.clone(), false, || ()))
         }).collect_view())}
-        {(operate && (mine || chain_ours)).then(|| move || several.get().then(|| {
+        {(operate && (mine || chain_ours)).then_some(move || several.get().then(|| {
             let (remove, path) = (remove.clone(), remove_path.clone());
             confirm_button(format!("{remove_id}-remove"), Key::Remove, Key::ConfirmRemoveNode, move || {
                 remove.run(path.clone(), true, || ());

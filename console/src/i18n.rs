@@ -758,6 +758,21 @@ pub fn permission(lang: Lang, name: &str) -> String {
     lang.t(key).to_owned()
 }
 
+/// A real-name verification's state in `lang` (`pending` reads "awaiting
+/// review" here, not "awaiting approval").
+pub fn identity_state(lang: Lang, value: &str) -> String {
+    if value == "pending" { lang.t(Key::IdentityAwaiting).to_owned() } else { state(lang, value) }
+}
+
+/// An identity document's kind in `lang`.
+pub fn identity_kind(lang: Lang, value: &str) -> String {
+    match value {
+        "resident_id" => lang.t(Key::ResidentId).to_owned(),
+        "passport" => lang.t(Key::Passport).to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,20 +817,5 @@ mod tests {
         assert_eq!(state(Lang::Zh, "running"), "运行中");
         assert_eq!(state(Lang::En, "running"), "Running");
         assert_eq!(state(Lang::En, "weird"), "weird");
-    }
-}
-
-/// A real-name verification's state in `lang` (`pending` reads "awaiting
-/// review" here, not "awaiting approval").
-pub fn identity_state(lang: Lang, value: &str) -> String {
-    if value == "pending" { lang.t(Key::IdentityAwaiting).to_owned() } else { state(lang, value) }
-}
-
-/// An identity document's kind in `lang`.
-pub fn identity_kind(lang: Lang, value: &str) -> String {
-    match value {
-        "resident_id" => lang.t(Key::ResidentId).to_owned(),
-        "passport" => lang.t(Key::Passport).to_owned(),
-        other => other.to_owned(),
     }
 }
