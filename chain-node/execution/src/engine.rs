@@ -9,7 +9,7 @@ use govchain_types::{Event, HexValue, HistoryEntry, StateWrite, Transaction, TxT
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Error, NativeEngine, Result, TxContext,
+    Error, EvmConfig, EvmEngine, NativeEngine, Result, TxContext,
     state::{Layer, Layered, StateView},
 };
 
@@ -44,12 +44,17 @@ pub trait ExecutionEngine: Send + Sync {
     }
 }
 
-/// Writes and events of the running transaction, kept until it succeeds.
+/// Writes and events of the running transaction, kept until it succeeds,
+/// and its gas, which counts toward the block whether it succeeds or not.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) layer: Layer,
     pub(crate) writes: Vec<StateWrite>,
     pub(crate) events: Vec<Event>,
+    /// Gas used by the block's earlier transactions.
+    pub(crate) block_gas: u64,
+    /// Gas charged to this transaction.
+    pub(crate) gas_used: u64,
 }
 
 /// What an engine sees while it runs one transaction: the context, the state
@@ -86,7 +91,7 @@ impl<'a> TxEnv<'a> {
         self.read_only
     }
 
-    fn view(&self) -> Layered<'_> {
+    pub(crate) fn view(&self) -> Layered<'_> {
         Layered { base: self.committed, top: &self.scratch.layer }
     }
 
@@ -139,6 +144,24 @@ impl<'a> TxEnv<'a> {
     pub fn emit(&mut self, source: &str, name: &str, data: Vec<u8>) {
         self.scratch.events.push(Event { contract: source.to_owned(), name: name.to_owned(), data });
     }
+
+    /// Gas used by the block's earlier transactions, for engines that meter
+    /// gas against a per-block limit (0 in a query).
+    pub fn block_gas_used(&self) -> u64 {
+        self.scratch.block_gas
+    }
+
+    /// Charges `gas` to this transaction. Unlike writes and events, charged
+    /// gas counts toward the block even when the transaction fails, so a
+    /// block of failing transactions still fills up.
+    pub fn charge_gas(&mut self, gas: u64) {
+        self.scratch.gas_used = self.scratch.gas_used.saturating_add(gas);
+    }
+
+    /// Gas charged to this transaction so far.
+    pub fn gas_charged(&self) -> u64 {
+        self.scratch.gas_used
+    }
 }
 
 /// An engine a chain can name in its genesis.
@@ -148,19 +171,51 @@ pub enum EngineKind {
     /// The native contracts compiled into the node ([`NativeEngine`]): runs
     /// `invoke` transactions.
     Native,
+    /// The Ethereum virtual machine ([`EvmEngine`]): runs `evm_create` and
+    /// `evm_call` transactions, configured by [`ExecutionSpec::evm`].
+    Evm,
 }
 
 impl EngineKind {
-    /// A fresh engine of this kind.
+    /// A fresh engine of this kind, in its default configuration.
     pub fn engine(self) -> Box<dyn ExecutionEngine> {
         match self {
             EngineKind::Native => Box::new(NativeEngine::builtin()),
+            EngineKind::Evm => Box::new(EvmEngine::new(EvmConfig::default())),
         }
+    }
+
+    /// A fresh engine of this kind, configured as `spec` says.
+    /// A chain that also runs the EVM gets the `contracts` system contract
+    /// (the EVM's lifecycle and governance) in its native engine.
+    pub fn engine_for(self, spec: &ExecutionSpec) -> Result<Box<dyn ExecutionEngine>> {
+        Ok(match self {
+            EngineKind::Native => {
+                let mut native = NativeEngine::builtin();
+                if spec.engines.contains(&EngineKind::Evm) {
+                    let config = spec.evm.clone().unwrap_or_default();
+                    native.register(Box::new(crate::evm::ContractsContract::new(config)))?;
+                }
+                Box::new(native)
+            }
+            EngineKind::Evm => {
+                let config = spec.evm.clone().unwrap_or_default();
+                config.validate()?;
+                Box::new(EvmEngine::new(config))
+            }
+        })
     }
 }
 
 /// The execution engines a chain runs, as its genesis names them; every
 /// node of the chain builds the same [`Executor`](crate::Executor) from it.
+///
+/// In a genesis document (`execution`), a chain running Solidity beside
+/// the native contracts:
+///
+/// ```json
+/// {"engines": ["native", "evm"], "evm": {"chain_id": 4242}}
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionSpec {
@@ -168,11 +223,39 @@ pub struct ExecutionSpec {
     /// are refused (a `Failed` receipt) on every node alike.
     #[serde(default = "ExecutionSpec::default_engines")]
     pub engines: Vec<EngineKind>,
+    /// Configuration of the `evm` engine (chain id, gas limits); its
+    /// defaults ([`EvmConfig::default`]) when left out. Only allowed when
+    /// `engines` names `evm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmConfig>,
 }
 
 impl ExecutionSpec {
     fn default_engines() -> Vec<EngineKind> {
         vec![EngineKind::Native]
+    }
+
+    /// Checks that the engines' configurations fit the engines named.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(evm) = &self.evm {
+            if !self.engines.contains(&EngineKind::Evm) {
+                return Err(Error::InvalidArgument(
+                    "execution.evm configures the `evm` engine, which `engines` does not name".into(),
+                ));
+            }
+            evm.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The native contracts and the EVM, with the EVM chain id derived from
+    /// the chain's name ([`EvmConfig::chain_id_for`]) and the default gas
+    /// limits: what the platform gives every chain it creates.
+    pub fn with_evm(chain_name: &str) -> Self {
+        ExecutionSpec {
+            engines: vec![EngineKind::Native, EngineKind::Evm],
+            evm: Some(EvmConfig { chain_id: EvmConfig::chain_id_for(chain_name), ..EvmConfig::default() }),
+        }
     }
 
     /// Whether this is the default (native contracts only); a genesis
@@ -185,6 +268,6 @@ impl ExecutionSpec {
 
 impl Default for ExecutionSpec {
     fn default() -> Self {
-        ExecutionSpec { engines: Self::default_engines() }
+        ExecutionSpec { engines: Self::default_engines(), evm: None }
     }
 }

@@ -118,7 +118,11 @@ impl Executor {
 
     /// The executor a chain's genesis asks for: its engines, in order.
     pub fn from_spec(spec: &ExecutionSpec) -> Result<Self> {
-        spec.engines.iter().try_fold(Executor::builder(), |b, kind| b.boxed(kind.engine())).map(|b| b.build())
+        spec.validate()?;
+        spec.engines
+            .iter()
+            .try_fold(Executor::builder(), |b, kind| b.boxed(kind.engine_for(spec)?))
+            .map(|b| b.build())
     }
 
     fn register(&mut self, engine: Box<dyn ExecutionEngine>) -> Result<()> {
@@ -156,6 +160,9 @@ impl Executor {
     /// of the block's earlier writes; returns one receipt and one write list
     /// per transaction. A rejected transaction gives a `Failed` receipt with
     /// no writes and no events; only a storage failure of `view` is an `Err`.
+    /// Engines that meter gas see what the block's earlier transactions
+    /// used ([`TxEnv::block_gas_used`]); gas a transaction was charged
+    /// counts even when it fails.
     /// Deterministic: the same inputs give the same outputs on every node.
     pub fn execute_block(
         &self,
@@ -163,10 +170,11 @@ impl Executor {
         txs: &[(&Transaction, TxContext)],
     ) -> Result<BlockOutcome> {
         let mut block = Layer::new();
+        let mut block_gas = 0u64;
         let mut outcome =
             BlockOutcome { receipts: Vec::with_capacity(txs.len()), writes: Vec::with_capacity(txs.len()) };
         for (index, (tx, ctx)) in txs.iter().enumerate() {
-            let mut scratch = Scratch::default();
+            let mut scratch = Scratch { block_gas, ..Scratch::default() };
             let result = {
                 let committed = Layered { base: view, top: &block };
                 let mut env = TxEnv { ctx, committed: &committed, scratch: &mut scratch, read_only: false };
@@ -175,6 +183,7 @@ impl Executor {
                     None => Err(Error::UnsupportedTxType(tx.body.tx_type)),
                 }
             };
+            block_gas = block_gas.saturating_add(scratch.gas_used);
             let mut receipt = Receipt {
                 tx_id: ctx.tx_id,
                 height: ctx.height,

@@ -7,8 +7,8 @@
 //! and one list of [`StateWrite`](govchain_types::StateWrite)s per transaction.
 //! It hands each transaction to the [`ExecutionEngine`] registered for its
 //! [`TxType`](govchain_types::TxType): the [`NativeEngine`] runs `invoke`
-//! transactions today; an EVM engine registers for `evm_create`/`evm_call`
-//! the same way. A chain's genesis names its engines ([`ExecutionSpec`]) and
+//! transactions, the [`EvmEngine`] (module [`evm`]) runs
+//! `evm_create`/`evm_call` transactions. A chain's genesis names its engines ([`ExecutionSpec`]) and
 //! every node builds the same executor from it ([`Executor::from_spec`]).
 //! Every engine writes through the same [`TxEnv`], so its writes reach the
 //! same state store and state root.
@@ -23,6 +23,10 @@
 //!   to the organization that first put it.
 //! - `evidence` ([`EvidenceContract`], payload [`EvidenceCall`]): trusted
 //!   evidence of SPEC GOV-5 — store a document digest once, verify later.
+//! - `contracts` ([`ContractsContract`](evm::ContractsContract), payload
+//!   [`ContractsCall`]), on chains that run the EVM: the lifecycle of EVM
+//!   contracts (versions, upgrade, freeze, access lists) and its
+//!   governance (proposals and votes of member organizations).
 //!
 //! A rejected call (bad payload, permission denied, limit exceeded ...)
 //! yields a `Failed` receipt with a message and no writes; it never aborts
@@ -32,9 +36,11 @@
 //! transaction admission, signature checks or replay rules (done before
 //! execution).
 
+pub mod abi;
 mod data;
 mod engine;
 mod evidence;
+pub mod evm;
 mod executor;
 pub mod json;
 mod native;
@@ -47,6 +53,9 @@ pub use data::{
 };
 pub use engine::{EngineKind, ExecutionEngine, ExecutionSpec, TxEnv};
 pub use evidence::{EvidenceCall, EvidenceContract, EvidenceRecord, MAX_DIGEST, MAX_ID, MAX_META};
+pub use evm::{
+    ContractsCall, EvmCall, EvmConfig, EvmCreate, EvmEngine, EvmLog, GovernancePolicy, GovernedAction,
+};
 pub use executor::{BlockOutcome, Executor, ExecutorBuilder, TxContext};
 pub use native::{CallEnv, MAX_CALL_DEPTH, NativeContract, NativeEngine};
 pub use state::{Layer, Layered, MemState, StateView};
@@ -98,6 +107,36 @@ pub enum Error {
     /// A query (read-only run) tried to write state.
     #[error("a read-only query cannot write state; send the call as a transaction")]
     ReadOnly,
+    /// The EVM ran the transaction and it reverted (`REVERT`); the reason
+    /// is decoded when the revert data is `Error(string)` or `Panic(uint256)`.
+    #[error("execution reverted: {reason} (gas used {gas_used})")]
+    Reverted {
+        /// The decoded reason, or the revert data in hex.
+        reason: String,
+        /// Gas the transaction used; it counts toward the block.
+        gas_used: u64,
+    },
+    /// The EVM stopped the transaction (out of gas, invalid opcode, stack
+    /// overflow, code size limit ...); all its gas is used.
+    #[error("execution halted: {reason} (gas used {gas_used})")]
+    Halted {
+        /// Why it stopped.
+        reason: String,
+        /// Gas the transaction used; it counts toward the block.
+        gas_used: u64,
+    },
+    /// The transaction asks for more gas than its block has left.
+    #[error(
+        "block gas limit reached: the transaction asks for {requested} gas, the block has {remaining} of {limit} left"
+    )]
+    BlockGasLimit {
+        /// The transaction's gas limit.
+        requested: u64,
+        /// Gas the block has left.
+        remaining: u64,
+        /// The block's gas limit.
+        limit: u64,
+    },
     /// A second contract was registered under a taken name.
     #[error("a contract named `{0}` is registered already")]
     DuplicateContract(String),
@@ -139,6 +178,9 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::CallDepth(_) => "call_depth",
             Error::ReadOnly => "read_only",
+            Error::Reverted { .. } => "reverted",
+            Error::Halted { .. } => "halted",
+            Error::BlockGasLimit { .. } => "block_gas_limit",
             Error::DuplicateContract(_) => "duplicate_contract",
             Error::DuplicateEngine { .. } => "duplicate_engine",
         }

@@ -77,9 +77,10 @@ impl<'a> CallEnv<'a> {
     }
 
     /// The transaction-wide environment, scoped to nothing: reads and
-    /// writes through it name their key space. Kept private so that a
-    /// contract stays inside its own storage.
-    fn tx_env(&mut self) -> TxEnv<'_> {
+    /// writes through it name their key space. Crate-private so that a
+    /// contract stays inside its own storage; only system contracts of
+    /// this crate (the EVM's `contracts`) reach other key spaces.
+    pub(crate) fn tx_env(&mut self) -> TxEnv<'_> {
         TxEnv {
             ctx: self.ctx,
             committed: self.committed,

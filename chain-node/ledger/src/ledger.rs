@@ -108,6 +108,15 @@ fn encode_block(block: &Block) -> EncodedBlock {
     EncodedBlock { bytes, spans }
 }
 
+/// The id of `tx`, whose encoded body is `body` ([`Transaction::id`]
+/// without encoding the body again).
+fn tx_id(suite: Suite, tx: &Transaction, body: &[u8]) -> Hash {
+    match tx.body.tx_type {
+        govchain_types::TxType::Ethereum => tx.id(suite),
+        _ => Hash(suite.hash(body)),
+    }
+}
+
 fn corrupt(what: impl fmt::Display, e: impl fmt::Display) -> Error {
     Error::Corrupt(format!("{what}: {e}"))
 }
@@ -394,8 +403,12 @@ impl Ledger {
         }
 
         let encoded = encode_block(block);
-        let tx_ids: Vec<Hash> =
-            encoded.spans.iter().map(|&(s, b, _)| Hash(self.suite.hash(&encoded.bytes[s..b]))).collect();
+        let tx_ids: Vec<Hash> = encoded
+            .spans
+            .iter()
+            .zip(&block.transactions)
+            .map(|(&(s, b, _), tx)| tx_id(self.suite, tx, &encoded.bytes[s..b]))
+            .collect();
         let leaves: Vec<&[u8]> = encoded.spans.iter().map(|&(s, _, e)| &encoded.bytes[s..e]).collect();
         if merkle::root(self.suite, &leaves) != h.tx_root {
             return Err(Rejection::TxRoot.into());
@@ -776,8 +789,10 @@ impl Ledger {
                 return Err(fail("transaction root mismatch".into()));
             }
             let mut receipts = Vec::with_capacity(block.transactions.len());
-            for (index, &(start, body_end, end)) in encoded.spans.iter().enumerate() {
-                let tx_id = Hash(self.suite.hash(&bytes[start..body_end]));
+            for (index, (&(start, body_end, end), tx)) in
+                encoded.spans.iter().zip(&block.transactions).enumerate()
+            {
+                let tx_id = tx_id(self.suite, tx, &bytes[start..body_end]);
                 let (tx, receipt) =
                     self.tx_entry(&tx_id)?.ok_or_else(|| fail(format!("transaction {tx_id} not indexed")))?;
                 let expected = TxEntry {
@@ -892,6 +907,8 @@ impl DoubleEndedIterator for StateIter {
         Some(self.convert(guard))
     }
 }
+
+mod past;
 
 #[cfg(test)]
 mod tests;

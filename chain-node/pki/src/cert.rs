@@ -89,6 +89,12 @@ pub fn parse(pem: &str) -> Result<CertInfo> {
     ParsedCert::from_pem(pem)?.info()
 }
 
+/// The DER bytes of a govchain certificate in PEM (what a transaction's
+/// signer carries), checked like [`parse`].
+pub fn to_der(pem: &str) -> Result<Vec<u8>> {
+    ParsedCert::from_pem(pem)?.cert.to_der().map_err(|e| Error::Malformed(e.to_string()))
+}
+
 /// Verifies `leaf_pem` against the chain `operating_pem` -> `root_pem` at time `at`.
 ///
 /// Checks, for all three certificates: the govchain profile ([`parse`]), that keys and

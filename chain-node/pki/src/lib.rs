@@ -30,7 +30,7 @@ mod keys;
 mod profile;
 
 pub use ca::{CaKeyPair, ChainCa, RootKey};
-pub use cert::{CertInfo, CertRole, parse, verify_chain};
+pub use cert::{CertInfo, CertRole, parse, to_der, verify_chain};
 pub use govchain_crypto::Suite;
 pub use keys::SM2_DEFAULT_DISTID;
 pub use profile::{CLOCK_SKEW_ALLOWANCE, CertKind, IssueRequest, Validity};

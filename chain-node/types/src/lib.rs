@@ -75,6 +75,10 @@ pub enum Error {
     /// The transaction has no signer.
     #[error("transaction has no signer")]
     NoSigner,
+    /// An Ethereum-signed transaction was given to the suite's signature
+    /// check; the `evm` engine's rules verify those.
+    #[error("an Ethereum-signed transaction is verified by the evm engine's rules, not by the chain's suite")]
+    EthereumSigned,
     /// Signers and signatures differ in number.
     #[error("{signers} signers but {signatures} signatures")]
     SignatureCount {

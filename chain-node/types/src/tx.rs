@@ -38,6 +38,16 @@ pub enum TxType {
     EvmCall,
     /// Chain administration (config, membership) decided by consensus.
     System,
+    /// An Ethereum-signed transaction (EIP-2718 envelope: legacy with
+    /// EIP-155, EIP-2930 or EIP-1559) on an `intl-k1` chain running the
+    /// `evm` engine. `data` is the raw signed envelope, which every node
+    /// re-verifies; the other body fields are derived from it (see
+    /// [`Transaction::id`] and the `evm` engine's `ethtx` module): `nonce`
+    /// and `sender` are the envelope's nonce and recovered signer,
+    /// `recipient` its `to` (`0x` + 40 hex digits, empty for a
+    /// deployment), `timestamp_ms` 0, `memo` empty, no signers and no
+    /// signatures.
+    Ethereum,
 }
 
 impl TxType {
@@ -48,6 +58,7 @@ impl TxType {
             TxType::EvmCreate => "evm_create",
             TxType::EvmCall => "evm_call",
             TxType::System => "system",
+            TxType::Ethereum => "ethereum",
         }
     }
 
@@ -57,6 +68,7 @@ impl TxType {
             TxType::EvmCreate => 2,
             TxType::EvmCall => 3,
             TxType::System => 4,
+            TxType::Ethereum => 5,
         }
     }
 }
@@ -80,6 +92,7 @@ impl Decode for TxType {
             2 => Ok(TxType::EvmCreate),
             3 => Ok(TxType::EvmCall),
             4 => Ok(TxType::System),
+            5 => Ok(TxType::Ethereum),
             tag => Err(Error::InvalidTag { what: "tx type", tag }),
         }
     }
@@ -255,14 +268,30 @@ impl TxBody {
 impl Transaction {
     /// The transaction id: the suite's hash of the encoded body. Signatures
     /// are outside it, so re-encoding a signature cannot change the id.
+    ///
+    /// An [`TxType::Ethereum`] transaction's id is the suite's hash of its
+    /// raw envelope (`data`) instead: on `intl-k1` chains that is
+    /// Keccak-256, the transaction hash Ethereum tools expect. The rest of
+    /// its body is derived from the envelope and checked against it, so
+    /// the envelope determines the whole transaction.
     pub fn id(&self, suite: Suite) -> Hash {
-        Hash(suite.hash(&self.body.encode()))
+        match self.body.tx_type {
+            TxType::Ethereum => Hash(suite.hash(&self.body.data)),
+            _ => Hash(suite.hash(&self.body.encode())),
+        }
     }
 
     /// Checks shape limits, the chain id, the sender and every signature;
     /// returns the id and the signers' keys.
+    ///
+    /// [`TxType::Ethereum`] transactions carry no signers of the suite and
+    /// are refused here with [`Error::EthereumSigned`]: the `evm` engine's
+    /// rules verify them.
     pub fn verify(&self, suite: Suite, chain_id: &str) -> Result<(Hash, Vec<PublicKey>)> {
         let b = &self.body;
+        if b.tx_type == TxType::Ethereum {
+            return Err(Error::EthereumSigned);
+        }
         check_len("chain_id", b.chain_id.len(), MAX_CHAIN_ID)?;
         check_len("recipient", b.recipient.len(), MAX_RECIPIENT)?;
         check_len("memo", b.memo.len(), MAX_MEMO)?;

@@ -136,9 +136,9 @@ fn the_genesis_names_the_engines() {
     assert_eq!(exec.engine_names().collect::<Vec<_>>(), ["native"]);
     let bad = serde_json::from_str::<ExecutionSpec>(r#"{"engines": ["wasm"]}"#).unwrap_err();
     assert!(bad.to_string().contains("unknown variant `wasm`"), "{bad}");
-    let twice = ExecutionSpec { engines: vec![EngineKind::Native, EngineKind::Native] };
+    let twice = ExecutionSpec { engines: vec![EngineKind::Native, EngineKind::Native], evm: None };
     assert!(matches!(Executor::from_spec(&twice), Err(Error::DuplicateEngine { .. })));
-    let none = ExecutionSpec { engines: vec![] };
+    let none = ExecutionSpec { engines: vec![], evm: None };
     assert_eq!(Executor::from_spec(&none).unwrap().engine_names().count(), 0);
 }
 

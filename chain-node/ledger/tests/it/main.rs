@@ -7,6 +7,7 @@
 mod commit;
 mod crash;
 mod nonces;
+mod past;
 mod queries;
 
 use std::path::Path;
