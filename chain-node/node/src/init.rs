@@ -8,6 +8,7 @@ use std::{
 };
 
 use govchain_crypto::{PrivateKey, Suite};
+use govchain_execution::ExecutionSpec;
 use govchain_pki::{ChainCa, IssueRequest, Validity};
 use govchain_types::{
     chain::{BlockPolicy, ConsensusKind},
@@ -162,6 +163,23 @@ pub struct NetworkOptions {
     pub api_port: u16,
     /// Port of every node's node-to-node (mutual TLS) listener.
     pub p2p_port: u16,
+}
+
+/// Sets the `execution` of the genesis of the node directories `dirs`,
+/// which [`init_node_dir`] or [`init_network`] just made (before any node
+/// started: the genesis is fixed from the first block on). Every directory
+/// gets the same document.
+pub fn set_execution(dirs: &[PathBuf], spec: &ExecutionSpec) -> Result<()> {
+    for dir in dirs {
+        let path = dir.join("genesis.json");
+        let mut genesis = Genesis::load(&path)?;
+        genesis.execution = spec.clone();
+        genesis.validate()?;
+        let json = serde_json::to_string_pretty(&genesis).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(&path, json)
+            .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// Most nodes `init_network` creates.
@@ -587,5 +605,33 @@ mod tests {
             .expect_err("no organization");
         assert!(err.to_string().contains("organization is empty"), "{err}");
         assert!(!dir.path().join(CONFIG_FILE).exists());
+    }
+
+    #[test]
+    fn development_chains_get_the_evm_with_a_chain_id_from_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = NetworkOptions {
+            chain_id: "dept-a".into(),
+            suite: Suite::IntlK1,
+            consensus: "raft".into(),
+            nodes: 3,
+            organization: "city".into(),
+            first_ip: 11,
+            api_port: 8600,
+            p2p_port: 8700,
+        };
+        let dirs = init_network(dir.path(), &opts).expect("init");
+        set_execution(&dirs, &ExecutionSpec::with_evm("dept-a")).expect("set");
+        let docs: Vec<String> =
+            dirs.iter().map(|d| std::fs::read_to_string(d.join("genesis.json")).expect("read")).collect();
+        assert!(docs.iter().all(|d| d == &docs[0]), "every member has the same genesis");
+        let genesis = Genesis::load(&dirs[0].join("genesis.json")).expect("loads and validates");
+        assert_eq!(
+            genesis.execution.engines,
+            vec![govchain_execution::EngineKind::Native, govchain_execution::EngineKind::Evm]
+        );
+        let evm = genesis.execution.evm.expect("evm config");
+        assert_eq!(evm.chain_id, govchain_execution::EvmConfig::chain_id_for("dept-a"));
+        assert_ne!(evm.chain_id, govchain_execution::EvmConfig::chain_id_for("dev"));
     }
 }

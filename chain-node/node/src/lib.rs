@@ -30,6 +30,10 @@ pub enum Error {
     /// The transaction is malformed or badly signed.
     #[error("invalid transaction: {0}")]
     InvalidTx(#[from] govchain_types::Error),
+    /// An Ethereum-signed transaction is refused (see
+    /// [`govchain_execution::evm::ethtx`]).
+    #[error("{0}")]
+    InvalidEthTx(#[from] govchain_execution::evm::ethtx::EthTxError),
     /// A signer's certificate is refused: no CA on this chain, not from the
     /// chain's CA, not valid now (or at block time), not a user or node
     /// certificate, or not for the signer's key.
@@ -124,6 +128,10 @@ impl Error {
             Error::InvalidTx(govchain_types::Error::BadSignature { .. }) => "bad_signature",
             Error::InvalidTx(govchain_types::Error::WrongChain { .. }) => "wrong_chain",
             Error::InvalidTx(_) => "invalid_transaction",
+            Error::InvalidEthTx(govchain_execution::evm::ethtx::EthTxError::NonceTooLow { .. }) => {
+                "nonce_too_low"
+            }
+            Error::InvalidEthTx(_) => "invalid_ethereum_transaction",
             Error::BadTimestamp { .. } => "bad_timestamp",
             Error::BadCertificate(_) => "bad_certificate",
             Error::Duplicate { .. } => "duplicate",
@@ -155,7 +163,9 @@ pub fn init_tracing() {
 }
 
 /// Starts the node from `config`, serves its API until SIGINT/SIGTERM, and
-/// prints `node=<id> url=<base url>` to stdout once it listens.
+/// prints `node=<id> url=<base url>` to stdout once it listens, then on an
+/// `intl-k1` chain running the `evm` engine `eth_rpc=<base url>/v1/eth`
+/// (the Ethereum JSON-RPC).
 pub async fn run(config: config::NodeConfig) -> Result<()> {
     let listen = config.listen;
     let node = Node::start(config).await?;
@@ -164,12 +174,22 @@ pub async fn run(config: config::NodeConfig) -> Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
     println!("node={} url=http://{addr}", node.config().node_id);
+    if let Some(rpc) = eth_rpc_url(&node, &format!("http://{addr}")) {
+        println!("eth_rpc={rpc}");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     axum::serve(listener, rpc::router(node))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The Ethereum JSON-RPC URL of a node serving at `base`, if its chain
+/// serves one (an `intl-k1` chain running the `evm` engine).
+pub fn eth_rpc_url(node: &Node, base: &str) -> Option<String> {
+    (node.suite() == govchain_crypto::Suite::IntlK1 && node.evm_config().is_some())
+        .then(|| format!("{base}/v1/eth"))
 }
 
 async fn shutdown_signal() {

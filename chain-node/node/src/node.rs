@@ -10,7 +10,13 @@ use std::{
 
 use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, Role, StoreError};
 use govchain_crypto::{Address, PrivateKey, Suite};
-use govchain_execution::{BlockOutcome, Executor, TxContext};
+use govchain_execution::{
+    BlockOutcome, EngineKind, EvmConfig, Executor, TxContext,
+    evm::{
+        ethtx::{self, EthTxError},
+        read_account,
+    },
+};
 use govchain_ledger::Ledger;
 use govchain_types::{
     BLOCK_VERSION, Block, BlockHeader, BlockSignature, Hash, HexValue, Receipt, StateWrite, Transaction,
@@ -133,8 +139,14 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let certs = Certs::new(genesis.suite, genesis.ca.as_ref())?;
         let admission = Admission::new(config.admission_budget(), config.mempool_capacity);
-        let executor = Executor::from_spec(&genesis.execution)
-            .map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
+        // Governance members left out of the genesis are its members'
+        // organizations (the same list on every node).
+        let spec = genesis
+            .execution
+            .clone()
+            .with_governance_members(genesis.members.iter().map(|m| m.organization.as_str()));
+        let executor =
+            Executor::from_spec(&spec).map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
         let inner = Arc::new(Inner {
             config,
             genesis,
@@ -268,6 +280,23 @@ impl Node {
         }
     }
 
+    /// The `evm` engine's configuration, if the chain's genesis names the
+    /// engine.
+    pub fn evm_config(&self) -> Option<EvmConfig> {
+        self.inner.evm_config()
+    }
+
+    /// Admits a raw Ethereum-signed transaction (an EIP-2718 envelope), as
+    /// `eth_sendRawTransaction` does: wraps it as an `ethereum` transaction
+    /// ([`ethtx::wrap`]) and submits it without waiting. Returns its id,
+    /// the Keccak-256 hash of `raw`.
+    pub async fn submit_ethereum(&self, raw: &[u8]) -> Result<Hash> {
+        let evm = self.evm_config().ok_or(EthTxError::NoEvm)?;
+        let genesis = &self.inner.genesis;
+        let tx = ethtx::wrap(raw, genesis.suite, &genesis.chain_id, evm.chain_id)?;
+        Ok(self.submit(tx, SubmitMode::Async).await?.tx_id)
+    }
+
     /// Verifies and admits a transaction; with [`SubmitMode::Sync`] waits
     /// for its receipt.
     pub async fn submit(&self, tx: Transaction, mode: SubmitMode) -> Result<SubmitResponse> {
@@ -288,27 +317,37 @@ impl Node {
         // its time waking and parking them.)
         let (reply, verified) = oneshot::channel();
         rayon::spawn(move || {
-            let result = tx
-                .verify(inner.genesis.suite, &inner.genesis.chain_id)
-                .map_err(Error::from)
-                .and_then(|(id, _keys)| {
-                    inner.certs.organization(&tx.body.signers, SystemTime::now())?;
-                    Ok((tx, id))
-                });
+            let result = inner.verify_tx(&tx).and_then(|id| {
+                inner.certs.organization(&tx.body.signers, SystemTime::now())?;
+                Ok((tx, id))
+            });
             // The submitter may have gone away; nothing to do then.
             let _ = reply.send(result);
         });
         let (tx, id) = verified.await.map_err(|_| Error::ShuttingDown)??;
         let now = now_ms();
-        if !tx.body.in_time_window(now) {
+        let ethereum = tx.body.tx_type == TxType::Ethereum;
+        // (Ethereum transactions have no timestamp.)
+        if !ethereum && !tx.body.in_time_window(now) {
             return Err(Error::BadTimestamp { timestamp_ms: tx.body.timestamp_ms, now_ms: now });
         }
         if self.inner.ledger.contains_tx(&id)? {
             return Err(Error::Duplicate { tx_id: id, committed: true });
         }
+        if ethereum {
+            // Their own nonce rule (evm::ethtx): a nonce already passed is
+            // refused early.
+            let next =
+                read_account(&LedgerView(&self.inner.ledger), &tx.body.sender.0)?.map_or(0, |a| a.nonce);
+            if tx.body.nonce < next {
+                return Err(EthTxError::NonceTooLow { nonce: tx.body.nonce, next }.into());
+            }
+        }
         // A (sender, nonce) pair used by a recent committed transaction is
         // refused here already; blocks refuse it too (replay.rs).
-        crate::replay::PendingPairs::committed(&self.inner.ledger, &tx.body, now)?;
+        if !ethereum {
+            crate::replay::PendingPairs::committed(&self.inner.ledger, &tx.body, now)?;
+        }
         // Clients need not know who leads: a follower hands the transaction
         // to the leader over the authenticated peer link.
         if let Some(peers) = &self.peers
@@ -342,7 +381,7 @@ impl Node {
             return Err(Error::Duplicate { tx_id: id, committed: false });
         }
         let (sender, nonce) = (tx.body.sender, tx.body.nonce);
-        if let Err(e) = self.inner.pairs.admit(&tx.body, id, now) {
+        if let Err(e) = if ethereum { Ok(()) } else { self.inner.pairs.admit(&tx.body, id, now) } {
             lock(&self.inner.pending).remove(&id);
             return Err(e);
         }
@@ -386,6 +425,23 @@ impl Inner {
     /// The chain's genesis.
     pub(crate) fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// The `evm` engine's configuration, if the chain runs it.
+    pub(crate) fn evm_config(&self) -> Option<EvmConfig> {
+        let spec = &self.genesis.execution;
+        spec.engines.contains(&EngineKind::Evm).then(|| spec.evm.clone().unwrap_or_default())
+    }
+
+    /// Checks a transaction's signatures (or, for an Ethereum-signed one,
+    /// its envelope) against this chain; returns its id.
+    fn verify_tx(&self, tx: &Transaction) -> Result<Hash> {
+        let (suite, chain_id) = (self.genesis.suite, &self.genesis.chain_id);
+        if tx.body.tx_type != TxType::Ethereum {
+            return Ok(tx.verify(suite, chain_id)?.0);
+        }
+        let evm = self.evm_config().ok_or(EthTxError::NoEvm)?;
+        Ok(ethtx::verify(tx, suite, chain_id, evm.chain_id)?)
     }
 
     /// The node key in PKCS#8 PEM (for its TLS identity).
@@ -487,13 +543,12 @@ impl Inner {
             let mut forwarded = lock(&self.forwarded);
             txs.iter().map(|(id, _)| pending.contains(id) || forwarded.remove(id)).collect()
         };
-        let chain_id = &self.genesis.chain_id;
         let signatures: Vec<std::result::Result<(), String>> = txs
             .par_iter()
             .zip(admitted.par_iter())
             .map(|((_, tx), admitted)| match admitted {
                 true => Ok(()),
-                false => tx.verify(suite, chain_id).map(drop).map_err(|e| e.to_string()),
+                false => self.verify_tx(tx).map(drop).map_err(|e| e.to_string()),
             })
             .collect();
         // The organization each transaction acts for, from its certificates

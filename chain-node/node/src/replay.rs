@@ -14,7 +14,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use govchain_crypto::Address;
 use govchain_ledger::Ledger;
-use govchain_types::{Hash, MAX_TX_AGE_MS, Transaction, TxBody};
+use govchain_types::{Hash, MAX_TX_AGE_MS, Transaction, TxBody, TxType};
 
 use crate::{Error, Result, node::lock};
 
@@ -38,6 +38,11 @@ pub(crate) fn screen(
     let mut in_block: HashMap<(Address, u64), Hash> = HashMap::new();
     for ((id, tx), refusal) in txs.iter().zip(refusals.iter_mut()) {
         let body = &tx.body;
+        if body.tx_type == TxType::Ethereum {
+            // Outside the rule: an Ethereum transaction's nonce is checked
+            // against its EVM account nonce when it runs (evm::ethtx).
+            continue;
+        }
         let refuse = |refusal: &mut std::result::Result<String, String>, message: String| {
             if refusal.is_ok() {
                 *refusal = Err(message);
@@ -130,7 +135,7 @@ impl PendingPairs {
         if pairs.is_empty() {
             return;
         }
-        for tx in txs {
+        for tx in txs.into_iter().filter(|tx| tx.body.tx_type != TxType::Ethereum) {
             pairs.remove(&(tx.body.sender, tx.body.nonce));
         }
     }

@@ -297,6 +297,22 @@ impl Client {
         Self::read(resp).await
     }
 
+    /// The debug trace of EVM transaction `id`, recomputed by the node
+    /// (`POST /v1/transactions/{id}/trace`): decoded with `abi` when given;
+    /// `step_limit` and `memory_bytes` bound the recording.
+    pub async fn trace(
+        &self,
+        id: &Hash,
+        abi: Option<&serde_json::Value>,
+        step_limit: Option<u64>,
+        memory_bytes: Option<usize>,
+    ) -> Result<serde_json::Value> {
+        let body = serde_json::json!({"abi": abi, "step_limit": step_limit, "memory_bytes": memory_bytes});
+        let resp =
+            self.http.post(format!("{}/v1/transactions/{id}/trace", self.base)).json(&body).send().await?;
+        Self::read(resp).await
+    }
+
     /// Opens a WebSocket and subscribes; read messages with
     /// [`Subscriber::next`].
     pub async fn subscribe(&self, subscriptions: &[Subscription]) -> Result<Subscriber> {
@@ -388,14 +404,33 @@ impl Wallet {
 
     /// A signed call of native contract `contract` with `payload`.
     pub fn invoke(&self, contract: &str, payload: Vec<u8>, memo: &str) -> Result<Transaction> {
+        self.sign(TxType::Invoke, contract.to_owned(), payload, memo)
+    }
+
+    /// A signed deployment of an EVM contract: `code` is the creation code
+    /// (constructor arguments appended), `gas_limit` at most the chain's
+    /// per-transaction maximum.
+    pub fn evm_create(&self, code: Vec<u8>, gas_limit: u64) -> Result<Transaction> {
+        let payload = govchain_execution::EvmCreate { code, gas_limit }.encode();
+        self.sign(TxType::EvmCreate, String::new(), payload, "")
+    }
+
+    /// A signed call of the EVM contract at `contract` with ABI-encoded
+    /// `input`.
+    pub fn evm_call(&self, contract: &Address, input: Vec<u8>, gas_limit: u64) -> Result<Transaction> {
+        let payload = govchain_execution::EvmCall { input, gas_limit }.encode();
+        self.sign(TxType::EvmCall, contract.to_string(), payload, "")
+    }
+
+    fn sign(&self, tx_type: TxType, recipient: String, data: Vec<u8>, memo: &str) -> Result<Transaction> {
         let body = TxBody {
             chain_id: self.chain_id.clone(),
-            tx_type: TxType::Invoke,
+            tx_type,
             timestamp_ms: now_ms(),
             nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
             sender: self.address(),
-            recipient: contract.to_owned(),
-            data: payload,
+            recipient,
+            data,
             memo: memo.to_owned(),
             // Filled here rather than by `sign`, which would leave the
             // certificate out.

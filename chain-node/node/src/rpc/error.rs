@@ -61,9 +61,13 @@ impl From<Error> for ApiError {
         };
         use govchain_consensus::Error as C;
         let status = match &e {
-            Error::InvalidTx(_) | Error::BadTimestamp { .. } | Error::BadCertificate(_) => {
-                StatusCode::BAD_REQUEST
+            Error::InvalidEthTx(govchain_execution::evm::ethtx::EthTxError::NonceTooLow { .. }) => {
+                StatusCode::CONFLICT
             }
+            Error::InvalidTx(_)
+            | Error::InvalidEthTx(_)
+            | Error::BadTimestamp { .. }
+            | Error::BadCertificate(_) => StatusCode::BAD_REQUEST,
             Error::Duplicate { .. } | Error::NonceUsed { .. } => StatusCode::CONFLICT,
             Error::CommitTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Overloaded { .. }

@@ -2,6 +2,8 @@
 //! `/healthz` and `/readyz`.
 
 mod error;
+mod eth;
+pub mod trace;
 mod ws;
 
 use std::str::FromStr;
@@ -17,7 +19,7 @@ use axum::{
 };
 use govchain_execution::{DATA_CONTRACT, DataContract, TxContext};
 use govchain_types::{
-    Decode, Encode, Hash, MAX_DATA, Transaction,
+    Decode, Encode, Hash, MAX_DATA, Transaction, TxType,
     api::{BlockRecord, Height, StateValue, SubmitMode, TxProof, TxRecord},
 };
 use serde::Deserialize;
@@ -51,6 +53,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/transactions/{id}/receipt", get(receipt))
         .route("/v1/transactions/{id}/proof", get(proof))
+        .route("/v1/transactions/{id}/trace", get(trace::get_trace).post(trace::post_trace))
         .route("/v1/blocks/{at}", get(block))
         .route("/v1/state/{contract}/{key}", get(state))
         .route("/v1/state/{contract}/{key}/history", get(history))
@@ -58,6 +61,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/data/{key}/history", get(data_history))
         .route("/v1/query/{contract}", post(query))
         .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/eth", post(eth::handle))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
@@ -355,7 +359,11 @@ async fn history(
 
 /// Runs a contract call read-only against committed state. The body is the
 /// call payload: canonical bytes (`application/octet-stream`), or for the
-/// data contract its JSON form.
+/// data and evidence contracts and EVM contracts its JSON form. A
+/// `contract` starting with `0x` is an EVM contract address: the payload
+/// is an [`EvmCall`](govchain_execution::EvmCall), run by the chain's `evm`
+/// engine from the zero address, and the answer is `{"output": "0x..."}`
+/// (the return data).
 async fn query(
     State(node): State<Node>,
     Path(contract): Path<String>,
@@ -377,11 +385,23 @@ async fn query(
         height,
         timestamp_ms: govchain_types::now_ms(),
     };
-    let output = node
-        .executor()
-        .query(&LedgerView(ledger), ctx, &contract, &payload)
-        .map_err(|e| ApiError::bad_request("query_failed", e.to_string()))?;
+    let failed = |e: govchain_execution::Error| ApiError::bad_request("query_failed", e.to_string());
+    if is_evm_address(&contract) {
+        let output = node
+            .executor()
+            .query_engine(TxType::EvmCall, &LedgerView(ledger), ctx, &contract, &payload)
+            .map_err(failed)?;
+        return Ok(
+            Json(serde_json::json!({ "output": format!("0x{}", hex::encode(output)) })).into_response()
+        );
+    }
+    let output = node.executor().query(&LedgerView(ledger), ctx, &contract, &payload).map_err(failed)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], output).into_response())
+}
+
+/// Whether a query names an EVM contract (by address) rather than a native one.
+fn is_evm_address(contract: &str) -> bool {
+    contract.starts_with("0x") || contract.starts_with("0X")
 }
 
 /// The canonical payload of a call given in a contract's JSON form.
@@ -394,6 +414,13 @@ fn call_from_json(contract: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         }
         govchain_execution::EVIDENCE_CONTRACT => {
             Ok(serde_json::from_slice::<govchain_execution::EvidenceCall>(body).map_err(bad)?.encode())
+        }
+        govchain_execution::evm::registry::CONTRACTS => {
+            let call = serde_json::from_slice::<govchain_execution::ContractsCall>(body).map_err(bad)?;
+            Ok(call.to_json())
+        }
+        address if is_evm_address(address) => {
+            Ok(serde_json::from_slice::<govchain_execution::EvmCall>(body).map_err(bad)?.encode())
         }
         other => Err(ApiError::bad_request(
             "invalid_call",

@@ -13,14 +13,17 @@ use std::{
     path::Path,
     sync::{
         Arc,
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicU8, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use govchain_consensus::{BlockPolicy, BoxFuture, Consensus, Role, memory::MemoryGroup};
 use govchain_crypto::{PrivateKey, Suite};
-use govchain_execution::DataCall;
+use govchain_execution::{
+    DataCall, EngineKind, EvmCall, EvmCreate, ExecutionSpec,
+    evm::{store::slot_key, testdata::COUNTER},
+};
 use govchain_node::{
     Node,
     builder::{Engine as Started, EngineContext, EngineFactory, NodeBuilder},
@@ -28,7 +31,7 @@ use govchain_node::{
     init::{self, NetworkOptions, add_network_node, init_network},
 };
 use govchain_sdk::{Client, Wallet};
-use govchain_types::{Hash, TxStatus, api::SubmitMode};
+use govchain_types::{Encode, Hash, Receipt, Transaction, TxBody, TxStatus, TxType, api::SubmitMode};
 
 const SUITE: Suite = Suite::IntlR1;
 const CHAIN: &str = "engines";
@@ -90,6 +93,7 @@ pub struct Running {
 /// Nodes of one chain on one engine, in one temporary directory.
 pub struct Cluster {
     pub engine: Engine,
+    pub suite: Suite,
     root: tempfile::TempDir,
     pub configs: Vec<NodeConfig>,
     pub nodes: Vec<Option<Running>>,
@@ -106,12 +110,23 @@ fn free_port(ip: Ipv4Addr) -> u16 {
 impl Cluster {
     /// `n` nodes of a new chain on `engine`, started.
     pub async fn start(engine: Engine, n: usize) -> Cluster {
+        Self::start_with(engine, n, |_| {}).await
+    }
+
+    /// Like [`Cluster::start`], after `edit` changed the chain's genesis
+    /// (the same on every node).
+    pub async fn start_with(engine: Engine, n: usize, edit: impl Fn(&mut Genesis)) -> Cluster {
+        Self::start_on(engine, SUITE, n, edit).await
+    }
+
+    /// Like [`Cluster::start_with`], for a chain of `suite`.
+    pub async fn start_on(engine: Engine, suite: Suite, n: usize, edit: impl Fn(&mut Genesis)) -> Cluster {
         let root = tempfile::tempdir().expect("tempdir");
         let first_ip = NEXT_IP.fetch_add(8, Ordering::Relaxed);
         let ip = Ipv4Addr::new(127, 0, 0, first_ip);
         let opts = NetworkOptions {
             chain_id: CHAIN.into(),
-            suite: SUITE,
+            suite,
             consensus: if engine == Engine::Solo { "solo" } else { "raft" }.into(),
             nodes: n,
             organization: "org-test".into(),
@@ -120,7 +135,13 @@ impl Cluster {
             p2p_port: free_port(ip),
         };
         let dirs = init_network(root.path(), &opts).expect("init network");
-        let configs = dirs.iter().map(|d| load(d)).collect();
+        let configs: Vec<NodeConfig> = dirs.iter().map(|d| load(d)).collect();
+        for config in &configs {
+            let mut genesis = Genesis::load(&config.genesis).expect("genesis");
+            edit(&mut genesis);
+            let json = serde_json::to_string_pretty(&genesis).expect("json");
+            std::fs::write(&config.genesis, json).expect("write genesis");
+        }
         let group = (engine == Engine::Memory).then(|| {
             let voters: Vec<(u64, String)> =
                 (1..=n as u64).map(|id| (id, format!("node{}", id - 1))).collect();
@@ -128,7 +149,7 @@ impl Cluster {
             let policy = BlockPolicy { max_wait: Duration::from_millis(5), ..BlockPolicy::default() };
             MemoryGroup::new(&voters, policy, 10_000).expect("memory group")
         });
-        let mut c = Cluster { engine, root, configs, nodes: Vec::new(), group };
+        let mut c = Cluster { engine, suite, root, configs, nodes: Vec::new(), group };
         for i in 0..n {
             c.nodes.push(None);
             c.run(i).await;
@@ -175,6 +196,19 @@ impl Cluster {
         self.configs.len() - 1
     }
 
+    /// The chain's online CA (init_network keeps it beside the node directories).
+    pub fn ca(&self) -> govchain_pki::ChainCa {
+        let ca = self.root.path().join(init::CA_DIR);
+        let read = |f: &str| std::fs::read_to_string(ca.join(f)).expect("read CA file");
+        govchain_pki::ChainCa::load(
+            self.suite,
+            &read(init::ROOT_CERT_FILE),
+            &read(init::OPERATING_CERT_FILE),
+            &read(init::OPERATING_KEY_FILE),
+        )
+        .expect("load CA")
+    }
+
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i].as_ref().expect("running").node
     }
@@ -209,7 +243,7 @@ impl Cluster {
         until(&format!("{}: every node at height {height}", self.engine.name()), || {
             let ids: Vec<Option<Hash>> = self
                 .running()
-                .map(|n| n.ledger().block_by_height(height).ok().flatten().map(|b| b.header.id(SUITE)))
+                .map(|n| n.ledger().block_by_height(height).ok().flatten().map(|b| b.header.id(self.suite)))
                 .collect();
             match ids.first().copied().flatten() {
                 Some(first) if ids.iter().all(|x| *x == Some(first)) => {
@@ -229,7 +263,7 @@ fn load(dir: &Path) -> NodeConfig {
 }
 
 /// Polls `cond` every 20 ms for up to [`WAIT`].
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -418,5 +452,107 @@ async fn a_partitioned_leader_is_replaced_and_catches_up_when_healed() {
     let mut c = c;
     for i in 0..3 {
         c.stop(i).await;
+    }
+}
+
+/// Submits the transaction `make` builds for a fresh chain nonce through
+/// node `i` and waits for its receipt; retries while a leader settles.
+async fn submit_evm(c: &Cluster, i: usize, nonce: &AtomicU64, make: impl Fn(u64) -> Transaction) -> Receipt {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c.node(i).submit(make(nonce.fetch_add(1, Ordering::Relaxed)), SubmitMode::Sync).await {
+            Ok(r) => return r.receipt.expect("sync answers with the receipt"),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{}: evm transaction through node{i}: {e}; retrying", c.engine.name());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{}: evm transaction through node{i}: {e}", c.engine.name()),
+        }
+    }
+}
+
+fn evm_tx(key: &PrivateKey, nonce: u64, tx_type: TxType, recipient: String, data: Vec<u8>) -> Transaction {
+    TxBody {
+        chain_id: CHAIN.into(),
+        tx_type,
+        timestamp_ms: govchain_types::now_ms(),
+        nonce,
+        sender: key.public_key().address(),
+        recipient,
+        data,
+        memo: String::new(),
+        signers: Vec::new(),
+    }
+    .sign(&[key])
+    .expect("sign")
+}
+
+fn word(n: u64) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[24..].copy_from_slice(&n.to_be_bytes());
+    w
+}
+
+/// An EVM chain on the replicated engines: every member executes the
+/// contract's transactions to the same state root, and a node that joins
+/// afterwards catches up to the same root and contract state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evm_transactions_reach_one_state_root_on_every_member_and_a_late_joiner() {
+    let gas = 1_000_000;
+    for engine in Engine::REPLICATED {
+        let mut c = Cluster::start_with(engine, 3, |g| {
+            g.execution = ExecutionSpec { engines: vec![EngineKind::Native, EngineKind::Evm], evm: None };
+        })
+        .await;
+        let leader = c.leader().await;
+        let key = PrivateKey::generate(SUITE);
+        let nonce = AtomicU64::new(1);
+        let code = [hex::decode(COUNTER).expect("hex"), word(1).to_vec()].concat();
+        let deploy = |n| {
+            let payload = EvmCreate { code: code.clone(), gas_limit: gas }.encode();
+            evm_tx(&key, n, TxType::EvmCreate, String::new(), payload)
+        };
+        let r = submit_evm(&c, leader, &nonce, deploy).await;
+        assert_eq!(r.status, TxStatus::Success, "{engine:?}: {}", r.message);
+        let counter = govchain_crypto::Address(r.output.as_slice().try_into().expect("an address"));
+        let mut height = r.height;
+        // Calls through every member, a failing one among them.
+        let selector = |sig: &str| govchain_crypto::keccak256(sig.as_bytes())[..4].to_vec();
+        let increment = [selector("increment(uint256)"), word(2).to_vec()].concat();
+        let fail = selector("fail()");
+        for (i, input) in [(0, &increment), (1, &fail), (2, &increment)] {
+            let call = |n| {
+                let payload = EvmCall { input: input.clone(), gas_limit: gas }.encode();
+                evm_tx(&key, n, TxType::EvmCall, counter.to_string(), payload)
+            };
+            let r = submit_evm(&c, i, &nonce, call).await;
+            assert_eq!(r.status == TxStatus::Success, input == &increment, "{engine:?}: {}", r.message);
+            height = height.max(r.height);
+        }
+        c.converged(height).await;
+        let slot = slot_key(&counter.0, &word(0));
+        let root = c.node(leader).ledger().state_root();
+        for node in c.running() {
+            assert_eq!(node.ledger().state_root(), root, "{engine:?}");
+            assert_eq!(node.ledger().get("evm", &slot).expect("read"), Some(word(5).to_vec()), "{engine:?}");
+        }
+
+        // A fourth node joins as a learner and catches up to the same state.
+        let new = c.add();
+        c.run(new).await;
+        let (id, name) = (c.configs[new].consensus_id.expect("id"), c.configs[new].node_id.clone());
+        let addr = c.configs[new].p2p_listen.expect("p2p").to_string();
+        let group = c.node(leader).consensus().membership().expect("membership");
+        group.add_learner(id, name, addr).await.expect("add learner");
+        c.converged(height).await;
+        let joined = c.node(new).ledger();
+        assert_eq!(joined.state_root(), root, "{engine:?}");
+        assert_eq!(joined.get("evm", &slot).expect("read"), Some(word(5).to_vec()), "{engine:?}");
+        assert!(joined.verify_chain().expect("verifies").is_some());
+        for i in 0..c.nodes.len() {
+            if c.nodes[i].is_some() {
+                c.stop(i).await;
+            }
+        }
     }
 }
