@@ -131,6 +131,7 @@ pub mod need {
         ChainInvite,
         InvitationRespond,
         NodeDownload,
+        ContractDeploy,
         MonitorView,
         AuditView,
         AuditExport,

@@ -5,7 +5,7 @@
 //! may depend on it.
 
 use govchain_crypto::Suite;
-use govchain_driver::{BlockPolicy, ConsensusKind, NodeRole, Resources};
+use govchain_driver::{BlockPolicy, ConsensusKind, GovernancePolicy, NodeRole, Resources};
 use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -136,6 +136,39 @@ text_enum! {
         Running = "running",
         /// Stopped (data kept).
         Stopped = "stopped",
+    }
+}
+
+text_enum! {
+    /// A contract instance on a chain (SPEC SC-3).
+    ContractState {
+        /// Its deployment transaction is on its way.
+        Deploying = "deploying",
+        /// Deployed; takes calls.
+        Active = "active",
+        /// Refuses calls until unfrozen.
+        Frozen = "frozen",
+        /// The deployment waits for the approval of a governance proposal.
+        Proposed = "proposed",
+        /// The deployment failed or its proposal was rejected (the only
+        /// state a contract may be deleted in).
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// One version of a contract's code.
+    VersionStatus {
+        /// Saved, not deployed yet (an upgrade's new code).
+        Draft = "draft",
+        /// Its transaction is on its way.
+        Deploying = "deploying",
+        /// The code the contract runs.
+        Active = "active",
+        /// Replaced by a later version.
+        Superseded = "superseded",
+        /// Its transaction failed.
+        Failed = "failed",
     }
 }
 
@@ -331,6 +364,61 @@ pub struct ChainRequest {
     pub block_policy: Option<BlockPolicyView>,
     /// Resources per node.
     pub resources: ResourcesView,
+    /// Who decides changes to the chain's contracts (SPEC SC-4); by
+    /// default nothing needs a proposal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_governance: Option<ContractGovernanceView>,
+}
+
+/// A chain's contract governance: the actions in `actions` need a proposal
+/// of a member organization and `threshold` approvals of the members.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractGovernanceView {
+    /// Member organizations (domains) that propose and vote; by default
+    /// the organizations running the chain's first nodes.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub members: Vec<String>,
+    /// Approvals a proposal needs; 0 (the default) means a majority.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 64)]
+    pub threshold: u32,
+    /// The actions that need a proposal: `deploy`, `upgrade`, `freeze`,
+    /// `unfreeze`, `acl`.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// Blocks after which an open proposal expires (0: 10,000).
+    #[serde(default)]
+    pub proposal_ttl_blocks: u64,
+}
+
+impl ContractGovernanceView {
+    /// The chain's policy, checked.
+    pub(crate) fn to_policy(&self) -> Result<GovernancePolicy> {
+        let mut actions = Vec::with_capacity(self.actions.len());
+        for a in &self.actions {
+            let parsed = serde_json::from_value(serde_json::Value::String(a.clone())).map_err(|_| {
+                refuse(
+                    "contract_governance.actions",
+                    format!("`{a}` is not a governed action (deploy, upgrade, freeze, unfreeze, acl)"),
+                )
+            })?;
+            actions.push(parsed);
+        }
+        for m in &self.members {
+            crate::validate::domain(m).map_err(|e| refuse("contract_governance.members", e.message))?;
+        }
+        let policy = GovernancePolicy {
+            members: self.members.clone(),
+            threshold: self.threshold as usize,
+            actions,
+            proposal_ttl_blocks: self.proposal_ttl_blocks,
+            proposer_abstains: false,
+        };
+        policy.validate().map_err(|e| refuse("contract_governance", e.to_string()))?;
+        Ok(policy)
+    }
 }
 
 fn default_max_nodes() -> u32 {
@@ -407,6 +495,9 @@ impl RequestSpec {
                 }
                 if let Some(p) = &c.block_policy {
                     p.check()?;
+                }
+                if let Some(g) = &c.contract_governance {
+                    g.to_policy()?;
                 }
             }
             RequestSpec::Nodes(r) => {

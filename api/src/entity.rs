@@ -280,6 +280,76 @@ pub mod node {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod contract {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contracts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub chain_id: i64,
+        pub org_id: i64,
+        pub name: String,
+        /// `0x` + 40 hex digits once deployed; empty before.
+        pub address: String,
+        /// The active version (`1.0`, `2.0`, ...).
+        pub version: String,
+        pub state: crate::domain::ContractState,
+        pub deployer_user_id: i64,
+        /// The chain address that sent the deployment.
+        pub deployer_address: String,
+        /// The deployment's transaction id (hex); empty before it is sent.
+        pub tx_id: String,
+        /// Why the deployment failed.
+        pub error: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod contract_version {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contract_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub contract_id: i64,
+        pub version: String,
+        pub status: crate::domain::VersionStatus,
+        /// Creation code, hex without `0x`.
+        pub bytecode: String,
+        /// The ABI, JSON.
+        pub abi: String,
+        /// The Solidity source, when given.
+        pub source: String,
+        pub tx_id: String,
+        pub user_id: i64,
+        pub created_at: i64,
+        /// Runtime code an upgrade installs, hex without `0x` (empty for
+        /// version 1.0).
+        pub runtime: String,
+        /// Encoded constructor arguments, hex without `0x`.
+        pub args: String,
+        /// The governance proposal deciding this version (0: none).
+        pub proposal_id: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod invitation {
     #![allow(missing_docs)]
     use sea_orm::entity::prelude::*;

@@ -206,6 +206,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::requests::routes())
         .merge(routes::messages::routes())
         .merge(routes::chains::routes())
+        .merge(routes::contracts::routes())
+        .merge(routes::lifecycle::routes())
         .merge(routes::invitations::routes())
         .merge(routes::audit::routes())
 }

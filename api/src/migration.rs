@@ -13,7 +13,13 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Coordination), Box::new(Identity)]
+        vec![
+            Box::new(Initial),
+            Box::new(Coordination),
+            Box::new(Identity),
+            Box::new(Contracts),
+            Box::new(ContractLifecycle),
+        ]
     }
 }
 
@@ -651,6 +657,145 @@ impl MigrationTrait for Identity {
         ];
         for col in columns {
             m.alter_table(Table::alter().table(Users::Table).add_column(col).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Contract instances on chains and the versions of their code (issue 12).
+struct Contracts;
+
+impl MigrationName for Contracts {
+    fn name(&self) -> &str {
+        "m4_contracts"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ContractsTable {
+    #[sea_orm(iden = "contracts")]
+    Table,
+    Id,
+    ChainId,
+    OrgId,
+    Name,
+    Address,
+    Version,
+    State,
+    DeployerUserId,
+    DeployerAddress,
+    TxId,
+    Error,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ContractVersions {
+    Table,
+    Id,
+    ContractId,
+    Version,
+    Status,
+    Bytecode,
+    Abi,
+    Source,
+    TxId,
+    UserId,
+    CreatedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Contracts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(ContractsTable::Table)
+                .col(pk_auto(ContractsTable::Id).big_integer())
+                .col(big_integer(ContractsTable::ChainId))
+                .col(big_integer(ContractsTable::OrgId))
+                .col(string_len(ContractsTable::Name, 128))
+                .col(string_len(ContractsTable::Address, 42))
+                .col(string_len(ContractsTable::Version, 16))
+                .col(string_len(ContractsTable::State, 16))
+                .col(big_integer(ContractsTable::DeployerUserId))
+                .col(string_len(ContractsTable::DeployerAddress, 64))
+                .col(string_len(ContractsTable::TxId, 64))
+                .col(text(ContractsTable::Error))
+                .col(big_integer(ContractsTable::CreatedAt))
+                .col(big_integer(ContractsTable::UpdatedAt))
+                .foreign_key(&mut fk(
+                    (ContractsTable::Table, ContractsTable::ChainId),
+                    (Chains::Table, Chains::Id),
+                ))
+                .foreign_key(&mut fk((ContractsTable::Table, ContractsTable::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ContractVersions::Table)
+                .col(pk_auto(ContractVersions::Id).big_integer())
+                .col(big_integer(ContractVersions::ContractId))
+                .col(string_len(ContractVersions::Version, 16))
+                .col(string_len(ContractVersions::Status, 16))
+                .col(text(ContractVersions::Bytecode))
+                .col(text(ContractVersions::Abi))
+                .col(text(ContractVersions::Source))
+                .col(string_len(ContractVersions::TxId, 64))
+                .col(big_integer(ContractVersions::UserId))
+                .col(big_integer(ContractVersions::CreatedAt))
+                .foreign_key(&mut fk(
+                    (ContractVersions::Table, ContractVersions::ContractId),
+                    (ContractsTable::Table, ContractsTable::Id),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        for (name, table, col) in [
+            ("idx_contracts_chain", ContractsTable::Table.into_iden(), ContractsTable::ChainId.into_iden()),
+            (
+                "idx_versions_contract",
+                ContractVersions::Table.into_iden(),
+                ContractVersions::ContractId.into_iden(),
+            ),
+        ] {
+            m.create_index(Index::create().name(name).table(table).col(col).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a contract version needs for upgrades and governed deployments
+/// (issue 12): the runtime code an upgrade installs, the constructor
+/// arguments a deployment sends after its approval, and the governance
+/// proposal deciding it.
+struct ContractLifecycle;
+
+impl MigrationName for ContractLifecycle {
+    fn name(&self) -> &str {
+        "m5_contract_lifecycle"
+    }
+}
+
+#[derive(DeriveIden)]
+enum VersionLifecycle {
+    Runtime,
+    Args,
+    ProposalId,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for ContractLifecycle {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite alters one column per statement.
+        let columns = [
+            text(VersionLifecycle::Runtime).default("").to_owned(),
+            text(VersionLifecycle::Args).default("").to_owned(),
+            big_integer(VersionLifecycle::ProposalId).default(0).to_owned(),
+        ];
+        for col in columns {
+            m.alter_table(Table::alter().table(ContractVersions::Table).add_column(col).to_owned()).await?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use crate::{
         (name = "orgs", description = "Organizations, users, roles and quotas"),
         (name = "requests", description = "Resource requests and their approval"),
         (name = "chains", description = "Chains, nodes and invitations"),
+        (name = "contracts", description = "Contracts on chains: deploy, call, download, delete a failed deployment"),
         (name = "messages", description = "The message centre"),
         (name = "audit", description = "The operation log"),
     ),

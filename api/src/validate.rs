@@ -28,6 +28,21 @@ pub fn name(field: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// A contract's name: 1 to 64 ASCII letters, digits, `_`, `-` and `.`,
+/// starting with a letter (it names downloaded files).
+pub fn contract_name(v: &str) -> Result<()> {
+    let ok = v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_alphabetic())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !ok {
+        return Err(refuse(
+            "name",
+            "a contract name is 1 to 64 letters, digits, `_`, `-` and `.`, starting with a letter",
+        ));
+    }
+    Ok(())
+}
+
 /// Free text (descriptions, opinions, purposes): at most `max` characters,
 /// control characters other than newline and tab refused.
 pub fn text(field: &str, v: &str, max: usize) -> Result<()> {

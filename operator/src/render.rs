@@ -142,7 +142,7 @@ pub fn genesis(
             root_cert_pem: ca.root_cert_pem().into(),
             operating_cert_pem: ca.operating_cert_pem().into(),
         }),
-        execution: Default::default(),
+        execution: govchain_execution::ExecutionSpec::with_evm(&chain.chain_id()),
         members: if raft {
             members
                 .iter()

@@ -22,8 +22,8 @@ pub mod validate;
 pub use self::kube::{KubeDriver, KubeDriverConfig, NamespaceAccess};
 pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
-    BlockPolicy, BundleFile, ChainSpec, ConsensusKind, NodeInfo, NodeRole, NodeSpec, NodeStatus,
-    ProcessState, Resources,
+    BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, GovernancePolicy, NodeInfo, NodeRole,
+    NodeSpec, NodeStatus, ProcessState, Resources,
 };
 
 /// Errors of a host driver, by what the caller should tell its client.
@@ -120,6 +120,13 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
 
     /// The last `lines` lines of the node's log.
     async fn node_log(&self, chain: &str, name: &str, lines: usize) -> Result<String>;
+
+    /// The account the platform holds for organization `org` on `chain`, to
+    /// deploy and call contracts for it: a key of the chain's suite and a
+    /// user certificate from the chain's CA naming `org`, so the chain sees
+    /// the organization as the sender. Made on first use and kept with the
+    /// chain (the same account every time); gone when the chain is deleted.
+    async fn account(&self, chain: &str, org: &str) -> Result<ChainAccount>;
 
     /// At platform start: `chains` are the ones that should run. Kills
     /// processes left from a previous run, starts those chains' nodes and

@@ -22,7 +22,14 @@ pub struct ChainSpec {
     /// Initial block policy (checked against its limits by
     /// [`crate::validate::chain_spec`]).
     pub block_policy: BlockPolicy,
+    /// Who decides changes to the chain's EVM contracts (SPEC SC-4): the
+    /// member organizations that vote, the threshold and the governed
+    /// actions; the default governs nothing. Written into the genesis.
+    #[serde(default)]
+    pub contract_governance: GovernancePolicy,
 }
+
+pub use govchain_execution::GovernancePolicy;
 
 pub use govchain_types::chain::{BlockPolicy, ConsensusKind, NodeRole};
 
@@ -101,6 +108,23 @@ pub enum ProcessState {
     Stopped,
     /// Died unexpectedly; the supervisor restarts it after a backoff.
     Crashed,
+}
+
+/// An account the platform holds for an organization on a chain
+/// ([`HostDriver::account`](crate::HostDriver::account)).
+#[derive(Clone)]
+pub struct ChainAccount {
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// Its user certificate from the chain's operating CA, PEM; `O` is the
+    /// organization.
+    pub cert_pem: String,
+}
+
+impl std::fmt::Debug for ChainAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainAccount").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+    }
 }
 
 /// One file of a node's download bundle.

@@ -75,7 +75,8 @@ pub fn chain_spec(spec: &ChainSpec) -> Result<()> {
     if voters == 0 {
         return Err(Error::Invalid(format!("a {} chain needs at least one consensus node", spec.consensus)));
     }
-    block_policy(&spec.block_policy)
+    block_policy(&spec.block_policy)?;
+    spec.contract_governance.validate().map_err(|e| Error::Invalid(format!("contract governance: {e}")))
 }
 
 #[cfg(test)]
@@ -97,6 +98,7 @@ mod tests {
             consensus: ConsensusKind::Raft,
             nodes: vec![node("a.gov", NodeRole::Consensus), node("b.gov", NodeRole::Backup)],
             block_policy: BlockPolicy::default(),
+            contract_governance: Default::default(),
         }
     }
 

@@ -185,6 +185,7 @@ pub async fn delete(state: &AppState, c: chain::Model) -> Result<()> {
     for (org_id, amount) in by_org {
         jobs::release(&txn, org_id, amount).await?;
     }
+    crate::services::contracts::delete_of_chain(&txn, c.id).await?;
     chain::Entity::delete_by_id(c.id).exec(&txn).await?;
     txn.commit().await?;
     Ok(())

@@ -5,7 +5,9 @@
 pub mod accounts;
 pub mod audit;
 pub mod chains;
+pub mod contracts;
 pub mod invitations;
+pub mod lifecycle;
 pub mod messages;
 pub mod orgs;
 pub mod provision;

@@ -250,6 +250,10 @@ async fn provision_chain(
             })
             .collect(),
         block_policy: policy.to_driver()?,
+        contract_governance: match &c.contract_governance {
+            Some(g) => g.to_policy()?,
+            None => Default::default(),
+        },
     };
     let started = std::time::Instant::now();
     let cleanup = |key: String| async move {

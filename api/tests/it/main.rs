@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod contract;
+mod contract_lifecycle;
 mod guards;
 mod journey;
 mod kube;
@@ -10,4 +11,5 @@ mod matrix;
 mod openapi;
 mod replicas;
 mod security;
+mod smart_contracts;
 mod support;

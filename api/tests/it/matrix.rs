@@ -171,6 +171,8 @@ struct T {
     /// Invitations addressed to A: one to decline, one to accept.
     decline_inv: i64,
     accept_inv: i64,
+    /// A contract A deployed on its chain.
+    contract: i64,
 }
 
 /// An id nobody has.
@@ -196,6 +198,7 @@ impl T {
             msg: GHOST,
             decline_inv: GHOST,
             accept_inv: GHOST,
+            contract: GHOST,
         }
     }
 }
@@ -266,7 +269,24 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
             _,
         )
         | ("DELETE", "/api/v1/chains/{id}/nodes/{node_id}", _) => StatusCode::CONFLICT,
-        ("PUT", "/api/v1/chains/{id}/policy", _) => StatusCode::UNPROCESSABLE_ENTITY,
+        ("PUT", "/api/v1/chains/{id}/policy", _) | ("POST", "/api/v1/chains/{id}/contracts", _) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ("DELETE", "/api/v1/chains/{id}/contracts/{contract_id}", _)
+        | ("POST", "/api/v1/chains/{id}/proposals/{proposal_id}/votes", _) => StatusCode::CONFLICT,
+        ("POST", "/api/v1/contracts/analysis", _) => StatusCode::UNPROCESSABLE_ENTITY,
+        ("GET", "/api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace", _) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        (
+            "POST",
+            "/api/v1/chains/{id}/contracts/{contract_id}/versions"
+            | "/api/v1/chains/{id}/contracts/{contract_id}/upgrade"
+            | "/api/v1/chains/{id}/contracts/{contract_id}/freeze"
+            | "/api/v1/chains/{id}/contracts/{contract_id}/unfreeze",
+            _,
+        )
+        | ("PUT", "/api/v1/chains/{id}/contracts/{contract_id}/acl", _) => StatusCode::UNPROCESSABLE_ENTITY,
         ("POST", "/api/v1/auth/logout", _) | ("DELETE", _, _) => StatusCode::NO_CONTENT,
         (
             "POST",
@@ -697,6 +717,13 @@ async fn every_endpoint_by_every_role_and_tenant() {
     bb.post("/api/v1/tokens", json!({"name": "beta-ci"})).await;
     let msgs = aa.get("/api/v1/messages?unread=true").await;
     let msg = id(&msgs[0]);
+    let contract = id(&aa
+        .post(
+            &format!("/api/v1/chains/{chain}/contracts"),
+            json!({"name": "Counter", "abi": crate::smart_contracts::counter_abi(),
+                "bytecode": govchain_execution::evm::testdata::COUNTER, "constructor_args": [1]}),
+        )
+        .await);
 
     let t = T {
         org: a_org,
@@ -715,6 +742,7 @@ async fn every_endpoint_by_every_role_and_tenant() {
         msg,
         decline_inv,
         accept_inv: 0,
+        contract,
     };
     let mut m = Matrix {
         base: base.clone(),
@@ -905,6 +933,122 @@ async fn every_endpoint_by_every_role_and_tenant() {
         };
         m.check(Row::new(op, path, &[A(Admin), A(Op), A(Aud), Super])).await;
     }
+    // --- Contracts on A's chain: seen by whoever sees the chain; deployed
+    // by members' developers (the platform is no member: a refused body
+    // answers 422 only past that check); a deployed contract is not
+    // deleted (409) but by its organization or the platform.
+    let sees_chain: Vec<Who> = [&a_and_super[..], &[C]].concat();
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/contracts",
+        |t, _| format!("/api/v1/chains/{}/contracts", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/chains/{id}/contracts",
+            |t, _| format!("/api/v1/chains/{}/contracts", t.chain),
+            &[A(Admin), A(Dev), C],
+        )
+        .body(|_, _| Some(json!({"name": "not a name", "abi": [], "bytecode": "00"}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/contracts/{contract_id}",
+        |t, _| format!("/api/v1/chains/{}/contracts/{}", t.chain, t.contract),
+        &sees_chain,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/contracts/{contract_id}/download",
+        |t, _| format!("/api/v1/chains/{}/contracts/{}/download", t.chain, t.contract),
+        &sees_chain,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/chains/{id}/contracts/{contract_id}/calls",
+            |t, _| format!("/api/v1/chains/{}/contracts/{}/calls", t.chain, t.contract),
+            &sees_chain,
+        )
+        .body(|_, _| Some(json!({"method": "count"}))),
+    )
+    .await;
+    m.check(Row::new(
+        "DELETE /api/v1/chains/{id}/contracts/{contract_id}",
+        |t, _| format!("/api/v1/chains/{}/contracts/{}", t.chain, t.contract),
+        &[A(Admin), A(Dev), Super],
+    ))
+    .await;
+    // The lifecycle: new code by the deploying organization (the platform
+    // sees all); changes and votes by members' developers. The bodies are
+    // refused (422) only past those checks, a vote on no proposal by the
+    // chain (409).
+    m.check(
+        Row::new(
+            "POST /api/v1/chains/{id}/contracts/{contract_id}/versions",
+            |t, _| format!("/api/v1/chains/{}/contracts/{}/versions", t.chain, t.contract),
+            &[A(Admin), A(Dev), Super],
+        )
+        .body(|_, _| Some(json!({"abi": [], "deployed_bytecode": "zz"}))),
+    )
+    .await;
+    for (op, path) in [
+        ("POST /api/v1/chains/{id}/contracts/{contract_id}/upgrade", "upgrade"),
+        ("POST /api/v1/chains/{id}/contracts/{contract_id}/freeze", "freeze"),
+        ("POST /api/v1/chains/{id}/contracts/{contract_id}/unfreeze", "unfreeze"),
+    ] {
+        let path: PathFn = match path {
+            "upgrade" => |t, _| format!("/api/v1/chains/{}/contracts/{}/upgrade", t.chain, t.contract),
+            "freeze" => |t, _| format!("/api/v1/chains/{}/contracts/{}/freeze", t.chain, t.contract),
+            _ => |t, _| format!("/api/v1/chains/{}/contracts/{}/unfreeze", t.chain, t.contract),
+        };
+        m.check(
+            Row::new(op, path, &[A(Admin), A(Dev), C]).body(|_, _| Some(json!({"note": "x".repeat(1001)}))),
+        )
+        .await;
+    }
+    m.check(
+        Row::new(
+            "PUT /api/v1/chains/{id}/contracts/{contract_id}/acl",
+            |t, _| format!("/api/v1/chains/{}/contracts/{}/acl", t.chain, t.contract),
+            &[A(Admin), A(Dev), C],
+        )
+        .body(|_, _| Some(json!({"method": "*", "allow": vec!["x.gov"; 257]}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace",
+        |t, _| format!("/api/v1/chains/{}/contracts/{}/transactions/nothex/trace", t.chain, t.contract),
+        &sees_chain,
+    ))
+    .await;
+    // The static analysis: every developer; a body without output is
+    // refused at the field.
+    m.check(
+        Row::new(
+            "POST /api/v1/contracts/analysis",
+            |_, _| "/api/v1/contracts/analysis".into(),
+            &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
+        )
+        .body(|_, _| Some(json!({"sources": [], "compiler_version": "0.8.37", "output": []}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/governance",
+        |t, _| format!("/api/v1/chains/{}/governance", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/chains/{id}/proposals/{proposal_id}/votes",
+            |t, _| format!("/api/v1/chains/{}/proposals/999/votes", t.chain),
+            &[A(Admin), A(Dev), C],
+        )
+        .body(|_, _| Some(json!({"approve": true}))),
+    )
+    .await;
     // Invites D: the first allowed caller creates it, the others meet a 409.
     m.check(
         Row::new(

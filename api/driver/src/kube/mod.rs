@@ -75,8 +75,8 @@ use self::names::{
     member_name, namespace_of, node_name, parse_quantity,
 };
 use crate::{
-    BlockPolicy, BundleFile, ChainSpec, Error, HostDriver, NodeInfo, NodeRole, NodeSpec, NodeStatus,
-    ProcessState, Resources, Result, local::lock, validate,
+    BlockPolicy, BundleFile, ChainAccount, ChainSpec, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
+    NodeStatus, ProcessState, Resources, Result, local::lock, validate,
 };
 
 /// The node container's name in the operator's pods.
@@ -1122,6 +1122,11 @@ impl HostDriver for KubeDriver {
         let cfg = &self.inner.config;
         let own: Vec<&NodeSpec> = spec.nodes.iter().filter(|n| n.org == spec.owner_org).collect();
         let invited: Vec<&NodeSpec> = spec.nodes.iter().filter(|n| n.org != spec.owner_org).collect();
+        if !spec.contract_governance.is_default() {
+            return Err(Error::Invalid(
+                "the Chain resource does not carry a contract governance policy yet; create the chain without one".into(),
+            ));
+        }
         if !own.iter().any(|n| n.role == NodeRole::Consensus) {
             return Err(Error::Invalid(
                 "on Kubernetes the creating organization runs the chain's first consensus nodes".into(),
@@ -1399,6 +1404,15 @@ impl HostDriver for KubeDriver {
         .await?;
         info!(target: "govchain::driver", %chain, ?policy, "block policy changed on every node");
         Ok(())
+    }
+
+    async fn account(&self, chain: &str, org: &str) -> Result<ChainAccount> {
+        // The api holds no access to the chain CA's Secret here (the
+        // operator keeps it), so it cannot certify a key of its own.
+        Err(Error::Conflict(format!(
+            "chain {chain} runs on Kubernetes, where the platform holds no account for {org} yet: sign \
+             contract transactions with a key certified by the chain's CA and send them to a node"
+        )))
     }
 
     async fn node_bundle(&self, chain: &str, name: &str, include_key: bool) -> Result<Vec<BundleFile>> {

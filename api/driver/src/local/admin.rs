@@ -21,7 +21,7 @@ use govchain_node::{
 use govchain_pki::{ChainCa, IssueRequest, Validity};
 use govchain_types::api::NodeStatus;
 
-use crate::{Error, Result};
+use crate::{ChainAccount, Error, Result};
 
 /// The admin identity's directory inside the chain directory.
 pub(crate) const ADMIN_DIR: &str = "admin";
@@ -52,6 +52,48 @@ pub(crate) fn issue_identity(chain_dir: &Path, ca: &ChainCa) -> Result<()> {
     write_private(&dir.join(KEY_FILE), &pem).map_err(|e| failed("admin key", &e))?;
     let path = dir.join(CERT_FILE);
     std::fs::write(&path, cert).map_err(|source| Error::Io { path, source })
+}
+
+/// The accounts' directory inside the chain directory: `accounts/<org>/`
+/// holds `key.pem` (0600) and `cert.pem`.
+pub(crate) const ACCOUNTS_DIR: &str = "accounts";
+/// Validity of an account's certificate, days.
+const ACCOUNT_CERT_DAYS: u32 = 825;
+
+/// The account the platform holds for `org` on the chain in `chain_dir`,
+/// made on first use: a fresh key and a user certificate `CN=contracts.<org>`,
+/// `O=<org>` from the chain's operating CA. Two callers making it at once
+/// both get the one that landed first (the directory appears whole, by a
+/// rename).
+pub(crate) fn account(chain_dir: &Path, suite: Suite, org: &str) -> Result<ChainAccount> {
+    let dir = chain_dir.join(ACCOUNTS_DIR).join(org);
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source });
+    if !dir.exists() {
+        let failed = |what: &str, e: &dyn std::fmt::Display| Error::Failed(format!("{what}: {e}"));
+        let ca = govchain_node::init::load_chain_ca(&chain_dir.join(govchain_node::init::CA_DIR), suite)
+            .map_err(|e| failed("the chain CA", &e))?;
+        let key = PrivateKey::generate(suite);
+        let public = key.public_key().to_spki_pem().map_err(|e| failed("account key", &e))?;
+        let validity =
+            Validity::days_from_now(ACCOUNT_CERT_DAYS).map_err(|e| failed("account certificate", &e))?;
+        let req = IssueRequest::user(format!("contracts.{org}"), org, public, validity);
+        let cert = ca.issue(&req).map_err(|e| failed("issuing the account certificate", &e))?;
+        let pem = key.to_pkcs8_pem().map_err(|e| failed("account key", &e))?;
+        let parent = chain_dir.join(ACCOUNTS_DIR);
+        std::fs::create_dir_all(&parent).map_err(|source| Error::Io { path: parent.clone(), source })?;
+        let tmp = parent.join(format!(".{org}.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
+        write_private(&tmp.join(KEY_FILE), &pem).map_err(|e| failed("account key", &e))?;
+        let cert_path = tmp.join(CERT_FILE);
+        std::fs::write(&cert_path, cert).map_err(|source| Error::Io { path: cert_path, source })?;
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another caller made it first: theirs is the account.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+    Ok(ChainAccount { key_pem: read(&dir.join(KEY_FILE))?, cert_pem: read(&dir.join(CERT_FILE))? })
 }
 
 /// The platform's client of one chain's peer listeners.

@@ -41,8 +41,8 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use crate::{
-    BlockPolicy, BundleFile, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole, NodeSpec,
-    NodeStatus, Result, validate,
+    BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole,
+    NodeSpec, NodeStatus, Result, validate,
 };
 
 /// How long a chain (or a started node) gets to answer and elect a leader.
@@ -401,7 +401,8 @@ impl LocalDriver {
                 root_cert_pem: ca.root_cert_pem().to_owned(),
                 operating_cert_pem: ca.operating_cert_pem().to_owned(),
             }),
-            execution: Default::default(),
+            execution: govchain_execution::ExecutionSpec::with_evm(&spec.chain)
+                .with_contract_governance(spec.contract_governance.clone()),
             members: record
                 .nodes
                 .iter()
@@ -847,6 +848,16 @@ impl HostDriver for LocalDriver {
                 Ok(BundleFile { name, contents })
             })
             .collect()
+    }
+
+    async fn account(&self, chain: &str, org: &str) -> Result<ChainAccount> {
+        validate::org_domain(org)?;
+        let record = self.state(chain)?.snapshot();
+        let chain_dir = self.inner.layout.chain_dir(chain);
+        let (suite, org) = (record.spec.suite, org.to_owned());
+        tokio::task::spawn_blocking(move || admin::account(&chain_dir, suite, &org))
+            .await
+            .map_err(|e| Error::Failed(format!("the account: {e}")))?
     }
 
     async fn node_log(&self, chain: &str, name: &str, lines: usize) -> Result<String> {

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use govchain_crypto::Suite;
+use govchain_crypto::{PrivateKey, Suite};
 use govchain_driver::{BlockPolicy, ConsensusKind, HostDriver, NodeRole, ProcessState};
-use govchain_sdk::Client;
+use govchain_execution::{EvmConfig, evm::testdata};
+use govchain_sdk::{Client, Wallet};
+use govchain_types::{TxStatus, api::SubmitMode};
 
 use crate::{KillOnDrop, alive, driver, node, pid_of, put, spec, wait_status};
 
@@ -76,6 +78,30 @@ async fn a_raft_chain_through_its_whole_life() {
     let key = with_key.iter().find(|f| f.name == "key.pem").expect("key with include_key");
     assert!(String::from_utf8_lossy(&key.contents).contains("PRIVATE KEY"));
     assert_eq!(with_key.len(), 6);
+
+    // --- the platform's chains run Solidity: the genesis names the evm
+    // engine with a chain id of this chain, and a contract deploys.
+    let genesis = bundle.iter().find(|f| f.name == "genesis.json").expect("genesis in the bundle");
+    let genesis: serde_json::Value = serde_json::from_slice(&genesis.contents).unwrap();
+    assert_eq!(genesis["execution"]["engines"], serde_json::json!(["native", "evm"]), "{genesis}");
+    assert_eq!(genesis["execution"]["evm"]["chain_id"], EvmConfig::chain_id_for(CHAIN));
+    // Deployed from the account the platform holds for a.gov: the same
+    // account every time, certified by the chain's CA for a.gov.
+    let account = d.account(CHAIN, "a.gov").await.unwrap();
+    assert_eq!(d.account(CHAIN, "a.gov").await.unwrap().key_pem, account.key_pem);
+    let info = govchain_pki::parse(&account.cert_pem).unwrap();
+    assert_eq!((info.organization.as_str(), info.common_name.as_str()), ("a.gov", "contracts.a.gov"));
+    assert_ne!(d.account(CHAIN, "b.gov").await.unwrap().key_pem, account.key_pem);
+    assert!(matches!(d.account(CHAIN, "../x").await, Err(govchain_driver::Error::Invalid(_))));
+    let key = PrivateKey::from_pkcs8_pem(&account.key_pem).unwrap();
+    let der = govchain_pki::to_der(&account.cert_pem).unwrap();
+    let create = Wallet::new(key, CHAIN)
+        .with_certificate(der)
+        .evm_create(hex::decode(format!("{}{:064x}", testdata::COUNTER, 5)).unwrap(), 1_000_000)
+        .unwrap();
+    let client = Client::new(&created[0].api_url).unwrap();
+    let r = client.submit(&create, SubmitMode::Sync).await.unwrap().receipt.expect("a receipt");
+    assert_eq!((r.status, r.output.len()), (TxStatus::Success, 20), "{}", r.message);
     let log = d.node_log(CHAIN, "node1.a.gov", 10_000).await.unwrap();
     assert!(log.contains("--- govchain-driver: started pid") && log.contains("node started"), "{log}");
     assert!(!log.contains('\x1b'), "no colour codes in the log file");

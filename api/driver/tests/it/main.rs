@@ -46,6 +46,7 @@ pub fn spec(chain: &str, suite: Suite, consensus: ConsensusKind, nodes: Vec<Node
         consensus,
         nodes,
         block_policy: BlockPolicy::default(),
+        contract_governance: Default::default(),
     }
 }
 
