@@ -25,10 +25,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use govchain_crypto::PrivateKey;
-use govchain_execution::DataCall;
+use govchain_crypto::{Address, PrivateKey};
+use govchain_execution::{DataCall, abi::Abi};
 use govchain_sdk::{Client, Retry, Wallet};
-use govchain_types::{Transaction, api::SubmitMode};
+use govchain_types::{Transaction, TxStatus, api::SubmitMode};
 use rayon::prelude::*;
 
 use crate::NodeArg;
@@ -61,10 +61,30 @@ pub struct BenchArgs {
     /// `Retry-After`).
     #[arg(long, default_value_t = 3)]
     retries: u32,
-    /// Value size of each put, bytes.
+    /// Value size of each put, bytes (`data` workload).
     #[arg(long, default_value_t = 64)]
     value_size: usize,
+    /// What each transaction does: `data` (a put of the native data
+    /// contract) or `erc20` (a token transfer on the EVM, to a new
+    /// recipient each time, from a token the run deploys first).
+    #[arg(long, value_enum, default_value_t = Workload::Data)]
+    workload: Workload,
 }
+
+/// The transactions of a run.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// Puts of the native data contract.
+    Data,
+    /// ERC-20 transfers on the EVM.
+    Erc20,
+}
+
+/// Gas of one token transfer, with room (a first transfer to a new
+/// recipient costs about 52,000).
+const TRANSFER_GAS: u64 = 100_000;
+/// Tokens the bench deploys its token with: more than any run transfers.
+const TOKEN_SUPPLY: u64 = 1_000_000_000_000;
 
 const MAX_TXS: u64 = 2_000_000;
 /// Most in flight.
@@ -116,13 +136,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let wallet = Wallet::new(PrivateKey::generate(suite), status.chain_id.clone());
     let run_id = govchain_types::now_ms();
     let value = vec![b'v'; args.value_size];
+    let token = match args.workload {
+        Workload::Data => None,
+        Workload::Erc20 => Some(deploy_token(&client, &wallet).await?),
+    };
     let sign = |range: std::ops::Range<u64>| -> anyhow::Result<Vec<Transaction>> {
         range
             .into_par_iter()
-            .map(|i| {
-                let call =
-                    DataCall::Put { key: format!("bench-{run_id}-{i}").into_bytes(), value: value.clone() };
-                Ok(wallet.data_call(&call)?)
+            .map(|i| match &token {
+                None => {
+                    let key = format!("bench-{run_id}-{i}").into_bytes();
+                    Ok(wallet.data_call(&DataCall::Put { key, value: value.clone() })?)
+                }
+                Some((token, abi)) => {
+                    let to = recipient(run_id, i).to_string();
+                    let input = abi
+                        .encode_call("transfer", &[to.into(), 1.into()])
+                        .map_err(|e| anyhow::anyhow!("a transfer: {e}"))?;
+                    Ok(wallet.evm_call(token, input, TRANSFER_GAS)?)
+                }
             })
             .collect()
     };
@@ -232,8 +264,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("first failure: {e}");
     }
     println!(
-        "mode={} tps={tps:.0} p50_ms={:.1} p99_ms={:.1} accepted={accepted} refused={} gave_up={} failed={} \
+        "workload={} mode={} tps={tps:.0} p50_ms={:.1} p99_ms={:.1} accepted={accepted} refused={} gave_up={} failed={} \
          lag_p99_ms={:.1} verify_limit_tps={verify_limit:.0} ratio={:.3}",
+        match args.workload {
+            Workload::Data => "data",
+            Workload::Erc20 => "erc20",
+        },
         if closed { "closed" } else { "open" },
         percentile(&mut latencies, 0.50),
         percentile(&mut latencies, 0.99),
@@ -262,9 +298,15 @@ async fn submit(
     loop {
         let sent = tokio::time::Instant::now();
         match client.submit(tx, SubmitMode::Sync).await {
-            Ok(r) if r.receipt.is_some() => {
+            Ok(r) if r.receipt.as_ref().is_some_and(|r| r.status == TxStatus::Success) => {
                 let now = tokio::time::Instant::now();
                 t.committed.push((now.duration_since(sent), now));
+                return;
+            }
+            Ok(r) if r.receipt.is_some() => {
+                t.failed += 1;
+                let message = r.receipt.map(|r| r.message).unwrap_or_default();
+                t.first_error.get_or_insert_with(|| format!("{}: failed: {message}", r.tx_id));
                 return;
             }
             Ok(r) => {
@@ -291,6 +333,45 @@ async fn submit(
             }
         }
     }
+}
+
+/// The benchmark token: the ERC-20 template compiled with the pinned
+/// solc, deployed with [`TOKEN_SUPPLY`] for `wallet`. Its address and ABI.
+async fn deploy_token(client: &Client, wallet: &Wallet) -> anyhow::Result<(Address, Abi)> {
+    let t = govchain_contracts::templates::TOKEN;
+    eprintln!("compiling the {} template ...", t.contract);
+    let compiled = tokio::task::spawn_blocking(move || {
+        govchain_contracts::compile(&[(t.file, t.source)], &govchain_contracts::CompileOptions::default())
+    })
+    .await??;
+    let token = compiled.contract(t.contract).context("the compiled template has no Token contract")?;
+    let abi = Abi::from_value(token.abi.clone()).map_err(|e| anyhow::anyhow!("the token's ABI: {e}"))?;
+    let mut code = token.bytecode_bytes()?;
+    let args = abi
+        .encode_constructor(&["Bench".into(), "BNCH".into(), TOKEN_SUPPLY.to_string().into()])
+        .map_err(|e| anyhow::anyhow!("the token's constructor: {e}"))?;
+    code.extend_from_slice(&args);
+    let tx = wallet.evm_create(code, 5_000_000)?;
+    let r = client.submit(&tx, SubmitMode::Sync).await.context("deploying the benchmark token")?;
+    let receipt = r.receipt.context("the token deployment was admitted but not committed")?;
+    if receipt.status != TxStatus::Success {
+        bail!(
+            "deploying the benchmark token failed: {} (does the chain's genesis name the evm engine?)",
+            receipt.message
+        );
+    }
+    let address: [u8; 20] =
+        receipt.output.as_slice().try_into().context("the deployment's output is not a 20-byte address")?;
+    eprintln!("token deployed at {}", Address(address));
+    Ok((Address(address), abi))
+}
+
+/// A distinct recipient for transfer `i` of run `run_id`.
+fn recipient(run_id: u64, i: u64) -> Address {
+    let mut a = [0u8; 20];
+    a[..8].copy_from_slice(&run_id.to_be_bytes());
+    a[12..].copy_from_slice(&i.to_be_bytes());
+    Address(a)
 }
 
 /// The `p` quantile in ms (sorts `values`).

@@ -105,7 +105,7 @@ pub struct SignerFiles<'a> {
     pub cert: Option<&'a Path>,
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
@@ -149,7 +149,7 @@ pub fn verify(public: &Path, sig: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -229,7 +229,7 @@ pub fn cert_issue(args: &IssueArgs) -> anyhow::Result<()> {
 }
 
 /// The DER of the certificate in `path`, checked to certify `key`.
-fn read_certificate(path: &Path, key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_certificate(path: &Path, key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
     let pem = read_text(path)?;
     let info =
         govchain_pki::parse(&pem).with_context(|| format!("{} is not a certificate", path.display()))?;
@@ -307,6 +307,11 @@ pub async fn dev(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Res
             organization: "dev-org".into(),
         };
         init_node_dir(&node_dir, &opts)?;
+        // Contracts work at once: the EVM beside the native contracts.
+        govchain_node::init::set_execution(
+            std::slice::from_ref(&node_dir),
+            &govchain_execution::ExecutionSpec::with_evm("dev"),
+        )?;
         println!("{}", root_key_note(&node_dir));
     }
     let mut config = NodeConfig::load(&config_path)?;
@@ -326,6 +331,9 @@ pub async fn dev(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Res
     );
     println!("  {exe} tx put permit/1 granted --key {d}/me/key.pem --cert {d}/me/cert.pem --node {url}");
     println!("  {exe} block get latest --node {url}");
+    if suite == Suite::IntlK1 {
+        println!("Ethereum JSON-RPC (ethers.js, chain id from eth_chainId): {url}/v1/eth");
+    }
     govchain_node::init_tracing();
     govchain_node::run(config).await?;
     Ok(())

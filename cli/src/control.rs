@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use govchain_api::{
     audit::{OplogEntry, VerifyReport},
-    domain::{ChainRequest, NodesRequest, RequestSpec, ResourcesView},
+    domain::{ChainRequest, ContractGovernanceView, NodesRequest, RequestSpec, ResourcesView},
     routes::{
         auth::{MeView, NewToken},
         chains::{ChainView, NodeView},
@@ -363,6 +363,17 @@ enum RequestCmd {
         max_nodes: Option<u32>,
         #[command(flatten)]
         resources: ResourceArgs,
+        /// Contract actions that need a proposal and votes: any of deploy,
+        /// upgrade, freeze, unfreeze, acl (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        governed: Vec<String>,
+        /// The organizations (domains) that propose and vote (default: the
+        /// organization running the first nodes).
+        #[arg(long, value_delimiter = ',')]
+        governance_members: Vec<String>,
+        /// Approvals a proposal needs (default: a majority of the members).
+        #[arg(long, default_value_t = 0)]
+        threshold: u32,
         /// What the chain is for (the approver reads it).
         #[arg(long)]
         purpose: String,
@@ -993,7 +1004,25 @@ async fn request(args: RequestArgs) -> anyhow::Result<()> {
     let RequestArgs { cmd, api: opts } = args;
     let api = connect(opts.api.as_deref())?;
     let (purpose, spec) = match cmd {
-        RequestCmd::Chain { name, nodes, consensus, suite, max_nodes, resources, purpose } => {
+        RequestCmd::Chain {
+            name,
+            nodes,
+            consensus,
+            suite,
+            max_nodes,
+            resources,
+            governed,
+            governance_members,
+            threshold,
+            purpose,
+        } => {
+            let governance = (!governed.is_empty() || !governance_members.is_empty() || threshold > 0)
+                .then_some(ContractGovernanceView {
+                    members: governance_members,
+                    threshold,
+                    actions: governed,
+                    proposal_ttl_blocks: 0,
+                });
             let spec = RequestSpec::Chain(ChainRequest {
                 name,
                 consensus,
@@ -1002,6 +1031,7 @@ async fn request(args: RequestArgs) -> anyhow::Result<()> {
                 max_nodes: max_nodes.unwrap_or(nodes.max(16)),
                 block_policy: None,
                 resources: resources.view(),
+                contract_governance: governance,
             });
             (purpose, spec)
         }

@@ -3,9 +3,12 @@
 
 mod bench;
 mod commands;
+mod contract;
 mod control;
 mod net;
 mod platform;
+mod solc;
+mod trace;
 
 use std::path::PathBuf;
 
@@ -62,6 +65,9 @@ enum Command {
     Cert(CertCmd),
     /// Transactions of the data contract.
     Tx(TxArgs),
+    /// EVM contracts on a node: deploy, call, upgrade, freeze, unfreeze,
+    /// access lists, proposals and votes, info.
+    Contract(contract::ContractArgs),
     /// Blocks.
     #[command(subcommand)]
     Block(BlockCmd),
@@ -217,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 commands::SignerFiles { key: args.key_file.as_deref(), cert: args.cert_file.as_deref() };
             commands::tx(args.op, &args.node, signer, args.asynchronous).await
         }
+        Command::Contract(args) => contract::run(args).await,
         Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
         Command::Status { node } => commands::status(&node.node).await,
         Command::Bench(args) => bench::run(args).await,

@@ -13,7 +13,7 @@ use clap::Subcommand;
 use govchain_crypto::Suite;
 use govchain_node::{
     config::{Genesis, NodeConfig},
-    init::{CONFIG_FILE, NetworkOptions, add_network_node, init_network},
+    init::{CONFIG_FILE, NetworkOptions, add_network_node, init_network, set_execution},
 };
 use govchain_sdk::Client;
 
@@ -122,7 +122,9 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
                 api_port,
                 p2p_port,
             };
-            for dir in init_network(&out, &opts)? {
+            let dirs = init_network(&out, &opts)?;
+            set_execution(&dirs, &govchain_execution::ExecutionSpec::with_evm(&opts.chain_id))?;
+            for dir in dirs {
                 println!("node_dir={}", dir.display());
             }
             println!("{}", govchain_node::init::root_key_note(&out));
@@ -141,7 +143,8 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
                     api_port: 8600,
                     p2p_port: 8700,
                 };
-                init_network(&out, &opts)?;
+                let dirs = init_network(&out, &opts)?;
+                set_execution(&dirs, &govchain_execution::ExecutionSpec::with_evm(&opts.chain_id))?;
                 println!("{}", govchain_node::init::root_key_note(&out));
             }
             start(&out)
@@ -188,7 +191,13 @@ fn start(dir: &Path) -> anyhow::Result<()> {
     // once its listeners are up.
     let deadline = Instant::now() + Duration::from_secs(60);
     for (node, child, stdout) in started {
-        println!("{}", url_line(&node, child, stdout)?);
+        let line = url_line(&node, child, stdout)?;
+        println!("{line}");
+        let genesis = Genesis::load(&node.join("genesis.json"))?;
+        let evm = genesis.execution.engines.contains(&govchain_execution::EngineKind::Evm);
+        if let Some(url) = line.split("url=").nth(1).filter(|_| evm && genesis.suite == Suite::IntlK1) {
+            println!("eth_rpc={}/v1/eth", url.trim());
+        }
         if Instant::now() > deadline {
             bail!("nodes took over a minute to start");
         }
