@@ -33,4 +33,10 @@ rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
 rustup target list --installed | grep -qx wasm32-unknown-unknown ||
     rustup target add wasm32-unknown-unknown
 
+# The Solidity compiler (solc-js, pinned in contracts/js/package-lock.json),
+# run through node by govchain-contracts and `govchain contract compile`.
+solc_js="$(dirname "$0")/../contracts/js"
+grep -qs '"version": "0.8.37"' "$solc_js/node_modules/solc/package.json" ||
+    npm ci --prefix "$solc_js" --no-audit --no-fund
+
 openssl version | grep -q '^OpenSSL 3' || { echo "OpenSSL 3 CLI required for interop tests" >&2; exit 1; }

@@ -18,7 +18,8 @@ export const SHOTS = process.env.GOVCHAIN_SCREENSHOTS || join(repo, 'tests', 'ar
 /** The super admin's password in every journey's platform. */
 export const ADMIN_PASSWORD = 'Console-Test-2026!';
 
-function govchainBin() {
+/** The govchain binary: `GOVCHAIN_BIN`, or a cargo build under `CARGO_TARGET_DIR`. */
+export function govchainBin() {
   if (process.env.GOVCHAIN_BIN) return process.env.GOVCHAIN_BIN;
   const target = process.env.CARGO_TARGET_DIR || join(repo, 'target');
   for (const profile of ['debug', 'release']) {
