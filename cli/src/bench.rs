@@ -66,9 +66,11 @@ pub struct BenchArgs {
     value_size: usize,
     /// What each transaction does: `data` (a put of the native data
     /// contract) or `erc20` (a token transfer on the EVM, to a new
-    /// recipient each time, from a token the run deploys first).
-    #[arg(long, value_enum, default_value_t = Workload::Data)]
-    workload: Workload,
+    /// recipient each time, from a token the run deploys first). Several,
+    /// comma-separated (`data,erc20`), run one after the other against the
+    /// same chain and the same verify measurement.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "data")]
+    workload: Vec<Workload>,
 }
 
 /// The transactions of a run.
@@ -78,6 +80,15 @@ enum Workload {
     Data,
     /// ERC-20 transfers on the EVM.
     Erc20,
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Workload::Data => "data",
+            Workload::Erc20 => "erc20",
+        })
+    }
 }
 
 /// Gas of one token transfer, with room (a first transfer to a new
@@ -112,13 +123,31 @@ struct Tally {
     first_error: Option<String>,
 }
 
-/// Runs the benchmark and prints one summary line.
+/// One workload's timed phase, as its summary line tells it.
+struct Outcome {
+    workload: Workload,
+    tps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    accepted: usize,
+    refused: u64,
+    failed: u64,
+}
+
+/// Runs the benchmark: one verify measurement, then each workload's timed
+/// phase in turn against the same chain, one summary line each (and a
+/// table of them when there are several).
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.rate == 0 || args.duration == 0 || args.nodes == 0 || args.in_flight == 0 {
         bail!("--rate, --duration, --nodes and --in-flight must be above 0");
     }
     if args.in_flight > MAX_IN_FLIGHT {
         bail!("--in-flight {} is above {MAX_IN_FLIGHT}", args.in_flight);
+    }
+    let mut workloads = args.workload.clone();
+    workloads.dedup();
+    if workloads.is_empty() {
+        bail!("--workload names no workload");
     }
     let open_total = args.rate.saturating_mul(args.duration);
     if !args.closed_loop && open_total > MAX_TXS {
@@ -133,69 +162,146 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--suite {wanted} but the node's chain uses {suite}");
     }
 
-    let wallet = Wallet::new(PrivateKey::generate(suite), status.chain_id.clone());
     let run_id = govchain_types::now_ms();
-    let value = vec![b'v'; args.value_size];
-    let token = match args.workload {
-        Workload::Data => None,
-        Workload::Erc20 => Some(deploy_token(&client, &wallet).await?),
-    };
-    let sign = |range: std::ops::Range<u64>| -> anyhow::Result<Vec<Transaction>> {
+    let mut verify_limit = None;
+    let mut outcomes = Vec::with_capacity(workloads.len());
+    for (n, &workload) in workloads.iter().enumerate() {
+        if n > 0 {
+            // What the last phase left (retries past its window) drains.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // A wallet per workload: the token's supply belongs to its deployer.
+        let wallet = Wallet::new(PrivateKey::generate(suite), status.chain_id.clone());
+        let signer = Signer::new(workload, &client, wallet, run_id, args.value_size).await?;
+        let first =
+            if args.closed_loop { VERIFY_SAMPLE as u64 } else { open_total.min(VERIFY_SAMPLE as u64) };
+        eprintln!("signing {first} transactions ({workload}, {suite}) ...");
+        let mut txs = signer.sign(0..first)?;
+        let limit = match verify_limit {
+            Some(limit) => limit,
+            None => {
+                let rate = verify_rate(&txs[..txs.len().min(VERIFY_SAMPLE)], suite, &status.chain_id)?;
+                let limit = rate / f64::from(args.nodes);
+                eprintln!(
+                    "verify rate {rate:.0}/s on {} cores; limit per chain {limit:.0} tx/s",
+                    rayon::current_num_threads()
+                );
+                *verify_limit.insert(limit)
+            }
+        };
+        // The closed loop cannot commit faster than the verify limit: half
+        // as much again is enough supply.
+        let total = if args.closed_loop {
+            ((limit * 1.5) as u64).saturating_mul(args.duration).saturating_add(args.in_flight as u64 * 2)
+        } else {
+            open_total
+        }
+        .min(MAX_TXS);
+        if total > first {
+            eprintln!("signing {} more ...", total - first);
+            txs.extend(signer.sign(first..total)?);
+        }
+        txs.truncate(total as usize);
+        outcomes.push(phase(&args, &client, workload, txs, limit).await?);
+    }
+    let limit = verify_limit.unwrap_or_default();
+    if outcomes.len() > 1 {
+        println!("| workload | mode | tps | p50 ms | p99 ms | verify limit tx/s | ratio |");
+        println!("|---|---|---:|---:|---:|---:|---:|");
+        for o in &outcomes {
+            println!(
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {limit:.0} | {:.3} |",
+                o.workload,
+                if args.closed_loop { "closed" } else { "open" },
+                o.tps,
+                o.p50_ms,
+                o.p99_ms,
+                o.tps / limit
+            );
+        }
+    }
+    let failed: Vec<String> =
+        outcomes.iter().filter(|o| o.failed > 0).map(|o| format!("{} in {}", o.failed, o.workload)).collect();
+    if !failed.is_empty() {
+        bail!("transactions failed (other than 503 overloaded): {}", failed.join(", "));
+    }
+    if let Some(o) = outcomes.iter().find(|o| o.accepted == 0) {
+        bail!("the {} workload committed nothing ({} refusals)", o.workload, o.refused);
+    }
+    Ok(())
+}
+
+/// Signs a workload's transactions.
+struct Signer {
+    wallet: Wallet,
+    run_id: u64,
+    value: Vec<u8>,
+    /// The benchmark token (`erc20`).
+    token: Option<(Address, Abi)>,
+}
+
+impl Signer {
+    /// A signer for `workload`; deploys the token first for `erc20`.
+    async fn new(
+        workload: Workload,
+        client: &Client,
+        wallet: Wallet,
+        run_id: u64,
+        value_size: usize,
+    ) -> anyhow::Result<Self> {
+        let token = match workload {
+            Workload::Data => None,
+            Workload::Erc20 => Some(deploy_token(client, &wallet).await?),
+        };
+        Ok(Signer { wallet, run_id, value: vec![b'v'; value_size], token })
+    }
+
+    /// Transactions `range` of the workload, signed on all cores.
+    fn sign(&self, range: std::ops::Range<u64>) -> anyhow::Result<Vec<Transaction>> {
         range
             .into_par_iter()
-            .map(|i| match &token {
+            .map(|i| match &self.token {
                 None => {
-                    let key = format!("bench-{run_id}-{i}").into_bytes();
-                    Ok(wallet.data_call(&DataCall::Put { key, value: value.clone() })?)
+                    let key = format!("bench-{}-{i}", self.run_id).into_bytes();
+                    Ok(self.wallet.data_call(&DataCall::Put { key, value: self.value.clone() })?)
                 }
                 Some((token, abi)) => {
-                    let to = recipient(run_id, i).to_string();
+                    let to = recipient(self.run_id, i).to_string();
                     let input = abi
                         .encode_call("transfer", &[to.into(), 1.into()])
                         .map_err(|e| anyhow::anyhow!("a transfer: {e}"))?;
-                    Ok(wallet.evm_call(token, input, TRANSFER_GAS)?)
+                    Ok(self.wallet.evm_call(token, input, TRANSFER_GAS)?)
                 }
             })
             .collect()
-    };
-    let first = if args.closed_loop { VERIFY_SAMPLE as u64 } else { open_total.min(VERIFY_SAMPLE as u64) };
-    eprintln!("signing {first} transactions ({suite}) ...");
-    let mut txs = sign(0..first)?;
+    }
+}
 
-    let sample = &txs[..txs.len().min(VERIFY_SAMPLE)];
-    let verify_started = Instant::now();
+/// This machine's signature-verification rate over `sample`, on all cores.
+fn verify_rate(sample: &[Transaction], suite: govchain_crypto::Suite, chain_id: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
     let mut verified = 0;
     for _ in 0..VERIFY_PASSES {
-        let ok = sample.par_iter().filter(|tx| tx.verify(suite, &status.chain_id).is_ok()).count();
+        let ok = sample.par_iter().filter(|tx| tx.verify(suite, chain_id).is_ok()).count();
         if ok != sample.len() {
             bail!("{} of {} own transactions failed verification", sample.len() - ok, sample.len());
         }
         verified += ok;
-        if verify_started.elapsed() >= VERIFY_TIME {
+        if started.elapsed() >= VERIFY_TIME {
             break;
         }
     }
-    let verify_rate = verified as f64 / verify_started.elapsed().as_secs_f64();
-    let verify_limit = verify_rate / f64::from(args.nodes);
-    eprintln!(
-        "verify rate {verify_rate:.0}/s on {} cores; limit per chain {verify_limit:.0} tx/s",
-        rayon::current_num_threads()
-    );
+    Ok(verified as f64 / started.elapsed().as_secs_f64())
+}
 
-    // The closed loop cannot commit faster than the verify limit: half as
-    // much again is enough supply.
-    let total = if args.closed_loop {
-        ((verify_limit * 1.5) as u64).saturating_mul(args.duration).saturating_add(args.in_flight as u64 * 2)
-    } else {
-        open_total
-    }
-    .min(MAX_TXS);
-    if total > first {
-        eprintln!("signing {} more ...", total - first);
-        txs.extend(sign(first..total)?);
-    }
-    txs.truncate(total as usize);
-
+/// The timed phase of one workload over `txs`; prints its summary line.
+async fn phase(
+    args: &BenchArgs,
+    client: &Client,
+    workload: Workload,
+    txs: Vec<Transaction>,
+    verify_limit: f64,
+) -> anyhow::Result<Outcome> {
     let retry = Retry { retries: args.retries, ..Retry::default() };
     let txs = Arc::new(txs);
     let next = Arc::new(AtomicUsize::new(0));
@@ -263,26 +369,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(e) = &all.first_error {
         eprintln!("first failure: {e}");
     }
+    let (p50_ms, p99_ms) = (percentile(&mut latencies, 0.50), percentile(&mut latencies, 0.99));
     println!(
-        "workload={} mode={} tps={tps:.0} p50_ms={:.1} p99_ms={:.1} accepted={accepted} refused={} gave_up={} failed={} \
-         lag_p99_ms={:.1} verify_limit_tps={verify_limit:.0} ratio={:.3}",
-        match args.workload {
-            Workload::Data => "data",
-            Workload::Erc20 => "erc20",
-        },
+        "workload={workload} mode={} tps={tps:.0} p50_ms={p50_ms:.1} p99_ms={p99_ms:.1} accepted={accepted} \
+         refused={} gave_up={} failed={} lag_p99_ms={:.1} verify_limit_tps={verify_limit:.0} ratio={:.3}",
         if closed { "closed" } else { "open" },
-        percentile(&mut latencies, 0.50),
-        percentile(&mut latencies, 0.99),
         all.refused,
         all.gave_up,
         all.failed,
         percentile(&mut all.lag, 0.99),
         tps / verify_limit
     );
-    if all.failed > 0 {
-        bail!("{} transactions failed (other than 503 overloaded)", all.failed);
-    }
-    Ok(())
+    Ok(Outcome { workload, tps, p50_ms, p99_ms, accepted, refused: all.refused, failed: all.failed })
 }
 
 /// Submits `tx` synchronously, retrying refusals as the node asks (not
