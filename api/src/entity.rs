@@ -399,6 +399,36 @@ pub mod message {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod finding_dismissal {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// A static-analysis finding an organization dismissed, and why.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finding_dismissals")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub org_id: i64,
+        /// The finding's stable id (32 hex digits).
+        pub finding_id: String,
+        pub rule: String,
+        pub severity: String,
+        pub file: String,
+        pub contract: String,
+        pub function: String,
+        pub snippet: String,
+        pub reason: String,
+        pub user_id: i64,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod oplog {
     #![allow(missing_docs)]
     use sea_orm::entity::prelude::*;

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(Identity),
             Box::new(Contracts),
             Box::new(ContractLifecycle),
+            Box::new(FindingDismissals),
         ]
     }
 }
@@ -798,5 +799,68 @@ impl MigrationTrait for ContractLifecycle {
             m.alter_table(Table::alter().table(ContractVersions::Table).add_column(col).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Dismissals of static-analysis findings (issue 12, SPEC SC-8): one per
+/// organization and finding id, with the reason and who gave it.
+struct FindingDismissals;
+
+impl MigrationName for FindingDismissals {
+    fn name(&self) -> &str {
+        "m6_finding_dismissals"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Dismissals {
+    #[sea_orm(iden = "finding_dismissals")]
+    Table,
+    Id,
+    OrgId,
+    FindingId,
+    Rule,
+    Severity,
+    File,
+    Contract,
+    Function,
+    Snippet,
+    Reason,
+    UserId,
+    CreatedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for FindingDismissals {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Dismissals::Table)
+                .col(pk_auto(Dismissals::Id).big_integer())
+                .col(big_integer(Dismissals::OrgId))
+                .col(string_len(Dismissals::FindingId, 32))
+                .col(string_len(Dismissals::Rule, 32))
+                .col(string_len(Dismissals::Severity, 16))
+                .col(string_len(Dismissals::File, 256))
+                .col(string_len(Dismissals::Contract, 128))
+                .col(string_len(Dismissals::Function, 128))
+                .col(text(Dismissals::Snippet))
+                .col(text(Dismissals::Reason))
+                .col(big_integer(Dismissals::UserId))
+                .col(big_integer(Dismissals::CreatedAt))
+                .foreign_key(&mut fk((Dismissals::Table, Dismissals::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_dismissals_org_finding")
+                .table(Dismissals::Table)
+                .col(Dismissals::OrgId)
+                .col(Dismissals::FindingId)
+                .unique()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -50,7 +50,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(call_contract))
         .routes(routes!(download_contract))
         .routes(routes!(trace_transaction))
-        .routes(routes!(analyse_sources))
 }
 
 /// A contract on a chain.
@@ -571,84 +570,4 @@ async fn trace_transaction(
     let abi: Option<serde_json::Value> = serde_json::from_str(&v.abi).ok();
     let trace = contracts::trace(&state.read, &c, &tx, abi.as_ref(), q.step_limit, q.memory_bytes).await?;
     Ok(Json(trace))
-}
-
-/// One source file of a compilation.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SourceFile {
-    /// Its name, as the compilation named it (`Bank.sol`).
-    pub name: String,
-    /// Its text.
-    pub content: String,
-}
-
-/// A compilation to analyse: the sources and solc's standard-JSON output
-/// for them, as the pinned solc-js gave it (the console compiles in the
-/// browser).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnalysisRequest {
-    /// The sources, in the order compiled.
-    pub sources: Vec<SourceFile>,
-    /// The compiler's version string (solc-js `version()`); it must be the
-    /// platform's pinned version.
-    pub compiler_version: String,
-    /// solc's standard-JSON output (with the `ast` of every source).
-    #[schema(value_type = Object)]
-    pub output: serde_json::Value,
-}
-
-/// Findings of the static analysis.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AnalysisView {
-    /// Most severe first: `id` (stable, to record a dismissal against),
-    /// `rule`, `severity` (`critical`, `high`, `medium`, `low`), `file`,
-    /// `contract`, `function`, `start` and `end` (`offset` in characters,
-    /// `line`, `column`), `snippet`, `message`, `message_zh`.
-    #[schema(value_type = Vec<Object>)]
-    pub findings: Vec<serde_json::Value>,
-    /// The compiler's errors (then the analysis is not run) and warnings,
-    /// with their positions in characters.
-    #[schema(value_type = Vec<Object>)]
-    pub diagnostics: Vec<serde_json::Value>,
-}
-
-/// Runs the platform's static analysis (SPEC SC-8: reentrancy, tx.origin,
-/// unchecked calls, delegatecall, selfdestruct, timestamps, unbounded
-/// loops, floating pragma, overflow before 0.8, ...) over a compilation
-/// made with the pinned solc-js.
-#[utoipa::path(post, path = "/api/v1/contracts/analysis", tag = "contracts",
-    request_body = AnalysisRequest,
-    responses(
-        (status = 200, body = AnalysisView),
-        (status = 403, body = ErrorBody),
-        (status = 422, description = "`invalid`: no sources, another compiler version, output that is not solc's", body = ErrorBody)))]
-async fn analyse_sources(
-    _auth: Require<need::ContractDeploy>,
-    ApiJson(req): ApiJson<AnalysisRequest>,
-) -> Result<Json<AnalysisView>> {
-    if !req.output.is_object() {
-        return Err(validate::refuse("output", "solc's standard-JSON output is an object"));
-    }
-    let output = serde_json::to_vec(&req.output).map_err(|e| ApiError::internal("reading the output", e))?;
-    let AnalysisRequest { sources, compiler_version, .. } = req;
-    // Reading the output and walking its ASTs is CPU work: off the async
-    // workers.
-    let (diagnostics, findings) = tokio::task::spawn_blocking(move || {
-        let sources: Vec<(&str, &str)> =
-            sources.iter().map(|f| (f.name.as_str(), f.content.as_str())).collect();
-        govchain_contracts::read_standard_output(&sources, &compiler_version, &output).map(|compiled| {
-            let findings =
-                if compiled.has_errors() { Vec::new() } else { govchain_contracts::analyse(&compiled) };
-            (compiled.diagnostics, findings)
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal("running the analysis", e))?
-    .map_err(|e| validate::refuse("output", e.to_string()))?;
-    Ok(Json(AnalysisView {
-        findings: findings.iter().filter_map(|f| serde_json::to_value(f).ok()).collect(),
-        diagnostics: diagnostics.iter().filter_map(|d| serde_json::to_value(d).ok()).collect(),
-    }))
 }

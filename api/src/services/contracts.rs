@@ -147,28 +147,67 @@ pub(crate) fn node_failed(message: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "node_failed", message)
 }
 
+/// A node's refusal of a request (a 4xx, or a 504 for a transaction it
+/// admitted but did not see committed in time): its answer, not a reason
+/// to ask another node.
+pub(crate) struct Refusal {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// Asks the chain's running nodes in turn, oldest first, until one
+/// answers: the next is asked while a node cannot be reached, is busy or
+/// not in a position to serve (500, 502, 503) or says nothing within
+/// [`SUBMIT_TIMEOUT`]. The answer, or the node's [`Refusal`], goes back to
+/// the caller; when no
+/// node answers, a 502 says what `what` was and why the last one did not.
+pub(crate) async fn ask_nodes<T, F, Fut>(
+    db: &impl ConnectionTrait,
+    c: &chain::Model,
+    what: &str,
+    mut ask: F,
+) -> Result<std::result::Result<T, Refusal>>
+where
+    F: FnMut(Client) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, govchain_sdk::Error>>,
+{
+    let mut last = String::new();
+    for client in node_clients(db, c).await? {
+        let base = client.base_url().to_owned();
+        match tokio::time::timeout(SUBMIT_TIMEOUT, ask(client)).await {
+            Ok(Ok(answer)) => return Ok(Ok(answer)),
+            Ok(Err(govchain_sdk::Error::Api { status, code, message }))
+                if !matches!(status, 500 | 502 | 503) =>
+            {
+                return Ok(Err(Refusal { status, code, message }));
+            }
+            Ok(Err(e)) => last = format!("{base}: {e}"),
+            Err(_) => last = format!("{base}: no answer within {SUBMIT_TIMEOUT:?}"),
+        }
+    }
+    Err(node_failed(format!("no node of chain {} answered {what} ({last})", c.name)))
+}
+
 /// Submits `tx` and waits for its receipt, trying the chain's nodes in
 /// turn while one cannot be reached. A node's refusal (a bad transaction)
 /// is not retried elsewhere.
 pub(crate) async fn submit(db: &impl ConnectionTrait, c: &chain::Model, tx: &Transaction) -> Result<Receipt> {
-    let mut last = String::new();
-    for client in node_clients(db, c).await? {
-        match tokio::time::timeout(SUBMIT_TIMEOUT, client.submit(tx, SubmitMode::Sync)).await {
-            Ok(Ok(r)) => {
-                return r.receipt.ok_or_else(|| {
-                    node_failed(format!("transaction {} was admitted but not committed in time", r.tx_id))
-                });
-            }
-            Ok(Err(govchain_sdk::Error::Api { code, message, .. })) => {
-                return Err(ApiError::invalid(format!(
-                    "the chain refused the transaction: {code}: {message}"
-                )));
-            }
-            Ok(Err(e)) => last = format!("{}: {e}", client.base_url()),
-            Err(_) => last = format!("{}: no answer within {SUBMIT_TIMEOUT:?}", client.base_url()),
+    match ask_nodes(
+        db,
+        c,
+        "the transaction",
+        |client| async move { client.submit(tx, SubmitMode::Sync).await },
+    )
+    .await?
+    {
+        Ok(r) => r.receipt.ok_or_else(|| {
+            node_failed(format!("transaction {} was admitted but not committed in time", r.tx_id))
+        }),
+        Err(Refusal { code, message, .. }) => {
+            Err(ApiError::invalid(format!("the chain refused the transaction: {code}: {message}")))
         }
     }
-    Err(node_failed(format!("no node of chain {} took the transaction ({last})", c.name)))
 }
 
 /// Deploys `d` as version 1.0 for the caller's organization. The contract
@@ -377,47 +416,38 @@ pub async fn call(
     let decode = |output: &[u8]| abi.decode_output(method, output).map_err(|e| ApiError::invalid(e.0));
     if read_only {
         let payload = EvmCall { input, gas_limit }.encode();
-        let mut last = String::new();
-        for client in node_clients(&state.db, c).await? {
-            let answer = tokio::time::timeout(SUBMIT_TIMEOUT, client.query(&k.address, &payload)).await;
-            match answer {
-                Ok(Ok(json)) => {
-                    let output = json["output"]
-                        .as_str()
-                        .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
-                        .ok_or_else(|| node_failed(format!("the node answered the query with {json}")))?;
-                    return Ok(CallOutcome {
-                        tx_id: None,
-                        height: None,
-                        caller: Address([0; 20]).to_string(),
-                        signature,
-                        success: true,
-                        message: String::new(),
-                        result: decode(&output)?,
-                        output,
-                        events: Vec::new(),
-                        raw_logs: Vec::new(),
-                    });
-                }
-                Ok(Err(govchain_sdk::Error::Api { message, .. })) => {
-                    return Ok(CallOutcome {
-                        tx_id: None,
-                        height: None,
-                        caller: Address([0; 20]).to_string(),
-                        signature,
-                        success: false,
-                        message,
-                        output: Vec::new(),
-                        result: Vec::new(),
-                        events: Vec::new(),
-                        raw_logs: Vec::new(),
-                    });
-                }
-                Ok(Err(e)) => last = format!("{}: {e}", client.base_url()),
-                Err(_) => last = format!("{}: no answer within {SUBMIT_TIMEOUT:?}", client.base_url()),
+        let (address, payload) = (&k.address, &payload);
+        let answer =
+            ask_nodes(
+                &state.db,
+                c,
+                "the query",
+                |client| async move { client.query(address, payload).await },
+            )
+            .await?;
+        let (success, message, output) = match answer {
+            Ok(json) => {
+                let output = json["output"]
+                    .as_str()
+                    .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
+                    .ok_or_else(|| node_failed(format!("the node answered the query with {json}")))?;
+                (true, String::new(), output)
             }
-        }
-        return Err(node_failed(format!("no node of chain {} answered ({last})", c.name)));
+            // The contract reverted (or the call did not fit it).
+            Err(refusal) => (false, refusal.message, Vec::new()),
+        };
+        return Ok(CallOutcome {
+            tx_id: None,
+            height: None,
+            caller: Address([0; 20]).to_string(),
+            signature,
+            success,
+            message,
+            result: if success { decode(&output)? } else { Vec::new() },
+            output,
+            events: Vec::new(),
+            raw_logs: Vec::new(),
+        });
     }
     let Some((org_id, org_domain)) = caller_org else {
         return Err(ApiError::forbidden("only the chain's member organizations send transactions to it"));
@@ -461,26 +491,15 @@ pub async fn trace(
     step_limit: Option<u64>,
     memory_bytes: Option<usize>,
 ) -> Result<serde_json::Value> {
-    let mut last = String::new();
-    for client in node_clients(db, c).await? {
-        let answer =
-            tokio::time::timeout(SUBMIT_TIMEOUT, client.trace(tx, abi, step_limit, memory_bytes)).await;
-        match answer {
-            Ok(Ok(trace)) => return Ok(trace),
-            Ok(Err(govchain_sdk::Error::Api { status, message, .. })) if (400..500).contains(&status) => {
-                return Err(match status {
-                    404 => ApiError::not_found(message),
-                    409 => ApiError::new(axum::http::StatusCode::CONFLICT, "trace_diverged", message),
-                    _ => {
-                        ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "not_traceable", message)
-                    }
-                });
-            }
-            Ok(Err(e)) => last = format!("{}: {e}", client.base_url()),
-            Err(_) => last = format!("{}: no answer within {SUBMIT_TIMEOUT:?}", client.base_url()),
-        }
-    }
-    Err(node_failed(format!("no node of chain {} traced it ({last})", c.name)))
+    let answer = ask_nodes(db, c, "the trace", |client| async move {
+        client.trace(tx, abi, step_limit, memory_bytes).await
+    })
+    .await?;
+    answer.map_err(|Refusal { status, message, .. }| match status {
+        404 => ApiError::not_found(message),
+        409 => ApiError::new(axum::http::StatusCode::CONFLICT, "trace_diverged", message),
+        _ => ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "not_traceable", message),
+    })
 }
 
 /// Deletes a failed deployment; any other contract is refused.

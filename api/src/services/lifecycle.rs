@@ -68,20 +68,17 @@ fn refused(message: &str) -> ApiError {
 /// A query of the `contracts` system contract on the first node that
 /// answers.
 pub async fn query(db: &impl ConnectionTrait, c: &chain::Model, op: &Value) -> Result<Value> {
-    let payload = op.to_string().into_bytes();
-    let mut last = String::new();
-    for client in contracts::node_clients(db, c).await? {
-        match tokio::time::timeout(contracts::SUBMIT_TIMEOUT, client.query(CONTRACTS, &payload)).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(govchain_sdk::Error::Api { code, message, .. })) if code == "not_found" => {
-                return Err(ApiError::not_found(message));
-            }
-            Ok(Err(govchain_sdk::Error::Api { message, .. })) => return Err(refused(&message)),
-            Ok(Err(e)) => last = format!("{}: {e}", client.base_url()),
-            Err(_) => last = format!("{}: no answer", client.base_url()),
-        }
-    }
-    Err(contracts::node_failed(format!("no node of chain {} answered ({last})", c.name)))
+    let payload = &op.to_string().into_bytes();
+    let answer =
+        contracts::ask_nodes(
+            db,
+            c,
+            "the query",
+            |client| async move { client.query(CONTRACTS, payload).await },
+        )
+        .await?;
+    answer
+        .map_err(|r| if r.code == "not_found" { ApiError::not_found(r.message) } else { refused(&r.message) })
 }
 
 /// The chain's contract governance policy.

@@ -317,6 +317,66 @@ async fn static_analysis_of_a_compilation_made_elsewhere() {
         "line {line}: {report}"
     );
     assert!(["critical", "high"].contains(&reentrancy[0]["severity"].as_str().unwrap()), "{report}");
+    assert!(findings.iter().all(|f| f["dismissal"].is_null()), "{report}");
+
+    // Bob dismisses it with a reason: recorded, shown beside the finding in
+    // the next analysis (of his organization only), in the operation log,
+    // and withdrawn again.
+    let f = reentrancy[0];
+    let dismissal = |reason: &str| {
+        json!({"finding_id": f["id"], "rule": f["rule"], "severity": f["severity"], "file": f["file"],
+               "contract": f["contract"], "function": f["function"], "snippet": f["snippet"], "reason": reason})
+    };
+    let dismissals = "/api/v1/contracts/analysis/dismissals";
+    let (s, d) =
+        call(&bob, Method::POST, dismissals, dismissal("  the callee is our own audited vault  ")).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    assert_eq!(d["reason"], "the callee is our own audited vault", "{d}");
+    let (s, e) = call(&bob, Method::POST, dismissals, dismissal("again")).await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("already_dismissed")), "{e}");
+    let again = bob.post("/api/v1/contracts/analysis", body("Reentrancy.sol", vulnerable)).await;
+    let shown = again["findings"].as_array().unwrap().iter().find(|g| g["id"] == f["id"]).unwrap().clone();
+    assert_eq!(shown["dismissal"]["reason"], "the callee is our own audited vault", "{again}");
+    assert_eq!(shown["dismissal"]["id"], d["id"], "{again}");
+    let theirs = admin.post("/api/v1/contracts/analysis", body("Reentrancy.sol", vulnerable)).await;
+    assert!(theirs["findings"].as_array().unwrap().iter().all(|g| g["dismissal"].is_null()), "{theirs}");
+    assert_eq!(bob.get(dismissals).await.as_array().unwrap().len(), 1);
+    assert_eq!(admin.get(&format!("{dismissals}?org_id={}", d["org_id"])).await[0]["id"], d["id"]);
+    let log = admin.get("/api/v1/audit?action=dismissals&limit=10").await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap_or("").contains("own audited vault")),
+        "{log}"
+    );
+    // No reason, an unknown rule, a made-up id: refused, nothing recorded.
+    for (field, bad) in [
+        ("reason", dismissal("   ")),
+        ("rule", {
+            let mut b = dismissal("r");
+            b["rule"] = json!("no-such-rule");
+            b
+        }),
+        ("finding_id", {
+            let mut b = dismissal("r");
+            b["finding_id"] = json!("xyz");
+            b
+        }),
+    ] {
+        let (s, e) = call(&bob, Method::POST, dismissals, bad).await;
+        assert_eq!(
+            (s, e["details"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{e}"
+        );
+    }
+    let (s, _) = admin.call(Method::DELETE, &format!("{dismissals}/{}", d["id"]), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "the platform withdraws any organization's dismissal");
+    let (s, _) = bob.call(Method::DELETE, &format!("{dismissals}/{}", d["id"]), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let after = bob.post("/api/v1/contracts/analysis", body("Reentrancy.sol", vulnerable)).await;
+    assert!(after["findings"].as_array().unwrap().iter().all(|g| g["dismissal"].is_null()), "{after}");
 
     // A clean contract has nothing above low.
     let clean = include_str!("../../../contracts/samples/clean/Vault.sol");

@@ -4,6 +4,7 @@
 mod bad_input;
 mod contract;
 mod contract_lifecycle;
+mod explorer;
 mod guards;
 mod journey;
 mod kube;

@@ -173,6 +173,8 @@ struct T {
     accept_inv: i64,
     /// A contract A deployed on its chain.
     contract: i64,
+    /// Dismissals of analysis findings by A: one for each allowed withdrawer.
+    dismissals: [i64; 3],
 }
 
 /// An id nobody has.
@@ -199,6 +201,7 @@ impl T {
             decline_inv: GHOST,
             accept_inv: GHOST,
             contract: GHOST,
+            dismissals: [GHOST; 3],
         }
     }
 }
@@ -269,15 +272,21 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
             _,
         )
         | ("DELETE", "/api/v1/chains/{id}/nodes/{node_id}", _) => StatusCode::CONFLICT,
-        ("PUT", "/api/v1/chains/{id}/policy", _) | ("POST", "/api/v1/chains/{id}/contracts", _) => {
+        ("PUT", "/api/v1/chains/{id}/policy", _)
+        | ("POST", "/api/v1/chains/{id}/contracts" | "/api/v1/chains/{id}/evidence", _) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ("DELETE", "/api/v1/chains/{id}/contracts/{contract_id}", _)
         | ("POST", "/api/v1/chains/{id}/proposals/{proposal_id}/votes", _) => StatusCode::CONFLICT,
-        ("POST", "/api/v1/contracts/analysis", _) => StatusCode::UNPROCESSABLE_ENTITY,
-        ("GET", "/api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace", _) => {
+        ("POST", "/api/v1/contracts/analysis" | "/api/v1/contracts/analysis/dismissals", _) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        (
+            "GET",
+            "/api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace"
+            | "/api/v1/chains/{id}/transactions/{tx_id}",
+            _,
+        ) => StatusCode::UNPROCESSABLE_ENTITY,
         (
             "POST",
             "/api/v1/chains/{id}/contracts/{contract_id}/versions"
@@ -724,6 +733,16 @@ async fn every_endpoint_by_every_role_and_tenant() {
                 "bytecode": govchain_execution::evm::testdata::COUNTER, "constructor_args": [1]}),
         )
         .await);
+    let mut dismissals = [0; 3];
+    for (n, d) in dismissals.iter_mut().enumerate() {
+        *d = id(&aa
+            .post(
+                "/api/v1/contracts/analysis/dismissals",
+                json!({"finding_id": format!("{:032x}", n + 1), "rule": "reentrancy", "severity": "high",
+                    "file": "M.sol", "reason": "matrix"}),
+            )
+            .await);
+    }
 
     let t = T {
         org: a_org,
@@ -743,6 +762,7 @@ async fn every_endpoint_by_every_role_and_tenant() {
         decline_inv,
         accept_inv: 0,
         contract,
+        dismissals,
     };
     let mut m = Matrix {
         base: base.clone(),
@@ -1017,6 +1037,49 @@ async fn every_endpoint_by_every_role_and_tenant() {
         .body(|_, _| Some(json!({"method": "*", "allow": vec!["x.gov"; 257]}))),
     )
     .await;
+    // The explorer: everyone who sees the chain; a transaction id that is
+    // not hex is refused at the field.
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/blocks",
+        |t, _| format!("/api/v1/chains/{}/blocks?limit=2", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/blocks/{at}",
+        |t, _| format!("/api/v1/chains/{}/blocks/0", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/transactions/{tx_id}",
+        |t, _| format!("/api/v1/chains/{}/transactions/nothex", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    // Evidence: everyone who sees the chain checks; members record (a
+    // digest that is not one is refused at the field).
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/evidence",
+        |t, _| format!("/api/v1/chains/{}/evidence?digest={}", t.chain, "0".repeat(64)),
+        &sees_chain,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/chains/{id}/evidence",
+            |t, _| format!("/api/v1/chains/{}/evidence", t.chain),
+            &[A(Admin), A(Dev), C],
+        )
+        .body(|_, _| Some(json!({"digest": "abc"}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/search",
+        |t, _| format!("/api/v1/chains/{}/search?q=0", t.chain),
+        &sees_chain,
+    ))
+    .await;
     m.check(Row::new(
         "GET /api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace",
         |t, _| format!("/api/v1/chains/{}/contracts/{}/transactions/nothex/trace", t.chain, t.contract),
@@ -1032,6 +1095,26 @@ async fn every_endpoint_by_every_role_and_tenant() {
             &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
         )
         .body(|_, _| Some(json!({"sources": [], "compiler_version": "0.8.37", "output": []}))),
+    )
+    .await;
+    // Dismissals of findings: every developer, for its own organization; a
+    // dismissal without a reason is refused at the field.
+    m.check(Row::new(
+        "GET /api/v1/contracts/analysis/dismissals",
+        |_, _| "/api/v1/contracts/analysis/dismissals".into(),
+        &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/contracts/analysis/dismissals",
+            |_, _| "/api/v1/contracts/analysis/dismissals".into(),
+            &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
+        )
+        .body(|_, _| {
+            Some(json!({"finding_id": "0".repeat(32), "rule": "reentrancy", "severity": "high",
+                "file": "M.sol", "reason": " "}))
+        }),
     )
     .await;
     m.check(Row::new(
@@ -1297,6 +1380,26 @@ async fn every_endpoint_by_every_role_and_tenant() {
     expect!(m, ids(&aa.get("/api/v1/tokens").await).contains(&token));
     m.allowed(&row).await;
     expect!(m, !ids(&aa.get("/api/v1/tokens").await).contains(&token));
+
+    // A's dismissals: its admin and developer withdraw one each, the
+    // platform the third; others meet the first.
+    let row = Row::new(
+        "DELETE /api/v1/contracts/analysis/dismissals/{id}",
+        |t, who| {
+            let d = match who {
+                A(Dev) => t.dismissals[1],
+                Super => t.dismissals[2],
+                _ => t.dismissals[0],
+            };
+            format!("/api/v1/contracts/analysis/dismissals/{d}")
+        },
+        &[A(Admin), A(Dev), Super],
+    );
+    let listed = |aa: Client| async move { ids(&aa.get("/api/v1/contracts/analysis/dismissals").await) };
+    m.denied(&row).await;
+    expect_eq!(m, listed(aa.clone()).await, m.t.dismissals.into_iter().collect::<BTreeSet<_>>());
+    m.allowed(&row).await;
+    expect!(m, listed(aa.clone()).await.is_empty());
 
     let row = Row::new("DELETE /api/v1/roles/{id}", |t, _| format!("/api/v1/roles/{}", t.role), &[A(Admin)]);
     m.denied(&row).await;

@@ -21,8 +21,8 @@ use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_types::{
     Encode, Hash, HistoryEntry, Receipt, Signer, Transaction, TxBody, TxType,
     api::{
-        BlockRecord, ErrorBody, Height, NodeStatus, StateValue, SubmitMode, SubmitResponse, Subscription,
-        TxProof, TxRecord, WsMessage,
+        BlockRecord, BlockSummary, ErrorBody, Height, NodeStatus, StateValue, SubmitMode, SubmitResponse,
+        Subscription, TxProof, TxRecord, WsMessage,
     },
     now_ms,
 };
@@ -257,6 +257,13 @@ impl Client {
     /// Merkle inclusion proof of a committed transaction.
     pub async fn proof(&self, id: &Hash) -> Result<Option<TxProof>> {
         self.get_opt(&format!("/v1/transactions/{id}/proof")).await
+    }
+
+    /// The headers of the latest blocks (below height `before`, when
+    /// given), newest first, at most `limit` (the node caps it at 100).
+    pub async fn blocks(&self, before: Option<u64>, limit: usize) -> Result<Vec<BlockSummary>> {
+        let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        self.get(&format!("/v1/blocks?limit={limit}{before}")).await
     }
 
     /// A block by height, id, or `latest`.

@@ -179,6 +179,16 @@ pub struct BlockRecord {
     pub block: crate::Block,
 }
 
+/// A block's header with its id: one row of the node's block list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockSummary {
+    /// The block id.
+    pub id: Hash,
+    /// Its header (height, time, proposer, transaction count, roots).
+    #[serde(flatten)]
+    pub header: crate::BlockHeader,
+}
+
 /// The committed height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Height {

@@ -20,7 +20,7 @@ use axum::{
 use govchain_execution::{DATA_CONTRACT, DataContract, TxContext};
 use govchain_types::{
     Decode, Encode, Hash, MAX_DATA, Transaction, TxType,
-    api::{BlockRecord, Height, StateValue, SubmitMode, TxProof, TxRecord},
+    api::{BlockRecord, BlockSummary, Height, StateValue, SubmitMode, TxProof, TxRecord},
 };
 use serde::Deserialize;
 
@@ -54,6 +54,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/transactions/{id}/receipt", get(receipt))
         .route("/v1/transactions/{id}/proof", get(proof))
         .route("/v1/transactions/{id}/trace", get(trace::get_trace).post(trace::post_trace))
+        .route("/v1/blocks", get(blocks))
         .route("/v1/blocks/{at}", get(block))
         .route("/v1/state/{contract}/{key}", get(state))
         .route("/v1/state/{contract}/{key}/history", get(history))
@@ -272,6 +273,44 @@ async fn block(State(node): State<Node>, Path(at): Path<String>) -> Result<Json<
     };
     let block = block.ok_or_else(|| ApiError::not_found(format!("block {at}")))?;
     Ok(Json(BlockRecord { id: block.header.id(node.suite()), block }))
+}
+
+/// Most headers one block-list page holds.
+const MAX_BLOCK_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+struct BlockPage {
+    /// Only blocks below this height (the next page); from the tip when
+    /// absent.
+    #[serde(default)]
+    before: Option<u64>,
+    /// At most this many (default 20, at most [`MAX_BLOCK_PAGE`]).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// The headers of the latest blocks, newest first, a page at a time.
+async fn blocks(
+    State(node): State<Node>,
+    q: Result<Query<BlockPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<BlockSummary>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(20).clamp(1, MAX_BLOCK_PAGE);
+    let ledger = node.ledger();
+    let Some(tip) = ledger.height() else { return Ok(Json(Vec::new())) };
+    let top = match q.before {
+        Some(0) => return Ok(Json(Vec::new())),
+        Some(b) => tip.min(b - 1),
+        None => tip,
+    };
+    let mut out = Vec::with_capacity(limit);
+    for h in (0..=top).rev().take(limit) {
+        let block = ledger
+            .block_by_height(h)?
+            .ok_or_else(|| ApiError::internal(format!("block {h} below the tip {tip} is missing")))?;
+        out.push(BlockSummary { id: block.header.id(node.suite()), header: block.header });
+    }
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]

@@ -220,3 +220,36 @@ async fn health_readiness_and_metrics() {
     assert_eq!(status.suite, "intl-r1");
     assert_eq!(t.node.ledger().height(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_block_list_pages_headers_newest_first() {
+    let t = start(Suite::Gm).await;
+    let w = wallet(Suite::Gm);
+    for i in 0..3 {
+        let tx = w.data_call(&put(&format!("k{i}"), "v")).expect("sign");
+        t.client.submit(&tx, SubmitMode::Sync).await.expect("commit");
+    }
+    let tip = t.client.height().await.expect("height");
+    assert!(tip >= 3, "three commits make three blocks at least");
+
+    let page = t.client.blocks(None, 2).await.expect("blocks");
+    let heights: Vec<u64> = page.iter().map(|b| b.header.height).collect();
+    assert_eq!(heights, [tip, tip - 1]);
+    for b in &page {
+        let full = t.client.block(&b.header.height.to_string()).await.expect("block").expect("exists");
+        assert_eq!((b.id, &b.header), (full.id, &full.block.header));
+    }
+    // The next page starts below the last height seen; the last one ends at
+    // genesis.
+    let next = t.client.blocks(Some(tip - 1), 100).await.expect("blocks");
+    assert_eq!(next.first().map(|b| b.header.height), Some(tip - 2));
+    assert_eq!(next.last().map(|b| b.header.height), Some(0));
+    assert!(t.client.blocks(Some(0), 5).await.expect("blocks").is_empty());
+    // Past the tip starts at the tip; the cap holds.
+    assert_eq!(t.client.blocks(Some(tip + 1_000), 1).await.expect("blocks")[0].header.height, tip);
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{}/v1/blocks?limit=many", t.url)).send().await.expect("http");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.expect("error bodies are JSON");
+    assert_eq!(body["code"], "bad_query");
+}
