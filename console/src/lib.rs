@@ -13,6 +13,7 @@ mod admin;
 pub mod api;
 mod app;
 mod chains;
+mod explorer;
 pub mod i18n;
 mod inbox;
 mod parts;

@@ -1,0 +1,102 @@
+// Journey 11, the chain explorer: a department opens its chain's explorer
+// from the chain page, sees the latest blocks, and finds a block by its
+// height and by its hash and a transaction by its id, whose proof of
+// inclusion the platform checked; a wrong hash gives a clear "not found".
+// Screenshots in both languages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ADMIN_PASSWORD, api, firstSignIn, landed, newPage, open, putThrough, shot, signIn, useRig,
+} from '../lib/harness.js';
+
+const rig = useRig();
+
+/** Searches the explorer for `q`. */
+async function search(page, q) {
+  await page.fill('#explorer-search input[name=q]', q);
+  await page.click('#explorer-search button[type=submit]');
+}
+
+test('explorer: latest blocks, search by height, block hash and transaction id, not found', async () => {
+  const base = rig.platform.console;
+  const admin = await newPage(rig.chrome.browser, base);
+  await signIn(admin, base, 'admin', ADMIN_PASSWORD);
+  await landed(admin, '/');
+  const created = await api(admin, 'POST', '/api/v1/orgs', {
+    name: '审计局', domain: 'audit.gov', description: '', admin_username: 'audit-admin', admin_real_name: '赵六',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const dept = await newPage(rig.chrome.browser, base);
+  await firstSignIn(dept, base, 'audit-admin', created.body.initial_password, 'Audit-Bureau-2026!');
+
+  // A solo chain, requested and approved through the API (journey 2 does it in the pages).
+  const req = await api(dept, 'POST', '/api/v1/requests', {
+    purpose: '审计存证', spec: { kind: 'chain', name: 'audit-chain', consensus: 'solo', suite: 'gm', nodes: 1,
+      resources: { cpu_millis: 100, memory_mb: 128, storage_mb: 256 } },
+  });
+  assert.ok(req.status < 300, JSON.stringify(req.body));
+  const approved = await api(admin, 'POST', `/api/v1/requests/${req.body.id}/approve`, { opinion: '同意' });
+  assert.ok(approved.status < 300, JSON.stringify(approved.body));
+  let chainId;
+  for (let i = 0; i < 120 && !chainId; i += 1) {
+    const r = await api(dept, 'GET', `/api/v1/requests/${req.body.id}`);
+    if (r.body.status === 'failed') assert.fail(JSON.stringify(r.body));
+    if (r.body.status === 'running') chainId = r.body.chain_id;
+    else await new Promise((ok) => setTimeout(ok, 500));
+  }
+  assert.ok(chainId, 'the chain runs within a minute');
+  const chain = await api(dept, 'GET', `/api/v1/chains/${chainId}`);
+  await putThrough(chain.body.nodes[0].api_url, chain.body.suite, 'journey11');
+
+  // From the chain page to its explorer; the latest blocks are listed, newest first.
+  await open(dept, base, `/chains/${chainId}`);
+  await dept.click('#chain-explorer');
+  await landed(dept, `/chains/${chainId}/explorer`);
+  await dept.waitForSelector('#block-list tbody tr');
+  const heights = await dept.$$eval('#block-list tbody tr', (rows) => rows.map((r) => Number(r.dataset.height)));
+  assert.ok(heights.length >= 2 && heights[0] > heights[1], JSON.stringify(heights));
+
+  // The block holding the write, by its height: its transaction is listed.
+  const blocks = await api(dept, 'GET', `/api/v1/chains/${chainId}/blocks?limit=100`);
+  const withTx = blocks.body.find((b) => b.tx_count > 0);
+  assert.ok(withTx, JSON.stringify(blocks.body));
+  await search(dept, String(withTx.height));
+  await dept.waitForSelector(`#explorer-block .block-height:text-is("${withTx.height}")`);
+  const txId = await dept.getAttribute('#explorer-block .block-txs tbody tr', 'data-tx');
+  assert.match(txId, /^[0-9a-f]{64}$/);
+  await shot(dept, 'journey11-block-zh');
+
+  // The same block by its hash.
+  await search(dept, `0x${withTx.id}`);
+  await dept.waitForSelector(`#explorer-block .block-id:text-is("${withTx.id}")`);
+
+  // The transaction by its id: its block, and a proof of inclusion that checks.
+  await search(dept, txId);
+  await dept.waitForSelector(`#explorer-tx .tx-id:text-is("${txId}")`);
+  assert.equal(await dept.getAttribute('#proof-verified', 'class'), 'ok');
+  assert.match(await dept.textContent('#explorer-tx'), /已验证/);
+  await shot(dept, 'journey11-transaction-zh');
+
+  // A wrong hash: a clear "not found", naming what was searched.
+  const wrong = 'cd'.repeat(32);
+  await search(dept, wrong);
+  await dept.waitForSelector('#explorer-not-found');
+  assert.match(await dept.textContent('#explorer-not-found'), new RegExp(`链上未找到.*${wrong}`));
+  await search(dept, 'hello');
+  await dept.waitForSelector('#explorer-refused');
+
+  // In English, the same transaction.
+  const en = await newPage(rig.chrome.browser, base, 'en');
+  await signIn(en, base, 'audit-admin', 'Audit-Bureau-2026!');
+  await landed(en, '/');
+  await open(en, base, `/chains/${chainId}/explorer`);
+  await en.waitForSelector('#block-list tbody tr');
+  await search(en, txId);
+  await en.waitForSelector(`#explorer-tx .tx-id:text-is("${txId}")`);
+  assert.match(await en.textContent('#proof-verified'), /Verified/);
+  await shot(en, 'journey11-transaction-en');
+  await search(en, wrong);
+  await en.waitForSelector('#explorer-not-found');
+  assert.match(await en.textContent('#explorer-not-found'), /Nothing on this chain matches/);
+  await shot(en, 'journey11-not-found-en');
+});
