@@ -142,6 +142,26 @@ pub fn set_lang(lang: crate::i18n::Lang) {
     let _ = lang;
 }
 
+/// The name and bytes of the file chosen in the `<input type="file">`
+/// with id `input_id`, read in the browser (it goes nowhere else); `None`
+/// when none is chosen. On the server: `None`.
+pub async fn read_file(input_id: &str) -> Option<(String, Vec<u8>)> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let doc = web_sys::window()?.document()?;
+        let input: web_sys::HtmlInputElement = doc.get_element_by_id(input_id)?.dyn_into().ok()?;
+        let file = input.files()?.get(0)?;
+        let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await.ok()?;
+        Some((file.name(), js_sys::Uint8Array::new(&buf).to_vec()))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = input_id;
+        None
+    }
+}
+
 /// Copies text to the clipboard.
 pub fn copy(text: &str) {
     #[cfg(feature = "hydrate")]

@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/chains") view=crate::chains::ChainsPage/>
                 <Route path=path!("/chains/:id") view=crate::chains::ChainPage/>
                 <Route path=path!("/chains/:id/explorer") view=crate::explorer::ExplorerPage/>
+                <Route path=path!("/chains/:id/evidence") view=crate::evidence::EvidencePage/>
                 <Route path=path!("/invitations") view=crate::inbox::InvitationsPage/>
                 <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
                 <Route path=path!("/users") view=crate::admin::UsersPage/>

@@ -13,6 +13,7 @@ mod admin;
 pub mod api;
 mod app;
 mod chains;
+mod evidence;
 mod explorer;
 pub mod i18n;
 mod inbox;

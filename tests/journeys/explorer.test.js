@@ -1,8 +1,12 @@
-// Journey 11, the chain explorer: a department opens its chain's explorer
-// from the chain page, sees the latest blocks, and finds a block by its
-// height and by its hash and a transaction by its id, whose proof of
-// inclusion the platform checked; a wrong hash gives a clear "not found".
-// Screenshots in both languages.
+// Journey 11, the chain explorer and evidence: a department opens its
+// chain's explorer from the chain page, sees the latest blocks, and finds a
+// block by its height and by its hash and a transaction by its id, whose
+// proof of inclusion the platform checked; a wrong hash gives a clear "not
+// found". Then it records a file as evidence (hashed in the browser with
+// the chain's SM3): the same file matches with its record, a file one byte
+// off does not, and a second record of it is refused. Screenshots in both
+// languages.
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -17,7 +21,7 @@ async function search(page, q) {
   await page.click('#explorer-search button[type=submit]');
 }
 
-test('explorer: latest blocks, search by height, block hash and transaction id, not found', async () => {
+test('explorer and evidence: latest blocks, search by height, hash and id, not found; record a file, match, no match', async () => {
   const base = rig.platform.console;
   const admin = await newPage(rig.chrome.browser, base);
   await signIn(admin, base, 'admin', ADMIN_PASSWORD);
@@ -99,4 +103,53 @@ test('explorer: latest blocks, search by height, block hash and transaction id, 
   await en.waitForSelector('#explorer-not-found');
   assert.match(await en.textContent('#explorer-not-found'), /Nothing on this chain matches/);
   await shot(en, 'journey11-not-found-en');
+
+  // Evidence: a file is recorded from the browser; only its digest is sent.
+  const file = Buffer.from('许可证 2026-001：准予经营\n'.repeat(100));
+  await open(dept, base, `/chains/${chainId}`);
+  await dept.click('#chain-evidence');
+  await landed(dept, `/chains/${chainId}/evidence`);
+  await dept.waitForSelector('#evidence-hash:text-is("SM3")');
+  await dept.setInputFiles('#evidence-file', { name: 'permit.txt', mimeType: 'text/plain', buffer: file });
+  await dept.fill('#evidence-record input[name=note]', '经营许可');
+  await dept.click('#evidence-record button[type=submit]');
+  await dept.waitForSelector('#evidence-recorded', { timeout: 30_000 });
+  const recordedTx = (await dept.textContent('#evidence-recorded .evidence-tx')).trim();
+  assert.match(recordedTx, /^[0-9a-f]{64}$/);
+  assert.equal((await dept.textContent('#evidence-recorded .evidence-org')).trim(), 'audit.gov');
+  // The browser's digest is the file's SM3, the chain's hash.
+  assert.equal(
+    (await dept.textContent('#evidence-recorded .evidence-digest')).trim(),
+    createHash('sm3').update(file).digest('hex'),
+  );
+  await shot(dept, 'journey11-evidence-recorded-zh');
+  // The same file matches, with the record: transaction, height, organization.
+  await dept.setInputFiles('#verify-file', { name: 'copy.txt', mimeType: 'text/plain', buffer: file });
+  await dept.click('#evidence-verify button[type=submit]');
+  await dept.waitForSelector('#evidence-match', { timeout: 30_000 });
+  assert.equal((await dept.textContent('#evidence-match .evidence-tx')).trim(), recordedTx);
+  assert.match(await dept.textContent('#evidence-match'), /一致/);
+  await shot(dept, 'journey11-evidence-match-zh');
+  // A file one byte off does not.
+  const changed = Buffer.from(file);
+  changed[10] ^= 1;
+  await dept.setInputFiles('#verify-file', { name: 'forged.txt', mimeType: 'text/plain', buffer: changed });
+  await dept.click('#evidence-verify button[type=submit]');
+  await dept.waitForSelector('#evidence-no-match', { timeout: 30_000 });
+  await shot(dept, 'journey11-evidence-no-match-zh');
+  // Recording the same file again is refused with the reason.
+  await dept.click('#evidence-record button[type=submit]');
+  await dept.waitForSelector('#evidence-already', { timeout: 30_000 });
+  // The record's transaction is on the chain, in the explorer.
+  const seen = await api(dept, 'GET', `/api/v1/chains/${chainId}/transactions/${recordedTx}`);
+  assert.equal(seen.body.recipient, 'evidence', JSON.stringify(seen.body));
+  assert.equal(seen.body.proof_verified, true);
+  // In English, the check of the original file.
+  await open(en, base, `/chains/${chainId}/evidence`);
+  await en.waitForSelector('#evidence-hash:text-is("SM3")');
+  await en.setInputFiles('#verify-file', { name: 'permit.txt', mimeType: 'text/plain', buffer: file });
+  await en.click('#evidence-verify button[type=submit]');
+  await en.waitForSelector('#evidence-match', { timeout: 30_000 });
+  assert.match(await en.textContent('#evidence-match'), /Match/);
+  await shot(en, 'journey11-evidence-match-en');
 });
