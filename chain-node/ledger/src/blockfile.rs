@@ -69,12 +69,12 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io { op, path: path.to_owned(), source }
 }
 
 /// Makes the creation or removal of files in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("sync directory", dir))
 }
 

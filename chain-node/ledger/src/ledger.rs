@@ -138,7 +138,7 @@ impl Ledger {
     /// suite fails with [`Error::WrongLedger`].
     pub fn open_with(dir: &Path, suite: Suite, chain_id: &str, options: LedgerOptions) -> Result<Ledger> {
         fs::create_dir_all(dir).map_err(|source| Error::Io { op: "create", path: dir.to_owned(), source })?;
-        let db = Database::builder(dir.join("index")).open()?;
+        let db = open_index(dir)?;
         let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         let meta = ks("meta")?;
         let heights = ks("heights")?;
@@ -909,6 +909,26 @@ impl DoubleEndedIterator for StateIter {
 }
 
 mod past;
+
+/// Opens the index in `dir`, creating it whole: a new index is made in a
+/// staging directory and renamed into place, so a process killed while
+/// creating it leaves no index or a complete one. (The store writes its
+/// version marker after its directory: a kill between the two left an
+/// index that no later open could read, and a node that could not start
+/// again after being killed in its first second.)
+fn open_index(dir: &Path) -> Result<Database> {
+    let index = dir.join("index");
+    if !index.exists() {
+        let staging = dir.join("index.new");
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(blockfile::io_err("remove", &staging))?;
+        }
+        drop(Database::builder(&staging).open()?);
+        fs::rename(&staging, &index).map_err(blockfile::io_err("rename", &staging))?;
+        blockfile::sync_dir(dir)?;
+    }
+    Ok(Database::builder(index).open()?)
+}
 
 #[cfg(test)]
 mod tests;
