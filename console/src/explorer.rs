@@ -42,6 +42,11 @@ pub fn ExplorerPage() -> impl IntoView {
             move || api::get_owned(format!("{base}/blocks?limit=10"))
         });
         api::every(3000, move || blocks.refetch());
+        let stats = LocalResource::new({
+            let base = base.clone();
+            move || api::get_owned(format!("{base}/stats?blocks=50"))
+        });
+        api::every(5000, move || stats.refetch());
         let shown = RwSignal::new(Shown::Nothing);
         let query = RwSignal::new(String::new());
         let open_block = {
@@ -129,6 +134,14 @@ pub fn ExplorerPage() -> impl IntoView {
                     Shown::Failed(e) => view! { <ErrorLine err=e/> }.into_any(),
                 }
             }}</section>
+            <section id="chain-stats">
+                <h2>{t(Key::Statistics)}</h2>
+                {move || match stats.get() {
+                    None => view! { <p class="muted">{t(Key::Loading)}</p> }.into_any(),
+                    Some(Err(e)) => view! { <ErrorLine err=e/> }.into_any(),
+                    Some(Ok(v)) => stats_view(&v).into_any(),
+                }}
+            </section>
             <section id="latest-blocks">
                 <h2>{t(Key::LatestBlocks)}</h2>
                 {move || {
@@ -236,6 +249,47 @@ fn tx_view(v: Value, open_block: impl Fn(String) + Clone + 'static) -> impl Into
                 }).collect_view()}</ul>
             })}
         </div>
+    }
+}
+
+/// Transactions per block over the latest blocks (a bar chart, oldest on
+/// the left) and by type.
+fn stats_view(v: &Value) -> impl IntoView + use<> {
+    let points = v["blocks"].as_array().cloned().unwrap_or_default();
+    let most = points.iter().filter_map(|p| p["tx_count"].as_u64()).max().unwrap_or(0).max(1);
+    let (w, h) = (600.0_f64, 120.0_f64);
+    let step = w / points.len().max(1) as f64;
+    let bars = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p["tx_count"].as_u64().unwrap_or(0);
+            let bh = (n as f64 / most as f64 * (h - 10.0)).max(if n > 0 { 2.0 } else { 0.0 });
+            view! {
+                <rect class="bar" data-height=txt(&p["height"]) data-txs=n.to_string()
+                    x=format!("{:.1}", i as f64 * step + 1.0) y=format!("{:.1}", h - bh)
+                    width=format!("{:.1}", (step - 2.0).max(1.0)) height=format!("{bh:.1}")>
+                    <title>{format!("#{}: {n}", txt(&p["height"]))}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let types: Vec<(String, String)> = v["by_type"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, n)| (k.clone(), txt(n))).collect())
+        .unwrap_or_default();
+    view! {
+        <p class="muted">{t(Key::TxPerBlock)}" · "{t(Key::TxCount)}": "{txt(&v["transactions"])}
+            " · "{t(Key::MeanBlockTime)}": "{v["mean_block_ms"].as_u64().map_or_else(|| "—".to_owned(), |ms| format!("{ms} ms"))}
+            " · TPS: "{v["tps"].as_f64().map_or_else(|| "—".to_owned(), |x| format!("{x:.2}"))}</p>
+        <svg id="tx-chart" viewBox=format!("0 0 {w} {h}") width="100%" height="120" role="img">
+            <line x1="0" y1=format!("{h}") x2=format!("{w}") y2=format!("{h}") stroke="#9aa5b1"/>
+            {bars}
+        </svg>
+        <h3>{t(Key::ByType)}</h3>
+        <dl id="tx-types" class="facts">{types.into_iter().map(|(k, n)| view! {
+            <dt>{k.clone()}</dt><dd data-type=k>{n}</dd>
+        }).collect_view()}</dl>
     }
 }
 

@@ -98,6 +98,7 @@ keys! {
     Health, HealthHealthy, HealthDegraded, HealthDown,
     Explorer, Search, SearchHint, NothingFound, LatestBlocks, Block, BlockHash, PrevHash, TxCount, Proposer, TxId, TxType, Sender, Recipient, Transaction, Contract, Address, Input, Events, Proof, ProofVerified, ProofNotVerified,
     Evidence, EvidenceLead, RecordEvidence, VerifyEvidence, File, RecordIt, VerifyIt, EvidenceMatch, EvidenceNoMatch, EvidenceRecorded, Digest, AlreadyRecorded, ChooseFile,
+    Statistics, TxPerBlock, MeanBlockTime, ByType,
 }
 
 /// 简体中文.
@@ -202,6 +203,10 @@ pub fn zh(key: Key) -> &'static str {
         More => "加载更多",
         NodesUnit => "个节点",
         Chain => "链",
+        Statistics => "统计",
+        TxPerBlock => "最近 50 个区块的每块交易数",
+        MeanBlockTime => "平均出块间隔",
+        ByType => "按交易类型",
         Evidence => "存证",
         EvidenceLead => "文件只在浏览器中读取并计算摘要，上链的只有摘要。本链的摘要算法：",
         RecordEvidence => "文件存证",
@@ -528,6 +533,10 @@ pub fn en(key: Key) -> &'static str {
         More => "Load more",
         NodesUnit => "node(s)",
         Chain => "Chain",
+        Statistics => "Statistics",
+        TxPerBlock => "Transactions per block over the latest 50 blocks",
+        MeanBlockTime => "Mean block time",
+        ByType => "By transaction type",
         Evidence => "Evidence",
         EvidenceLead => {
             "The file is read and hashed in this browser; only its digest goes on chain. This chain's hash:"

@@ -60,6 +60,12 @@ test('explorer and evidence: latest blocks, search by height, hash and id, not f
   const heights = await dept.$$eval('#block-list tbody tr', (rows) => rows.map((r) => Number(r.dataset.height)));
   assert.ok(heights.length >= 2 && heights[0] > heights[1], JSON.stringify(heights));
 
+  // Statistics: a bar per block, oldest first, and the transactions by type.
+  await dept.waitForSelector('#tx-chart rect.bar');
+  const bars = await dept.$$eval('#tx-chart rect.bar', (rs) => rs.map((r) => Number(r.dataset.height)));
+  assert.ok(bars.length >= 2 && bars[0] === 0, JSON.stringify(bars));
+  await dept.waitForSelector('#tx-types dd[data-type="invoke"]');
+
   // The block holding the write, by its height: its transaction is listed.
   const blocks = await api(dept, 'GET', `/api/v1/chains/${chainId}/blocks?limit=100`);
   const withTx = blocks.body.find((b) => b.tx_count > 0);

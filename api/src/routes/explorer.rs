@@ -34,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_block))
         .routes(routes!(get_transaction))
         .routes(routes!(search))
+        .routes(routes!(chain_stats))
 }
 
 /// A block header.
@@ -319,6 +320,84 @@ async fn get_transaction(
         contract,
         input,
         decoded_events,
+    }))
+}
+
+/// A block in the statistics.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlockPointView {
+    /// Height.
+    pub height: u64,
+    /// Block time, ms since the epoch.
+    pub timestamp_ms: u64,
+    /// Transactions in it.
+    pub tx_count: u32,
+}
+
+/// Statistics of a chain's latest blocks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatsView {
+    /// The blocks, oldest first (a time series).
+    pub blocks: Vec<BlockPointView>,
+    /// Transactions in them.
+    pub transactions: u64,
+    /// Transactions by type (`invoke`, `evm_create`, `evm_call`, `system`,
+    /// `ethereum`).
+    pub by_type: std::collections::BTreeMap<String, u64>,
+    /// Mean time between the blocks, ms (none for fewer than two).
+    pub mean_block_ms: Option<u64>,
+    /// Transactions per second over the span of the blocks (none for
+    /// fewer than two).
+    pub tps: Option<f64>,
+}
+
+/// How many blocks the statistics cover.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// The latest this many blocks (default 50, at most 100).
+    #[param(minimum = 1, maximum = 100)]
+    pub blocks: Option<usize>,
+}
+
+/// Statistics of the chain's latest blocks: blocks and transactions over
+/// time, and transactions by type.
+#[utoipa::path(get, path = "/api/v1/chains/{id}/stats", tag = "explorer",
+    params(("id" = i64, Path, description = "Chain id"), StatsQuery),
+    responses(
+        (status = 200, body = StatsView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`conflict`: the chain has no running node", body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+async fn chain_stats(
+    State(state): State<AppState>,
+    auth: Require<need::ChainView>,
+    Path(id): Path<i64>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<StatsView>> {
+    let c = chains::visible(&state.read, &auth.tenant(), id).await?;
+    let s = explorer::stats(&state.read, &c, q.blocks.unwrap_or(50)).await?;
+    let mut blocks: Vec<BlockPointView> = s
+        .blocks
+        .iter()
+        .map(|b| BlockPointView {
+            height: b.header.height,
+            timestamp_ms: b.header.timestamp_ms,
+            tx_count: b.header.tx_count,
+        })
+        .collect();
+    blocks.reverse();
+    let transactions = blocks.iter().map(|b| u64::from(b.tx_count)).sum();
+    let span = match (blocks.first(), blocks.last()) {
+        (Some(a), Some(b)) if blocks.len() > 1 => Some(b.timestamp_ms.saturating_sub(a.timestamp_ms)),
+        _ => None,
+    };
+    Ok(Json(StatsView {
+        mean_block_ms: span.map(|ms| ms / (blocks.len() as u64 - 1)),
+        tps: span.filter(|ms| *ms > 0).map(|ms| transactions as f64 * 1000.0 / ms as f64),
+        transactions,
+        by_type: s.by_type,
+        blocks,
     }))
 }
 

@@ -70,6 +70,34 @@ async fn record_and_proof(
     }
 }
 
+/// Most blocks the statistics cover.
+pub const MAX_STATS_BLOCKS: usize = 100;
+
+/// Transactions of the chain's latest blocks, for the explorer's charts.
+#[derive(Debug)]
+pub struct Stats {
+    /// The blocks, newest first.
+    pub blocks: Vec<BlockSummary>,
+    /// Transactions by type (`invoke`, `evm_create`, `evm_call`, `system`,
+    /// `ethereum`) over those blocks.
+    pub by_type: std::collections::BTreeMap<String, u64>,
+}
+
+/// Statistics of the latest `n` blocks: their headers (time and
+/// transaction count) and their transactions by type (read from the blocks
+/// that hold any).
+pub async fn stats(db: &impl ConnectionTrait, c: &chain::Model, n: usize) -> Result<Stats> {
+    let blocks = blocks(db, c, None, n.clamp(1, MAX_STATS_BLOCKS)).await?;
+    let mut by_type = std::collections::BTreeMap::new();
+    for b in blocks.iter().filter(|b| b.header.tx_count > 0) {
+        let Some(full) = block(db, c, &b.header.height.to_string()).await? else { continue };
+        for tx in &full.block.transactions {
+            *by_type.entry(tx.body.tx_type.to_string()).or_insert(0) += 1;
+        }
+    }
+    Ok(Stats { blocks, by_type })
+}
+
 /// The platform's contract at `address` on `c`, with its active ABI.
 pub async fn contract_at(
     db: &impl ConnectionTrait,

@@ -81,6 +81,16 @@ async fn blocks_transactions_and_contracts_are_found_by_every_kind_of_search() {
     assert_eq!(t["decoded_events"][0]["signature"], "Incremented(address,uint256,uint256)", "{t}");
     assert_eq!(t["decoded_events"][0]["args"][2]["value"], "8", "{t}");
 
+    // Statistics: blocks over time, transactions by type.
+    let stats = bob.get(&format!("{ex}/stats?blocks=100")).await;
+    let points = stats["blocks"].as_array().unwrap();
+    assert_eq!(points.first().unwrap()["height"], 0, "oldest first, from genesis: {stats}");
+    assert!(points.windows(2).all(|w| w[0]["height"].as_u64() < w[1]["height"].as_u64()), "{stats}");
+    assert_eq!(stats["by_type"]["evm_create"], 1, "{stats}");
+    assert_eq!(stats["by_type"]["evm_call"], 1, "{stats}");
+    let by_type: u64 = stats["by_type"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(stats["transactions"].as_u64(), Some(by_type), "{stats}");
+
     // Search: a height, a block hash, a transaction id, the contract's
     // address and another address each find their kind.
     let search = |q: String| {

@@ -1075,6 +1075,12 @@ async fn every_endpoint_by_every_role_and_tenant() {
     )
     .await;
     m.check(Row::new(
+        "GET /api/v1/chains/{id}/stats",
+        |t, _| format!("/api/v1/chains/{}/stats?blocks=5", t.chain),
+        &sees_chain,
+    ))
+    .await;
+    m.check(Row::new(
         "GET /api/v1/chains/{id}/search",
         |t, _| format!("/api/v1/chains/{}/search?q=0", t.chain),
         &sees_chain,
