@@ -21,7 +21,7 @@ async fn call(c: &Client, method: Method, path: &str, body: Value) -> (StatusCod
 }
 
 /// Requests a chain as `user`, has `admin` approve it, waits for it to run.
-async fn running_chain(admin: &Client, user: &Client, spec: Value) -> i64 {
+pub async fn running_chain(admin: &Client, user: &Client, spec: Value) -> i64 {
     let req = user.post("/api/v1/requests", json!({"purpose": "contracts", "spec": spec})).await;
     let req_id = req["id"].as_i64().unwrap_or_else(|| panic!("request refused: {req}"));
     admin.post(&format!("/api/v1/requests/{req_id}/approve"), json!({"opinion": "ok"})).await;

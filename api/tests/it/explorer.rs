@@ -3,15 +3,13 @@
 //! its receipt, decoded input and events and a proof of inclusion the
 //! platform checked, and a search by every kind of key.
 
-use std::time::Duration;
-
 use govchain_execution::evm::testdata::COUNTER;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     smart_contracts::counter_abi,
-    support::{Db, TestPlatform, eventually},
+    support::{Db, TestPlatform},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -21,18 +19,7 @@ async fn blocks_transactions_and_contracts_are_found_by_every_kind_of_search() {
     let (_, bob) = tp.tax_bureau(&admin).await;
     let spec = json!({"kind": "chain", "name": "explorer", "consensus": "solo", "suite": "gm", "nodes": 1,
         "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}});
-    let req = bob.post("/api/v1/requests", json!({"purpose": "explorer", "spec": spec})).await;
-    let req_id = req["id"].as_i64().unwrap();
-    admin.post(&format!("/api/v1/requests/{req_id}/approve"), json!({"opinion": "ok"})).await;
-    let chain = eventually("the chain to run", Duration::from_secs(120), || async {
-        let r = bob.get(&format!("/api/v1/requests/{req_id}")).await;
-        match r["status"].as_str().unwrap() {
-            "running" => r["chain_id"].as_i64(),
-            "failed" => panic!("provisioning failed: {r}"),
-            _ => None,
-        }
-    })
-    .await;
+    let chain = crate::contract_lifecycle::running_chain(&admin, &bob, spec).await;
     let k = bob
         .post(
             &format!("/api/v1/chains/{chain}/contracts"),
