@@ -223,6 +223,9 @@ pub mod chain {
         /// The host running the nodes when only one replica can reach them
         /// (the local driver); `None` when every replica can.
         pub host: Option<String>,
+        /// The organization whose sandbox (development chain) this is;
+        /// `None` for every chain from a request.
+        pub sandbox_of: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

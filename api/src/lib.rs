@@ -210,6 +210,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::findings::routes())
         .merge(routes::explorer::routes())
         .merge(routes::evidence::routes())
+        .merge(routes::sandbox::routes())
         .merge(routes::lifecycle::routes())
         .merge(routes::invitations::routes())
         .merge(routes::audit::routes())

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(Contracts),
             Box::new(ContractLifecycle),
             Box::new(FindingDismissals),
+            Box::new(SandboxChains),
         ]
     }
 }
@@ -858,6 +859,46 @@ impl MigrationTrait for FindingDismissals {
                 .table(Dismissals::Table)
                 .col(Dismissals::OrgId)
                 .col(Dismissals::FindingId)
+                .unique()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Sandbox chains (issue 13, SPEC SC-7): a chain marks the organization
+/// whose development chain it is; the unique index keeps it to one per
+/// organization, also when two requests create it at once.
+struct SandboxChains;
+
+impl MigrationName for SandboxChains {
+    fn name(&self) -> &str {
+        "m7_sandbox_chains"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ChainSandbox {
+    SandboxOf,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for SandboxChains {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Chains::Table)
+                .add_column(big_integer_null(ChainSandbox::SandboxOf))
+                .to_owned(),
+        )
+        .await?;
+        // NULLs are distinct in a unique index on both databases: every
+        // other chain has none.
+        m.create_index(
+            Index::create()
+                .name("idx_chains_sandbox_of")
+                .table(Chains::Table)
+                .col(ChainSandbox::SandboxOf)
                 .unique()
                 .to_owned(),
         )

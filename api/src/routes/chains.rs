@@ -116,6 +116,10 @@ pub struct ChainView {
     /// not), `down` (no majority or no leader), `stopped`; none while
     /// provisioning or without live status.
     pub health: Option<String>,
+    /// Whether this is the creating organization's sandbox: its
+    /// development chain of one node, outside its quota, without contract
+    /// governance.
+    pub sandbox: bool,
     /// Created, ms since 1970.
     pub created_at: i64,
 }
@@ -167,12 +171,13 @@ fn chain_view(c: chain::Model, details: &mut Details) -> ChainView {
         height: None,
         leader: None,
         health: None,
+        sandbox: c.sandbox_of.is_some(),
         created_at: c.created_at,
     }
 }
 
 /// One chain's view, with the live status of its nodes when `live`.
-async fn one_view(state: &AppState, c: chain::Model, live: bool) -> Result<ChainView> {
+pub(crate) async fn one_view(state: &AppState, c: chain::Model, live: bool) -> Result<ChainView> {
     let mut details = chains::details(&state.db, std::slice::from_ref(&c)).await?;
     let mut view = chain_view(c, &mut details);
     if live {

@@ -98,7 +98,7 @@ pub struct NewInvitation {
     responses(
         (status = 201, body = InvitationView),
         (status = 404, description = "`not_found`: no such chain, or no active organization with that domain", body = ErrorBody),
-        (status = 409, description = "`conflict`: already a member, already invited, or the chain is at its node limit; `details.reason` says which (`already_member`, `already_invited`, `node_limit`)", body = ErrorBody),
+        (status = 409, description = "`conflict`: already a member, already invited, the chain is at its node limit or is a sandbox; `details.reason` says which (`already_member`, `already_invited`, `node_limit`, `sandbox`)", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,

@@ -16,4 +16,5 @@ pub mod orgs;
 pub mod quota;
 pub mod requests;
 pub mod roles;
+pub mod sandbox;
 pub mod users;

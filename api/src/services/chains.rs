@@ -120,8 +120,13 @@ pub async fn node_count(db: &impl ConnectionTrait, chain_id: i64) -> Result<u64>
     Ok(node::Entity::find().filter(node::Column::ChainId.eq(chain_id)).count(db).await?)
 }
 
-/// Refuses a chain at its node limit.
+/// Refuses a chain at its node limit, and a sandbox, which stays its
+/// organization's one node.
 pub async fn check_room(db: &impl ConnectionTrait, c: &chain::Model) -> Result<()> {
+    if c.sandbox_of.is_some() {
+        return Err(ApiError::conflict("a sandbox chain is its organization's one node")
+            .with_details(serde_json::json!({"reason": "sandbox"})));
+    }
     if node_count(db, c.id).await? >= u64::try_from(c.max_nodes).unwrap_or(0) {
         return Err(ApiError::conflict(format!("the chain is at its limit of {} nodes", c.max_nodes))
             .with_details(serde_json::json!({"reason": "node_limit"})));
@@ -160,13 +165,17 @@ pub async fn lifecycle(state: &AppState, c: chain::Model, verb: &str) -> Result<
     Ok(c)
 }
 
-/// Deletes a chain: the driver purges it, its nodes' quota goes back.
+/// Deletes a chain: the driver purges it, its nodes' quota goes back (a
+/// sandbox's node took none).
 pub async fn delete(state: &AppState, c: chain::Model) -> Result<()> {
     if c.state == ChainState::Provisioning {
         return Err(ApiError::conflict("the chain is still being provisioned"));
     }
     state.driver.delete_chain(&c.chain_key).await?;
-    let nodes = node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?;
+    let nodes = match c.sandbox_of {
+        Some(_) => Vec::new(),
+        None => node::Entity::find().filter(node::Column::ChainId.eq(c.id)).all(&state.db).await?,
+    };
     // One release per member organization, not per node.
     let mut by_org: BTreeMap<i64, jobs::Amount> = BTreeMap::new();
     for n in nodes {

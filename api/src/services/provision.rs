@@ -200,29 +200,11 @@ async fn provision_chain(
         }
         chain::Entity::delete_by_id(ch.id).exec(&state.db).await?;
     }
-    let policy = c.block_policy.clone().unwrap_or_default();
     let key = format!("{}-{}", c.name, &crate::auth::random_token()[..8]);
     let now = now_ms();
     let txn = state.db.begin().await?;
     lease.check(&txn).await?;
-    let ch = chain::ActiveModel {
-        name: Set(c.name.clone()),
-        chain_key: Set(key.clone()),
-        org_id: Set(o.id),
-        consensus: Set(c.consensus.clone()),
-        suite: Set(c.suite.clone()),
-        driver: Set(state.driver.kind().into()),
-        state: Set(ChainState::Provisioning),
-        block_policy: Set(
-            serde_json::to_string(&policy).map_err(|e| ApiError::internal("storing a policy", e))?
-        ),
-        max_nodes: Set(i32::try_from(c.max_nodes).unwrap_or(16)),
-        created_at: Set(now),
-        host: Set(state.jobs.host.clone()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let ch = chain_row(state, &key, o.id, c, now)?.insert(&txn).await?;
     chain_member::ActiveModel { chain_id: Set(ch.id), org_id: Set(o.id), joined_at: Set(now) }
         .insert(&txn)
         .await?;
@@ -237,24 +219,7 @@ async fn provision_chain(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    let spec = ChainSpec {
-        chain: key.clone(),
-        owner_org: o.domain.clone(),
-        suite: parse_suite(&c.suite)?,
-        consensus: c.consensus.parse::<ConsensusKind>().map_err(|e| ApiError::invalid(e.to_string()))?,
-        nodes: (0..c.nodes)
-            .map(|_| NodeSpec {
-                org: o.domain.clone(),
-                role: NodeRole::Consensus,
-                resources: c.resources.to_driver(),
-            })
-            .collect(),
-        block_policy: policy.to_driver()?,
-        contract_governance: match &c.contract_governance {
-            Some(g) => g.to_policy()?,
-            None => Default::default(),
-        },
-    };
+    let spec = chain_spec(&key, &o.domain, c)?;
     let started = std::time::Instant::now();
     let cleanup = |key: String| async move {
         if let Err(e) = state.driver.delete_chain(&key).await {
@@ -298,6 +263,57 @@ async fn provision_chain(
             Err(err)
         }
     }
+}
+
+/// The row of chain `key` of organization `org_id` as `c` describes it,
+/// provisioning from `now` on the hosts of this replica's driver.
+pub(crate) fn chain_row(
+    state: &AppState,
+    key: &str,
+    org_id: i64,
+    c: &ChainRequest,
+    now: i64,
+) -> Result<chain::ActiveModel> {
+    let policy = c.block_policy.clone().unwrap_or_default();
+    Ok(chain::ActiveModel {
+        name: Set(c.name.clone()),
+        chain_key: Set(key.to_owned()),
+        org_id: Set(org_id),
+        consensus: Set(c.consensus.clone()),
+        suite: Set(c.suite.clone()),
+        driver: Set(state.driver.kind().into()),
+        state: Set(ChainState::Provisioning),
+        block_policy: Set(
+            serde_json::to_string(&policy).map_err(|e| ApiError::internal("storing a policy", e))?
+        ),
+        max_nodes: Set(i32::try_from(c.max_nodes).unwrap_or(16)),
+        created_at: Set(now),
+        host: Set(state.jobs.host.clone()),
+        ..Default::default()
+    })
+}
+
+/// What the host driver gets for chain `key` of organization `owner`
+/// (its domain) as `c` describes it: every first node is the owner's.
+pub(crate) fn chain_spec(key: &str, owner: &str, c: &ChainRequest) -> Result<ChainSpec> {
+    Ok(ChainSpec {
+        chain: key.to_owned(),
+        owner_org: owner.to_owned(),
+        suite: parse_suite(&c.suite)?,
+        consensus: c.consensus.parse::<ConsensusKind>().map_err(|e| ApiError::invalid(e.to_string()))?,
+        nodes: (0..c.nodes)
+            .map(|_| NodeSpec {
+                org: owner.to_owned(),
+                role: NodeRole::Consensus,
+                resources: c.resources.to_driver(),
+            })
+            .collect(),
+        block_policy: c.block_policy.clone().unwrap_or_default().to_driver()?,
+        contract_governance: match &c.contract_governance {
+            Some(g) => g.to_policy()?,
+            None => Default::default(),
+        },
+    })
 }
 
 async fn provision_nodes(

@@ -83,6 +83,9 @@ pub async fn create(
         }
         RequestSpec::Nodes(r) => {
             let c = chains::visible(read, tenant, r.chain_id).await?;
+            if c.sandbox_of.is_some() {
+                return Err(ApiError::conflict("a sandbox chain takes no more nodes"));
+            }
             // The nodes would be the requesting organization's own: seeing
             // every chain (the platform operator) is not membership.
             if !chains::is_member(read, c.id, tenant.org_id).await? {

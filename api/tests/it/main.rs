@@ -11,6 +11,7 @@ mod kube;
 mod matrix;
 mod openapi;
 mod replicas;
+mod sandbox;
 mod security;
 mod smart_contracts;
 mod support;

@@ -278,9 +278,11 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
         }
         ("DELETE", "/api/v1/chains/{id}/contracts/{contract_id}", _)
         | ("POST", "/api/v1/chains/{id}/proposals/{proposal_id}/votes", _) => StatusCode::CONFLICT,
-        ("POST", "/api/v1/contracts/analysis" | "/api/v1/contracts/analysis/dismissals", _) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        (
+            "POST",
+            "/api/v1/contracts/analysis" | "/api/v1/contracts/analysis/dismissals" | "/api/v1/sandbox",
+            _,
+        ) => StatusCode::UNPROCESSABLE_ENTITY,
         (
             "GET",
             "/api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace"
@@ -733,6 +735,8 @@ async fn every_endpoint_by_every_role_and_tenant() {
                 "bytecode": govchain_execution::evm::testdata::COUNTER, "constructor_args": [1]}),
         )
         .await);
+    // A's sandbox chain (a third node process), for the looks at it.
+    aa.post("/api/v1/sandbox", json!({})).await;
     let mut dismissals = [0; 3];
     for (n, d) in dismissals.iter_mut().enumerate() {
         *d = id(&aa
@@ -1136,6 +1140,27 @@ async fn every_endpoint_by_every_role_and_tenant() {
             &[A(Admin), A(Dev), C],
         )
         .body(|_, _| Some(json!({"approve": true}))),
+    )
+    .await;
+    // --- Sandboxes: developers ask for their organization's (the platform
+    // for any); a suite not offered is refused at the field, so none is
+    // made here. Only A has one: B's and C's look finds none (404).
+    m.check(Row::new(
+        "GET /api/v1/sandbox",
+        |t, who| match who {
+            Super => format!("/api/v1/sandbox?org_id={}", t.org),
+            _ => "/api/v1/sandbox".into(),
+        },
+        &a_and_super,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/sandbox",
+            |_, _| "/api/v1/sandbox".into(),
+            &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
+        )
+        .body(|_, _| Some(json!({"suite": "rsa"}))),
     )
     .await;
     // Invites D: the first allowed caller creates it, the others meet a 409.
