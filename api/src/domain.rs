@@ -202,6 +202,16 @@ impl From<NodeRole> for NodeKind {
 }
 
 text_enum! {
+    /// What a revision of a contract project did to its file.
+    RevisionAction {
+        /// Wrote the file (new or changed).
+        Save = "save",
+        /// Removed it.
+        Delete = "delete",
+    }
+}
+
+text_enum! {
     /// An invitation's answer.
     InvitationStatus {
         /// Not answered yet.

@@ -511,3 +511,93 @@ pub mod job {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod contract_project {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// A project of contract source files of an organization (SPEC SC-6).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contract_projects")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub org_id: i64,
+        pub name: String,
+        pub description: String,
+        /// Published in the store shared across organizations.
+        pub shared: bool,
+        /// The shared project it was copied from.
+        pub copied_from: Option<i64>,
+        /// Its latest revision number (0 before the first file).
+        pub head_rev: i64,
+        pub created_by: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod contract_file {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// A file of a contract project as it is now.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contract_files")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub project_id: i64,
+        pub path: String,
+        pub content: String,
+        /// SHA-256 of the content, hex.
+        pub sha256: String,
+        /// Bytes.
+        pub size: i64,
+        /// The revision that wrote it.
+        pub rev: i64,
+        pub updated_by: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod contract_revision {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    /// One change of one file of a contract project: a save (with the
+    /// content saved) or a removal.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contract_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub project_id: i64,
+        /// Numbered 1, 2, ... per project.
+        pub rev: i64,
+        pub path: String,
+        pub action: crate::domain::RevisionAction,
+        /// What was saved (empty for a removal).
+        pub content: String,
+        pub sha256: String,
+        pub size: i64,
+        pub user_id: i64,
+        pub message: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -211,6 +211,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::explorer::routes())
         .merge(routes::evidence::routes())
         .merge(routes::sandbox::routes())
+        .merge(routes::repository::routes())
         .merge(routes::lifecycle::routes())
         .merge(routes::invitations::routes())
         .merge(routes::audit::routes())

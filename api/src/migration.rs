@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(ContractLifecycle),
             Box::new(FindingDismissals),
             Box::new(SandboxChains),
+            Box::new(ContractRepository),
         ]
     }
 }
@@ -900,6 +901,165 @@ impl MigrationTrait for SandboxChains {
                 .table(Chains::Table)
                 .col(ChainSandbox::SandboxOf)
                 .unique()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// The contract repository (SPEC SC-6): projects of source files per
+/// organization, each file's current text, and every revision of every
+/// file (saves and removals, numbered per project).
+struct ContractRepository;
+
+impl MigrationName for ContractRepository {
+    fn name(&self) -> &str {
+        "m8_contract_repository"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ContractProjects {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    Description,
+    Shared,
+    CopiedFrom,
+    HeadRev,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ContractFiles {
+    Table,
+    Id,
+    ProjectId,
+    Path,
+    Content,
+    Sha256,
+    Size,
+    Rev,
+    UpdatedBy,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ContractRevisions {
+    Table,
+    Id,
+    ProjectId,
+    Rev,
+    Path,
+    Action,
+    Content,
+    Sha256,
+    Size,
+    UserId,
+    Message,
+    CreatedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for ContractRepository {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(ContractProjects::Table)
+                .col(pk_auto(ContractProjects::Id).big_integer())
+                .col(big_integer(ContractProjects::OrgId))
+                .col(string_len(ContractProjects::Name, 100))
+                .col(text(ContractProjects::Description))
+                .col(boolean(ContractProjects::Shared).default(false))
+                .col(big_integer_null(ContractProjects::CopiedFrom))
+                .col(big_integer(ContractProjects::HeadRev).default(0))
+                .col(big_integer(ContractProjects::CreatedBy))
+                .col(big_integer(ContractProjects::CreatedAt))
+                .col(big_integer(ContractProjects::UpdatedAt))
+                .foreign_key(&mut fk(
+                    (ContractProjects::Table, ContractProjects::OrgId),
+                    (Orgs::Table, Orgs::Id),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ContractFiles::Table)
+                .col(pk_auto(ContractFiles::Id).big_integer())
+                .col(big_integer(ContractFiles::ProjectId))
+                .col(string_len(ContractFiles::Path, 200))
+                .col(text(ContractFiles::Content))
+                .col(string_len(ContractFiles::Sha256, 64))
+                .col(big_integer(ContractFiles::Size))
+                .col(big_integer(ContractFiles::Rev))
+                .col(big_integer(ContractFiles::UpdatedBy))
+                .col(big_integer(ContractFiles::UpdatedAt))
+                .foreign_key(&mut fk(
+                    (ContractFiles::Table, ContractFiles::ProjectId),
+                    (ContractProjects::Table, ContractProjects::Id),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ContractRevisions::Table)
+                .col(pk_auto(ContractRevisions::Id).big_integer())
+                .col(big_integer(ContractRevisions::ProjectId))
+                .col(big_integer(ContractRevisions::Rev))
+                .col(string_len(ContractRevisions::Path, 200))
+                .col(string_len(ContractRevisions::Action, 16))
+                .col(text(ContractRevisions::Content))
+                .col(string_len(ContractRevisions::Sha256, 64))
+                .col(big_integer(ContractRevisions::Size))
+                .col(big_integer(ContractRevisions::UserId))
+                .col(text(ContractRevisions::Message))
+                .col(big_integer(ContractRevisions::CreatedAt))
+                .foreign_key(&mut fk(
+                    (ContractRevisions::Table, ContractRevisions::ProjectId),
+                    (ContractProjects::Table, ContractProjects::Id),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        let unique = [
+            (
+                "idx_projects_org_name",
+                ContractProjects::Table.into_iden(),
+                [ContractProjects::OrgId.into_iden(), ContractProjects::Name.into_iden()],
+            ),
+            (
+                "idx_files_project_path",
+                ContractFiles::Table.into_iden(),
+                [ContractFiles::ProjectId.into_iden(), ContractFiles::Path.into_iden()],
+            ),
+            (
+                "idx_revisions_project_rev",
+                ContractRevisions::Table.into_iden(),
+                [ContractRevisions::ProjectId.into_iden(), ContractRevisions::Rev.into_iden()],
+            ),
+        ];
+        for (name, table, [a, b]) in unique {
+            m.create_index(Index::create().name(name).table(table).col(a).col(b).unique().to_owned()).await?;
+        }
+        m.create_index(
+            Index::create()
+                .name("idx_revisions_project_path")
+                .table(ContractRevisions::Table)
+                .col(ContractRevisions::ProjectId)
+                .col(ContractRevisions::Path)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_projects_shared")
+                .table(ContractProjects::Table)
+                .col(ContractProjects::Shared)
                 .to_owned(),
         )
         .await

@@ -25,6 +25,7 @@ use crate::{
         (name = "contracts", description = "Contracts on chains: deploy, call, upgrade, freeze, govern, trace, download, delete a failed deployment; static analysis and dismissed findings"),
         (name = "explorer", description = "Blocks, transactions and contracts of a chain, and search across them"),
         (name = "evidence", description = "Documents' digests recorded on a chain, and checked against it"),
+        (name = "repository", description = "Contract projects of an organization with every file's history, the built-in templates, and the store shared across organizations"),
         (name = "sandbox", description = "An organization's sandbox chain: its development chain of one node, outside its quota, where the web IDE deploys by default"),
         (name = "messages", description = "The message centre"),
         (name = "audit", description = "The operation log"),

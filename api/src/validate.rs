@@ -68,6 +68,29 @@ pub fn filter(field: &str, v: &str) -> Result<()> {
     Ok(())
 }
 
+/// A file's path in a contract project: relative, `/`-separated, ending
+/// in `.sol`, `.json` or `.md`, at most 200 characters, no empty, `.` or
+/// `..` segment, no backslash, colon or control character.
+pub fn source_path(field: &str, v: &str) -> Result<()> {
+    let refused = |why: &str| Err(refuse(field, format!("{field} {why}")));
+    if v.is_empty() || v.chars().count() > 200 {
+        return refused("must be 1 to 200 characters");
+    }
+    if v.chars().any(|c| c.is_control() || c == '\\' || c == ':') {
+        return refused("must not contain control characters, `\\` or `:`");
+    }
+    if v.starts_with('/') {
+        return refused("must be relative, not absolute");
+    }
+    if v.split('/').any(|seg| seg.is_empty() || seg == "." || seg == ".." || seg.trim() != seg) {
+        return refused("must not have empty, `.` or `..` segments, or segments with blanks at an end");
+    }
+    if ![".sol", ".json", ".md"].iter().any(|ext| v.len() > ext.len() && v.ends_with(ext)) {
+        return refused("must name a `.sol`, `.json` or `.md` file");
+    }
+    Ok(())
+}
+
 /// An organization domain: lower-case DNS labels (`market.gov`), 3
 /// characters or more and within what the host driver accepts, since the
 /// domain names the organization's nodes and their certificates.

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod orgs;
 pub mod quota;
+pub mod repository;
 pub mod requests;
 pub mod roles;
 pub mod sandbox;

@@ -11,6 +11,7 @@ mod kube;
 mod matrix;
 mod openapi;
 mod replicas;
+mod repository;
 mod sandbox;
 mod security;
 mod smart_contracts;

@@ -175,6 +175,9 @@ struct T {
     contract: i64,
     /// Dismissals of analysis findings by A: one for each allowed withdrawer.
     dismissals: [i64; 3],
+    /// A's contract project (private, one file) and one it shares.
+    project: i64,
+    share_project: i64,
 }
 
 /// An id nobody has.
@@ -202,6 +205,8 @@ impl T {
             accept_inv: GHOST,
             contract: GHOST,
             dismissals: [GHOST; 3],
+            project: GHOST,
+            share_project: GHOST,
         }
     }
 }
@@ -280,9 +285,13 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
         | ("POST", "/api/v1/chains/{id}/proposals/{proposal_id}/votes", _) => StatusCode::CONFLICT,
         (
             "POST",
-            "/api/v1/contracts/analysis" | "/api/v1/contracts/analysis/dismissals" | "/api/v1/sandbox",
+            "/api/v1/contracts/analysis"
+            | "/api/v1/contracts/analysis/dismissals"
+            | "/api/v1/sandbox"
+            | "/api/v1/contract-projects",
             _,
-        ) => StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        | ("PUT" | "DELETE", "/api/v1/contract-projects/{id}/files", _) => StatusCode::UNPROCESSABLE_ENTITY,
         (
             "GET",
             "/api/v1/chains/{id}/contracts/{contract_id}/transactions/{tx_id}/trace"
@@ -735,6 +744,13 @@ async fn every_endpoint_by_every_role_and_tenant() {
                 "bytecode": govchain_execution::evm::testdata::COUNTER, "constructor_args": [1]}),
         )
         .await);
+    let project = id(&aa
+        .post(
+            "/api/v1/contract-projects",
+            json!({"name": "alpha-project", "files": [{"path": "A.sol", "content": "contract A {}"}]}),
+        )
+        .await);
+    let share_project = id(&aa.post("/api/v1/contract-projects", json!({"name": "alpha-shared"})).await);
     // A's sandbox chain (a third node process), for the looks at it.
     aa.post("/api/v1/sandbox", json!({})).await;
     let mut dismissals = [0; 3];
@@ -767,6 +783,8 @@ async fn every_endpoint_by_every_role_and_tenant() {
         accept_inv: 0,
         contract,
         dismissals,
+        project,
+        share_project,
     };
     let mut m = Matrix {
         base: base.clone(),
@@ -1163,6 +1181,71 @@ async fn every_endpoint_by_every_role_and_tenant() {
         .body(|_, _| Some(json!({"suite": "rsa"}))),
     )
     .await;
+    // --- The contract repository: whoever sees chains reads the templates,
+    // its organization's projects and the shared ones (the platform every
+    // project); developers write their organization's own. Refused bodies
+    // (a bad name or path) answer 422 only past those checks.
+    m.check(Row::new("GET /api/v1/contract-templates", |_, _| "/api/v1/contract-templates".into(), &auth))
+        .await;
+    m.check(Row::new("GET /api/v1/contract-projects", |_, _| "/api/v1/contract-projects".into(), &auth))
+        .await;
+    m.check(
+        Row::new(
+            "POST /api/v1/contract-projects",
+            |_, _| "/api/v1/contract-projects".into(),
+            &[A(Admin), A(Dev), B(Admin), B(Dev), C, Super],
+        )
+        .body(|_, _| Some(json!({"name": ""}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/contract-projects/{id}",
+        |t, _| format!("/api/v1/contract-projects/{}", t.project),
+        &a_and_super,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/contract-projects/{id}/files/history",
+        |t, _| format!("/api/v1/contract-projects/{}/files/history?path=A.sol", t.project),
+        &a_and_super,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/contract-projects/{id}/revisions/{rev}",
+        |t, _| format!("/api/v1/contract-projects/{}/revisions/1", t.project),
+        &a_and_super,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "PUT /api/v1/contract-projects/{id}/files",
+            |t, _| format!("/api/v1/contract-projects/{}/files", t.project),
+            &[A(Admin), A(Dev)],
+        )
+        .body(|_, _| Some(json!({"path": "../A.sol", "content": ""}))),
+    )
+    .await;
+    m.check(Row::new(
+        "DELETE /api/v1/contract-projects/{id}/files",
+        |t, _| format!("/api/v1/contract-projects/{}/files?path=../A.sol", t.project),
+        &[A(Admin), A(Dev)],
+    ))
+    .await;
+    // Withdrawn first (not shared yet: others find nothing), then shared.
+    m.check(Row::new(
+        "DELETE /api/v1/contract-projects/{id}/share",
+        |t, _| format!("/api/v1/contract-projects/{}/share", t.share_project),
+        &[A(Admin), A(Dev)],
+    ))
+    .await;
+    m.check(Row::new(
+        "POST /api/v1/contract-projects/{id}/share",
+        |t, _| format!("/api/v1/contract-projects/{}/share", t.share_project),
+        &[A(Admin), A(Dev)],
+    ))
+    .await;
+    let kept = aa.get(&format!("/api/v1/contract-projects/{project}")).await;
+    expect_eq!(m, kept["revision"], json!(1), "refused writes changed A's project: {kept}");
     // Invites D: the first allowed caller creates it, the others meet a 409.
     m.check(
         Row::new(
