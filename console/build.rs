@@ -38,6 +38,7 @@ mod browser {
         println!("cargo::rerun-if-changed=build.rs");
         println!("cargo::rerun-if-changed=../Cargo.lock");
         println!("cargo::rerun-if-changed=../Cargo.toml");
+        super::editor::build(&manifest_dir.join("editor"), &out_dir)?;
         let target_dir = main_target_dir(&out_dir).join("console-wasm");
         let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
@@ -86,14 +87,20 @@ mod browser {
             .out_name("console")
             .generate(&pkg)?;
         for name in ["console.js", "console_bg.wasm"] {
-            let raw = std::fs::read(pkg.join(name))?;
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            gz.write_all(&raw)?;
-            std::fs::write(pkg.join(format!("{name}.gz")), gz.finish()?)?;
-            let mut h = DefaultHasher::new();
-            h.write(&raw);
-            std::fs::write(pkg.join(format!("{name}.etag")), format!("\"{:016x}\"", h.finish()))?;
+            compress(&pkg, name)?;
         }
+        Ok(())
+    }
+
+    /// Leaves `<name>.gz` and `<name>.etag` beside `pkg/<name>`.
+    pub(super) fn compress(pkg: &Path, name: &str) -> Result<(), Error> {
+        let raw = std::fs::read(pkg.join(name))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&raw)?;
+        std::fs::write(pkg.join(format!("{name}.gz")), gz.finish()?)?;
+        let mut h = DefaultHasher::new();
+        h.write(&raw);
+        std::fs::write(pkg.join(format!("{name}.etag")), format!("\"{:016x}\"", h.finish()))?;
         Ok(())
     }
 
@@ -112,5 +119,118 @@ mod browser {
         } else {
             up.to_path_buf()
         }
+    }
+}
+
+/// The contract IDE's browser modules (`editor/`): `npm ci` of the pinned
+/// packages in `OUT_DIR/editor`, then esbuild bundles the CodeMirror editor
+/// and the compiler worker into `OUT_DIR/pkg`, beside the solc-js compiler
+/// (`soljson.js`) of the same version the platform's toolchain pins
+/// (`contracts/js/package.json`; a different pin fails the build).
+#[cfg(feature = "ssr")]
+mod editor {
+    use std::{
+        fs,
+        hash::{DefaultHasher, Hasher},
+        path::Path,
+        process::Command,
+    };
+
+    use super::browser::compress;
+
+    type Error = Box<dyn std::error::Error>;
+
+    const FILES: [&str; 4] = ["package.json", "package-lock.json", "editor.js", "solc-worker.js"];
+
+    pub fn build(src: &Path, out_dir: &Path) -> Result<(), Error> {
+        for f in FILES {
+            println!("cargo::rerun-if-changed=editor/{f}");
+        }
+        let toolchain = src.join("../../contracts/js/package.json");
+        println!("cargo::rerun-if-changed=../contracts/js/package.json");
+        let (ours, theirs) = (solc_pin(&src.join("package.json"))?, solc_pin(&toolchain)?);
+        if ours != theirs {
+            return Err(format!(
+                "console/editor pins solc {ours} but the platform's toolchain (contracts/js) pins {theirs}: \
+                 the browser must compile with the same version"
+            )
+            .into());
+        }
+        let work = out_dir.join("editor");
+        fs::create_dir_all(&work)?;
+        for f in FILES {
+            fs::copy(src.join(f), work.join(f))?;
+        }
+        // `npm ci` again only when the lock file changed.
+        let lock = fs::read(src.join("package-lock.json"))?;
+        let mut h = DefaultHasher::new();
+        h.write(&lock);
+        let stamp = format!("{:016x}", h.finish());
+        let stamp_file = work.join("node_modules/.govchain-lock");
+        if fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str()) {
+            run(
+                Command::new(npm())
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&work),
+                "npm ci",
+            )?;
+            fs::write(&stamp_file, &stamp)?;
+        }
+        let pkg = out_dir.join("pkg");
+        fs::create_dir_all(&pkg)?;
+        // A native binary (or a node script on some platforms): run as is.
+        let esbuild = work.join("node_modules/.bin/esbuild");
+        run(
+            Command::new(&esbuild)
+                .args(["editor.js", "--bundle", "--minify", "--format=esm", "--log-level=warning"])
+                .arg(format!("--outfile={}", pkg.join("editor.js").display()))
+                .current_dir(&work),
+            "esbuild editor.js",
+        )?;
+        run(
+            Command::new(&esbuild)
+                .args(["solc-worker.js", "--minify", "--log-level=warning"])
+                .arg(format!("--outfile={}", pkg.join("solc-worker.js").display()))
+                .current_dir(&work),
+            "esbuild solc-worker.js",
+        )?;
+        fs::copy(work.join("node_modules/solc/soljson.js"), pkg.join("soljson.js"))?;
+        for name in ["editor.js", "solc-worker.js", "soljson.js"] {
+            compress(&pkg, name)?;
+        }
+        Ok(())
+    }
+
+    /// The `solc` version a package.json names (`"solc": "<version>"`).
+    fn solc_pin(path: &Path) -> Result<String, Error> {
+        let text = fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        text.split_once("\"solc\"")
+            .and_then(|(_, rest)| rest.split('"').nth(1))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{} names no solc dependency", path.display()).into())
+    }
+
+    fn npm() -> String {
+        std::env::var("GOVCHAIN_NPM").unwrap_or_else(|_| "npm".into())
+    }
+
+    fn run(cmd: &mut Command, what: &str) -> Result<(), Error> {
+        let out = cmd.output().map_err(|e| {
+            format!(
+                "{what}: cannot run {:?} ({e}); the console's editor is built with Node.js and npm \
+                 (Debian: `apt-get install nodejs npm`)",
+                cmd.get_program()
+            )
+        })?;
+        if !out.status.success() {
+            return Err(format!(
+                "{what} failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(())
     }
 }

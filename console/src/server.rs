@@ -38,6 +38,39 @@ const WASM: Asset = Asset {
     content_type: "application/wasm",
 };
 
+/// The contract IDE's modules, loaded only on its page: the editor, the
+/// compiler worker and the pinned solc-js compiler it loads.
+const EDITOR: Asset = Asset {
+    raw: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/editor.js")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/editor.js.gz")),
+    etag: include_str!(concat!(env!("OUT_DIR"), "/pkg/editor.js.etag")),
+    content_type: "text/javascript; charset=utf-8",
+};
+
+const SOLC_WORKER: Asset = Asset {
+    raw: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/solc-worker.js")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/solc-worker.js.gz")),
+    etag: include_str!(concat!(env!("OUT_DIR"), "/pkg/solc-worker.js.etag")),
+    content_type: "text/javascript; charset=utf-8",
+};
+
+const SOLJSON: Asset = Asset {
+    raw: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/soljson.js")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/pkg/soljson.js.gz")),
+    etag: include_str!(concat!(env!("OUT_DIR"), "/pkg/soljson.js.etag")),
+    content_type: "text/javascript; charset=utf-8",
+};
+
+/// The policy of the compiler worker, which is its own document: it loads
+/// `soljson.js` from here and compiles the compiler's WebAssembly.
+const WORKER_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+
+/// Sizes the IDE page adds, raw and gzip-compressed, in bytes: the editor,
+/// the worker and the compiler.
+pub fn ide_size() -> (usize, usize) {
+    [&EDITOR, &SOLC_WORKER, &SOLJSON].iter().fold((0, 0), |(r, g), a| (r + a.raw.len(), g + a.gzip.len()))
+}
+
 /// Sizes of the embedded wasm, raw and gzip-compressed, in bytes.
 pub fn wasm_size() -> (usize, usize) {
     (WASM.raw.len(), WASM.gzip.len())
@@ -168,6 +201,17 @@ pub fn wrap(api: Router) -> Router {
         .leptos_routes(&options, routes, move || shell(shell_options.clone()))
         .route("/pkg/console.js", get(|h: HeaderMap| async move { serve(&JS, &h) }))
         .route("/pkg/console_bg.wasm", get(|h: HeaderMap| async move { serve(&WASM, &h) }))
+        .route("/pkg/editor.js", get(|h: HeaderMap| async move { serve(&EDITOR, &h) }))
+        .route(
+            "/pkg/solc-worker.js",
+            get(|h: HeaderMap| async move {
+                let mut resp = serve(&SOLC_WORKER, &h);
+                resp.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(WORKER_CSP));
+                resp
+            }),
+        )
+        .route("/pkg/soljson.js", get(|h: HeaderMap| async move { serve(&SOLJSON, &h) }))
         .layer(middleware::from_fn(page_headers))
         .with_state(options)
         .fallback(fallback)
