@@ -43,6 +43,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/chains/:id") view=crate::chains::ChainPage/>
                 <Route path=path!("/chains/:id/explorer") view=crate::explorer::ExplorerPage/>
                 <Route path=path!("/chains/:id/evidence") view=crate::evidence::EvidencePage/>
+                <Route path=path!("/chains/:id/contracts") view=crate::contracts::ContractsPage/>
+                <Route path=path!("/ide") view=crate::ide::IdePage/>
                 <Route path=path!("/invitations") view=crate::inbox::InvitationsPage/>
                 <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
                 <Route path=path!("/users") view=crate::admin::UsersPage/>
@@ -141,6 +143,7 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 <a href="/chains" id="nav-chains">{t(Key::Chains)}</a>
                 {requests}
                 {approvals}
+                {s.may("contract_deploy").then(|| view! { <a href="/ide" id="nav-ide">{t(Key::Ide)}</a> })}
                 <a href="/invitations" id="nav-invitations">{t(Key::Invitations)}</a>
                 <a href="/messages" id="nav-messages">{t(Key::Messages)}{crate::inbox::unread_badge()}</a>
                 {orgs}

@@ -135,7 +135,8 @@ fn chain_view(
         <section id="overview">
             <h2>{field(c, |c| txt(&c["name"]))}</h2>
             <p class="links"><a id="chain-explorer" href=format!("/chains/{id}/explorer")>{t(Key::Explorer)}</a>" · "
-                <a id="chain-evidence" href=format!("/chains/{id}/evidence")>{t(Key::Evidence)}</a></p>
+                <a id="chain-evidence" href=format!("/chains/{id}/evidence")>{t(Key::Evidence)}</a>" · "
+                <a id="chain-contracts" href=format!("/chains/{id}/contracts")>{t(Key::ContractInstances)}</a></p>
             <dl class="facts">
                 <dt>{t(Key::Status)}</dt><dd id="chain-state" class=move || format!("state-{}", state())>{move || i18n::state(l, &field(c, |c| txt(&c["state"]))())}</dd>
                 <dt>{t(Key::Health)}</dt><dd id="chain-health">{move || {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, api, firstSignIn, landed, newPage, open, putThrough, shot, signIn, useRig,
+  ADMIN_PASSWORD, api, approvedChain, firstSignIn, landed, newPage, open, putThrough, shot, signIn, useRig,
 } from '../lib/harness.js';
 
 const rig = useRig();
@@ -34,21 +34,8 @@ test('explorer and evidence: latest blocks, search by height, hash and id, not f
   await firstSignIn(dept, base, 'audit-admin', created.body.initial_password, 'Audit-Bureau-2026!');
 
   // A solo chain, requested and approved through the API (journey 2 does it in the pages).
-  const req = await api(dept, 'POST', '/api/v1/requests', {
-    purpose: '审计存证', spec: { kind: 'chain', name: 'audit-chain', consensus: 'solo', suite: 'gm', nodes: 1,
-      resources: { cpu_millis: 100, memory_mb: 128, storage_mb: 256 } },
-  });
-  assert.ok(req.status < 300, JSON.stringify(req.body));
-  const approved = await api(admin, 'POST', `/api/v1/requests/${req.body.id}/approve`, { opinion: '同意' });
-  assert.ok(approved.status < 300, JSON.stringify(approved.body));
-  let chainId;
-  for (let i = 0; i < 120 && !chainId; i += 1) {
-    const r = await api(dept, 'GET', `/api/v1/requests/${req.body.id}`);
-    if (r.body.status === 'failed') assert.fail(JSON.stringify(r.body));
-    if (r.body.status === 'running') chainId = r.body.chain_id;
-    else await new Promise((ok) => setTimeout(ok, 500));
-  }
-  assert.ok(chainId, 'the chain runs within a minute');
+  const chainId = await approvedChain(dept, admin, '审计存证', { kind: 'chain', name: 'audit-chain', consensus: 'solo',
+    suite: 'gm', nodes: 1, resources: { cpu_millis: 100, memory_mb: 128, storage_mb: 256 } });
   const chain = await api(dept, 'GET', `/api/v1/chains/${chainId}`);
   await putThrough(chain.body.nodes[0].api_url, chain.body.suite, 'journey11');
 

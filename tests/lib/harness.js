@@ -124,6 +124,24 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * A chain that `requester` asks for through the API (the request journeys
+ * do it in the pages) and `approver` approves; answers its id once it runs.
+ */
+export async function approvedChain(requester, approver, purpose, spec) {
+  const req = await api(requester, 'POST', '/api/v1/requests', { purpose, spec });
+  if (req.status >= 300) throw new Error(`request refused: ${JSON.stringify(req.body)}`);
+  const approved = await api(approver, 'POST', `/api/v1/requests/${req.body.id}/approve`, { opinion: '同意' });
+  if (approved.status >= 300) throw new Error(`approval refused: ${JSON.stringify(approved.body)}`);
+  for (let i = 0; i < 120; i += 1) {
+    const r = await api(requester, 'GET', `/api/v1/requests/${req.body.id}`);
+    if (r.body.status === 'failed') throw new Error(`provisioning failed: ${JSON.stringify(r.body)}`);
+    if (r.body.status === 'running') return r.body.chain_id;
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+  throw new Error('the chain does not run within a minute');
+}
+
 /** Signs in through the sign-in page. */
 export async function signIn(page, base, user, password) {
   await open(page, base, '/login');
