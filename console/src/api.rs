@@ -146,19 +146,36 @@ pub fn set_lang(lang: crate::i18n::Lang) {
 /// with id `input_id`, read in the browser (it goes nowhere else); `None`
 /// when none is chosen. On the server: `None`.
 pub async fn read_file(input_id: &str) -> Option<(String, Vec<u8>)> {
+    read_files(input_id).await.into_iter().next()
+}
+
+/// The names and bytes of every file chosen in the `<input type="file">`
+/// with id `input_id`, read in the browser. On the server: none.
+pub async fn read_files(input_id: &str) -> Vec<(String, Vec<u8>)> {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
-        let doc = web_sys::window()?.document()?;
-        let input: web_sys::HtmlInputElement = doc.get_element_by_id(input_id)?.dyn_into().ok()?;
-        let file = input.files()?.get(0)?;
-        let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await.ok()?;
-        Some((file.name(), js_sys::Uint8Array::new(&buf).to_vec()))
+        let mut out = Vec::new();
+        let Some(files) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(input_id))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|i| i.files())
+        else {
+            return out;
+        };
+        for i in 0..files.length() {
+            let Some(file) = files.get(i) else { continue };
+            if let Ok(buf) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                out.push((file.name(), js_sys::Uint8Array::new(&buf).to_vec()));
+            }
+        }
+        out
     }
     #[cfg(not(feature = "hydrate"))]
     {
         let _ = input_id;
-        None
+        Vec::new()
     }
 }
 

@@ -103,6 +103,8 @@ keys! {
     Template,
     NoContracts, Version, DownloadBuild, DownloadSource, Upgrade, Governance, Threshold, GovernedActions, NoProposals, Votes, ProposalMade, DeployAs, NewContract, NewVersionOf, DraftSaved,
     OpenInIde,
+    Project, NoProject, SharedStore, Share, Unshare, NewProject, StartFrom, EditorText, SaveMessage, History, OpenRevision,
+    OrUpload,
 }
 
 /// 简体中文.
@@ -501,6 +503,18 @@ pub fn zh(key: Key) -> &'static str {
         NewVersionOf => "新版本（草稿），用于升级：",
         DraftSaved => "新版本已保存为草稿；在链上合约页面升级：",
         OpenInIde => "调用与调试",
+        Project => "项目",
+        NoProject => "（不保存的草稿）",
+        SharedStore => "共享合约库",
+        Share => "发布到共享合约库",
+        Unshare => "从共享合约库撤回",
+        NewProject => "新建项目",
+        StartFrom => "内容来自",
+        EditorText => "编辑器中的代码",
+        SaveMessage => "修改说明",
+        History => "历史版本",
+        OpenRevision => "打开此版本",
+        OrUpload => "或上传文件",
     }
 }
 
@@ -916,6 +930,18 @@ pub fn en(key: Key) -> &'static str {
         NewVersionOf => "A new version (draft) of",
         DraftSaved => "The new version is saved as a draft; upgrade it on the chain's contracts page:",
         OpenInIde => "Call and debug",
+        Project => "Project",
+        NoProject => "(an unsaved draft)",
+        SharedStore => "shared store",
+        Share => "Publish to the shared store",
+        Unshare => "Withdraw from the shared store",
+        NewProject => "New project",
+        StartFrom => "Start from",
+        EditorText => "the editor's text",
+        SaveMessage => "What changed",
+        History => "History",
+        OpenRevision => "Open this revision",
+        OrUpload => "or upload files",
     }
 }
 

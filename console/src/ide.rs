@@ -8,6 +8,7 @@
 
 mod debugger;
 pub(crate) mod js;
+mod projects;
 
 use leptos::{html::Div, prelude::*, task::spawn_local};
 use serde_json::{Value, json};
@@ -149,6 +150,7 @@ fn ide(s: Session) -> impl IntoView {
     let csrf = s.csrf();
     let editor_ref = NodeRef::<Div>::new();
     let editor_ready = RwSignal::new(false);
+    let open = projects::Open::new();
 
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -211,7 +213,7 @@ fn ide(s: Session) -> impl IntoView {
     let compile = {
         let csrf = csrf.clone();
         move |_| {
-            let sources = vec![(file.get_untracked(), source.get_untracked())];
+            let sources = open.sources(&file.get_untracked(), &source.get_untracked());
             let csrf = csrf.clone();
             compiled.set(Compiled::Working);
             spawn_local(async move {
@@ -306,6 +308,7 @@ fn ide(s: Session) -> impl IntoView {
 
     view! {
         <p class="muted" id="ide-lead">{t(Key::IdeLead)}</p>
+        <projects::Projects open file source templates csrf=csrf.clone()/>
         <div class="ide-bar" id="ide-toolbar">
             <label>{t(Key::File)}" "<input id="ide-file" prop:value=move || file.get()
                 on:input=move |ev| file.set(event_target_value(&ev))/></label>

@@ -144,6 +144,12 @@ test('IDE: marker at the line, finding dismissed, sandbox deploy, call, debugger
   await dev.waitForSelector('#ide-finding-list li.finding[data-rule=reentrancy] .dismissed');
   assert.match(await dev.innerText('#ide-finding-list li.finding[data-rule=reentrancy] .dismissed'), /只有本组织账户调用/);
 
+  // Kept as a project of the organization, with its history.
+  await dev.click('#ide-new-project summary');
+  await dev.fill('#new-project-name', '保险柜');
+  await dev.click('#new-project-create');
+  await dev.waitForSelector('#ide-files button.file.current[data-path="Contract.sol"]');
+
   // Deploy to the sandbox (the default target): deployer, address, transaction.
   assert.equal(await dev.$eval('#ide-chain', (s) => s.value), 'sandbox');
   await dev.selectOption('#ide-contract', 'Vault');
@@ -193,6 +199,17 @@ test('IDE: marker at the line, finding dismissed, sandbox deploy, call, debugger
 
   // --- 2. Version 2.0 as a draft from the IDE, upgraded on the contracts page.
   await write(dev, V2);
+  await dev.fill('#ide-save-message', '2.0：增加 version()');
+  await dev.click('#ide-save');
+  await dev.waitForSelector('#ide-saved');
+  await dev.click('#ide-history-box summary');
+  await dev.waitForSelector('#ide-history li.revision:nth-child(2)');
+  const revs = await dev.$$eval('#ide-history li.revision', (l) => l.map((x) => Number(x.dataset.revision)));
+  assert.equal(revs.length, 2, `two revisions of Contract.sol: ${revs}`);
+  await dev.click(`#ide-history li.revision[data-revision="${Math.min(...revs)}"] button.restore`);
+  await dev.waitForFunction((t) => document.querySelector('#ide-source').value === t, FIXED);
+  await dev.click(`#ide-history li.revision[data-revision="${Math.max(...revs)}"] button.restore`);
+  await dev.waitForFunction((t) => document.querySelector('#ide-source').value === t, V2);
   assert.equal(await compile(dev), 0);
   const kid = (await api(dev, 'GET', `/api/v1/chains/${sandbox.body.id}/contracts`)).body.find((k) => k.name === 'Vault').id;
   await dev.selectOption('#ide-deploy-as', String(kid));
