@@ -41,9 +41,28 @@ pub fn ContractsPage() -> impl IntoView {
             let base = base.clone();
             move || api::get_owned(base.clone())
         });
+        // Every 3 s while a deployment or a proposal is under way (a vote
+        // of another organization shows without a reload), else every 15 s:
+        // each refresh reads every contract's versions again.
+        let ticks = StoredValue::new(0u32);
         api::every(3000, move || {
-            list.refetch();
-            governance.refetch();
+            let moving = list.with_untracked(|r| {
+                r.as_ref().and_then(|r| r.as_ref().ok()).is_some_and(|v| {
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|k| k["state"] == "deploying" || k["state"] == "proposed")
+                })
+            }) || governance.with_untracked(|r| {
+                r.as_ref().and_then(|r| r.as_ref().ok()).is_some_and(|g| {
+                    g["proposals"].as_array().into_iter().flatten().any(|p| p["status"] == "open")
+                })
+            });
+            ticks.update_value(|t| *t += 1);
+            if moving || ticks.get_value().is_multiple_of(5) {
+                list.refetch();
+                governance.refetch();
+            }
         });
         let outcome = RwSignal::new(Outcome::Idle);
         let may = s.may("contract_deploy");
