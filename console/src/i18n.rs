@@ -105,6 +105,7 @@ keys! {
     OpenInIde,
     Project, NoProject, SharedStore, Share, Unshare, NewProject, StartFrom, EditorText, SaveMessage, History, OpenRevision,
     OrUpload,
+    Variable,
 }
 
 /// 简体中文.
@@ -515,6 +516,7 @@ pub fn zh(key: Key) -> &'static str {
         History => "历史版本",
         OpenRevision => "打开此版本",
         OrUpload => "或上传文件",
+        Variable => "状态变量",
     }
 }
 
@@ -942,6 +944,7 @@ pub fn en(key: Key) -> &'static str {
         History => "History",
         OpenRevision => "Open this revision",
         OrUpload => "or upload files",
+        Variable => "Variable",
     }
 }
 

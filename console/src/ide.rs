@@ -55,7 +55,7 @@ pub(crate) fn standard_input(sources: &[(String, String)]) -> Value {
             "outputSelection": {
                 "*": {
                     "": ["ast"],
-                    "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers"],
+                    "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers", "storageLayout"],
                 },
             },
         },
@@ -70,6 +70,8 @@ pub(crate) struct Built {
     pub abi: Value,
     pub bytecode: String,
     pub deployed: String,
+    /// solc's `storageLayout`: where the state variables live.
+    pub layout: Value,
 }
 
 /// The contracts of solc's output that have code (not interfaces).
@@ -88,6 +90,7 @@ pub(crate) fn built(output: &Value) -> Vec<Built> {
                     abi: c["abi"].clone(),
                     bytecode,
                     deployed: txt(&c["evm"]["deployedBytecode"]["object"]),
+                    layout: c["storageLayout"].clone(),
                 });
             }
         }
@@ -114,12 +117,13 @@ enum Compiled {
 enum Deployed {
     Idle,
     Working,
-    /// The contract (as the API answers it) on a chain; the time the
-    /// deploy took, ms.
+    /// The contract (as the API answers it) on a chain, its ABI and
+    /// (when compiled here) its storage layout.
     Done {
         chain: i64,
         contract: Value,
         abi: Value,
+        layout: Value,
     },
     /// New code saved as a contract's draft version.
     Draft {
@@ -173,7 +177,7 @@ fn ide(s: Session) -> impl IntoView {
     if let Some((chain, kid)) = opened {
         spawn_local(async move {
             deployed.set(match api::get_owned(format!("/api/v1/chains/{chain}/contracts/{kid}")).await {
-                Ok(d) => Deployed::Done { chain, abi: d["abi"].clone(), contract: d },
+                Ok(d) => Deployed::Done { chain, abi: d["abi"].clone(), contract: d, layout: Value::Null },
                 Err(e) => Deployed::Failed(e),
             });
         });
@@ -290,7 +294,7 @@ fn ide(s: Session) -> impl IntoView {
                 });
                 let path = format!("/api/v1/chains/{chain}/contracts");
                 deployed.set(match api::post(&path, &body, csrf.as_deref()).await {
-                    Ok(k) => Deployed::Done { chain, contract: k, abi: c.abi },
+                    Ok(k) => Deployed::Done { chain, contract: k, abi: c.abi, layout: c.layout },
                     Err(e) => Deployed::Failed(e),
                 });
                 existing.refetch();
@@ -375,8 +379,8 @@ fn ide(s: Session) -> impl IntoView {
             {move || deployed_view(deployed.get())}
         </section>
         {move || match deployed.get() {
-            Deployed::Done { chain, contract, abi } if contract["state"] == "active" || contract["state"] == "frozen" => {
-                view! { <CallForm chain contract abi csrf=s.csrf()/> }.into_any()
+            Deployed::Done { chain, contract, abi, layout } if contract["state"] == "active" || contract["state"] == "frozen" => {
+                view! { <CallForm chain contract abi layout csrf=s.csrf()/> }.into_any()
             }
             _ => ().into_any(),
         }}
@@ -632,7 +636,7 @@ fn deployed_view(d: Deployed) -> AnyView {
 /// the caller, the receiver, the transaction, the decoded result and the
 /// events, and opens the debugger on its transaction.
 #[component]
-fn CallForm(chain: i64, contract: Value, abi: Value, csrf: Option<String>) -> impl IntoView {
+fn CallForm(chain: i64, contract: Value, abi: Value, layout: Value, csrf: Option<String>) -> impl IntoView {
     let functions: Vec<Value> = abi
         .as_array()
         .map(|a| a.iter().filter(|f| f["type"] == "function").cloned().collect())
@@ -682,7 +686,7 @@ fn CallForm(chain: i64, contract: Value, abi: Value, csrf: Option<String>) -> im
                 Some(Ok(v)) => call_result(&v).into_any(),
             }}
         </section>
-        <debugger::Debugger chain contract=kid tx=debug_tx/>
+        <debugger::Debugger chain contract=kid tx=debug_tx layout/>
     }
 }
 

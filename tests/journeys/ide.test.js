@@ -183,8 +183,9 @@ test('IDE: marker at the line, finding dismissed, sandbox deploy, call, debugger
   assert.equal(await dev.innerText('#dbg-signature'), 'deposit(uint256)');
   assert.match(await dev.innerText('#dbg-args li[data-name=amount]'), /= 42/);
   assert.match(await dev.innerText('#dbg-returns'), /= 42/);
-  const changes = await dev.$$eval('#dbg-storage-changes tr.storage-change td.after', (tds) => tds.map((t) => t.innerText));
-  assert.ok(changes.some((v) => /0*2a$/.test(v)), `a slot becomes 42: ${changes}`);
+  const changes = await dev.$$eval('#dbg-storage-changes tr.storage-change',
+    (rows) => rows.map((r) => [r.querySelector('.var').innerText, r.querySelector('.after').innerText]));
+  assert.ok(changes.some(([name, after]) => name === 'total' && /0*2a$/.test(after)), `total becomes 42: ${changes}`);
   await dev.click('#dbg-next-write');
   await dev.waitForSelector('#dbg-access[data-kind=write]');
   assert.equal(await dev.innerText('#dbg-op'), 'SSTORE');

@@ -21,7 +21,7 @@ const MEMORY_BYTES: u32 = 1024;
 const WINDOW: usize = 12;
 
 #[component]
-pub(super) fn Debugger(chain: i64, contract: i64, tx: RwSignal<String>) -> impl IntoView {
+pub(super) fn Debugger(chain: i64, contract: i64, tx: RwSignal<String>, layout: Value) -> impl IntoView {
     let trace = RwSignal::new(None::<Result<Value, ApiErr>>);
     let at = RwSignal::new(0usize);
     let load = move || {
@@ -65,8 +65,9 @@ pub(super) fn Debugger(chain: i64, contract: i64, tx: RwSignal<String>) -> impl 
                 Some(Err(e)) => view! { <div id="dbg-failed"><ErrorLine err=e/></div> }.into_any(),
                 Some(Ok(v)) => {
                     let n = step_list(&v).len();
+                    let names = layout.clone();
                     view! {
-                        {summary(&v)}
+                        {summary(&v, &layout)}
                         <div class="ide-bar" id="dbg-nav">
                             <button type="button" id="dbg-first" on:click=move |_| go(0)>"⏮"</button>
                             <button type="button" id="dbg-prev" on:click=move |_| go(at.get_untracked().saturating_sub(1))>{t(Key::StepBack)}</button>
@@ -77,7 +78,7 @@ pub(super) fn Debugger(chain: i64, contract: i64, tx: RwSignal<String>) -> impl 
                         </div>
                         {move || trace.with(|tr| {
                             let Some(Ok(v)) = tr else { return ().into_any() };
-                            step_view(v, at.get(), at).into_any()
+                            step_view(v, &names, at.get(), at).into_any()
                         })}
                     }
                     .into_any()
@@ -93,7 +94,7 @@ fn step_list(v: &Value) -> &[Value] {
 
 /// The call, its result, its decoded arguments and return values, and the
 /// storage it changed.
-fn summary(v: &Value) -> impl IntoView + use<> {
+fn summary(v: &Value, layout: &Value) -> impl IntoView + use<> {
     let d = &v["decoded"];
     let r = &v["result"];
     view! {
@@ -112,11 +113,12 @@ fn summary(v: &Value) -> impl IntoView + use<> {
         <ul id="dbg-returns">{super::values(&d["outputs"])}</ul>
         <h3>{t(Key::StorageChanges)}</h3>
         <table id="dbg-storage-changes">
-            <thead><tr><th>{t(Key::Address)}</th><th>{t(Key::Slot)}</th><th>{t(Key::Before)}</th><th>{t(Key::After)}</th></tr></thead>
+            <thead><tr><th>{t(Key::Address)}</th><th>{t(Key::Variable)}</th><th>{t(Key::Slot)}</th><th>{t(Key::Before)}</th><th>{t(Key::After)}</th></tr></thead>
             <tbody>
                 {v["storage_changes"].as_array().into_iter().flatten().map(|c| view! {
                     <tr class="storage-change">
-                        <td class="hash">{txt(&c["address"])}</td><td class="hash slot">{txt(&c["slot"])}</td>
+                        <td class="hash">{txt(&c["address"])}</td><td class="var">{variable(layout, &txt(&c["slot"]))}</td>
+                        <td class="hash slot">{txt(&c["slot"])}</td>
                         <td class="hash before">{txt(&c["before"])}</td><td class="hash after">{txt(&c["after"])}</td>
                     </tr>
                 }).collect_view()}
@@ -127,7 +129,7 @@ fn summary(v: &Value) -> impl IntoView + use<> {
 
 /// The list of steps around step `i` (a click moves there), and step `i`:
 /// opcode, gas, storage access, stack, memory and call stack.
-fn step_view(v: &Value, i: usize, at: RwSignal<usize>) -> impl IntoView + use<> {
+fn step_view(v: &Value, layout: &Value, i: usize, at: RwSignal<usize>) -> impl IntoView + use<> {
     let steps = step_list(v);
     let Some(s) = steps.get(i) else { return ().into_any() };
     let from = i.saturating_sub(WINDOW / 2);
@@ -179,6 +181,7 @@ fn step_view(v: &Value, i: usize, at: RwSignal<usize>) -> impl IntoView + use<> 
                 {access.is_object().then(|| view! {
                     <dl class="facts" id="dbg-access" data-kind=txt(&access["kind"])>
                         <dt>{t(Key::StorageAccess)}</dt><dd>{txt(&access["kind"])}</dd>
+                        <dt>{t(Key::Variable)}</dt><dd id="dbg-access-var">{variable(layout, &txt(&access["slot"]))}</dd>
                         <dt>{t(Key::Slot)}</dt><dd class="hash">{txt(&access["slot"])}</dd>
                         <dt>{t(Key::Before)}</dt><dd class="hash" id="dbg-access-before">{txt(&access["before"])}</dd>
                         <dt>{t(Key::After)}</dt><dd class="hash" id="dbg-access-after">{txt(&access["after"])}</dd>
@@ -203,4 +206,19 @@ fn step_view(v: &Value, i: usize, at: RwSignal<usize>) -> impl IntoView + use<> 
         </div>
     }
     .into_any()
+}
+
+/// The state variables solc's storage layout puts at `slot` (`0x` hex),
+/// or a dash: a mapping's or an array's entries live at hashed slots.
+fn variable(layout: &Value, slot: &str) -> String {
+    let hex = slot.trim_start_matches("0x").trim_start_matches('0');
+    let Ok(n) = u128::from_str_radix(if hex.is_empty() { "0" } else { hex }, 16) else { return "—".into() };
+    let names: Vec<String> = layout["storage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| txt(&e["slot"]).parse::<u128>().ok() == Some(n))
+        .map(|e| txt(&e["label"]))
+        .collect();
+    if names.is_empty() { "—".into() } else { names.join(", ") }
 }
