@@ -376,7 +376,17 @@ fn ide(s: Session) -> impl IntoView {
             <button type="button" id="ide-deploy-btn" on:click=deploy
                 disabled=move || contracts.get().is_empty() || matches!(deployed.get(), Deployed::Working)>
                 {t(Key::Deploy)}</button>
-            {move || deployed_view(deployed.get())}
+            {move || {
+                // The chain's name, or "our sandbox chain" for the sandbox.
+                let names = chains.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default();
+                let name = move |id: i64| {
+                    names.iter().find(|c| c["id"].as_i64() == Some(id)).map_or_else(
+                        || if target.get_untracked() == SANDBOX { t(Key::Sandbox).to_owned() } else { id.to_string() },
+                        |c| if c["sandbox"] == true { t(Key::Sandbox).to_owned() } else { txt(&c["name"]) },
+                    )
+                };
+                deployed_view(deployed.get(), name)
+            }}
         </section>
         {move || match deployed.get() {
             Deployed::Done { chain, contract, abi, layout } if contract["state"] == "active" || contract["state"] == "frozen" => {
@@ -596,7 +606,7 @@ pub(crate) fn typed_args(f: Option<&Value>, texts: &[String]) -> Vec<Value> {
         .collect()
 }
 
-fn deployed_view(d: Deployed) -> AnyView {
+fn deployed_view(d: Deployed, chain_name: impl Fn(i64) -> String) -> AnyView {
     match d {
         Deployed::Idle => ().into_any(),
         Deployed::Working => view! { <p class="muted" id="ide-deploying">{t(Key::Working)}</p> }.into_any(),
@@ -621,7 +631,7 @@ fn deployed_view(d: Deployed) -> AnyView {
                         <dt>{t(Key::Deployer)}</dt><dd class="hash" id="ide-deployer">{txt(&k["deployer_address"])}</dd>
                         <dt>{t(Key::ContractAddress)}</dt><dd class="hash" id="ide-address">{txt(&k["address"])}</dd>
                         <dt>{t(Key::TxId)}</dt><dd class="hash" id="ide-deploy-tx">{txt(&k["tx_id"])}</dd>
-                        <dt>{t(Key::Chain)}</dt><dd><a id="ide-deploy-chain" href=format!("/chains/{chain}/contracts")>{chain}</a></dd>
+                        <dt>{t(Key::Chain)}</dt><dd><a id="ide-deploy-chain" href=format!("/chains/{chain}/contracts")>{chain_name(chain)}</a></dd>
                     </dl>
                     {waiting}
                     {(!txt(&k["error"]).is_empty()).then(|| view! { <p class="error">{txt(&k["error"])}</p> })}
