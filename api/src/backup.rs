@@ -755,10 +755,10 @@ pub struct Restored {
 /// checked against its manifest. `from` is a directory of backups, or one
 /// backup's own directory (then its siblings hold the rest of its chain).
 pub fn plan(from: &Path, to: Option<&str>) -> Result<(PathBuf, Vec<Manifest>)> {
-    let (dir, to) = if from.join("manifest.json").is_file() && to.is_none() {
+    let (dir, to) = if from.join("manifest.json").is_file() {
         let m = read_manifest(from)?;
         let parent = from.parent().map(Path::to_owned).unwrap_or_default();
-        (parent, Some(m.id))
+        (parent, Some(to.map_or(m.id, str::to_owned)))
     } else {
         (from.to_owned(), to.map(str::to_owned))
     };

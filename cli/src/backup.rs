@@ -98,16 +98,14 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 /// `govchain restore`.
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     // Refuse a damaged or broken chain before the target is created or migrated.
-    let (_, chain) = backup::plan(&args.from, args.to.as_deref())?;
+    backup::plan(&args.from, args.to.as_deref())?;
     let url = match (&args.target.data, &args.target.database) {
         (Some(d), _) => sqlite_url(d, true)?,
         (None, Some(u)) => u.clone(),
         (None, None) => anyhow::bail!("give --data or --database"),
     };
     let db = govchain_api::connect(&url).await?;
-    let last = chain.last().map(|m| m.id.clone()).unwrap_or_default();
-    let to = args.to.clone().or(Some(last));
-    let done = backup::restore(&db, &args.from, to.as_deref(), args.force).await?;
+    let done = backup::restore(&db, &args.from, args.to.as_deref(), args.force).await?;
     db.close().await.ok();
     println!("restored={}", done.chain.last().cloned().unwrap_or_default());
     println!("chain={}", done.chain.join(","));

@@ -330,3 +330,28 @@ async fn an_incremental_needs_a_backup_to_build_on() {
     let err = backup::restore(&db, &work.path().join("none"), None, false).await.unwrap_err().to_string();
     assert!(err.contains("not a directory of backups"), "{err}");
 }
+
+#[tokio::test]
+async fn old_chains_go_and_one_backup_directory_restores() {
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", work.path().join("g.db").display());
+    let db = govchain_api::connect(&url).await.unwrap();
+    let dir = work.path().join("b");
+    let mut taken = Vec::new();
+    for kind in [Kind::Full, Kind::Incremental, Kind::Full, Kind::Incremental, Kind::Full] {
+        taken.push(backup::take(&db, &dir, kind).await.unwrap().id);
+    }
+    let gone = backup::prune(&dir, 2).unwrap();
+    assert_eq!(gone, taken[..2]);
+    let left: Vec<String> = backup::list(&dir).unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(left, taken[2..]);
+    // Stale directories of a backup being written are not backups.
+    std::fs::create_dir_all(dir.join(".x.partial")).unwrap();
+    assert_eq!(backup::list(&dir).unwrap().len(), 3);
+
+    // One incremental's own directory restores its chain (its siblings).
+    let target_url = format!("sqlite://{}?mode=rwc", work.path().join("t.db").display());
+    let target = govchain_api::connect(&target_url).await.unwrap();
+    let done = backup::restore(&target, &dir.join(&taken[3]), None, false).await.unwrap();
+    assert_eq!(done.chain, taken[2..4]);
+}

@@ -79,6 +79,11 @@ fn backup_and_restore_a_data_directory() {
     assert_eq!(rows(Path::new(field(&again, "path"))), rows(&inc_dir));
     assert!(rows(&inc_dir).iter().any(|(t, n)| t == "users" && *n == 1), "{:?}", rows(&inc_dir));
 
+    // One backup's own directory restores its chain.
+    let single = work.path().join("single");
+    let r = ok(&["restore", "--from", path(&inc_dir), "--data", path(&single)]);
+    assert_eq!(field(&r, "restored"), inc_dir.file_name().unwrap().to_str().unwrap());
+
     let err = failed(&govchain(&["restore", "--from", path(&out), "--data", path(&restored)]));
     assert!(err.contains("not empty") && err.contains("--force"), "{err}");
     ok(&["restore", "--from", path(&out), "--data", path(&restored), "--force"]);
