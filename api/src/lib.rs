@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod domain;
 pub mod entity;
 pub mod error;
@@ -83,6 +84,10 @@ pub struct ApiConfig {
     /// Wraps the API's router, e.g. with the web console, which answers its
     /// own pages and passes every other request on to the API.
     pub ui: Option<fn(Router) -> Router>,
+    /// Scheduled backups of the database (SPEC OPS-5), and where
+    /// `POST /api/v1/backups` writes; none when `None`. One replica of a
+    /// deployment takes them.
+    pub backup: Option<backup::Schedule>,
 }
 
 impl ApiConfig {
@@ -101,6 +106,7 @@ impl ApiConfig {
             host: None,
             job_lease: Duration::from_secs(15),
             ui: None,
+            backup: None,
         }
     }
 
@@ -215,6 +221,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::lifecycle::routes())
         .merge(routes::invitations::routes())
         .merge(routes::audit::routes())
+        .merge(routes::backups::routes())
 }
 
 /// The OpenAPI description of the API, as served at `/api/openapi.json`.
@@ -334,6 +341,7 @@ pub struct Platform {
     pub state: AppState,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    backups: Option<tokio::task::JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -347,6 +355,9 @@ impl Platform {
         // No new jobs; a job in flight is abandoned with its lease, which
         // another replica (or the next start) takes over once it expires.
         self.worker.abort();
+        if let Some(b) = &self.backups {
+            b.abort();
+        }
         self.state.jobs.stop();
         // Open event streams would hold a graceful shutdown forever; give
         // requests in flight a moment, then close what is left.
@@ -414,6 +425,10 @@ const PG_POOL: u32 = 32;
 /// provisioning, and serves.
 pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Platform, StartError> {
     config.check()?;
+    if let Some(b) = &config.backup {
+        std::fs::create_dir_all(&b.dir)
+            .map_err(|e| StartError::Setup(format!("the backup directory {}: {e}", b.dir.display())))?;
+    }
     let (db, read) = connect_pools(&config.database_url).await?;
     let (events, _) = broadcast::channel(1024);
     let jobs = Arc::new(jobs::Worker::new(&config));
@@ -451,7 +466,17 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         }
     });
     let worker = jobs::spawn(state.clone(), services::provision::job_runner);
-    Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, worker, stop: Some(stop) })
+    let backups = state.config.backup.clone().map(|s| tokio::spawn(backup::schedule(state.clone(), s)));
+    Ok(Platform {
+        url: format!("http://{addr}"),
+        addr,
+        first_admin,
+        state,
+        server,
+        worker,
+        backups,
+        stop: Some(stop),
+    })
 }
 
 /// A 201 response with a JSON body.

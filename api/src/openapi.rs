@@ -29,6 +29,7 @@ use crate::{
         (name = "sandbox", description = "An organization's sandbox chain: its development chain of one node, outside its quota, where the web IDE deploys by default"),
         (name = "messages", description = "The message centre"),
         (name = "audit", description = "The operation log"),
+        (name = "backups", description = "Backups of the platform database: full and incremental, each with a plain JSON export (platform operator)"),
     ),
     components(schemas(ErrorBody)),
 )]

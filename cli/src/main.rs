@@ -1,6 +1,7 @@
 //! `govchain`: the command-line client of govchain nodes and of the
 //! control plane, and `govchain up`, the whole platform on one machine.
 
+mod backup;
 mod bench;
 mod commands;
 mod contract;
@@ -82,6 +83,14 @@ enum Command {
     /// Load generator: submits signed transactions at a rate and reports
     /// throughput and commit latency against the machine's verify limit.
     Bench(bench::BenchArgs),
+    /// Back up the platform database (running or stopped) into a directory
+    /// of backups: full, or incremental on the newest there, each with a
+    /// manifest and a plain JSON export per table.
+    Backup(backup::BackupArgs),
+    /// Restore the platform database from a directory of backups: the full
+    /// backup, then its incrementals in order. Refuses a database that is
+    /// not empty (unless --force), a damaged file or a gap in the chain.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -227,6 +236,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Block(BlockCmd::Get { at, node }) => commands::block_get(&node.node, &at).await,
         Command::Status { node } => commands::status(&node.node).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Net(cmd) => net::run(cmd).await,
         Command::Node(NodeCmd::Run { config }) => {
             govchain_node::init_tracing();

@@ -76,6 +76,20 @@ pub struct UpArgs {
     /// --namespace-role).
     #[arg(long, env = "POD_NAMESPACE")]
     pub service_account_namespace: Option<String>,
+    /// Take backups of the platform database into this directory (full and
+    /// incremental, each with a JSON export per table); none when not
+    /// given. With several replicas, give it to one.
+    #[arg(long, env = "GOVCHAIN_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Hours between full backups.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    pub backup_full_hours: u64,
+    /// Minutes between incremental backups.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+    pub backup_incremental_minutes: u64,
+    /// Full backups kept, each with its incrementals.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub backup_keep: u64,
 }
 
 impl UpArgs {
@@ -149,6 +163,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         config.host = Some(host_id(&data)?);
     }
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout_secs.max(1));
+    if let Some(dir) = &args.backup_dir {
+        let mut s = govchain_api::backup::Schedule::new(dir);
+        s.full_every = std::time::Duration::from_secs(args.backup_full_hours * 3600);
+        s.incremental_every = std::time::Duration::from_secs(args.backup_incremental_minutes * 60);
+        s.keep = usize::try_from(args.backup_keep).unwrap_or(usize::MAX);
+        config.backup = Some(s);
+    }
     config.ui = Some(govchain_console::server::wrap);
     let platform = govchain_api::start(config, driver).await?;
     println!("url={}", platform.url);
@@ -158,6 +179,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("note: the password is shown only now; change it after logging in");
     }
     println!("openapi={}/api/openapi.json", platform.url);
+    if let Some(b) = &platform.state.config.backup {
+        println!("backups={}", b.dir.display());
+    }
     println!("data={}", data.display());
     let exe = std::env::current_exe().map_or_else(|_| "govchain".into(), |p| p.display().to_string());
     println!("try: {exe} login --api {} --user {}", platform.url, platform.state.config.admin_username);

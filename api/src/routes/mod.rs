@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod chains;
 pub mod contracts;
 pub mod evidence;

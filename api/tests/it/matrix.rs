@@ -310,7 +310,8 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
         ("POST", "/api/v1/auth/logout", _) | ("DELETE", _, _) => StatusCode::NO_CONTENT,
         (
             "POST",
-            "/api/v1/tokens" | "/api/v1/orgs" | "/api/v1/roles" | "/api/v1/users" | "/api/v1/requests",
+            "/api/v1/tokens" | "/api/v1/orgs" | "/api/v1/roles" | "/api/v1/users" | "/api/v1/requests"
+            | "/api/v1/backups",
             _,
         ) => StatusCode::CREATED,
         (
@@ -637,7 +638,9 @@ async fn chain_of(c: &Client, id: i64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_endpoint_by_every_role_and_tenant() {
     let started = Instant::now();
-    let tp = TestPlatform::start(Db::Sqlite).await;
+    let backups = tempfile::tempdir().unwrap();
+    let schedule = govchain_api::backup::Schedule::new(backups.path());
+    let tp = TestPlatform::start_with(Db::Sqlite, |c| c.backup = Some(schedule)).await;
     let base = tp.url.clone();
     let admin = tp.admin().await;
 
@@ -1263,6 +1266,14 @@ async fn every_endpoint_by_every_role_and_tenant() {
     m.check(Row::new("GET /api/v1/audit", |_, _| "/api/v1/audit".into(), &auditors)).await;
     m.check(Row::new("GET /api/v1/audit/export", |_, _| "/api/v1/audit/export".into(), &auditors)).await;
     m.check(Row::new("GET /api/v1/audit/verify", |_, _| "/api/v1/audit/verify".into(), &auditors)).await;
+
+    // --- Backups of the platform database: the platform operator only.
+    m.check(Row::new("GET /api/v1/backups", |_, _| "/api/v1/backups".into(), &[Super])).await;
+    m.check(
+        Row::new("POST /api/v1/backups", |_, _| "/api/v1/backups".into(), &[Super])
+            .body(|_, _| Some(json!({"kind": "full"}))),
+    )
+    .await;
 
     // Isolation while everything exists.
     let a_callers: Vec<&Caller> = m.callers.iter().filter(|c| matches!(c.who, A(_))).collect();

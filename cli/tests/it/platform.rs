@@ -22,7 +22,7 @@ use serde_json::Value;
 
 /// `govchain up` in its own process group (its nodes join that group), so
 /// that whatever happens the test can end every process it caused.
-struct Up {
+pub(crate) struct Up {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: PathBuf,
@@ -30,11 +30,17 @@ struct Up {
 
 impl Up {
     fn start(data: &Path, log: PathBuf) -> Up {
+        Up::start_with(data, log, &[])
+    }
+
+    /// `govchain up` with more options.
+    pub(crate) fn start_with(data: &Path, log: PathBuf, extra: &[&str]) -> Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_govchain"))
             .arg("up")
             .arg("--data")
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .env_remove("GOVCHAIN_ADMIN_PASSWORD")
             .env_remove("GOVCHAIN_DATABASE_URL")
@@ -61,7 +67,7 @@ impl Up {
     }
 
     /// What `up` prints before it serves, up to its last line (`data=`).
-    fn banner(&mut self) -> Vec<String> {
+    pub(crate) fn banner(&mut self) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut out = Vec::new();
         loop {
@@ -85,7 +91,7 @@ impl Up {
 
     /// SIGTERM to `up` alone (as a service manager or `kill` sends it);
     /// it must stop its nodes itself.
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         kill_process(self.pid(), Signal::TERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(45);
         loop {
