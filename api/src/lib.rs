@@ -21,6 +21,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod migration;
 pub mod openapi;
 pub mod page;
@@ -83,6 +84,10 @@ pub struct ApiConfig {
     /// Wraps the API's router, e.g. with the web console, which answers its
     /// own pages and passes every other request on to the API.
     pub ui: Option<fn(Router) -> Router>,
+    /// How often the collector scrapes the nodes' `/metrics` (15 s).
+    pub metrics_interval: Duration,
+    /// How long collected figures are kept per resolution.
+    pub metrics_retention: services::metrics::Retention,
 }
 
 impl ApiConfig {
@@ -101,6 +106,8 @@ impl ApiConfig {
             host: None,
             job_lease: Duration::from_secs(15),
             ui: None,
+            metrics_interval: Duration::from_secs(15),
+            metrics_retention: services::metrics::Retention::default(),
         }
     }
 
@@ -146,6 +153,8 @@ pub struct AppState {
     pub jobs: Arc<jobs::Worker>,
     /// The nodes' live status, shared by the pages that show it.
     pub status: Arc<status::StatusCache>,
+    /// The control plane's own Prometheus metrics.
+    pub metrics: Arc<metrics::ApiMetrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -209,6 +218,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::contracts::routes())
         .merge(routes::findings::routes())
         .merge(routes::explorer::routes())
+        .merge(routes::metrics::routes())
         .merge(routes::evidence::routes())
         .merge(routes::sandbox::routes())
         .merge(routes::repository::routes())
@@ -241,6 +251,8 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::serve))
+        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
@@ -334,6 +346,7 @@ pub struct Platform {
     pub state: AppState,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    collector: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -347,6 +360,7 @@ impl Platform {
         // No new jobs; a job in flight is abandoned with its lease, which
         // another replica (or the next start) takes over once it expires.
         self.worker.abort();
+        self.collector.abort();
         self.state.jobs.stop();
         // Open event streams would hold a graceful shutdown forever; give
         // requests in flight a moment, then close what is left.
@@ -415,6 +429,7 @@ const PG_POOL: u32 = 32;
 pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Platform, StartError> {
     config.check()?;
     let (db, read) = connect_pools(&config.database_url).await?;
+    let config_url = config.database_url.clone();
     let (events, _) = broadcast::channel(1024);
     let jobs = Arc::new(jobs::Worker::new(&config));
     let state = AppState {
@@ -426,6 +441,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         events,
         jobs,
         status: Arc::default(),
+        metrics: Arc::new(metrics::ApiMetrics::new(metrics::sqlite_dir(&config_url))),
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
@@ -451,7 +467,17 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         }
     });
     let worker = jobs::spawn(state.clone(), services::provision::job_runner);
-    Ok(Platform { url: format!("http://{addr}"), addr, first_admin, state, server, worker, stop: Some(stop) })
+    let collector = services::metrics::spawn_collector(state.clone());
+    Ok(Platform {
+        url: format!("http://{addr}"),
+        addr,
+        first_admin,
+        state,
+        server,
+        worker,
+        collector,
+        stop: Some(stop),
+    })
 }
 
 /// A 201 response with a JSON body.

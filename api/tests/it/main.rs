@@ -9,6 +9,7 @@ mod guards;
 mod journey;
 mod kube;
 mod matrix;
+mod metrics;
 mod openapi;
 mod replicas;
 mod repository;
