@@ -11,6 +11,7 @@ mod kube;
 mod matrix;
 mod metrics;
 mod openapi;
+mod prometheus;
 mod replicas;
 mod repository;
 mod sandbox;
