@@ -28,7 +28,16 @@ fn points(v: &Value, metric: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_collector_stores_node_figures_and_charts_respect_tenancy() {
-    let tp = TestPlatform::start_with(Db::Sqlite, |c| c.metrics_interval = Duration::from_millis(500)).await;
+    collector_and_charts(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_collector_and_charts_on_postgres() {
+    collector_and_charts(Db::Postgres).await;
+}
+
+async fn collector_and_charts(db: Db) {
+    let tp = TestPlatform::start_with(db, |c| c.metrics_interval = Duration::from_millis(500)).await;
     let admin = tp.admin().await;
     let (_, bob) = tp.tax_bureau(&admin).await;
     let spec = json!({"kind": "chain", "name": "watched", "consensus": "solo", "suite": "gm", "nodes": 1,
@@ -219,4 +228,46 @@ async fn collector_cost_at_100_chains_of_4_nodes() {
         raw_day / 1e6,
         steady / 1e6
     );
+}
+
+/// The rollup, retention and chart SQL on PostgreSQL (the unit tests run
+/// them on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_and_retention_on_postgres() {
+    let db = govchain_api::connect(&crate::support::postgres_db().await).await.unwrap();
+    let ids = SeriesIds::default();
+    let owner = Owner { chain_id: Some(7), node_id: Some(9) };
+    let start = 40 * 24 * 3_600_000i64;
+    // Two hours of 15 s scrapes, height rising by one each.
+    for i in 0..480i64 {
+        metrics::store(&db, &ids, start + i * 15_000, &[(owner, "height", i as f64)]).await.unwrap();
+    }
+    let end = start + 480 * 15_000;
+    metrics::rollup(&db, end + 15_000, Duration::from_secs(15)).await.unwrap();
+    let keep = metrics::Retention::default();
+    let range = metrics::Range { from: start, to: end, step: None };
+    let read = |now: i64| {
+        let (db, range) = (&db, &range);
+        async move {
+            metrics::read(
+                db,
+                Owner { chain_id: Some(7), node_id: None },
+                &["height"],
+                range,
+                now,
+                &keep,
+                Duration::from_secs(15),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let minutes = read(end + 2 * 24 * 3_600_000).await;
+    assert_eq!(minutes.res, metrics::res::MINUTE);
+    assert_eq!(minutes.series[0].points.len(), 120);
+    assert_eq!(minutes.series[0].points[0], (start, 1.5));
+    let hours = read(end + 20 * 24 * 3_600_000).await;
+    assert_eq!(hours.series[0].points, vec![(start, 119.5), (start + 3_600_000, 359.5)]);
+    assert_eq!(metrics::expire(&db, end + 25 * 3_600_000, &keep).await.unwrap(), 480);
+    assert_eq!(metrics::expire(&db, end + 31 * 24 * 3_600_000, &keep).await.unwrap(), 120 + 2);
 }
