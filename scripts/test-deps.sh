@@ -17,6 +17,9 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 # playwright-core from npm.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# A real Prometheus scrapes the platform and its nodes, and promtool checks
+# the shipped rules (api/tests/it/prometheus.rs).
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need_apt+=(prometheus)
 # A Chinese font, so the screenshots of the Chinese pages can be read.
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need_apt+=(fonts-wqy-microhei)
 

@@ -601,3 +601,51 @@ pub mod contract_revision {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod metric_series {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "metric_series")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// `<chain>/<node>/<name>` (`-` for none): what finds the row.
+        #[sea_orm(unique)]
+        pub key: String,
+        pub name: String,
+        pub chain_id: Option<i64>,
+        pub node_id: Option<i64>,
+        pub labels: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod metric_sample {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "metric_samples")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub series_id: i64,
+        /// Resolution in seconds: 0 raw, 60 or 3600 rollups.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub res: i32,
+        /// Ms since 1970 (a rollup: the start of its minute or hour).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ts: i64,
+        pub value: f64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -22,6 +22,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod migration;
 pub mod openapi;
 pub mod page;
@@ -88,6 +89,10 @@ pub struct ApiConfig {
     /// `POST /api/v1/backups` writes; none when `None`. One replica of a
     /// deployment takes them.
     pub backup: Option<backup::Schedule>,
+    /// How often the collector scrapes the nodes' `/metrics` (15 s).
+    pub metrics_interval: Duration,
+    /// How long collected figures are kept per resolution.
+    pub metrics_retention: services::metrics::Retention,
 }
 
 impl ApiConfig {
@@ -107,6 +112,8 @@ impl ApiConfig {
             job_lease: Duration::from_secs(15),
             ui: None,
             backup: None,
+            metrics_interval: Duration::from_secs(15),
+            metrics_retention: services::metrics::Retention::default(),
         }
     }
 
@@ -152,6 +159,8 @@ pub struct AppState {
     pub jobs: Arc<jobs::Worker>,
     /// The nodes' live status, shared by the pages that show it.
     pub status: Arc<status::StatusCache>,
+    /// The control plane's own Prometheus metrics.
+    pub metrics: Arc<metrics::ApiMetrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -215,6 +224,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::contracts::routes())
         .merge(routes::findings::routes())
         .merge(routes::explorer::routes())
+        .merge(routes::metrics::routes())
         .merge(routes::evidence::routes())
         .merge(routes::sandbox::routes())
         .merge(routes::repository::routes())
@@ -248,6 +258,8 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::serve))
+        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
@@ -342,6 +354,7 @@ pub struct Platform {
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     backups: Option<tokio::task::JoinHandle<()>>,
+    collector: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -358,6 +371,7 @@ impl Platform {
         if let Some(b) = &self.backups {
             b.abort();
         }
+        self.collector.abort();
         self.state.jobs.stop();
         // Open event streams would hold a graceful shutdown forever; give
         // requests in flight a moment, then close what is left.
@@ -430,6 +444,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
             .map_err(|e| StartError::Setup(format!("the backup directory {}: {e}", b.dir.display())))?;
     }
     let (db, read) = connect_pools(&config.database_url).await?;
+    let config_url = config.database_url.clone();
     let (events, _) = broadcast::channel(1024);
     let jobs = Arc::new(jobs::Worker::new(&config));
     let state = AppState {
@@ -441,6 +456,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         events,
         jobs,
         status: Arc::default(),
+        metrics: Arc::new(metrics::ApiMetrics::new(metrics::sqlite_dir(&config_url))),
     };
     // Computed once, off the async workers, before the first login needs it.
     let _ = tokio::task::spawn_blocking(|| auth::dummy_hash().len()).await;
@@ -467,6 +483,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     });
     let worker = jobs::spawn(state.clone(), services::provision::job_runner);
     let backups = state.config.backup.clone().map(|s| tokio::spawn(backup::schedule(state.clone(), s)));
+    let collector = services::metrics::spawn_collector(state.clone());
     Ok(Platform {
         url: format!("http://{addr}"),
         addr,
@@ -475,6 +492,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         server,
         worker,
         backups,
+        collector,
         stop: Some(stop),
     })
 }

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(FindingDismissals),
             Box::new(SandboxChains),
             Box::new(ContractRepository),
+            Box::new(Metrics),
         ]
     }
 }
@@ -1060,6 +1061,93 @@ impl MigrationTrait for ContractRepository {
                 .name("idx_projects_shared")
                 .table(ContractProjects::Table)
                 .col(ContractProjects::Shared)
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Monitoring figures (SPEC OPS-1) kept in the platform's own database:
+/// a row per series (a metric of a node, or of the platform when both
+/// ids are empty) and its samples at three resolutions (raw scrapes,
+/// 1-minute and 1-hour averages), each with its own retention.
+struct Metrics;
+
+impl MigrationName for Metrics {
+    fn name(&self) -> &str {
+        "m9_metrics"
+    }
+}
+
+#[derive(DeriveIden)]
+enum MetricSeries {
+    Table,
+    Id,
+    Key,
+    Name,
+    ChainId,
+    NodeId,
+    Labels,
+}
+
+#[derive(DeriveIden)]
+enum MetricSamples {
+    Table,
+    SeriesId,
+    Res,
+    Ts,
+    Value,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Metrics {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(MetricSeries::Table)
+                .col(pk_auto(MetricSeries::Id).big_integer())
+                .col(string_len_uniq(MetricSeries::Key, 400))
+                .col(string_len(MetricSeries::Name, 100))
+                .col(big_integer_null(MetricSeries::ChainId))
+                .col(big_integer_null(MetricSeries::NodeId))
+                .col(text(MetricSeries::Labels))
+                .to_owned(),
+        )
+        .await?;
+        // No foreign keys: samples of a deleted chain age out with the
+        // retention like any other.
+        m.create_table(
+            Table::create()
+                .table(MetricSamples::Table)
+                .col(big_integer(MetricSamples::SeriesId))
+                .col(integer(MetricSamples::Res))
+                .col(big_integer(MetricSamples::Ts))
+                .col(double(MetricSamples::Value))
+                .primary_key(
+                    Index::create()
+                        .col(MetricSamples::SeriesId)
+                        .col(MetricSamples::Res)
+                        .col(MetricSamples::Ts),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_metric_series_chain")
+                .table(MetricSeries::Table)
+                .col(MetricSeries::ChainId)
+                .col(MetricSeries::NodeId)
+                .to_owned(),
+        )
+        .await?;
+        // Rollups and retention walk one resolution by time.
+        m.create_index(
+            Index::create()
+                .name("idx_metric_samples_res_ts")
+                .table(MetricSamples::Table)
+                .col(MetricSamples::Res)
+                .col(MetricSamples::Ts)
                 .to_owned(),
         )
         .await

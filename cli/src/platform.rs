@@ -37,6 +37,19 @@ pub struct UpArgs {
     /// Idle timeout of browser sessions, seconds.
     #[arg(long, default_value_t = 30 * 60)]
     pub idle_timeout_secs: u64,
+    /// How often the nodes' metrics are collected into the database, seconds.
+    #[arg(long, default_value_t = 15)]
+    pub metrics_interval_secs: u64,
+    /// How long collected raw metrics are kept, hours (1-minute averages
+    /// 7 days, 1-hour averages 30 days unless set below).
+    #[arg(long, default_value_t = 24)]
+    pub metrics_raw_hours: u64,
+    /// How long 1-minute averages are kept, days.
+    #[arg(long, default_value_t = 7)]
+    pub metrics_minute_days: u64,
+    /// How long 1-hour averages are kept, days.
+    #[arg(long, default_value_t = 30)]
+    pub metrics_hour_days: u64,
     /// Where chain nodes run.
     #[arg(long, value_enum, default_value = "local")]
     pub driver: DriverKind,
@@ -170,6 +183,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         s.keep = usize::try_from(args.backup_keep).unwrap_or(usize::MAX);
         config.backup = Some(s);
     }
+    config.metrics_interval = std::time::Duration::from_secs(args.metrics_interval_secs.max(1));
+    config.metrics_retention = govchain_api::services::metrics::Retention {
+        raw: std::time::Duration::from_secs(args.metrics_raw_hours.max(1) * 3600),
+        minute: std::time::Duration::from_secs(args.metrics_minute_days.max(1) * 86_400),
+        hour: std::time::Duration::from_secs(args.metrics_hour_days.max(1) * 86_400),
+    };
     config.ui = Some(govchain_console::server::wrap);
     let platform = govchain_api::start(config, driver).await?;
     println!("url={}", platform.url);

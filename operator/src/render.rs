@@ -211,11 +211,23 @@ pub fn peers_service(chain: &Chain, names: &Names) -> Result<Value> {
 }
 
 /// The client Service (ready nodes only).
+/// What tells a Prometheus with the usual Kubernetes discovery rules to
+/// scrape a node's `/metrics` on its API port.
+pub fn scrape_annotations() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("prometheus.io/scrape".to_owned(), "true".to_owned()),
+        ("prometheus.io/port".to_owned(), API_PORT.to_string()),
+        ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
+    ])
+}
+
 pub fn client_service(chain: &Chain, names: &Names) -> Result<Value> {
+    let mut metadata = meta(chain, names, &names.client_service(), None)?;
+    metadata.annotations = Some(scrape_annotations());
     Ok(json!({
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta(chain, names, &names.client_service(), None)?,
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
             "selector": selector(names, None),
@@ -300,7 +312,7 @@ pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i3
             },
             "selector": {"matchLabels": selector(names, Some(&group.name))},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations()},
                 "spec": {
                     "terminationGracePeriodSeconds": 30,
                     "enableServiceLinks": false,
@@ -382,6 +394,14 @@ mod tests {
         assert_eq!(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Delete");
         assert_eq!(sts["metadata"]["ownerReferences"][0]["kind"], "Chain");
         assert_eq!(sts["metadata"]["labels"]["app.kubernetes.io/managed-by"], "govchain-operator");
+        let a = &sts["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(
+            (&a["prometheus.io/scrape"], &a["prometheus.io/path"]),
+            (&json!("true"), &json!("/metrics"))
+        );
+        assert_eq!(a["prometheus.io/port"], json!(API_PORT.to_string()));
+        let svc = client_service(&chain, &names).unwrap();
+        assert_eq!(svc["metadata"]["annotations"]["prometheus.io/scrape"], "true");
     }
 
     #[test]

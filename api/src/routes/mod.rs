@@ -13,6 +13,7 @@ pub mod findings;
 pub mod invitations;
 pub mod lifecycle;
 pub mod messages;
+pub mod metrics;
 pub mod orgs;
 pub mod quota;
 pub mod repository;

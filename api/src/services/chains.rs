@@ -66,6 +66,15 @@ pub async fn owned(db: &impl ConnectionTrait, tenant: &Tenant, id: i64) -> Resul
     Ok(c)
 }
 
+/// The nodes of chain `chain_id`, oldest first.
+pub async fn nodes_of(db: &impl ConnectionTrait, chain_id: i64) -> Result<Vec<node::Model>> {
+    Ok(node::Entity::find()
+        .filter(node::Column::ChainId.eq(chain_id))
+        .order_by_asc(node::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Whether organization `org_id` is a member of chain `chain_id`.
 pub async fn is_member(db: &impl ConnectionTrait, chain_id: i64, org_id: i64) -> Result<bool> {
     Ok(chain_member::Entity::find_by_id((chain_id, org_id)).one(db).await?.is_some())

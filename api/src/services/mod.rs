@@ -12,6 +12,7 @@ pub mod findings;
 pub mod invitations;
 pub mod lifecycle;
 pub mod messages;
+pub mod metrics;
 pub mod orgs;
 pub mod provision;
 pub mod repository;

@@ -1105,6 +1105,27 @@ async fn every_endpoint_by_every_role_and_tenant() {
         &sees_chain,
     ))
     .await;
+    // Collected metrics: whoever monitors and sees the chain; the
+    // platform's own figures are the super admin's.
+    let monitors = [A(Admin), A(Dev), A(Op), A(Aud), C, Super];
+    m.check(Row::new(
+        "GET /api/v1/metrics/chains/{id}",
+        |t, _| format!("/api/v1/metrics/chains/{}?metric=height", t.chain),
+        &monitors,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/metrics/nodes/{chain_id}/{node_id}",
+        |t, _| format!("/api/v1/metrics/nodes/{}/{}?metric=up", t.chain, t.node),
+        &monitors,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/metrics/platform",
+        |_, _| "/api/v1/metrics/platform?metric=process_open_fds".into(),
+        &[Super],
+    ))
+    .await;
     m.check(Row::new(
         "GET /api/v1/chains/{id}/search",
         |t, _| format!("/api/v1/chains/{}/search?q=0", t.chain),

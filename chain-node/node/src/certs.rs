@@ -86,6 +86,12 @@ impl Certs {
         Ok(Certs { suite, anchor, cache: Mutex::default() })
     }
 
+    /// When the chain CA stops verifying (the earlier of the root's and
+    /// the operating CA's end); `None` without a CA.
+    pub(crate) fn ca_not_after(&self) -> Option<SystemTime> {
+        self.anchor.as_ref().map(|a| a.not_after)
+    }
+
     /// The organization of a transaction with these signers at time `at`:
     /// the sender's (first signer's) certificate `O`, or `None` when the
     /// sender has no certificate. Fails with [`Error::BadCertificate`] if any

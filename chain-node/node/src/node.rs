@@ -147,6 +147,7 @@ impl Node {
             .with_governance_members(genesis.members.iter().map(|m| m.organization.as_str()));
         let executor =
             Executor::from_spec(&spec).map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
+        let metrics = Metrics::new(Some(config.data_dir.clone()), genesis.ca.is_some());
         let inner = Arc::new(Inner {
             config,
             genesis,
@@ -159,11 +160,15 @@ impl Node {
             forwarded: Mutex::default(),
             waiters: Mutex::default(),
             events,
-            metrics: Metrics::default(),
+            metrics,
             admission,
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
+        if let Some(t) = inner.certs.ca_not_after() {
+            let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            inner.metrics.cert_expiry_timestamp.set(secs);
+        }
         Ok(inner)
     }
 
@@ -241,6 +246,23 @@ impl Node {
         &self.inner.metrics
     }
 
+    /// The metrics' text exposition, with the figures read at scrape time
+    /// (consensus role, leader and peers; process and host) brought up to
+    /// date first.
+    pub fn render_metrics(&self) -> String {
+        let c = self.consensus.status();
+        let role = role_name(c.role);
+        let peers = self
+            .consensus
+            .membership()
+            .map(|m| m.members().iter().filter(|p| p.name != self.inner.config.node_id).count())
+            .unwrap_or(0);
+        let m = &self.inner.metrics;
+        m.set_consensus(&role, c.leader.as_deref(), peers);
+        m.host.refresh();
+        m.render()
+    }
+
     /// New committed blocks, for subscribers.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.inner.events.subscribe()
@@ -270,10 +292,7 @@ impl Node {
             last_block_id: ledger.last_block_id(),
             state_root: ledger.state_root(),
             consensus: c.engine,
-            role: serde_json::to_value(c.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            role: role_name(c.role),
             leader: c.leader,
             pending: c.pending,
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -660,6 +679,7 @@ impl Inner {
         let m = &self.metrics;
         m.height.set(height as i64);
         m.blocks.inc();
+        m.block_time(block.header.timestamp_ms);
         m.block_txs.observe(block.transactions.len() as f64);
         m.commit_seconds.observe(started.elapsed().as_secs_f64());
         for r in &outcome.receipts {
@@ -778,6 +798,11 @@ impl BlockStore for LedgerStore {
     fn block_bytes(&self, height: u64) -> std::result::Result<Option<Vec<u8>>, StoreError> {
         Ok(self.0.ledger.block_bytes(height)?)
     }
+}
+
+/// A role as the API spells it (`leader`, `follower`, ...).
+fn role_name(role: govchain_consensus::Role) -> String {
+    serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 #[cfg(test)]

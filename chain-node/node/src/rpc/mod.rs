@@ -129,7 +129,7 @@ async fn readyz(State(node): State<Node>) -> Response {
 async fn metrics(State(node): State<Node>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        node.metrics().render(),
+        node.render_metrics(),
     )
         .into_response()
 }

@@ -214,6 +214,28 @@ async fn health_readiness_and_metrics() {
         http.get(format!("{}/metrics", t.url)).send().await.expect("http").text().await.expect("text");
     assert!(metrics.contains("govchain_node_height 1"), "{metrics}");
     assert!(metrics.contains("govchain_node_transactions_total{status=\"success\"} 1"), "{metrics}");
+    for line in [
+        "govchain_node_is_leader 1",
+        "govchain_node_consensus_role{role=\"leader\"} 1",
+        "govchain_node_consensus_role{role=\"follower\"} 0",
+        "govchain_node_peers 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse::<f64>().ok())
+            })
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(metrics.contains("govchain_node_leader{leader=\""), "{metrics}");
+    assert!(value("govchain_node_last_block_timestamp_seconds") > 1.7e9);
+    assert!(value("govchain_node_process_resident_memory_bytes") > 1e6);
+    assert!(value("govchain_node_process_open_fds") >= 3.0);
+    assert!(value("govchain_node_process_cpu_seconds") > 0.0);
+    assert!(value("govchain_node_disk_free_bytes") > 0.0 && value("govchain_node_disk_used_bytes") > 0.0);
     let status = t.client.status().await.expect("status");
     assert_eq!(status.role, "leader");
     assert_eq!(status.consensus, "solo");
