@@ -31,7 +31,7 @@ enum Command {
     /// Run the govchain platform on this machine with its embedded
     /// defaults (SQLite, chain nodes as local processes); prints `url=` and,
     /// on the first run, the super admin's login.
-    Up(platform::UpArgs),
+    Up(Box<platform::UpArgs>),
     /// Run a single development chain node (solo ordering) in a data
     /// directory and print how to use it.
     Dev {
@@ -219,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             govchain_node::init_tracing();
-            platform::up(args).await
+            platform::up(*args).await
         }
         Command::Dev { data, listen, suite } => commands::dev(data, listen, suite).await,
         Command::Key(KeyCmd::Gen { suite, out }) => commands::key_gen(suite, &out),
