@@ -169,7 +169,9 @@ where
             <td class="hash address">{txt(&k["address"])}</td>
             <td>{time(&k["created_at"])}</td>
             <td class="actions">
-                <a class="open-ide" href=format!("/ide?chain={chain}&contract={kid}")>{t(Key::OpenInIde)}</a>" "
+                {(state == "active" || state == "frozen").then(|| view! {
+                    <a class="open-ide" href=format!("/ide?chain={chain}&contract={kid}")>{t(Key::OpenInIde)}</a>" "
+                })}
                 <a class="download-zip" href=dl.clone() download="">{t(Key::DownloadBuild)}</a>" "
                 <a class="download-source" href=format!("{dl}?what=source") download="">{t(Key::DownloadSource)}</a>" "
                 {upgrade}
@@ -183,7 +185,7 @@ where
                 <ul class="versions">
                     {d["versions"].as_array().into_iter().flatten().map(|v| view! {
                         <li class="version-item" data-status=txt(&v["status"])>
-                            <b>{txt(&v["version"])}</b>" · "{txt(&v["status"])}" · "{time(&v["created_at"])}
+                            <b>{txt(&v["version"])}</b>" · "{i18n::state(l, &txt(&v["status"]))}" · "{time(&v["created_at"])}
                             " "<span class="hash">{txt(&v["tx_id"])}</span>
                         </li>
                     }).collect_view()}
@@ -234,7 +236,7 @@ where
                             <td>{pid.clone()}</td>
                             <td>{txt(&p["action"]["op"])}" "<span class="muted">{txt(&p["note"])}</span></td>
                             <td>{txt(&p["organization"])}</td>
-                            <td class="status">{status.clone()}</td>
+                            <td class="status">{i18n::state(lang(), &status)}</td>
                             <td><ul class="votes">{p["votes"].as_array().into_iter().flatten().map(|v| view! {
                                 <li>{txt(&v["organization"])}": "{if v["approve"] == true { t(Key::Approve) } else { t(Key::Reject) }}</li>
                             }).collect_view()}</ul></td>

@@ -106,6 +106,7 @@ keys! {
     Project, NoProject, SharedStore, Share, Unshare, NewProject, StartFrom, EditorText, SaveMessage, History, OpenRevision,
     OrUpload,
     Variable,
+    StateProposed, StateDeploying, StateOpen, StateExecuted, StateExpired, StateDraft, StateSuperseded,
 }
 
 /// 简体中文.
@@ -517,6 +518,13 @@ pub fn zh(key: Key) -> &'static str {
         OpenRevision => "打开此版本",
         OrUpload => "或上传文件",
         Variable => "状态变量",
+        StateProposed => "待投票",
+        StateDeploying => "部署中",
+        StateOpen => "投票中",
+        StateExecuted => "已通过并执行",
+        StateExpired => "已过期",
+        StateDraft => "草稿",
+        StateSuperseded => "已被新版本取代",
     }
 }
 
@@ -945,6 +953,13 @@ pub fn en(key: Key) -> &'static str {
         OpenRevision => "Open this revision",
         OrUpload => "or upload files",
         Variable => "Variable",
+        StateProposed => "Awaiting votes",
+        StateDeploying => "Deploying",
+        StateOpen => "Open",
+        StateExecuted => "Passed and executed",
+        StateExpired => "Expired",
+        StateDraft => "Draft",
+        StateSuperseded => "Superseded",
     }
 }
 
@@ -972,6 +987,13 @@ pub fn state(lang: Lang, value: &str) -> String {
         "healthy" => Key::HealthHealthy,
         "degraded" => Key::HealthDegraded,
         "down" => Key::HealthDown,
+        "proposed" => Key::StateProposed,
+        "deploying" => Key::StateDeploying,
+        "open" => Key::StateOpen,
+        "executed" => Key::StateExecuted,
+        "expired" => Key::StateExpired,
+        "draft" => Key::StateDraft,
+        "superseded" => Key::StateSuperseded,
         other => return other.to_owned(),
     };
     lang.t(key).to_owned()
