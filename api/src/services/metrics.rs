@@ -514,14 +514,19 @@ pub async fn read(
         }
     };
     let in_list: Vec<String> = stored.iter().map(|n| ph((*n).into())).collect();
+    let spans = spans(db, r, range).await?;
+    let when: Vec<String> =
+        spans.iter().map(|(res, a, b)| format!("(m.res = {res} AND m.ts >= {a} AND m.ts < {b})")).collect();
+    // The series first (SQLite keeps the order of a CROSS JOIN), then each
+    // one's samples by the primary key (series, resolution, time), not
+    // every series' samples of the range by the time index.
     let sql = format!(
         "SELECT s.name AS name, s.node_id AS node_id, (m.ts / {step}) * {step} AS b, AVG(m.value) AS v \
-         FROM metric_samples m JOIN metric_series s ON s.id = m.series_id \
-         WHERE {owner_sql} AND s.name IN ({}) AND m.res = {r} AND m.ts >= {} AND m.ts < {} \
+         FROM metric_series s CROSS JOIN metric_samples m \
+         WHERE m.series_id = s.id AND {owner_sql} AND s.name IN ({}) AND ({}) \
          GROUP BY s.name, s.node_id, (m.ts / {step}) * {step} ORDER BY s.name, s.node_id, b",
         in_list.join(", "),
-        range.from,
-        range.to,
+        if when.is_empty() { "1 = 0".to_owned() } else { when.join(" OR ") },
     );
     let rows = db.query_all(Statement::from_sql_and_values(backend, sql, values)).await?;
     let mut by: Vec<Series> = Vec::new();
@@ -547,6 +552,37 @@ pub async fn read(
         }
     }
     Ok(Answer { res: r, step, series })
+}
+
+/// Which stored resolution answers which part of `range`, read at `r`:
+/// `r` up to the end of its latest rollup, then the next finer one up to
+/// the end of its own, and raw samples for the rest. So the newest part of
+/// a long range, not rolled up yet, is drawn too (a new platform's 30-day
+/// chart is not empty for its first hour).
+async fn spans(db: &impl ConnectionTrait, r: i32, range: &Range) -> Result<Vec<(i32, i64, i64)>> {
+    let order: &[i32] = match r {
+        res::HOUR => &[res::HOUR, res::MINUTE, res::RAW],
+        res::MINUTE => &[res::MINUTE, res::RAW],
+        _ => &[res::RAW],
+    };
+    let mut spans = Vec::new();
+    let mut start = range.from;
+    for (i, res) in order.iter().enumerate() {
+        if start >= range.to {
+            break;
+        }
+        let end = if i + 1 == order.len() {
+            range.to
+        } else {
+            let newest = scalar(db, &format!("SELECT MAX(ts) FROM metric_samples WHERE res = {res}")).await?;
+            newest.map_or(start, |t| t + i64::from(*res) * 1000).clamp(start, range.to)
+        };
+        if end > start {
+            spans.push((*res, start, end));
+            start = end;
+        }
+    }
+    Ok(spans)
 }
 
 /// The per-second rate between successive points of a counter; a drop (a
@@ -697,5 +733,28 @@ mod tests {
         assert_eq!((count(&db, res::MINUTE).await, count(&db, res::HOUR).await), (0, 6));
         expire(&db, end + 31 * 24 * HOUR, &keep).await.unwrap();
         assert_eq!(count(&db, res::HOUR).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_long_range_reads_what_is_not_rolled_up_yet_from_finer_rows() {
+        let db = crate::connect("sqlite::memory:").await.unwrap();
+        let ids = SeriesIds::default();
+        let node = Owner { chain_id: Some(1), node_id: Some(2) };
+        // A chain started 55 s before the hour, scraped every second.
+        let hour_end = 20 * 24 * HOUR;
+        let start = hour_end - 55_000;
+        let now = hour_end + 38_000;
+        for (i, ts) in (start..now).step_by(1000).enumerate() {
+            store(&db, &ids, ts, &[(node, "height", i as f64)]).await.unwrap();
+            rollup(&db, ts + 500, Duration::from_secs(1)).await.unwrap();
+        }
+        let keep = Retention::default();
+        for from in [now - 30 * 24 * HOUR, now - 3 * 24 * HOUR, now - HOUR] {
+            let range = Range { from, to: now, step: None };
+            let a = read(&db, node, &["height"], &range, now, &keep, Duration::from_secs(1)).await.unwrap();
+            let pts = &a.series.first().map(|s| s.points.clone()).unwrap_or_default();
+            assert!(!pts.is_empty(), "resolution {}: no points", a.res);
+            assert!(pts.last().is_some_and(|p| p.1 > 50.0), "resolution {}: {pts:?}", a.res);
+        }
     }
 }

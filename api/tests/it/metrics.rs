@@ -74,6 +74,15 @@ async fn collector_and_charts(db: Db) {
     assert!(!points(&chart, "tps").is_empty(), "{chart}");
     let node_id = chart["series"][0]["node_id"].as_i64().unwrap();
 
+    // A 30-day chart reads hourly averages; the newest part, not rolled up
+    // into any hour yet, comes from the raw samples, so a new chain's long
+    // chart is not empty.
+    let month = bob
+        .get(&format!("/api/v1/metrics/chains/{chain}?metric=height&from={}", now_ms() - 30 * 86_400_000))
+        .await;
+    assert_eq!(month["resolution"], "1h", "{month}");
+    assert!(points(&month, "height").last().is_some_and(|h| *h >= 1.0), "{month}");
+
     // One node's process and host figures.
     let v = bob
         .get(&format!(
@@ -227,6 +236,95 @@ async fn collector_cost_at_100_chains_of_4_nodes() {
         wall_mean * 1000.0,
         raw_day / 1e6,
         steady / 1e6
+    );
+}
+
+/// Not a timing assertion: prints how long a chain's 30-day dashboard
+/// takes to read (its six charts, four nodes) from a SQLite database that
+/// holds 30 days of hourly averages of 100 chains x 4 nodes, plus their
+/// newest minute averages and raw samples (the part a long chart reads
+/// from finer resolutions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_query_time_for_30_days() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.db");
+    let db = govchain_api::connect(&format!("sqlite://{}?mode=rwc", file.display())).await.unwrap();
+    let ids = SeriesIds::default();
+    let (chains, nodes) = (100usize, 4usize);
+    let hour = 3_600_000i64;
+    let now = 80 * 24 * hour + 20 * 60_000;
+    // One scrape of every node makes the series rows (and the newest raw samples).
+    let texts: Vec<String> = (0..chains * nodes).map(|i| synthetic_scrape(i / nodes, i % nodes, 1)).collect();
+    let mut samples: Vec<(Owner, &str, f64)> = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let owner = Owner { chain_id: Some((i / nodes) as i64 + 1), node_id: Some(i as i64 + 1) };
+        samples.push((owner, metrics::UP, 1.0));
+        samples.extend(select(&parse(text), &metrics::NODE_SERIES).into_iter().map(|(k, v)| (owner, k, v)));
+    }
+    let last_hour = (now / hour - 1) * hour;
+    for t in (last_hour + hour..now).step_by(15_000).take(4) {
+        metrics::store(&db, &ids, t, &samples).await.unwrap();
+    }
+    // 30 days of hours, and the last two hours of minutes, written by SQL.
+    let fill = |res: i64, width: i64, count: i64, end: i64| {
+        format!(
+            "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < {}) \
+             INSERT INTO metric_samples (series_id, res, ts, value) \
+             SELECT s.id, {res}, {end} - (k.i + 1) * {width}, {count} - k.i FROM metric_series s, k WHERE true \
+             ON CONFLICT DO NOTHING",
+            count - 1
+        )
+    };
+    db.execute_unprepared(&fill(3600, hour, 30 * 24, last_hour + hour)).await.unwrap();
+    db.execute_unprepared(&fill(60, 60_000, 120, last_hour + hour)).await.unwrap();
+    let rows: i64 = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM metric_samples",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    let keep = metrics::Retention::default();
+    let range = metrics::Range { from: now - 30 * 24 * hour, to: now, step: None };
+    let names = ["height", "tps", "pending", "block_interval_seconds", "peers", "up"];
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let a = metrics::read(
+            &db,
+            Owner { chain_id: Some(42), node_id: None },
+            &names,
+            &range,
+            now,
+            &keep,
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(a.res, metrics::res::HOUR);
+        assert_eq!(a.series.len(), names.len() * nodes, "every chart has its four nodes ({rows} rows)");
+        // At most 500 points: 1.44 h apart, up to the newest raw samples.
+        let newest = now - a.step;
+        assert!(
+            a.series.iter().all(|s| s.points.len() >= 490 && s.points.last().is_some_and(|p| p.0 >= newest)),
+            "30 days of points and the newest, not rolled up yet: {:?} points, last {:?}, now {now}, step {}",
+            a.series.iter().map(|s| s.points.len()).collect::<Vec<_>>(),
+            a.series[0].points.last(),
+            a.step
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "30-day chain dashboard ({} series, {} nodes) over {rows} stored samples of {chains} chains x {nodes} nodes: median {:.1} ms, slowest {:.1} ms (debug build)",
+        names.len(),
+        nodes,
+        times[times.len() / 2],
+        times[times.len() - 1]
     );
 }
 
