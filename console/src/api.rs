@@ -239,6 +239,20 @@ pub fn subscribe(path: &str, f: impl Fn(String) + 'static) {
     let _ = (path, f);
 }
 
+/// Now, ms since 1970: the browser's clock, or the server's.
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
 /// Calls `f` every `ms` milliseconds while the current page part lives.
 /// On the server: nothing.
 pub fn every(ms: u64, f: impl Fn() + 'static) {

@@ -184,6 +184,7 @@ fn chain_view(
             /></tbody></table>
             {operate.then(|| add_node(s, id))}
         </section>
+        {s.may("monitor_view").then(|| chain_charts(id))}
         <section id="members">
             <h2>{t(Key::Members)}</h2>
             <table id="member-list"><thead><tr><th>{t(Key::Name)}</th><th>{t(Key::Domain)}</th><th>{t(Key::Joined)}</th></tr></thead>
@@ -476,5 +477,20 @@ fn invite(s: &Session, id: i64) -> impl IntoView + use<> {
             {move || error.get().map(|k| view! { <span class="error" role="alert" id="invite-error">{t(k)}</span> })}
             {move || sent.get().map(|d| view! { <span class="ok" id="invite-sent">{t(Key::InvitationSent)}" "<code>{d}</code></span> })}
         </form>
+    }
+}
+
+/// The chain's own charts over the last hour (its nodes' height,
+/// transactions per second, pending transactions and block interval),
+/// read every 15 s, and a link to the whole dashboard.
+fn chain_charts(id: i64) -> impl IntoView {
+    let range = RwSignal::new(1);
+    let refresh = RwSignal::new(15);
+    view! {
+        <section id="chain-charts">
+            <h2>{t(Key::Monitoring)}</h2>
+            <p class="links"><a id="chain-dashboard" href=format!("/monitor?chain={id}")>{t(Key::FullDashboard)}</a></p>
+            <crate::monitor::Charts path=format!("/api/v1/metrics/chains/{id}") defs=&crate::monitor::CHAIN_PAGE_CHARTS range=range refresh=refresh/>
+        </section>
     }
 }

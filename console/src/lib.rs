@@ -19,6 +19,7 @@ mod explorer;
 pub mod i18n;
 mod ide;
 mod inbox;
+mod monitor;
 mod parts;
 mod requests;
 #[cfg(feature = "ssr")]
