@@ -14,7 +14,8 @@ pub fn today() -> i64 {
     day_of_ms(now_ms())
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Now, ms since 1970.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

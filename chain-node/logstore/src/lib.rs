@@ -35,9 +35,10 @@ use std::{path::PathBuf, str::FromStr};
 use serde::{Deserialize, Serialize};
 
 pub use control::{LEVEL_FILE, LogHandle, global, install, read_level, request_level, validate_directive};
-pub use date::{day_of_ms, format_day, parse_day, today};
+pub use date::{day_of_ms, format_day, now_ms, parse_day, today};
 pub use query::{
-    Follower, MAX_DAY_BYTES, MAX_LIMIT, MAX_PATTERN, MAX_SCAN_BYTES, Pattern, Search, read_day, search,
+    DEFAULT_LIMIT, DEFAULT_RANGE_MS, Follower, MAX_DAY_BYTES, MAX_LIMIT, MAX_PATTERN, MAX_SCAN_BYTES,
+    Pattern, Search, SearchParams, check_download_day, day_files, read_day, search,
 };
 pub use store::{LogStore, StoreLayer, Usage};
 

@@ -235,3 +235,69 @@ fn read_from(path: &Path, offset: u64) -> Result<(String, u64)> {
     bytes.truncate(whole);
     Ok((String::from_utf8_lossy(&bytes).into_owned(), whole as u64))
 }
+
+/// Lines a search returns unless told.
+pub const DEFAULT_LIMIT: usize = 200;
+/// The range a search covers unless told: the last hour.
+pub const DEFAULT_RANGE_MS: i64 = 3600 * 1000;
+
+/// A search as the admin endpoints and the API take it in their query
+/// strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SearchParams {
+    /// `run` (default), `system` or `error`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<LogType>,
+    /// From, ms since 1970 (default: an hour before `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// To, ms since 1970 (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// Keyword (case-insensitive) or, with `regex`, a regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Whether `q` is a regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<bool>,
+    /// Most lines (default 200, at most 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl SearchParams {
+    /// The checked search, `now` filling the defaults.
+    pub fn to_search(&self, now_ms: i64) -> Result<Search> {
+        let to = self.to.unwrap_or(now_ms);
+        let from = self.from.unwrap_or(to.saturating_sub(DEFAULT_RANGE_MS));
+        if from < 0 || to < 0 {
+            return Err(Error::Invalid("`from` and `to` are times in ms since 1970".into()));
+        }
+        if from > to {
+            return Err(Error::Invalid("`from` is after `to`".into()));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(Error::Invalid(format!("`limit` must be 1 to {MAX_LIMIT}")));
+        }
+        let pattern = match self.q.as_deref().filter(|q| !q.is_empty()) {
+            Some(q) => Some(Pattern::new(q, self.regex.unwrap_or(false))?),
+            None => None,
+        };
+        Ok(Search { kind: self.kind.unwrap_or(LogType::Run), from_ms: from, to_ms: to, pattern, limit })
+    }
+}
+
+/// Checks a download's date: a `YYYY-MM-DD` within the last
+/// `retention_days` days (today included). Returns the day.
+pub fn check_download_day(date: &str, retention_days: u32, today: i64) -> Result<i64> {
+    let day = date::parse_day(date)?;
+    if day > today || day < today - i64::from(retention_days) {
+        return Err(Error::Invalid(format!(
+            "{date} is outside the last {retention_days} days kept ({} to {})",
+            date::format_day(today - i64::from(retention_days)),
+            date::format_day(today)
+        )));
+    }
+    Ok(day)
+}
