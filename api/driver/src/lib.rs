@@ -59,7 +59,7 @@ pub enum Error {
 
 /// The refusal of a driver that cannot reach its nodes' log stores.
 fn no_log_store(kind: &str) -> Error {
-    Error::Invalid(format!(
+    Error::Conflict(format!(
         "the {kind} driver does not reach the nodes' log stores; the node log (`/log`) shows what the host keeps"
     ))
 }
@@ -132,7 +132,7 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
 
     /// The lines of a node's log store matching `search` (checked by the
     /// caller or refused `Invalid`), newest first. A driver without access
-    /// to its nodes' log stores refuses (`Invalid`, saying so).
+    /// to its nodes' log stores refuses (`Conflict`, saying so).
     async fn log_search(&self, chain: &str, name: &str, search: &SearchParams) -> Result<Vec<LogLine>> {
         let _ = (chain, name, search);
         Err(no_log_store(self.kind()))

@@ -37,11 +37,14 @@ use serde::{Deserialize, Serialize};
 pub use control::{LEVEL_FILE, LogHandle, global, install, read_level, request_level, validate_directive};
 pub use date::{day_of_ms, format_day, now_ms, parse_day, today};
 pub use query::{
-    DEFAULT_LIMIT, DEFAULT_RANGE_MS, Follower, MAX_DAY_BYTES, MAX_LIMIT, MAX_PATTERN, MAX_SCAN_BYTES,
-    Pattern, Search, SearchParams, check_download_day, day_files, read_day, search,
+    DEFAULT_LIMIT, DEFAULT_RANGE_MS, FOLLOW_FOR, Follower, MAX_DAY_BYTES, MAX_LIMIT, MAX_PATTERN,
+    MAX_SCAN_BYTES, Pattern, Search, SearchParams, check_download_day, day_files, follow, read_day, search,
 };
 pub use store::{LogStore, StoreLayer, Usage};
 
+/// The filter directive of a process unless told otherwise: `info`,
+/// storage engine internals at `warn`.
+pub const DEFAULT_DIRECTIVE: &str = "info,fjall=warn,lsm_tree=warn";
 /// Events whose target starts with this are `system` events.
 pub const SYSTEM_TARGET: &str = "govchain::system";
 /// Days of logs kept by default.

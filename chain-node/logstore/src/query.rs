@@ -301,3 +301,30 @@ pub fn check_download_day(date: &str, retention_days: u32, today: i64) -> Result
     }
     Ok(day)
 }
+
+/// How long a followed stream lasts before it ends (the caller reconnects).
+pub const FOLLOW_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often [`follow`] reads the files.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The lines `follower` finds, read every half second off the async
+/// threads, for [`FOLLOW_FOR`] at most. Needs a Tokio runtime.
+pub fn follow(follower: Follower) -> futures_util::stream::BoxStream<'static, LogLine> {
+    use futures_util::StreamExt;
+    let until = tokio::time::Instant::now() + FOLLOW_FOR;
+    let polls = futures_util::stream::unfold(Some(follower), move |f| async move {
+        let mut f = f?;
+        if tokio::time::Instant::now() >= until {
+            return None;
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let (f, lines) = tokio::task::spawn_blocking(move || {
+            let lines = f.poll().unwrap_or_default();
+            (f, lines)
+        })
+        .await
+        .ok()?;
+        Some((futures_util::stream::iter(lines), Some(f)))
+    });
+    Box::pin(polls.flatten())
+}

@@ -164,7 +164,7 @@ pub fn init_tracing() {
 }
 
 /// The default filter directive: `info`, storage engine internals at `warn`.
-pub const DEFAULT_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+pub const DEFAULT_LOG_FILTER: &str = govchain_logstore::DEFAULT_DIRECTIVE;
 
 /// Logs to stderr as [`init_tracing`] and into the log store of `config`
 /// (`run`, `system`, `error` files; the level changeable at run time).

@@ -22,7 +22,7 @@ use crate::rpc::ApiError;
 /// `system` log).
 pub const SYSTEM: &str = "govchain::system::node";
 /// The longest a live tail stays open; the caller reconnects.
-pub const STREAM_FOR: Duration = Duration::from_secs(3600);
+pub const STREAM_FOR: Duration = govchain_logstore::FOLLOW_FOR;
 
 /// The level as `/admin/log-level` shows and takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@
 //!   certificates (and the key when asked) from the group's Secret; never
 //!   the CA. `node_log`: the pod's log subresource.
 //! - The nodes' log stores (`log_search`, `log_day`, `log_follow`,
-//!   `log_level`, `set_log_level`): refused (`Invalid`). Each pod keeps its
+//!   `log_level`, `set_log_level`): refused (`Conflict`). Each pod keeps its
 //!   store on its data volume and serves it on its peer listener's
 //!   `/admin/logs*` endpoints, but the platform holds no admin identity for
 //!   the pods' peer listeners (the operator does); the pod log stays

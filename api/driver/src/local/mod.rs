@@ -29,7 +29,7 @@ use std::{
 
 pub use admin::ConsensusMember;
 use admin::{Admin, node_status};
-use futures_util::{StreamExt, future::join_all, stream::BoxStream};
+use futures_util::{future::join_all, stream::BoxStream};
 use govchain_node::{
     config::{Genesis, GenesisCa, Member, NodeConfig},
     init::{CA_DIR, CONFIG_FILE, NODE_CERT_FILE, OPERATING_CERT_FILE, ROOT_CERT_FILE},
@@ -517,9 +517,6 @@ impl LocalDriver {
     }
 }
 
-/// How often a followed log is read for new lines.
-const FOLLOW_EVERY: Duration = Duration::from_millis(500);
-
 /// A log store refusal as the driver's: bad input is `Invalid`.
 fn log_error(e: govchain_logstore::Error) -> Error {
     match e {
@@ -928,22 +925,7 @@ impl HostDriver for LocalDriver {
         let (dir, _) = self.log_dir(chain, name)?;
         let follower =
             blocking("following the log", move || govchain_logstore::Follower::new(dir, kind)).await?;
-        let until = tokio::time::Instant::now() + govchain_node::logs::STREAM_FOR;
-        let polls = futures_util::stream::unfold(Some(follower), move |f| async move {
-            let mut f = f?;
-            if tokio::time::Instant::now() >= until {
-                return None;
-            }
-            tokio::time::sleep(FOLLOW_EVERY).await;
-            let (f, lines) = tokio::task::spawn_blocking(move || {
-                let lines = f.poll().unwrap_or_default();
-                (f, lines)
-            })
-            .await
-            .ok()?;
-            Some((futures_util::stream::iter(lines), Some(f)))
-        });
-        Ok(Box::pin(polls.flatten()))
+        Ok(govchain_logstore::follow(follower))
     }
 
     async fn log_level(&self, chain: &str, name: &str) -> Result<String> {
