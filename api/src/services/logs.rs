@@ -207,8 +207,8 @@ pub async fn platform_search(state: &AppState, q: &LogQuery) -> Result<Vec<LogLi
 
 /// The replica's `kind` log of `date`.
 pub async fn platform_day(state: &AppState, kind: LogType, date: &str) -> Result<Vec<u8>> {
+    check_day(date, govchain_logstore::DEFAULT_RETENTION_DAYS)?;
     let config = platform_store(state)?;
-    check_day(date, config.retention_days.min(govchain_logstore::DEFAULT_RETENTION_DAYS))?;
     let (dir, d) = (config.dir, date.to_owned());
     blocking(move || govchain_logstore::read_day(&dir, kind, &d))
         .await?
@@ -231,6 +231,7 @@ pub fn platform_level(state: &AppState) -> Result<String> {
 /// Changes the replica's level at run time (applied within a second by
 /// the store installed in this process).
 pub async fn set_platform_level(state: &AppState, level: &str) -> Result<String> {
+    govchain_logstore::validate_directive(level).map_err(refused)?;
     let dir = platform_store(state)?.dir;
     let level = level.to_owned();
     blocking(move || govchain_logstore::request_level(&dir, &level)).await

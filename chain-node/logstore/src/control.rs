@@ -91,6 +91,7 @@ pub fn request_level(dir: &Path, directive: &str) -> Result<String> {
 }
 
 fn write_level(dir: &Path, directive: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join(format!(".{LEVEL_FILE}.tmp"));
     std::fs::write(&tmp, format!("{directive}\n")).map_err(io(&tmp))?;
     let path = dir.join(LEVEL_FILE);

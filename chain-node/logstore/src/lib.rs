@@ -5,7 +5,8 @@
 //!
 //! - `run`: the process's operational events (every event that is not a
 //!   `system` one, warnings and errors included);
-//! - `error`: warnings and errors (also in `run`);
+//! - `error`: warnings and errors (also in `run`, or in `system` for a
+//!   system event);
 //! - `system`: process lifecycle, configuration, membership, policy and
 //!   log-level changes: events whose target starts with
 //!   [`SYSTEM_TARGET`].

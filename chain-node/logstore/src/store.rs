@@ -261,9 +261,10 @@ fn remove(path: &Path) -> Result<()> {
 
 /// The types a line of `target` at `level` goes to.
 pub(crate) fn kinds_of(target: &str, level: Level) -> &'static [LogType] {
+    let bad = level <= Level::WARN;
     if target.starts_with(SYSTEM_TARGET) {
-        &[LogType::System]
-    } else if level <= Level::WARN {
+        if bad { &[LogType::System, LogType::Error] } else { &[LogType::System] }
+    } else if bad {
         // WARN and ERROR compare below INFO.
         &[LogType::Run, LogType::Error]
     } else {
