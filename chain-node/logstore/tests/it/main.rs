@@ -1,5 +1,6 @@
 //! The log store on real files: rotation, retention, the disk budget under
 //! a flood, search, following, a day's download and the run-time level.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::Path, time::Duration};
 
