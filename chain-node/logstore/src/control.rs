@@ -74,6 +74,21 @@ pub fn validate_directive(directive: &str) -> Result<String> {
     Ok(d.to_owned())
 }
 
+/// The filter of a directive. System events (start, stop, configuration
+/// and level changes) stay at `info` whatever the level, unless the
+/// directive names their target itself: they are the process's audit
+/// trail, and a quiet level must not hide who changed what.
+fn filter_of(directive: &str) -> Result<EnvFilter> {
+    let full = if directive.contains(crate::SYSTEM_TARGET) {
+        directive.to_owned()
+    } else {
+        format!("{directive},{}=info", crate::SYSTEM_TARGET)
+    };
+    EnvFilter::builder()
+        .parse(&full)
+        .map_err(|e| Error::Invalid(format!("not a log level or filter directive: {e}")))
+}
+
 /// The directive in the `level` file of the store at `dir`, if any.
 pub fn read_level(dir: &Path) -> Option<String> {
     let text = std::fs::read(dir.join(LEVEL_FILE)).ok()?;
@@ -108,10 +123,7 @@ pub fn install(config: LogConfig, default_directive: &str) -> Result<&'static Lo
     let directive = read_level(store.dir())
         .or_else(|| std::env::var("RUST_LOG").ok().and_then(|d| validate_directive(&d).ok()))
         .map_or_else(|| validate_directive(default_directive), Ok)?;
-    let filter = EnvFilter::builder()
-        .parse(&directive)
-        .map_err(|e| Error::Invalid(format!("not a log level or filter directive: {e}")))?;
-    let (filter, reload) = reload::Layer::new(filter);
+    let (filter, reload) = reload::Layer::new(filter_of(&directive)?);
     tracing_subscriber::registry()
         .with(filter)
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
@@ -196,9 +208,7 @@ impl LogHandle {
     }
 
     fn apply(&self, directive: &str, by: &str) -> Result<()> {
-        let filter = EnvFilter::builder()
-            .parse(directive)
-            .map_err(|e| Error::Invalid(format!("not a log level or filter directive: {e}")))?;
+        let filter = filter_of(directive)?;
         self.reload
             .reload(filter)
             .map_err(|e| Error::Invalid(format!("the log filter cannot be changed: {e}")))?;
