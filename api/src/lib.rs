@@ -93,6 +93,11 @@ pub struct ApiConfig {
     pub metrics_interval: Duration,
     /// How long collected figures are kept per resolution.
     pub metrics_retention: services::metrics::Retention,
+    /// This replica's own log store (SPEC OPS-3), which
+    /// `/api/v1/platform/logs*` read; none when `None`. The process
+    /// installs it (`govchain_logstore::install`); the API only reads its
+    /// files and writes its level file.
+    pub logs: Option<govchain_logstore::LogConfig>,
 }
 
 impl ApiConfig {
@@ -114,6 +119,7 @@ impl ApiConfig {
             backup: None,
             metrics_interval: Duration::from_secs(15),
             metrics_retention: services::metrics::Retention::default(),
+            logs: None,
         }
     }
 
@@ -225,6 +231,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::findings::routes())
         .merge(routes::explorer::routes())
         .merge(routes::metrics::routes())
+        .merge(routes::logs::routes())
         .merge(routes::evidence::routes())
         .merge(routes::sandbox::routes())
         .merge(routes::repository::routes())

@@ -28,6 +28,7 @@ use crate::{
         (name = "repository", description = "Contract projects of an organization with every file's history, the built-in templates, and the store shared across organizations"),
         (name = "sandbox", description = "An organization's sandbox chain: its development chain of one node, outside its quota, where the web IDE deploys by default"),
         (name = "metrics", description = "Monitoring figures collected from the nodes and the platform, as chart series"),
+        (name = "logs", description = "Node and platform logs by type (run, system, error): search, live stream, download of a day, run-time level"),
         (name = "messages", description = "The message centre"),
         (name = "audit", description = "The operation log"),
         (name = "backups", description = "Backups of the platform database: full and incremental, each with a plain JSON export (platform operator)"),

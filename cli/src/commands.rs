@@ -334,7 +334,7 @@ pub async fn dev(data: PathBuf, listen: SocketAddr, suite: Suite) -> anyhow::Res
     if suite == Suite::IntlK1 {
         println!("Ethereum JSON-RPC (ethers.js, chain id from eth_chainId): {url}/v1/eth");
     }
-    govchain_node::init_tracing();
+    govchain_node::init_logging(config.log_config());
     govchain_node::run(config).await?;
     Ok(())
 }

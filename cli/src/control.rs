@@ -8,6 +8,7 @@
 //! `status`), which needs a node URL, not the control plane.
 
 mod client;
+mod logs;
 mod show;
 
 use std::{
@@ -208,6 +209,16 @@ pub enum Verb {
     /// Without a subcommand: entries newest first. `export` writes CSV;
     /// `verify` checks the hash chain and exits non-zero if it is broken.
     Audit(AuditArgs),
+    /// A node's log (or with --platform the platform's): search, follow,
+    /// download a day.
+    ///
+    /// `govchain logs CHAIN NODE [--type run|system|error] [--grep PATTERN
+    /// [--regex]] [--since 1h] [--follow]`; `--download YYYY-MM-DD` writes
+    /// that day's file (one of the last 30 days).
+    Logs(logs::LogsArgs),
+    /// Show or change a node's log level at run time (or with --platform
+    /// the platform's): `govchain log-level CHAIN NODE [LEVEL]`.
+    LogLevel(logs::LogLevelArgs),
 }
 
 /// `govchain login`.
@@ -651,6 +662,8 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         | Verb::Chain(ChainArgs { api, .. })
         | Verb::Invitation(InvitationArgs { api, .. })
         | Verb::Audit(AuditArgs { api, .. }) => api.json,
+        Verb::Logs(args) => args.json(),
+        Verb::LogLevel(args) => args.json(),
     };
     report_failure(json, dispatch(verb).await)
 }
@@ -681,6 +694,8 @@ async fn dispatch(verb: Verb) -> anyhow::Result<()> {
         }
         Verb::Messages { unread, mark_read, page, api } => messages(&api, unread, mark_read, page).await,
         Verb::Audit(args) => audit(args).await,
+        Verb::Logs(args) => logs::logs(args).await,
+        Verb::LogLevel(args) => logs::log_level(args).await,
     }
 }
 

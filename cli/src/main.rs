@@ -217,10 +217,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up(args) => {
-            govchain_node::init_tracing();
-            platform::up(*args).await
-        }
+        // Logs to stderr and into the replica's log store under its data dir.
+        Command::Up(args) => platform::up(*args).await,
         Command::Dev { data, listen, suite } => commands::dev(data, listen, suite).await,
         Command::Key(KeyCmd::Gen { suite, out }) => commands::key_gen(suite, &out),
         Command::Crypto(CryptoCmd::Hash { suite, file }) => commands::hash(suite, &file),
@@ -239,9 +237,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
         Command::Net(cmd) => net::run(cmd).await,
-        Command::Node(NodeCmd::Run { config }) => {
-            govchain_node::init_tracing();
-            Ok(govchain_node::run(govchain_node::config::NodeConfig::load(&config)?).await?)
+        Command::Node(NodeCmd::Run { config: path }) => {
+            let config = match govchain_node::config::NodeConfig::load(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    govchain_node::init_tracing();
+                    return Err(e.into());
+                }
+            };
+            govchain_node::init_logging(config.log_config());
+            tracing::info!(target: govchain_node::logs::SYSTEM, path = %path.display(),
+                node = %config.node_id, "config loaded");
+            Ok(govchain_node::run(config).await?)
         }
         Command::Node(NodeCmd::Platform(verb)) => control::node(verb).await,
         Command::Control(verb) => control::run(verb).await,

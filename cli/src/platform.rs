@@ -9,6 +9,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use anyhow::Context;
 use govchain_driver::{HostDriver, KubeDriver, KubeDriverConfig, LocalDriver, NamespaceAccess, NodeProgram};
 
+/// Target of the platform's lifecycle events (its `system` log).
+const SYSTEM: &str = "govchain::system::platform";
+
 /// Where `govchain up` runs chain nodes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverKind {
@@ -103,6 +106,16 @@ pub struct UpArgs {
     /// Full backups kept, each with its incrementals.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub backup_keep: u64,
+    /// This replica's own log store (JSON lines by type: run, system,
+    /// error); default `<data>/logs`.
+    #[arg(long, env = "GOVCHAIN_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Days of log files kept besides today's.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub log_retention_days: u32,
+    /// Most MiB the log files take together; the oldest go first.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    pub log_budget_mb: u64,
 }
 
 impl UpArgs {
@@ -152,6 +165,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     settings.check()?;
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
+    let logs = govchain_logstore::LogConfig {
+        dir: args.log_dir.clone().unwrap_or_else(|| data.join("logs")),
+        retention_days: args.log_retention_days,
+        budget_bytes: args.log_budget_mb.saturating_mul(1024 * 1024),
+    };
+    logs.validate()?;
+    govchain_node::init_logging(logs.clone());
+    tracing::info!(target: SYSTEM, data = %data.display(), listen = %args.listen, driver = ?args.driver,
+        "platform starting");
     let database = match args.database.clone() {
         Some(url) => url,
         None => format!("sqlite://{}?mode=rwc", data.join("govchain.db").display()),
@@ -190,6 +212,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         hour: std::time::Duration::from_secs(args.metrics_hour_days.max(1) * 86_400),
     };
     config.ui = Some(govchain_console::server::wrap);
+    config.logs = Some(logs);
     let platform = govchain_api::start(config, driver).await?;
     println!("url={}", platform.url);
     println!("console={}/", platform.url);
@@ -202,6 +225,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("backups={}", b.dir.display());
     }
     println!("data={}", data.display());
+    tracing::info!(target: SYSTEM, url = %platform.url, "platform started");
     let exe = std::env::current_exe().map_or_else(|_| "govchain".into(), |p| p.display().to_string());
     println!("try: {exe} login --api {} --user {}", platform.url, platform.state.config.admin_username);
     use std::io::Write;
@@ -216,7 +240,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     } else {
         eprintln!("stopping: chain nodes are stopped, their data is kept");
     }
+    tracing::info!(target: SYSTEM, "platform stopping");
     platform.shutdown().await;
+    tracing::info!(target: SYSTEM, "platform stopped");
     Ok(())
 }
 

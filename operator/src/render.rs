@@ -177,6 +177,7 @@ pub fn node_config(names: &Names, pod: &str, raft: bool, consensus_id: Option<u6
         p2p_listen: raft.then(|| any(P2P_PORT)),
         cert: Some(PathBuf::from(format!("{}/{pod}.cert.pem", names::KEYS_DIR))),
         consensus_id,
+        logs: Default::default(),
     };
     toml::to_string(&config).map_err(|e| Error::Invalid(format!("node config: {e}")))
 }

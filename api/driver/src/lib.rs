@@ -20,6 +20,8 @@ pub mod validate;
 
 #[cfg(feature = "kubernetes")]
 pub use self::kube::{KubeDriver, KubeDriverConfig, NamespaceAccess};
+use futures_util::stream::BoxStream;
+pub use govchain_logstore::{LogLine, LogType, SearchParams};
 pub use local::{CATCH_UP_TIMEOUT, CHAIN_UP_TIMEOUT, ConsensusMember, LocalDriver, NodeProgram};
 pub use types::{
     BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, GovernancePolicy, NodeInfo, NodeRole,
@@ -53,6 +55,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The refusal of a driver that cannot reach its nodes' log stores.
+fn no_log_store(kind: &str) -> Error {
+    Error::Conflict(format!(
+        "the {kind} driver does not reach the nodes' log stores; the node log (`/log`) shows what the host keeps"
+    ))
 }
 
 /// Result with this crate's [`Error`].
@@ -120,6 +129,47 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
 
     /// The last `lines` lines of the node's log.
     async fn node_log(&self, chain: &str, name: &str, lines: usize) -> Result<String>;
+
+    /// The lines of a node's log store matching `search` (checked by the
+    /// caller or refused `Invalid`), newest first. A driver without access
+    /// to its nodes' log stores refuses (`Conflict`, saying so).
+    async fn log_search(&self, chain: &str, name: &str, search: &SearchParams) -> Result<Vec<LogLine>> {
+        let _ = (chain, name, search);
+        Err(no_log_store(self.kind()))
+    }
+
+    /// A node's `kind` log of the day `date` (`YYYY-MM-DD`, within the
+    /// node's retention) as JSON lines; `None` when it has no file of that
+    /// day.
+    async fn log_day(&self, chain: &str, name: &str, kind: LogType, date: &str) -> Result<Option<Vec<u8>>> {
+        let _ = (chain, name, kind, date);
+        Err(no_log_store(self.kind()))
+    }
+
+    /// A node's new `kind` lines as it writes them (the stream ends after
+    /// an hour at the latest; the caller reconnects).
+    async fn log_follow(
+        &self,
+        chain: &str,
+        name: &str,
+        kind: LogType,
+    ) -> Result<BoxStream<'static, LogLine>> {
+        let _ = (chain, name, kind);
+        Err(no_log_store(self.kind()))
+    }
+
+    /// A node's log level directive.
+    async fn log_level(&self, chain: &str, name: &str) -> Result<String> {
+        let _ = (chain, name);
+        Err(no_log_store(self.kind()))
+    }
+
+    /// Changes a node's log level at run time (no restart; a stopped node
+    /// starts with it). `level` is checked; returns the directive set.
+    async fn set_log_level(&self, chain: &str, name: &str, level: &str) -> Result<String> {
+        let _ = (chain, name, level);
+        Err(no_log_store(self.kind()))
+    }
 
     /// The account the platform holds for organization `org` on `chain`, to
     /// deploy and call contracts for it: a key of the chain's suite and a

@@ -12,6 +12,7 @@ pub mod explorer;
 pub mod findings;
 pub mod invitations;
 pub mod lifecycle;
+pub mod logs;
 pub mod messages;
 pub mod metrics;
 pub mod orgs;

@@ -9,6 +9,7 @@ mod explorer;
 mod guards;
 mod journey;
 mod kube;
+mod logs;
 mod matrix;
 mod metrics;
 mod openapi;

@@ -272,6 +272,11 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
         }
         ("PUT", "/api/v1/auth/identity", _) => StatusCode::UNPROCESSABLE_ENTITY,
         (
+            "GET",
+            "/api/v1/chains/{id}/nodes/{node_id}/logs/download" | "/api/v1/platform/logs/download",
+            _,
+        ) => StatusCode::BAD_REQUEST,
+        (
             "POST",
             "/api/v1/orgs/{id}/review" | "/api/v1/chains/{id}/nodes" | "/api/v1/users/{id}/identity-review",
             _,
@@ -1125,6 +1130,66 @@ async fn every_endpoint_by_every_role_and_tenant() {
         |_, _| "/api/v1/metrics/platform?metric=process_open_fds".into(),
         &[Super],
     ))
+    .await;
+    // Logs: whoever monitors and sees the chain reads a node's; its level
+    // is changed by whoever runs the node (an auditor reads, never
+    // changes); the platform's own log is the super admin's. A download of
+    // a day outside the last 30 is refused at the field.
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/nodes/{node_id}/logs",
+        |t, _| format!("/api/v1/chains/{}/nodes/{}/logs?type=system&limit=5", t.chain, t.node),
+        &monitors,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "GET /api/v1/chains/{id}/nodes/{node_id}/logs/stream",
+            |t, _| format!("/api/v1/chains/{}/nodes/{}/logs/stream?type=run", t.chain, t.node),
+            &monitors,
+        )
+        .kind(Kind::Stream),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/nodes/{node_id}/logs/download",
+        |t, _| format!("/api/v1/chains/{}/nodes/{}/logs/download?type=run&date=2000-01-01", t.chain, t.node),
+        &monitors,
+    ))
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/chains/{id}/nodes/{node_id}/log-level",
+        |t, _| format!("/api/v1/chains/{}/nodes/{}/log-level", t.chain, t.node),
+        &monitors,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "PUT /api/v1/chains/{id}/nodes/{node_id}/log-level",
+            |t, _| format!("/api/v1/chains/{}/nodes/{}/log-level", t.chain, t.node),
+            &runs_a,
+        )
+        .body(|_, _| Some(json!({"level": "info"}))),
+    )
+    .await;
+    m.check(Row::new("GET /api/v1/platform/logs", |_, _| "/api/v1/platform/logs?limit=5".into(), &[Super]))
+        .await;
+    m.check(
+        Row::new("GET /api/v1/platform/logs/stream", |_, _| "/api/v1/platform/logs/stream".into(), &[Super])
+            .kind(Kind::Stream),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/platform/logs/download",
+        |_, _| "/api/v1/platform/logs/download?date=2000-01-01".into(),
+        &[Super],
+    ))
+    .await;
+    m.check(Row::new("GET /api/v1/platform/log-level", |_, _| "/api/v1/platform/log-level".into(), &[Super]))
+        .await;
+    m.check(
+        Row::new("PUT /api/v1/platform/log-level", |_, _| "/api/v1/platform/log-level".into(), &[Super])
+            .body(|_, _| Some(json!({"level": "info"}))),
+    )
     .await;
     m.check(Row::new(
         "GET /api/v1/chains/{id}/search",

@@ -76,6 +76,7 @@ impl TestPlatform {
         };
         let mut config = ApiConfig::new(url, "127.0.0.1:0".parse().unwrap());
         config.admin_password = Some(ADMIN_PASSWORD.into());
+        config.logs = Some(govchain_logstore::LogConfig::new(dir.path().join("logs")));
         tweak(&mut config);
         let platform = govchain_api::start(config, driver(dir.path())).await.unwrap();
         TestPlatform { url: platform.url.clone(), platform: Some(platform), dir }

@@ -229,6 +229,46 @@ pub struct NodeConfig {
     /// the genesis take theirs from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consensus_id: Option<u64>,
+    /// Where and how much of the node's own log is kept (`[logs]`).
+    #[serde(default, skip_serializing_if = "LogSettings::is_default")]
+    pub logs: LogSettings,
+}
+
+/// The node's log store (SPEC OPS-3): JSON lines by type under `dir`,
+/// daily files, `retention_days` of them, never more than `budget_mb`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// The directory (default `<data_dir>/logs`; relative paths are
+    /// relative to the config file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Days of files kept besides today's (1 to 3650, default 30).
+    #[serde(default = "default_log_retention")]
+    pub retention_days: u32,
+    /// Most MiB all log files take together (at least 1, default 1024).
+    #[serde(default = "default_log_budget")]
+    pub budget_mb: u64,
+}
+
+fn default_log_retention() -> u32 {
+    govchain_logstore::DEFAULT_RETENTION_DAYS
+}
+
+fn default_log_budget() -> u64 {
+    govchain_logstore::DEFAULT_BUDGET_BYTES / (1024 * 1024)
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { dir: None, retention_days: default_log_retention(), budget_mb: default_log_budget() }
+    }
+}
+
+impl LogSettings {
+    fn is_default(&self) -> bool {
+        *self == LogSettings::default()
+    }
 }
 
 fn default_mempool() -> usize {
@@ -259,6 +299,7 @@ impl NodeConfig {
         for p in [&mut config.data_dir, &mut config.key, &mut config.genesis]
             .into_iter()
             .chain(config.cert.as_mut())
+            .chain(config.logs.dir.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -287,7 +328,17 @@ impl NodeConfig {
         if self.sync_timeout_ms == 0 {
             return Err(Error::Config("sync_timeout_ms must be above 0".into()));
         }
+        self.log_config().validate().map_err(|e| Error::Config(format!("[logs]: {e}")))?;
         Ok(())
+    }
+
+    /// The settings of the node's log store.
+    pub fn log_config(&self) -> govchain_logstore::LogConfig {
+        govchain_logstore::LogConfig {
+            dir: self.logs.dir.clone().unwrap_or_else(|| self.data_dir.join("logs")),
+            retention_days: self.logs.retention_days,
+            budget_bytes: self.logs.budget_mb.saturating_mul(1024 * 1024),
+        }
     }
 
     /// The admission budget.

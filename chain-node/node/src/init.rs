@@ -109,6 +109,7 @@ pub fn init_node_dir(dir: &Path, opts: &InitOptions) -> Result<PathBuf> {
         p2p_listen: None,
         cert: Some(NODE_CERT_FILE.into()),
         consensus_id: None,
+        logs: Default::default(),
     };
     config.validate()?;
     let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
@@ -267,6 +268,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             p2p_listen: replicated.then(|| SocketAddr::from((ip(i), opts.p2p_port))),
             cert: Some(NODE_CERT_FILE.into()),
             consensus_id: None,
+            logs: Default::default(),
         };
         let dir = out.join(&config.node_id);
         write_member_dir(&dir, &ca, &opts.organization, ip(i), &config, &genesis_json)?;
@@ -384,6 +386,7 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
         p2p_listen: Some(p2p),
         cert: Some(NODE_CERT_FILE.into()),
         consensus_id: Some(id),
+        logs: crate::config::LogSettings { dir: None, ..first.logs.clone() },
     };
     let genesis_json = std::fs::read_to_string(&first.genesis)
         .map_err(|e| Error::Config(format!("cannot read {}: {e}", first.genesis.display())))?;
@@ -587,6 +590,7 @@ mod tests {
             p2p_listen: Some(SocketAddr::from((ip, 2))),
             cert: Some(NODE_CERT_FILE.into()),
             consensus_id: Some(7),
+            logs: Default::default(),
         };
         let member = dir.path().join("b.gov").join("node0.b.gov");
         write_member_dir(&member, &loaded, "b.gov", ip, &config, "{}").expect("member dir");

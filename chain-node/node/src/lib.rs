@@ -10,6 +10,7 @@ pub mod builder;
 mod certs;
 pub mod config;
 pub mod init;
+pub mod logs;
 pub mod metrics;
 mod node;
 mod replay;
@@ -162,12 +163,31 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// The default filter directive: `info`, storage engine internals at `warn`.
+pub const DEFAULT_LOG_FILTER: &str = govchain_logstore::DEFAULT_DIRECTIVE;
+
+/// Logs to stderr as [`init_tracing`] and into the log store of `config`
+/// (`run`, `system`, `error` files; the level changeable at run time).
+/// When the store cannot be opened the process logs to stderr only and
+/// says why.
+pub fn init_logging(config: govchain_logstore::LogConfig) {
+    let dir = config.dir.clone();
+    if let Err(e) = govchain_logstore::install(config, DEFAULT_LOG_FILTER) {
+        init_tracing();
+        tracing::warn!(target: "govchain::system::node", dir = %dir.display(), error = %e,
+            "log store not opened; logging to stderr only");
+    }
+}
+
 /// Starts the node from `config`, serves its API until SIGINT/SIGTERM, and
 /// prints `node=<id> url=<base url>` to stdout once it listens, then on an
 /// `intl-k1` chain running the `evm` engine `eth_rpc=<base url>/v1/eth`
 /// (the Ethereum JSON-RPC).
 pub async fn run(config: config::NodeConfig) -> Result<()> {
     let listen = config.listen;
+    let node_id = config.node_id.clone();
+    tracing::info!(target: logs::SYSTEM, node = %node_id, listen = %listen,
+        p2p_listen = ?config.p2p_listen, "node starting");
     let node = Node::start(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -179,10 +199,19 @@ pub async fn run(config: config::NodeConfig) -> Result<()> {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    axum::serve(listener, rpc::router(node))
+    tracing::info!(target: logs::SYSTEM, node = %node_id, api = %addr,
+        chain = %node.genesis().chain_id, "node started");
+    let served = axum::serve(listener, rpc::router(node))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(|e| Error::Internal(e.to_string()));
+    match &served {
+        Ok(()) => tracing::info!(target: logs::SYSTEM, node = %node_id, "node stopped"),
+        Err(e) => {
+            tracing::error!(target: logs::SYSTEM, node = %node_id, error = %e, "node stopped on an error")
+        }
+    }
+    served
 }
 
 /// The Ethereum JSON-RPC URL of a node serving at `base`, if its chain

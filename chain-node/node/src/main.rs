@@ -106,8 +106,16 @@ fn main() -> anyhow::Result<()> {
             path
         }
     };
-    govchain_node::init_tracing();
-    let mut config = NodeConfig::load(&config_path)?;
+    let mut config = match NodeConfig::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            govchain_node::init_tracing();
+            return Err(e.into());
+        }
+    };
+    govchain_node::init_logging(config.log_config());
+    tracing::info!(target: govchain_node::logs::SYSTEM, path = %config_path.display(),
+        node = %config.node_id, "config loaded");
     if let Some(listen) = overrides.0 {
         config.listen = listen;
     }

@@ -114,7 +114,7 @@ impl Peers {
             .route("/admin/remove", post(remove))
             .route("/admin/policy", post(set_policy))
             .with_state(node);
-        let router = engine_routes.merge(node_routes);
+        let router = engine_routes.merge(node_routes).merge(crate::logs::routes());
         info!(target: "govchain::node", addr = %self.listen, "peer listener (mutual TLS) started");
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, PeerAware::new(router)).await {
@@ -256,28 +256,41 @@ async fn add_learner(State(node): State<Node>, Json(m): Json<ConsensusMember>) -
     let Some(g) = node.consensus().membership() else {
         return no_membership();
     };
-    admin_answer(g.add_learner(m.id, m.name, m.addr).await)
+    let what = format!("learner {} ({}, {}) added", m.id, m.name, m.addr);
+    changed(&what, g.add_learner(m.id, m.name, m.addr).await)
 }
 
 async fn promote(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
     let Some(g) = node.consensus().membership() else {
         return no_membership();
     };
-    admin_answer(g.promote(b.id).await)
+    changed(&format!("member {} promoted to voter", b.id), g.promote(b.id).await)
 }
 
 async fn remove(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {
     let Some(g) = node.consensus().membership() else {
         return no_membership();
     };
-    admin_answer(g.remove(b.id).await)
+    changed(&format!("member {} removed", b.id), g.remove(b.id).await)
 }
 
 async fn set_policy(State(node): State<Node>, Json(p): Json<govchain_consensus::BlockPolicy>) -> Response {
     let Some(g) = node.consensus().membership() else {
         return no_membership();
     };
-    admin_answer(g.set_block_policy(p).await)
+    let what = format!("block policy set: {p:?}");
+    changed(&what, g.set_block_policy(p).await)
+}
+
+/// The answer of a membership or policy change, logged as a `system` event.
+fn changed(what: &str, result: govchain_consensus::Result<()>) -> Response {
+    match &result {
+        Ok(()) => info!(target: crate::logs::SYSTEM, change = what, "configuration changed"),
+        Err(e) => {
+            warn!(target: crate::logs::SYSTEM, change = what, error = %e, "configuration change refused")
+        }
+    }
+    admin_answer(result)
 }
 
 fn admin_answer(result: govchain_consensus::Result<()>) -> Response {

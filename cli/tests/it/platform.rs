@@ -368,6 +368,42 @@ fn a_new_user_runs_the_platform_and_a_chain_through_the_cli() {
     assert!(dept.ok(&["messages", "--unread"]).contains("request_running"));
     let node0 = chain["nodes"][0]["name"].as_str().unwrap().to_owned();
     assert!(!dept.ok(&["node", "log", "permits", &node0, "--lines", "5"]).trim().is_empty());
+    // Its logs: the node's start in its system log, found by a regular
+    // expression; the level to debug at run time, recorded in the system
+    // log of the day, downloaded; the platform's own log is the admin's.
+    let out =
+        dept.ok(&["logs", "permits", &node0, "--type", "system", "--grep", "node start(ed|ing)", "--regex"]);
+    assert!(out.contains("node started"), "{out}");
+    assert_eq!(field(&dept.ok(&["log-level", "permits", &node0, "debug"]), "level"), "debug");
+    assert_eq!(field(&dept.ok(&["log-level", "permits", &node0]), "level"), "debug");
+    let err = dept.fails(&["log-level", "permits", &node0, "very loud"], &[]);
+    assert!(err.contains("bad_request"), "{err}");
+    let today = govchain_logstore::format_day(govchain_logstore::today());
+    let day = root.join("node0-system.log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        dept.ok(&[
+            "logs",
+            "permits",
+            &node0,
+            "--type",
+            "system",
+            "--download",
+            &today,
+            "--out",
+            day.to_str().unwrap(),
+        ]);
+        if std::fs::read_to_string(&day).unwrap().contains("\"to\":\"debug\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no level change in {}", std::fs::read_to_string(&day).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    dept.ok(&["log-level", "permits", &node0, "info"]);
+    let out = admin.ok(&["logs", "--platform", "--type", "system", "--grep", "platform started"]);
+    assert!(out.contains("govchain::system::platform: platform started"), "{out}");
+    let err = dept.fails(&["logs", "--platform"], &[]);
+    assert!(err.contains("forbidden"), "{err}");
     let tar = root.join("node0.tar");
     dept.ok(&["node", "bundle", "permits", &node0, "--out", tar.to_str().unwrap()]);
     let bytes = std::fs::read(&tar).unwrap();

@@ -38,6 +38,12 @@
 //! - `node_bundle`: node config and genesis from the chain's ConfigMap,
 //!   certificates (and the key when asked) from the group's Secret; never
 //!   the CA. `node_log`: the pod's log subresource.
+//! - The nodes' log stores (`log_search`, `log_day`, `log_follow`,
+//!   `log_level`, `set_log_level`): refused (`Conflict`). Each pod keeps its
+//!   store on its data volume and serves it on its peer listener's
+//!   `/admin/logs*` endpoints, but the platform holds no admin identity for
+//!   the pods' peer listeners (the operator does); the pod log stays
+//!   available through `node_log`.
 //! - `resume` and `shutdown` change nothing: Kubernetes keeps the chains running.
 //!
 //! Specs are checked with `govchain_crds` before anything is written, and

@@ -29,7 +29,7 @@ use std::{
 
 pub use admin::ConsensusMember;
 use admin::{Admin, node_status};
-use futures_util::future::join_all;
+use futures_util::{future::join_all, stream::BoxStream};
 use govchain_node::{
     config::{Genesis, GenesisCa, Member, NodeConfig},
     init::{CA_DIR, CONFIG_FILE, NODE_CERT_FILE, OPERATING_CERT_FILE, ROOT_CERT_FILE},
@@ -41,8 +41,8 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use crate::{
-    BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, Error, HostDriver, NodeInfo, NodeRole,
-    NodeSpec, NodeStatus, Result, validate,
+    BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, Error, HostDriver, LogLine, LogType,
+    NodeInfo, NodeRole, NodeSpec, NodeStatus, Result, SearchParams, validate,
 };
 
 /// How long a chain (or a started node) gets to answer and elect a leader.
@@ -162,6 +162,17 @@ impl LocalDriver {
         let record = self.state(chain)?.snapshot();
         let node = record.node(name)?;
         Ok(self.inner.layout.node_dir(chain, &node.info.org, name))
+    }
+
+    /// A node's log store directory and settings, from its config
+    /// (`<node dir>/data/logs` unless the config says otherwise).
+    fn log_dir(&self, chain: &str, name: &str) -> Result<(PathBuf, govchain_logstore::LogConfig)> {
+        let dir = self.node_dir(chain, name)?;
+        let config = match NodeConfig::load(&dir.join(CONFIG_FILE)) {
+            Ok(c) => c.log_config(),
+            Err(_) => govchain_logstore::LogConfig::new(dir.join("data").join("logs")),
+        };
+        Ok((config.dir.clone(), config))
     }
 
     /// The consensus members (voters and learners) as the chain's leader
@@ -506,6 +517,26 @@ impl LocalDriver {
     }
 }
 
+/// A log store refusal as the driver's: bad input is `Invalid`.
+fn log_error(e: govchain_logstore::Error) -> Error {
+    match e {
+        govchain_logstore::Error::Invalid(m) => Error::Invalid(m),
+        govchain_logstore::Error::Io { path, source } => Error::Io { path, source },
+        e => Error::Failed(e.to_string()),
+    }
+}
+
+/// Runs a log store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> govchain_logstore::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Failed(format!("{what}: {e}")))?
+        .map_err(log_error)
+}
+
 fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeConfig {
     let raft = !info.p2p.is_empty();
     NodeConfig {
@@ -521,6 +552,7 @@ fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeCon
         cert: Some(NODE_CERT_FILE.into()),
         // Genesis members take their id from the genesis.
         consensus_id: joins.then_some(info.consensus_id),
+        logs: Default::default(),
     }
 }
 
@@ -868,6 +900,49 @@ impl HostDriver for LocalDriver {
             .await
             .map_err(|e| Error::Failed(format!("reading the log: {e}")))?
             .map_err(|source| Error::Io { path, source })
+    }
+
+    async fn log_search(&self, chain: &str, name: &str, search: &SearchParams) -> Result<Vec<LogLine>> {
+        let (dir, _) = self.log_dir(chain, name)?;
+        let search = search.to_search(govchain_logstore::now_ms()).map_err(log_error)?;
+        blocking("searching the log", move || govchain_logstore::search(&dir, &search)).await
+    }
+
+    async fn log_day(&self, chain: &str, name: &str, kind: LogType, date: &str) -> Result<Option<Vec<u8>>> {
+        let (dir, config) = self.log_dir(chain, name)?;
+        govchain_logstore::check_download_day(date, config.retention_days, govchain_logstore::today())
+            .map_err(log_error)?;
+        let date = date.to_owned();
+        blocking("reading the log", move || govchain_logstore::read_day(&dir, kind, &date)).await
+    }
+
+    async fn log_follow(
+        &self,
+        chain: &str,
+        name: &str,
+        kind: LogType,
+    ) -> Result<BoxStream<'static, LogLine>> {
+        let (dir, _) = self.log_dir(chain, name)?;
+        let follower =
+            blocking("following the log", move || govchain_logstore::Follower::new(dir, kind)).await?;
+        Ok(govchain_logstore::follow(follower))
+    }
+
+    async fn log_level(&self, chain: &str, name: &str) -> Result<String> {
+        let (dir, _) = self.log_dir(chain, name)?;
+        Ok(govchain_logstore::read_level(&dir)
+            .unwrap_or_else(|| govchain_node::DEFAULT_LOG_FILTER.to_owned()))
+    }
+
+    async fn set_log_level(&self, chain: &str, name: &str, level: &str) -> Result<String> {
+        let (dir, _) = self.log_dir(chain, name)?;
+        let level = level.to_owned();
+        blocking("setting the log level", move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| govchain_logstore::Error::Io { path: dir.clone(), source: e })?;
+            govchain_logstore::request_level(&dir, &level)
+        })
+        .await
     }
 
     async fn resume(&self, chains: &[String]) -> Result<()> {

@@ -219,7 +219,21 @@ async fn submit(
         }
         tx
     };
-    let response = node.submit(tx, params.mode).await?;
+    let response = match node.submit(tx, params.mode).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Forged or foreign-signed transactions are security events (SPEC
+            // OPS-7): they go to the error log, not only to the caller.
+            if matches!(
+                e,
+                crate::Error::InvalidTx(govchain_types::Error::BadSignature { .. })
+                    | crate::Error::BadCertificate(_)
+            ) {
+                tracing::warn!(target: "govchain::node", error = %e, "transaction refused: its signature or certificate does not verify");
+            }
+            return Err(e.into());
+        }
+    };
     let code = if response.receipt.is_some() { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((code, Json(response)).into_response())
 }
