@@ -48,8 +48,10 @@ impl Rule {
 }
 
 fn stored_spec(spec: &RuleSpec) -> String {
-    // `webhook_secret` is skipped when serializing: it has its own column.
-    serde_json::to_string(spec).unwrap_or_else(|_| "{}".into())
+    // The webhook secret has its own column.
+    let mut spec = spec.clone();
+    spec.channels.webhook_secret = None;
+    serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into())
 }
 
 fn rules_of(tenant: &Tenant) -> sea_orm::Select<alert_rule::Entity> {

@@ -306,7 +306,8 @@ pub struct Channels {
     /// The HMAC-SHA256 key of this rule's webhook. Write-only: reads
     /// answer `has_webhook_secret`; an update without it keeps the stored
     /// one.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
     pub webhook_secret: Option<String>,
 }
 
