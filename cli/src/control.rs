@@ -7,6 +7,7 @@
 //! Not here: talking to chain nodes themselves (`govchain tx`, `block`,
 //! `status`), which needs a node URL, not the control plane.
 
+mod alerts;
 mod client;
 mod show;
 
@@ -208,6 +209,14 @@ pub enum Verb {
     /// Without a subcommand: entries newest first. `export` writes CSV;
     /// `verify` checks the hash chain and exits non-zero if it is broken.
     Audit(AuditArgs),
+    /// Alerts of your organization's chains: list, acknowledge, notifications.
+    ///
+    /// Without a subcommand: alerts newest first (`--state firing` for the
+    /// open ones).
+    Alerts(alerts::AlertsArgs),
+    /// Alert rules: list, show, create or update from a JSON or YAML file,
+    /// enable, disable, delete.
+    AlertRules(alerts::AlertRulesArgs),
 }
 
 /// `govchain login`.
@@ -651,6 +660,8 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         | Verb::Chain(ChainArgs { api, .. })
         | Verb::Invitation(InvitationArgs { api, .. })
         | Verb::Audit(AuditArgs { api, .. }) => api.json,
+        Verb::Alerts(a) => a.api.json,
+        Verb::AlertRules(a) => a.api.json,
     };
     report_failure(json, dispatch(verb).await)
 }
@@ -681,6 +692,8 @@ async fn dispatch(verb: Verb) -> anyhow::Result<()> {
         }
         Verb::Messages { unread, mark_read, page, api } => messages(&api, unread, mark_read, page).await,
         Verb::Audit(args) => audit(args).await,
+        Verb::Alerts(args) => alerts::alerts(args).await,
+        Verb::AlertRules(args) => alerts::alert_rules(args).await,
     }
 }
 
