@@ -688,7 +688,7 @@ mod tests {
         assert_eq!(v.summary, "increase(height) <= 0 (0) and min(pending) > 0 (3)");
         // A log condition is stored but never holds yet.
         let log = Condition::Log { log_type: LogType::Error, pattern: "panic".into(), regex: false };
-        assert!(!evaluate(&[log.clone()], Combine::Or, data(None, None)).holds);
+        assert!(!evaluate(std::slice::from_ref(&log), Combine::Or, data(None, None)).holds);
         assert!(
             !evaluate(&[metric("up", Aggregate::Last, Op::Eq, 0.0), log], Combine::And, |_, _| Some(0.0))
                 .holds
