@@ -495,7 +495,8 @@ pub struct OrgChannelsRequest {
     /// Recipients (at most 20).
     #[serde(default)]
     pub emails: Vec<String>,
-    /// The webhook (`http` or `https`); none removes it and its key.
+    /// The webhook (`http://`; `https://` is not supported yet); none
+    /// removes it and its key.
     #[serde(default)]
     pub webhook_url: Option<String>,
     /// Its HMAC-SHA256 key (16 to 200 characters); none keeps the stored

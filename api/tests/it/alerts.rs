@@ -247,6 +247,19 @@ async fn alert_journey(db: Db) {
         "nothing fires while the node runs: {none}"
     );
 
+    // A second evaluator on the same database, as another replica would
+    // run: every transition and its notifications still happen once.
+    let replica = {
+        let state = tp.platform.as_ref().unwrap().state.clone();
+        tokio::spawn(async move {
+            for _ in 0..3000 {
+                let _ =
+                    govchain_api::services::alerts::evaluator::evaluate(&state, govchain_api::now_ms()).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
     // The node's process stops (as a crash would: the platform still wants
     // it running).
     let driver = tp.platform.as_ref().unwrap().state.driver.clone();
@@ -398,6 +411,26 @@ async fn alert_journey(db: Db) {
         (msg && mail && hook).then_some(())
     })
     .await;
+
+    // One alert, one notification per channel and event, for all the
+    // evaluators.
+    replica.abort();
+    assert_eq!(bob.get(&format!("/api/v1/alerts?rule_id={fast_id}")).await.as_array().unwrap().len(), 1);
+    let deliveries = eventually("every notification sent", Duration::from_secs(20), || async {
+        let v = bob.get(&format!("/api/v1/alerts/{alert_id}/deliveries")).await;
+        v.as_array().unwrap().iter().all(|d| d["status"] == "sent").then_some(v)
+    })
+    .await;
+    let mut sent: Vec<(String, String)> = deliveries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["event"].to_string(), d["channel"].to_string()))
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), 8, "{deliveries}");
+    sent.dedup();
+    assert_eq!(sent.len(), 6, "two e-mails, one message and one webhook per event: {deliveries}");
 
     // The super admin sees every organization's alerts; the changes are in
     // the operation log.
