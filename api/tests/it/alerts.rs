@@ -221,6 +221,14 @@ async fn alert_journey(db: Db) {
     night["window"] =
         json!({"days": [], "start": hhmm(minute + 360), "end": hhmm(minute + 420), "utc_offset_minutes": 0});
     let night_id = bob.post("/api/v1/alert-rules", night).await["id"].as_i64().unwrap();
+    // The certificate expiry is collected: a rule with a far horizon fires
+    // at once (duration 0), telling when the first certificate ends.
+    let mut cert = alert_rule("Certificate within 30 years", chain);
+    cert["conditions"] = json!([{"kind": "metric", "series": "cert_expires_in_seconds", "aggregate": "last",
+        "op": "<", "threshold": 30.0 * 365.0 * 86400.0}]);
+    cert["duration_s"] = json!(0);
+    cert["channels"] = json!({"message": false});
+    let cert_id = bob.post("/api/v1/alert-rules", cert).await["id"].as_i64().unwrap();
     // A log rule is accepted and kept as written (evaluated once logs are stored).
     let log = json!({"name": "Panics", "scope": "node", "conditions": [
         {"kind": "log", "log_type": "error", "pattern": "panic|fatal", "regex": true}]});
@@ -259,6 +267,22 @@ async fn alert_journey(db: Db) {
             }
         })
     };
+
+    let cert_alert = eventually("the certificate alert", Duration::from_secs(20), || async {
+        bob.get(&format!("/api/v1/alerts?rule_id={cert_id}&state=firing"))
+            .await
+            .as_array()
+            .unwrap()
+            .first()
+            .cloned()
+    })
+    .await;
+    let left = cert_alert["value"].as_f64().unwrap();
+    eprintln!("certificate expires in {} days", left / 86400.0);
+    assert!(
+        left > 300.0 * 86400.0 && left < 366.0 * 86400.0,
+        "the node certificate (365 days) ends first: {cert_alert}"
+    );
 
     // The node's process stops (as a crash would: the platform still wants
     // it running).
