@@ -20,6 +20,9 @@ command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # A real Prometheus scrapes the platform and its nodes, and promtool checks
 # the shipped rules (api/tests/it/prometheus.rs).
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need_apt+=(prometheus)
+# A real SMTP server receives the alert e-mails (api/tests/it/alerts.rs);
+# it runs under Debian's python3, whatever python3 a PATH finds first.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need_apt+=(python3-aiosmtpd)
 # A Chinese font, so the screenshots of the Chinese pages can be read.
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need_apt+=(fonts-wqy-microhei)
 
@@ -43,3 +46,4 @@ grep -qs '"version": "0.8.37"' "$solc_js/node_modules/solc/package.json" ||
     npm ci --prefix "$solc_js" --no-audit --no-fund
 
 openssl version | grep -q '^OpenSSL 3' || { echo "OpenSSL 3 CLI required for interop tests" >&2; exit 1; }
+/usr/bin/python3 -c 'import aiosmtpd' || { echo "python3-aiosmtpd is required for the alert tests" >&2; exit 1; }

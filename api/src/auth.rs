@@ -133,6 +133,7 @@ pub mod need {
         NodeDownload,
         ContractDeploy,
         MonitorView,
+        AlertManage,
         AuditView,
         AuditExport,
     );

@@ -223,6 +223,30 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// An alert's state (SPEC OPS-2).
+    AlertState {
+        /// The conditions hold, not yet for the rule's duration.
+        Pending = "pending",
+        /// The conditions held for the duration; notifications went out.
+        Firing = "firing",
+        /// The conditions stopped holding after it fired.
+        Resolved = "resolved",
+    }
+}
+
+text_enum! {
+    /// Where an alert notification stands.
+    DeliveryStatus {
+        /// Not sent yet, or to be retried at `next_attempt_at`.
+        Pending = "pending",
+        /// Delivered.
+        Sent = "sent",
+        /// Given up (after the last attempt, or impossible to send).
+        Failed = "failed",
+    }
+}
+
 /// Whose rows a request may touch: the caller's organization, or every
 /// organization for the platform operator. Services put it in their
 /// queries' WHERE clauses.

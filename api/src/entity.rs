@@ -649,3 +649,129 @@ pub mod metric_sample {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod alert_rule {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alert_rules")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub org_id: i64,
+        pub name: String,
+        /// The rest of the rule: `services::alerts::rule::RuleSpec` as
+        /// JSON, without the webhook secret and `enabled`.
+        pub spec: String,
+        /// The rule's own webhook key (HMAC-SHA256), if any.
+        pub webhook_secret: Option<String>,
+        pub enabled: bool,
+        /// `node_down`, `consensus_stalled`, ... for the default rules; one
+        /// each per organization.
+        pub builtin_key: Option<String>,
+        pub created_by: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod alert {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// No foreign key: the history outlives a deleted rule.
+        pub rule_id: i64,
+        pub rule_name: String,
+        pub org_id: i64,
+        pub severity: String,
+        pub chain_id: i64,
+        pub node_id: Option<i64>,
+        /// `<rule>/<target>` while pending or firing, `None` once resolved:
+        /// unique, so replicas evaluating at once open one alert.
+        #[sea_orm(unique)]
+        pub open_key: Option<String>,
+        pub state: crate::domain::AlertState,
+        pub started_at: i64,
+        pub fired_at: Option<i64>,
+        pub resolved_at: Option<i64>,
+        pub value: Option<f64>,
+        pub summary: String,
+        pub acknowledged_by: Option<i64>,
+        pub acknowledged_by_name: Option<String>,
+        pub acknowledged_at: Option<i64>,
+        pub ack_note: Option<String>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod alert_delivery {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alert_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub alert_id: i64,
+        pub org_id: i64,
+        /// `firing` or `resolved`.
+        pub event: String,
+        /// `message`, `email` or `webhook`.
+        pub channel: String,
+        /// The organization (message), address (e-mail) or URL (webhook).
+        pub target: String,
+        /// The JSON sent (webhook) or rendered (message, e-mail).
+        pub payload: String,
+        pub attempts: i32,
+        pub status: crate::domain::DeliveryStatus,
+        pub last_error: Option<String>,
+        /// When a sender may take it next (a claim moves it ahead).
+        pub next_attempt_at: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod alert_channel {
+    #![allow(missing_docs)]
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alert_channels")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: i64,
+        /// JSON array of addresses.
+        pub emails: String,
+        pub webhook_url: Option<String>,
+        pub webhook_secret: Option<String>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

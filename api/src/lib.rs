@@ -98,6 +98,9 @@ pub struct ApiConfig {
     /// installs it (`govchain_logstore::install`); the API only reads its
     /// files and writes its level file.
     pub logs: Option<govchain_logstore::LogConfig>,
+    /// The SMTP server alert e-mails go through; none: e-mail
+    /// notifications fail with a note saying so.
+    pub smtp: Option<services::alerts::channels::SmtpConfig>,
 }
 
 impl ApiConfig {
@@ -120,6 +123,7 @@ impl ApiConfig {
             metrics_interval: Duration::from_secs(15),
             metrics_retention: services::metrics::Retention::default(),
             logs: None,
+            smtp: None,
         }
     }
 
@@ -127,6 +131,9 @@ impl ApiConfig {
     /// touched: the first super admin's name and password.
     pub fn check(&self) -> Result<(), StartError> {
         validate::username(&self.admin_username).map_err(|e| StartError::Setup(e.message))?;
+        if let Some(s) = &self.smtp {
+            s.check().map_err(StartError::Setup)?;
+        }
         if let Some(p) = &self.admin_password {
             auth::check_password_policy(p, &self.admin_username)
                 .map_err(|e| StartError::Setup(format!("the admin password is refused: {}", e.message)))?;
@@ -239,6 +246,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::invitations::routes())
         .merge(routes::audit::routes())
         .merge(routes::backups::routes())
+        .merge(routes::alerts::routes())
 }
 
 /// The OpenAPI description of the API, as served at `/api/openapi.json`.
@@ -362,6 +370,7 @@ pub struct Platform {
     worker: tokio::task::JoinHandle<()>,
     backups: Option<tokio::task::JoinHandle<()>>,
     collector: tokio::task::JoinHandle<()>,
+    alerting: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -379,6 +388,7 @@ impl Platform {
             b.abort();
         }
         self.collector.abort();
+        self.alerting.abort();
         self.state.jobs.stop();
         // Open event streams would hold a graceful shutdown forever; give
         // requests in flight a moment, then close what is left.
@@ -473,6 +483,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         .map_err(|e| StartError::Database(e.to_string()))?
         .map_err(|e| StartError::Setup(e.message))?;
     services::provision::recover(&state).await.map_err(|e| StartError::Setup(e.message))?;
+    services::alerts::ensure_all_defaults(&state.db).await.map_err(|e| StartError::Setup(e.message))?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
         .map_err(|e| StartError::Listen(format!("{}: {e}", state.config.listen)))?;
@@ -491,6 +502,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
     let worker = jobs::spawn(state.clone(), services::provision::job_runner);
     let backups = state.config.backup.clone().map(|s| tokio::spawn(backup::schedule(state.clone(), s)));
     let collector = services::metrics::spawn_collector(state.clone());
+    let alerting = services::alerts::evaluator::spawn(state.clone());
     Ok(Platform {
         url: format!("http://{addr}"),
         addr,
@@ -500,6 +512,7 @@ pub async fn start(config: ApiConfig, driver: Arc<dyn HostDriver>) -> Result<Pla
         worker,
         backups,
         collector,
+        alerting,
         stop: Some(stop),
     })
 }

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(SandboxChains),
             Box::new(ContractRepository),
             Box::new(Metrics),
+            Box::new(Alerts),
         ]
     }
 }
@@ -1148,6 +1149,216 @@ impl MigrationTrait for Metrics {
                 .table(MetricSamples::Table)
                 .col(MetricSamples::Res)
                 .col(MetricSamples::Ts)
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Alert rules, alerts, their notifications, and each organization's
+/// alert channels (SPEC OPS-2).
+#[derive(Debug)]
+pub struct Alerts;
+
+impl MigrationName for Alerts {
+    fn name(&self) -> &str {
+        "m10_alerts"
+    }
+}
+
+#[derive(DeriveIden)]
+enum AlertRules {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    Spec,
+    WebhookSecret,
+    Enabled,
+    BuiltinKey,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AlertsT {
+    #[sea_orm(iden = "alerts")]
+    Table,
+    Id,
+    RuleId,
+    RuleName,
+    OrgId,
+    Severity,
+    ChainId,
+    NodeId,
+    OpenKey,
+    State,
+    StartedAt,
+    FiredAt,
+    ResolvedAt,
+    Value,
+    Summary,
+    AcknowledgedBy,
+    AcknowledgedByName,
+    AcknowledgedAt,
+    AckNote,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AlertDeliveries {
+    Table,
+    Id,
+    AlertId,
+    OrgId,
+    Event,
+    Channel,
+    Target,
+    Payload,
+    Attempts,
+    Status,
+    LastError,
+    NextAttemptAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AlertChannels {
+    Table,
+    OrgId,
+    Emails,
+    WebhookUrl,
+    WebhookSecret,
+    UpdatedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for Alerts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(AlertRules::Table)
+                .col(pk_auto(AlertRules::Id).big_integer())
+                .col(big_integer(AlertRules::OrgId))
+                .col(string_len(AlertRules::Name, 200))
+                .col(text(AlertRules::Spec))
+                .col(text_null(AlertRules::WebhookSecret))
+                .col(boolean(AlertRules::Enabled))
+                .col(string_len_null(AlertRules::BuiltinKey, 50))
+                .col(big_integer_null(AlertRules::CreatedBy))
+                .col(big_integer(AlertRules::CreatedAt))
+                .col(big_integer(AlertRules::UpdatedAt))
+                .foreign_key(&mut fk((AlertRules::Table, AlertRules::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        // One of each default rule per organization (NULLs never collide).
+        m.create_index(
+            Index::create()
+                .name("idx_alert_rules_builtin")
+                .table(AlertRules::Table)
+                .col(AlertRules::OrgId)
+                .col(AlertRules::BuiltinKey)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(AlertsT::Table)
+                .col(pk_auto(AlertsT::Id).big_integer())
+                .col(big_integer(AlertsT::RuleId))
+                .col(string_len(AlertsT::RuleName, 200))
+                .col(big_integer(AlertsT::OrgId))
+                .col(string_len(AlertsT::Severity, 20))
+                .col(big_integer(AlertsT::ChainId))
+                .col(big_integer_null(AlertsT::NodeId))
+                .col(string_len_null(AlertsT::OpenKey, 100).unique_key())
+                .col(string_len(AlertsT::State, 20))
+                .col(big_integer(AlertsT::StartedAt))
+                .col(big_integer_null(AlertsT::FiredAt))
+                .col(big_integer_null(AlertsT::ResolvedAt))
+                .col(double_null(AlertsT::Value))
+                .col(text(AlertsT::Summary))
+                .col(big_integer_null(AlertsT::AcknowledgedBy))
+                .col(string_len_null(AlertsT::AcknowledgedByName, 200))
+                .col(big_integer_null(AlertsT::AcknowledgedAt))
+                .col(text_null(AlertsT::AckNote))
+                .col(big_integer(AlertsT::UpdatedAt))
+                .foreign_key(&mut fk((AlertsT::Table, AlertsT::OrgId), (Orgs::Table, Orgs::Id)))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_alerts_org")
+                .table(AlertsT::Table)
+                .col(AlertsT::OrgId)
+                .col(AlertsT::Id)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_alerts_rule_state")
+                .table(AlertsT::Table)
+                .col(AlertsT::RuleId)
+                .col(AlertsT::State)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(AlertDeliveries::Table)
+                .col(pk_auto(AlertDeliveries::Id).big_integer())
+                .col(big_integer(AlertDeliveries::AlertId))
+                .col(big_integer(AlertDeliveries::OrgId))
+                .col(string_len(AlertDeliveries::Event, 20))
+                .col(string_len(AlertDeliveries::Channel, 20))
+                .col(string_len(AlertDeliveries::Target, 2000))
+                .col(text(AlertDeliveries::Payload))
+                .col(integer(AlertDeliveries::Attempts))
+                .col(string_len(AlertDeliveries::Status, 20))
+                .col(text_null(AlertDeliveries::LastError))
+                .col(big_integer(AlertDeliveries::NextAttemptAt))
+                .col(big_integer(AlertDeliveries::CreatedAt))
+                .col(big_integer(AlertDeliveries::UpdatedAt))
+                .foreign_key(&mut fk(
+                    (AlertDeliveries::Table, AlertDeliveries::AlertId),
+                    (AlertsT::Table, AlertsT::Id),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        // The senders' queue: pending rows by when they are due.
+        m.create_index(
+            Index::create()
+                .name("idx_alert_deliveries_due")
+                .table(AlertDeliveries::Table)
+                .col(AlertDeliveries::Status)
+                .col(AlertDeliveries::NextAttemptAt)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_alert_deliveries_alert")
+                .table(AlertDeliveries::Table)
+                .col(AlertDeliveries::AlertId)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(AlertChannels::Table)
+                .col(big_integer(AlertChannels::OrgId).primary_key())
+                .col(text(AlertChannels::Emails))
+                .col(string_len_null(AlertChannels::WebhookUrl, 2000))
+                .col(text_null(AlertChannels::WebhookSecret))
+                .col(big_integer(AlertChannels::UpdatedAt))
+                .foreign_key(&mut fk((AlertChannels::Table, AlertChannels::OrgId), (Orgs::Table, Orgs::Id)))
                 .to_owned(),
         )
         .await

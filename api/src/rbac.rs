@@ -44,6 +44,9 @@ pub enum Perm {
     ContractDeploy,
     /// Monitoring views.
     MonitorView,
+    /// Create, edit, disable and delete alert rules, set the alert
+    /// channels, acknowledge alerts.
+    AlertManage,
     /// Read the operation log.
     AuditView,
     /// Export the operation log.
@@ -52,7 +55,7 @@ pub enum Perm {
 
 impl Perm {
     /// Every permission, in a fixed order (the permission picker's list).
-    pub const ALL: [Perm; 17] = [
+    pub const ALL: [Perm; 18] = [
         Perm::PlatformAdmin,
         Perm::RequestApprove,
         Perm::OrgManage,
@@ -68,6 +71,7 @@ impl Perm {
         Perm::NodeDownload,
         Perm::ContractDeploy,
         Perm::MonitorView,
+        Perm::AlertManage,
         Perm::AuditView,
         Perm::AuditExport,
     ];
@@ -118,6 +122,7 @@ pub const BUILTIN_ROLES: [BuiltinRole; 6] = [
             NodeDownload,
             ContractDeploy,
             MonitorView,
+            AlertManage,
             AuditView,
             AuditExport,
         ],
@@ -136,6 +141,7 @@ pub const BUILTIN_ROLES: [BuiltinRole; 6] = [
             InvitationRespond,
             NodeDownload,
             MonitorView,
+            AlertManage,
         ],
     },
     // Monitoring, logs, archives and downloads; changes nothing.

@@ -7,6 +7,7 @@
 //! Not here: talking to chain nodes themselves (`govchain tx`, `block`,
 //! `status`), which needs a node URL, not the control plane.
 
+mod alerts;
 mod client;
 mod logs;
 mod show;
@@ -219,6 +220,14 @@ pub enum Verb {
     /// Show or change a node's log level at run time (or with --platform
     /// the platform's): `govchain log-level CHAIN NODE [LEVEL]`.
     LogLevel(logs::LogLevelArgs),
+    /// Alerts of your organization's chains: list, acknowledge, notifications.
+    ///
+    /// Without a subcommand: alerts newest first (`--state firing` for the
+    /// open ones).
+    Alerts(alerts::AlertsArgs),
+    /// Alert rules: list, show, create or update from a JSON or YAML file,
+    /// enable, disable, delete.
+    AlertRules(alerts::AlertRulesArgs),
 }
 
 /// `govchain login`.
@@ -664,6 +673,8 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         | Verb::Audit(AuditArgs { api, .. }) => api.json,
         Verb::Logs(args) => args.json(),
         Verb::LogLevel(args) => args.json(),
+        Verb::Alerts(a) => a.api.json,
+        Verb::AlertRules(a) => a.api.json,
     };
     report_failure(json, dispatch(verb).await)
 }
@@ -696,6 +707,8 @@ async fn dispatch(verb: Verb) -> anyhow::Result<()> {
         Verb::Audit(args) => audit(args).await,
         Verb::Logs(args) => logs::logs(args).await,
         Verb::LogLevel(args) => logs::log_level(args).await,
+        Verb::Alerts(args) => alerts::alerts(args).await,
+        Verb::AlertRules(args) => alerts::alert_rules(args).await,
     }
 }
 

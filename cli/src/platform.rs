@@ -116,6 +116,31 @@ pub struct UpArgs {
     /// Most MiB the log files take together; the oldest go first.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
     pub log_budget_mb: u64,
+    /// The SMTP server alert e-mails go through; without it e-mail
+    /// notifications are recorded as failed.
+    #[arg(long, env = "GOVCHAIN_SMTP_HOST", help_heading = "Alert e-mail")]
+    pub smtp_host: Option<String>,
+    /// Its port.
+    #[arg(long, default_value_t = 587, help_heading = "Alert e-mail")]
+    pub smtp_port: u16,
+    /// How the connection is secured: `starttls` (required), `tls` (SMTPS,
+    /// usually port 465) or `none` (a local relay only).
+    #[arg(long, default_value = "starttls", help_heading = "Alert e-mail")]
+    pub smtp_tls: govchain_api::services::alerts::channels::SmtpTls,
+    /// The login, when the server wants one.
+    #[arg(long, env = "GOVCHAIN_SMTP_USER", help_heading = "Alert e-mail")]
+    pub smtp_user: Option<String>,
+    /// Its password.
+    #[arg(long, env = "GOVCHAIN_SMTP_PASSWORD", hide_env_values = true, help_heading = "Alert e-mail")]
+    pub smtp_password: Option<String>,
+    /// The sender, e.g. `govchain <alerts@example.gov>`.
+    #[arg(
+        long,
+        env = "GOVCHAIN_SMTP_FROM",
+        default_value = "govchain <alerts@localhost>",
+        help_heading = "Alert e-mail"
+    )]
+    pub smtp_from: String,
 }
 
 impl UpArgs {
@@ -211,6 +236,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         minute: std::time::Duration::from_secs(args.metrics_minute_days.max(1) * 86_400),
         hour: std::time::Duration::from_secs(args.metrics_hour_days.max(1) * 86_400),
     };
+    config.smtp = args.smtp_host.as_ref().map(|host| govchain_api::services::alerts::channels::SmtpConfig {
+        host: host.clone(),
+        port: args.smtp_port,
+        tls: args.smtp_tls,
+        username: args.smtp_user.clone(),
+        password: args.smtp_password.clone(),
+        from: args.smtp_from.clone(),
+    });
     config.ui = Some(govchain_console::server::wrap);
     config.logs = Some(logs);
     let platform = govchain_api::start(config, driver).await?;

@@ -38,7 +38,7 @@ pub struct MetricsQuery {
     /// `is_leader`, `process_cpu_seconds`, `cpu_cores`,
     /// `process_resident_memory_bytes`, `process_open_fds`,
     /// `disk_used_bytes`, `disk_free_bytes`, `network_receive_bytes`,
-    /// `network_transmit_bytes`. Platform: `http_requests`,
+    /// `network_transmit_bytes`, `cert_expiry_timestamp_seconds`. Platform: `http_requests`,
     /// `http_request_rate`, `process_cpu_seconds`, `cpu_cores`,
     /// `process_resident_memory_bytes`, `process_open_fds`,
     /// `db_pool_connections`, `collector_scrapes`.

@@ -2,6 +2,7 @@
 //! handlers extract (the caller, its permission, the body), call a service
 //! and map the result to the wire types declared here.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod backups;

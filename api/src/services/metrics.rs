@@ -153,7 +153,7 @@ fn parse_labels(s: &str) -> Option<(Vec<(String, String)>, &str)> {
 
 /// The series kept of a node: stored name and the exported name it is
 /// read from (samples of one name summed over their labels).
-pub const NODE_SERIES: [(&str, &str); 13] = [
+pub const NODE_SERIES: [(&str, &str); 14] = [
     ("height", "govchain_node_height"),
     ("pending", "govchain_node_pending"),
     ("block_interval_seconds", "govchain_node_block_interval_seconds"),
@@ -167,6 +167,9 @@ pub const NODE_SERIES: [(&str, &str); 13] = [
     ("disk_free_bytes", "govchain_node_disk_free_bytes"),
     ("network_receive_bytes", "govchain_node_network_receive_bytes"),
     ("network_transmit_bytes", "govchain_node_network_transmit_bytes"),
+    // When the chain CA stops verifying (the default "certificate
+    // expiring" alert rule reads it).
+    ("cert_expiry_timestamp_seconds", "govchain_node_cert_expiry_timestamp_seconds"),
 ];
 
 /// The platform's own series kept.

@@ -3,6 +3,7 @@
 //! says the tenant in its queries' WHERE clauses.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod chains;
 pub mod contracts;

@@ -254,6 +254,10 @@ async fn provision_chain(
                 cleanup(key).await;
                 return Err(e);
             }
+            // The default alert rules watch it from now on.
+            if let Err(e) = crate::services::alerts::ensure_defaults(&state.db, o.id).await {
+                tracing::warn!(target: "govchain::api", "default alert rules of org {}: {}", o.id, e.message);
+            }
             Ok(what)
         }
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Integration tests of the control plane against a real server on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod backup;
 mod bad_input;
 mod contract;

@@ -178,6 +178,12 @@ struct T {
     /// A's contract project (private, one file) and one it shares.
     project: i64,
     share_project: i64,
+    /// A's alert rule (edited, enabled, disabled) and three to delete, one
+    /// per allowed caller.
+    alert_rule: i64,
+    del_rules: [i64; 3],
+    /// A firing alert of A.
+    alert: i64,
 }
 
 /// An id nobody has.
@@ -207,6 +213,9 @@ impl T {
             dismissals: [GHOST; 3],
             project: GHOST,
             share_project: GHOST,
+            alert_rule: GHOST,
+            del_rules: [GHOST; 3],
+            alert: GHOST,
         }
     }
 }
@@ -293,9 +302,11 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
             "/api/v1/contracts/analysis"
             | "/api/v1/contracts/analysis/dismissals"
             | "/api/v1/sandbox"
-            | "/api/v1/contract-projects",
+            | "/api/v1/contract-projects"
+            | "/api/v1/alert-rules",
             _,
         )
+        | ("PUT", "/api/v1/alert-rules/{id}", _)
         | ("PUT" | "DELETE", "/api/v1/contract-projects/{id}/files", _) => StatusCode::UNPROCESSABLE_ENTITY,
         (
             "GET",
@@ -772,6 +783,46 @@ async fn every_endpoint_by_every_role_and_tenant() {
             .await);
     }
 
+    // A's alert rules, and a firing alert of A (written as the evaluator
+    // would; its rule id belongs to no rule, so no evaluation touches it).
+    let rule_body = |name: &str| {
+        json!({"name": name, "scope": "node", "enabled": false, "conditions": [
+            {"kind": "metric", "series": "up", "aggregate": "last", "op": "==", "threshold": 0}]})
+    };
+    let alert_rule = id(&aa.post("/api/v1/alert-rules", rule_body("alpha-rule")).await);
+    let mut del_rules = [0; 3];
+    for (i, r) in del_rules.iter_mut().enumerate() {
+        *r = id(&aa.post("/api/v1/alert-rules", rule_body(&format!("alpha-doomed-{i}"))).await);
+    }
+    let alert = {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = govchain_api::now_ms();
+        govchain_api::entity::alert::ActiveModel {
+            rule_id: Set(0),
+            rule_name: Set("alpha-rule".into()),
+            org_id: Set(a_org),
+            severity: Set("critical".into()),
+            chain_id: Set(chain),
+            node_id: Set(Some(node)),
+            open_key: Set(None),
+            state: Set(govchain_api::domain::AlertState::Firing),
+            started_at: Set(now),
+            fired_at: Set(Some(now)),
+            resolved_at: Set(None),
+            value: Set(Some(0.0)),
+            summary: Set("matrix".into()),
+            acknowledged_by: Set(None),
+            acknowledged_by_name: Set(None),
+            acknowledged_at: Set(None),
+            ack_note: Set(None),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&tp.platform.as_ref().unwrap().state.db)
+        .await
+        .unwrap()
+        .id
+    };
     let t = T {
         org: a_org,
         chain,
@@ -793,6 +844,9 @@ async fn every_endpoint_by_every_role_and_tenant() {
         dismissals,
         project,
         share_project,
+        alert_rule,
+        del_rules,
+        alert,
     };
     let mut m = Matrix {
         base: base.clone(),
@@ -1189,6 +1243,78 @@ async fn every_endpoint_by_every_role_and_tenant() {
     m.check(
         Row::new("PUT /api/v1/platform/log-level", |_, _| "/api/v1/platform/log-level".into(), &[Super])
             .body(|_, _| Some(json!({"level": "info"}))),
+    )
+    .await;
+    // Alerts: every organization monitors its own (lists, channels); A's
+    // rules and alerts are A's and the super admin's; changes need
+    // `alert_manage` (admins and operators, not developers or auditors).
+    let monitor_any = [A(Admin), A(Dev), A(Op), A(Aud), B(Admin), B(Dev), B(Op), B(Aud), C, Super];
+    let manage_any = [A(Admin), A(Op), B(Admin), B(Op), C, Super];
+    let monitors_a = [A(Admin), A(Dev), A(Op), A(Aud), Super];
+    m.check(Row::new("GET /api/v1/alert-rules", |_, _| "/api/v1/alert-rules".into(), &monitor_any)).await;
+    m.check(
+        Row::new("POST /api/v1/alert-rules", |_, _| "/api/v1/alert-rules".into(), &manage_any)
+            .body(|_, _| Some(json!({"name": "", "scope": "node", "conditions": []}))),
+    )
+    .await;
+    m.check(Row::new(
+        "GET /api/v1/alert-rules/{id}",
+        |t, _| format!("/api/v1/alert-rules/{}", t.alert_rule),
+        &monitors_a,
+    ))
+    .await;
+    m.check(
+        Row::new(
+            "PUT /api/v1/alert-rules/{id}",
+            |t, _| format!("/api/v1/alert-rules/{}", t.alert_rule),
+            &runs_a,
+        )
+        .body(|_, _| Some(json!({"name": "", "scope": "node", "conditions": []}))),
+    )
+    .await;
+    for (op, verb) in [
+        ("POST /api/v1/alert-rules/{id}/enable", "enable"),
+        ("POST /api/v1/alert-rules/{id}/disable", "disable"),
+    ] {
+        let path: PathFn = if verb == "enable" {
+            |t, _| format!("/api/v1/alert-rules/{}/enable", t.alert_rule)
+        } else {
+            |t, _| format!("/api/v1/alert-rules/{}/disable", t.alert_rule)
+        };
+        m.check(Row::new(op, path, &runs_a)).await;
+    }
+    m.check(Row::new(
+        "DELETE /api/v1/alert-rules/{id}",
+        |t, who| {
+            let i = match who {
+                A(Admin) => 0,
+                A(Op) => 1,
+                _ => 2,
+            };
+            format!("/api/v1/alert-rules/{}", t.del_rules[i])
+        },
+        &runs_a,
+    ))
+    .await;
+    m.check(Row::new("GET /api/v1/alerts", |_, _| "/api/v1/alerts".into(), &monitor_any)).await;
+    m.check(Row::new("GET /api/v1/alerts/{id}", |t, _| format!("/api/v1/alerts/{}", t.alert), &monitors_a))
+        .await;
+    m.check(Row::new(
+        "GET /api/v1/alerts/{id}/deliveries",
+        |t, _| format!("/api/v1/alerts/{}/deliveries", t.alert),
+        &monitors_a,
+    ))
+    .await;
+    m.check(
+        Row::new("POST /api/v1/alerts/{id}/ack", |t, _| format!("/api/v1/alerts/{}/ack", t.alert), &runs_a)
+            .body(|_, _| Some(json!({"note": "looking"}))),
+    )
+    .await;
+    m.check(Row::new("GET /api/v1/alert-channels", |_, _| "/api/v1/alert-channels".into(), &monitor_any))
+        .await;
+    m.check(
+        Row::new("PUT /api/v1/alert-channels", |_, _| "/api/v1/alert-channels".into(), &manage_any)
+            .body(|_, _| Some(json!({"emails": []}))),
     )
     .await;
     m.check(Row::new(

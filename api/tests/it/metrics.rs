@@ -168,7 +168,7 @@ fn synthetic_scrape(chain: usize, node: usize, round: usize) -> String {
         "govchain_node_process_cpu_seconds {}\ngovchain_node_process_resident_memory_bytes 52428800\n\
          govchain_node_process_open_fds 40\ngovchain_node_disk_used_bytes 1073741824\n\
          govchain_node_disk_free_bytes 9663676416\ngovchain_node_network_receive_bytes {}\n\
-         govchain_node_network_transmit_bytes {}\n# EOF\n",
+         govchain_node_network_transmit_bytes {}\ngovchain_node_cert_expiry_timestamp_seconds 1.9e9\n# EOF\n",
         round as f64 * 0.1,
         round * 1000,
         round * 900

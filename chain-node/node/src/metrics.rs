@@ -77,8 +77,9 @@ pub struct Metrics {
     pub leader: Family<LeaderLabel, Gauge>,
     /// Other members of the consensus group this node knows.
     pub peers: Gauge,
-    /// When the chain CA (root and operating) stops verifying, seconds
-    /// since 1970 (absent on a chain without a CA).
+    /// When the node's certificate or the chain CA (root and operating)
+    /// stops verifying, whichever comes first, seconds since 1970 (absent
+    /// on a chain without a CA).
     pub cert_expiry_timestamp: FloatGauge,
     /// Process and host figures.
     pub host: HostStats,
@@ -133,7 +134,7 @@ impl Metrics {
         if with_ca {
             registry.register(
                 "cert_expiry_timestamp_seconds",
-                "When the chain CA certificates stop verifying",
+                "When the node certificate or the chain CA certificates stop verifying, whichever is first",
                 cert_expiry_timestamp.clone(),
             );
         }

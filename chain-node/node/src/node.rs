@@ -148,6 +148,14 @@ impl Node {
         let executor =
             Executor::from_spec(&spec).map_err(|e| Error::Config(format!("genesis execution: {e}")))?;
         let metrics = Metrics::new(Some(config.data_dir.clone()), genesis.ca.is_some());
+        // The node's own certificate usually expires before the CA; a file
+        // that does not read is refused where it is used (replicated chains).
+        let own_cert_not_after = config
+            .cert
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|pem| govchain_pki::parse(&pem).ok())
+            .map(|info| info.not_after);
         let inner = Arc::new(Inner {
             config,
             genesis,
@@ -165,7 +173,11 @@ impl Node {
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
-        if let Some(t) = inner.certs.ca_not_after() {
+        let expiry = match (inner.certs.ca_not_after(), own_cert_not_after) {
+            (Some(ca), Some(own)) => Some(ca.min(own)),
+            (ca, own) => ca.or(own),
+        };
+        if let Some(t) = expiry {
             let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
             inner.metrics.cert_expiry_timestamp.set(secs);
         }

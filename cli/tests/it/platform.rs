@@ -429,6 +429,33 @@ fn a_new_user_runs_the_platform_and_a_chain_through_the_cli() {
     assert!(dept.ok(&["user", "list"]).contains("frozen"));
     assert!(dept.ok(&["role", "list"]).contains("chain_operator"));
 
+    // Alert rules: the defaults, one from a YAML file, disabled and deleted;
+    // the alert history lists nothing firing.
+    let rules = dept.ok(&["alert-rules"]);
+    for default in ["node_down", "consensus_stalled", "cert_expiring", "disk_full"] {
+        assert!(rules.contains(default), "{rules}");
+    }
+    let rule_file = root.join("rule.yaml");
+    std::fs::write(
+        &rule_file,
+        "name: height stuck\nscope: chain\nduration_s: 300\nconditions:\n  - kind: metric\n    series: height\n    \
+         aggregate: increase\n    op: \"<=\"\n    threshold: 0\n",
+    )
+    .unwrap();
+    let created = dept.json(&["alert-rules", "create", rule_file.to_str().unwrap()]);
+    assert_eq!(
+        (created["name"].as_str(), created["scope"].as_str()),
+        (Some("height stuck"), Some("chain")),
+        "{created}"
+    );
+    let rule_id = created["id"].to_string();
+    assert_eq!(dept.json(&["alert-rules", "disable", &rule_id])["enabled"], false);
+    assert!(dept.ok(&["alert-rules", "delete", &rule_id]).contains("deleted"));
+    let builtin = dept.json(&["alert-rules"]).as_array().unwrap()[0]["id"].to_string();
+    let err = dept.fails(&["alert-rules", "delete", &builtin], &[]);
+    assert!(err.contains("conflict"), "{err}");
+    assert_eq!(dept.json(&["alerts", "--state", "firing"]), serde_json::json!([]));
+
     // Stop: the nodes' processes end; start: they come back and commit again.
     let out = dept.ok(&["chain", "stop", "permits"]);
     assert_eq!(field(&out, "state"), "stopped");
