@@ -224,19 +224,24 @@ pub fn current_lang() -> crate::i18n::Lang {
 /// `path` sends while the current page part lives (the stream closes with
 /// it). On the server: nothing.
 pub fn subscribe(path: &str, f: impl Fn(String) + 'static) {
+    subscribe_to(path, "message", f);
+}
+
+/// [`subscribe`] for the events named `event` (the stream's `event:` field).
+pub fn subscribe_to(path: &str, event: &str, f: impl Fn(String) + 'static) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::{JsCast, closure::Closure};
         let Ok(source) = web_sys::EventSource::new(path) else { return };
-        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+        let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             f(e.data().as_string().unwrap_or_default());
         });
-        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        let held = send_wrapper::SendWrapper::new((source, on_message));
+        let _ = source.add_event_listener_with_callback(event, on_event.as_ref().unchecked_ref());
+        let held = send_wrapper::SendWrapper::new((source, on_event));
         leptos::prelude::on_cleanup(move || held.0.close());
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (path, f);
+    let _ = (path, event, f);
 }
 
 /// Now, ms since 1970: the browser's clock, or the server's.

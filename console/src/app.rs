@@ -46,6 +46,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/chains/:id/contracts") view=crate::contracts::ContractsPage/>
                 <Route path=path!("/ide") view=crate::ide::IdePage/>
                 <Route path=path!("/monitor") view=crate::monitor::MonitorPage/>
+                <Route path=path!("/logs") view=crate::logs::LogsPage/>
+                <Route path=path!("/alerts") view=crate::alerts::AlertsPage/>
+                <Route path=path!("/alerts/:id") view=crate::alerts::AlertPage/>
                 <Route path=path!("/invitations") view=crate::inbox::InvitationsPage/>
                 <Route path=path!("/messages") view=crate::inbox::MessagesPage/>
                 <Route path=path!("/users") view=crate::admin::UsersPage/>
@@ -145,7 +148,11 @@ fn Header(#[prop(optional)] session: Option<Session>) -> impl IntoView {
                 {requests}
                 {approvals}
                 {s.may("contract_deploy").then(|| view! { <a href="/ide" id="nav-ide">{t(Key::Ide)}</a> })}
-                {s.may("monitor_view").then(|| view! { <a href="/monitor" id="nav-monitor">{t(Key::Monitoring)}</a> })}
+                {s.may("monitor_view").then(|| view! {
+                    <a href="/monitor" id="nav-monitor">{t(Key::Monitoring)}</a>
+                    <a href="/logs" id="nav-logs">{t(Key::Logs)}</a>
+                    <a href="/alerts" id="nav-alerts">{t(Key::Alerts)}</a>
+                })}
                 <a href="/invitations" id="nav-invitations">{t(Key::Invitations)}</a>
                 <a href="/messages" id="nav-messages">{t(Key::Messages)}{crate::inbox::unread_badge()}</a>
                 {orgs}

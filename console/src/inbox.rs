@@ -154,6 +154,7 @@ pub(crate) fn message_kind(l: Lang, kind: &str) -> &'static str {
         "org_registered" => Key::MsgOrgRegistered,
         "org_reviewed" => Key::MsgOrgReviewed,
         "invitation_received" => Key::MsgInvitationReceived,
+        "alert" => Key::MsgAlert,
         "invitation_accepted" => Key::MsgInvitationAccepted,
         "invitation_declined" => Key::MsgInvitationDeclined,
         "identity_submitted" => Key::MsgIdentitySubmitted,
@@ -164,7 +165,8 @@ pub(crate) fn message_kind(l: Lang, kind: &str) -> &'static str {
 }
 
 /// The console page a message's link names (`/requests/7`, `/chains/3`,
-/// `/invitations/2`, `/orgs/4`, `/users?identity=pending`), as a link.
+/// `/invitations/2`, `/orgs/4`, `/alerts/5`, `/users?identity=pending`), as a
+/// link.
 pub(crate) fn target(link: &str) -> Option<impl IntoView + use<>> {
     if let Some(query) = link.strip_prefix("/users?") {
         let href = format!("/users?{query}");
@@ -177,6 +179,7 @@ pub(crate) fn target(link: &str) -> Option<impl IntoView + use<>> {
         "chains" => (format!("/chains/{id}"), Key::Chain),
         "invitations" => ("/invitations".to_owned(), Key::Invitations),
         "orgs" => ("/orgs".to_owned(), Key::Organizations),
+        "alerts" => (format!("/alerts/{id}"), Key::Alert),
         _ => return None,
     };
     Some(view! { <a class="target" href=href>{t(key)}" #"{id}</a> }.into_any())

@@ -10,6 +10,7 @@
 #![recursion_limit = "256"]
 
 mod admin;
+mod alerts;
 pub mod api;
 mod app;
 mod chains;
@@ -19,6 +20,7 @@ mod explorer;
 pub mod i18n;
 mod ide;
 mod inbox;
+mod logs;
 mod monitor;
 mod parts;
 mod requests;

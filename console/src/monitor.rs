@@ -134,40 +134,12 @@ pub fn MonitorPage() -> impl IntoView {
             Some("platform") if super_admin => Dim::Platform,
             _ => Dim::Chain,
         });
-        let chain = RwSignal::new(query("chain").and_then(|v| v.parse::<i64>().ok()));
-        let node = RwSignal::new(query("node").and_then(|v| v.parse::<i64>().ok()));
+        let pick = Picker::new(query("chain"), query("node"));
+        let (chain, node) = (pick.chain, pick.node);
         let range =
             RwSignal::new(query("range").and_then(|r| RANGES.iter().position(|(l, _)| *l == r)).unwrap_or(1));
         let refresh = RwSignal::new(30_u32);
         let full = RwSignal::new(false);
-        let chains = LocalResource::new(|| api::get("/api/v1/chains"));
-        // The first chain is chosen once the list is in, unless one was named.
-        Effect::new(move |_| {
-            if chain.get_untracked().is_none()
-                && let Some(Ok(v)) = chains.get()
-            {
-                chain.set(v.as_array().and_then(|a| a.first()).and_then(|c| c["id"].as_i64()));
-            }
-        });
-        let detail = LocalResource::new(move || {
-            let id = chain.get();
-            async move {
-                match id {
-                    Some(id) => api::get_owned(format!("/api/v1/chains/{id}")).await,
-                    None => Ok(Value::Null),
-                }
-            }
-        });
-        let nodes = move || {
-            detail.get().and_then(Result::ok).and_then(|c| c["nodes"].as_array().cloned()).unwrap_or_default()
-        };
-        Effect::new(move |_| {
-            let ns = nodes();
-            let known = node.get_untracked().is_some_and(|n| ns.iter().any(|x| x["id"].as_i64() == Some(n)));
-            if !known && !ns.is_empty() {
-                node.set(ns.first().and_then(|n| n["id"].as_i64()));
-            }
-        });
         let path = move || -> Option<String> {
             match dim.get() {
                 Dim::Chain => chain.get().map(|c| format!("/api/v1/metrics/chains/{c}")),
@@ -194,26 +166,8 @@ pub fn MonitorPage() -> impl IntoView {
                         {tab(Dim::Node, Key::NodeDimension)}
                         {super_admin.then(|| tab(Dim::Platform, Key::PlatformDimension))}
                     </div>
-                    {move || (dim.get() != Dim::Platform).then(|| view! {
-                        <label>{t(Key::Chain)}" "
-                            <select id="monitor-chain" on:change=move |ev| chain.set(event_target_value(&ev).parse().ok())>
-                                {move || chains.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter().map(|c| {
-                                    let id = c["id"].as_i64();
-                                    view! { <option value=txt(&c["id"]) selected=move || chain.get() == id>{txt(&c["name"])}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    })}
-                    {move || (dim.get() == Dim::Node).then(|| view! {
-                        <label>{t(Key::Node)}" "
-                            <select id="monitor-node" on:change=move |ev| node.set(event_target_value(&ev).parse().ok())>
-                                {move || nodes().into_iter().map(|n| {
-                                    let id = n["id"].as_i64();
-                                    view! { <option value=txt(&n["id"]) selected=move || node.get() == id>{txt(&n["name"])}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    })}
+                    {move || (dim.get() != Dim::Platform).then(|| pick.chain_select())}
+                    {move || (dim.get() == Dim::Node).then(|| pick.node_select())}
                     <span class="ranges">{RANGES.iter().enumerate().map(|(i, (label, _))| view! {
                         <button type="button" id=format!("range-{label}")
                             class=move || if range.get() == i { "range active" } else { "range" }
@@ -242,6 +196,90 @@ pub fn MonitorPage() -> impl IntoView {
             </div>
         }
     })
+}
+
+/// The chain and node a page looks at: the caller's chains, the chosen
+/// one's nodes, and two selects (ids `{prefix}-chain`, `{prefix}-node`).
+/// The first chain and its first node are chosen unless the page's query
+/// named them.
+#[derive(Clone, Copy)]
+pub(crate) struct Picker {
+    pub(crate) chain: RwSignal<Option<i64>>,
+    pub(crate) node: RwSignal<Option<i64>>,
+    chains: LocalResource<Result<Value, ApiErr>>,
+    detail: LocalResource<Result<Value, ApiErr>>,
+    prefix: &'static str,
+}
+
+impl Picker {
+    /// `chain` and `node`: the page query's values, if any.
+    pub(crate) fn new(chain: Option<String>, node: Option<String>) -> Picker {
+        Picker::with_prefix("monitor", chain, node)
+    }
+
+    pub(crate) fn with_prefix(prefix: &'static str, chain: Option<String>, node: Option<String>) -> Picker {
+        let chain = RwSignal::new(chain.and_then(|v| v.parse::<i64>().ok()));
+        let node = RwSignal::new(node.and_then(|v| v.parse::<i64>().ok()));
+        let chains = LocalResource::new(|| api::get("/api/v1/chains"));
+        Effect::new(move |_| {
+            if chain.get_untracked().is_none()
+                && let Some(Ok(v)) = chains.get()
+            {
+                chain.set(v.as_array().and_then(|a| a.first()).and_then(|c| c["id"].as_i64()));
+            }
+        });
+        let detail = LocalResource::new(move || {
+            let id = chain.get();
+            async move {
+                match id {
+                    Some(id) => api::get_owned(format!("/api/v1/chains/{id}")).await,
+                    None => Ok(Value::Null),
+                }
+            }
+        });
+        let pick = Picker { chain, node, chains, detail, prefix };
+        Effect::new(move |_| {
+            let ns = pick.nodes();
+            let known = node.get_untracked().is_some_and(|n| ns.iter().any(|x| x["id"].as_i64() == Some(n)));
+            if !known && !ns.is_empty() {
+                node.set(ns.first().and_then(|n| n["id"].as_i64()));
+            }
+        });
+        pick
+    }
+
+    /// The chosen chain's nodes (read reactively).
+    pub(crate) fn nodes(&self) -> Vec<Value> {
+        self.detail.get().and_then(Result::ok).and_then(|c| c["nodes"].as_array().cloned()).unwrap_or_default()
+    }
+
+    pub(crate) fn chain_select(self) -> impl IntoView {
+        let (chain, chains) = (self.chain, self.chains);
+        view! {
+            <label>{t(Key::Chain)}" "
+                <select id=format!("{}-chain", self.prefix) on:change=move |ev| chain.set(event_target_value(&ev).parse().ok())>
+                    {move || chains.get().and_then(Result::ok).and_then(|v| v.as_array().cloned()).unwrap_or_default().into_iter().map(|c| {
+                        let id = c["id"].as_i64();
+                        view! { <option value=txt(&c["id"]) selected=move || chain.get() == id>{txt(&c["name"])}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+    }
+
+    pub(crate) fn node_select(self) -> impl IntoView {
+        let node = self.node;
+        view! {
+            <label>{t(Key::Node)}" "
+                <select id=format!("{}-node", self.prefix) on:change=move |ev| node.set(event_target_value(&ev).parse().ok())>
+                    {move || self.nodes().into_iter().map(|n| {
+                        let id = n["id"].as_i64();
+                        view! { <option value=txt(&n["id"]) selected=move || node.get() == id>{txt(&n["name"])}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+    }
 }
 
 /// A range's label in the page's language.
