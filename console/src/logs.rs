@@ -94,11 +94,8 @@ fn LogView(base: String, kind: RwSignal<&'static str>) -> impl IntoView {
     let search = move || {
         let to = api::now_ms();
         let from = to - RANGES[range.get_untracked().min(RANGES.len() - 1)].1;
-        let mut path = format!(
-            "{}/logs?type={}&from={from}&to={to}&limit=500",
-            base.get_value(),
-            kind.get_untracked()
-        );
+        let mut path =
+            format!("{}/logs?type={}&from={from}&to={to}&limit=500", base.get_value(), kind.get_untracked());
         let p = pattern.get_untracked();
         if !p.trim().is_empty() {
             path.push_str(&format!("&q={}&regex={}", encode(p.trim()), regex.get_untracked()));

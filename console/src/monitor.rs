@@ -250,7 +250,11 @@ impl Picker {
 
     /// The chosen chain's nodes (read reactively).
     pub(crate) fn nodes(&self) -> Vec<Value> {
-        self.detail.get().and_then(Result::ok).and_then(|c| c["nodes"].as_array().cloned()).unwrap_or_default()
+        self.detail
+            .get()
+            .and_then(Result::ok)
+            .and_then(|c| c["nodes"].as_array().cloned())
+            .unwrap_or_default()
     }
 
     pub(crate) fn chain_select(self) -> impl IntoView {
