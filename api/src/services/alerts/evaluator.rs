@@ -1,8 +1,8 @@
 //! The evaluator: on every collection interval, each enabled rule is
 //! evaluated on each chain or node in its scope over the raw samples of its
-//! window, and its alerts move pending -> firing -> resolved. Firing and
-//! resolving queue notifications (rows of `alert_deliveries`) in the same
-//! transaction as the transition.
+//! window and the node log lines of its lookback, and its alerts move
+//! pending -> firing -> resolved. Firing and resolving queue notifications
+//! (rows of `alert_deliveries`) in the same transaction as the transition.
 //!
 //! Several replicas may evaluate at once: an alert is opened under a
 //! unique `open_key` (so once), and every transition is an update guarded
@@ -11,6 +11,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use futures_util::{StreamExt, stream};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set,
     Statement, TransactionTrait, sea_query::Expr,
@@ -23,9 +24,12 @@ use crate::{
     entity::{alert, alert_delivery, alert_rule, chain, chain_member, node, org},
     error::Result,
     now_ms,
-    services::alerts::{
-        self, OrgChannels, Rule,
-        rule::{self, Aggregate, CERT_EXPIRES_IN, DISK_USED_RATIO, Scope, Verdict},
+    services::{
+        alerts::{
+            self, OrgChannels, Rule,
+            rule::{self, Aggregate, CERT_EXPIRES_IN, Condition, DISK_USED_RATIO, LogType, Scope, Verdict},
+        },
+        logs::{self, LogQuery},
     },
 };
 
@@ -48,11 +52,100 @@ pub struct Pass {
 /// oldest first.
 type Samples = HashMap<(i64, String), Vec<(i64, f64)>>;
 
+/// Log searches of one rule's nodes: `(node, log type, pattern, regex) ->
+/// (matching lines, the newest one's message)`; `None`: no data.
+type LogHits = HashMap<(i64, LogType, String, bool), Option<(usize, String)>>;
+
+/// Log searches of one evaluation pass running at once.
+const LOG_SEARCHES: usize = 4;
+
+fn interval_ms(interval: Duration) -> i64 {
+    i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
 /// The window a rule's aggregates reduce: its duration, and at least three
 /// collection rounds (so `last` and `increase` have samples).
 fn window_ms(duration_s: i64, interval: Duration) -> i64 {
-    let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
-    duration_s.saturating_mul(1000).max(interval.saturating_mul(3))
+    duration_s.saturating_mul(1000).max(interval_ms(interval).saturating_mul(3))
+}
+
+/// How far back a log condition looks for a matching line: the rule's
+/// duration plus three collection rounds. A line is first seen by the
+/// round after it was written (the alert goes pending), which is at most
+/// one round late; the first round past the duration (at most one more
+/// round late) still sees it, so one line makes the alert fire, with a
+/// round to spare for a slow pass. The condition stops holding, and a
+/// firing alert resolves, once the newest matching line is older than this.
+fn log_lookback_ms(duration_s: i64, interval: Duration) -> i64 {
+    duration_s.saturating_mul(1000).saturating_add(interval_ms(interval).saturating_mul(3))
+}
+
+/// Searches each node's logs for each of the rule's log conditions over
+/// the lookback before `now` (a few searches at once). A search that fails (a driver without access
+/// to the node's log store, a node gone) is no data: a warning, and the
+/// condition does not hold on that node.
+async fn search_logs(
+    state: &AppState,
+    rule: &Rule,
+    chains: &[chain::Model],
+    nodes: &[node::Model],
+    now: i64,
+) -> LogHits {
+    let mut wanted: Vec<(LogType, &str, bool)> = Vec::new();
+    for c in &rule.spec.conditions {
+        if let Condition::Log { log_type, pattern, regex } = c
+            && !wanted.contains(&(*log_type, pattern.as_str(), *regex))
+        {
+            wanted.push((*log_type, pattern.as_str(), *regex));
+        }
+    }
+    if wanted.is_empty() {
+        return LogHits::new();
+    }
+    let lookback = log_lookback_ms(rule.spec.duration_s, state.config.metrics_interval);
+    let from_ms = now.saturating_sub(lookback).max(0);
+    let mut searches = Vec::new();
+    for n in nodes {
+        let Some(c) = chains.iter().find(|c| c.id == n.chain_id) else { continue };
+        for (log_type, pattern, regex) in &wanted {
+            let q = LogQuery {
+                kind: (*log_type).into(),
+                from_ms,
+                to_ms: now.max(from_ms),
+                pattern: Some((*pattern).to_owned()),
+                regex: *regex,
+                limit: rule::LOG_LIMIT,
+            };
+            searches.push(search_log(state, rule.row.id, c, n, *log_type, q));
+        }
+    }
+    stream::iter(searches).buffer_unordered(LOG_SEARCHES).collect().await
+}
+
+/// One search of [`search_logs`]: its key and what it found.
+async fn search_log(
+    state: &AppState,
+    rule_id: i64,
+    c: &chain::Model,
+    n: &node::Model,
+    log_type: LogType,
+    q: LogQuery,
+) -> ((i64, LogType, String, bool), Option<(usize, String)>) {
+    let found = match logs::search_node(state, c, n, &q).await {
+        Ok(lines) => Some((lines.len(), lines.first().map(|l| l.message.clone()).unwrap_or_default())),
+        Err(e) => {
+            tracing::warn!(
+                target: "govchain::api",
+                "alert rule {rule_id}: searching the {} log of node {} of chain {}: {}",
+                log_type.name(),
+                n.name,
+                c.name,
+                e.message
+            );
+            None
+        }
+    };
+    ((n.id, log_type, q.pattern.unwrap_or_default(), q.regex), found)
 }
 
 /// A condition's series on `node`, computed ones included.
@@ -183,10 +276,16 @@ async fn targets(state: &AppState, rule: &Rule, platform: Option<i64>, now: i64)
     let from = now - window_ms(spec.duration_s, state.config.metrics_interval);
     let node_ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
     let samples = read_samples(db, &node_ids, &spec.sources(), from).await?;
+    let log_hits = search_logs(state, rule, &chains, &nodes, now).await;
     let verdict_of = |n: &node::Model| {
-        rule::evaluate(&spec.conditions, spec.combine, |series, agg: Aggregate| {
-            rule::aggregate(agg, &points(&samples, n.id, series, now))
-        })
+        rule::evaluate(
+            &spec.conditions,
+            spec.combine,
+            |series, agg: Aggregate| rule::aggregate(agg, &points(&samples, n.id, series, now)),
+            |log_type, pattern, regex| {
+                log_hits.get(&(n.id, log_type, pattern.to_owned(), regex)).cloned().flatten()
+            },
+        )
     };
     let mut out = Vec::new();
     for c in chains {
@@ -532,5 +631,8 @@ mod tests {
         assert!(points(&s, 2, "up", 0).is_empty());
         assert_eq!(window_ms(0, Duration::from_millis(500)), 1500);
         assert_eq!(window_ms(60, Duration::from_secs(15)), 60_000);
+        assert_eq!(log_lookback_ms(0, Duration::from_secs(15)), 45_000);
+        assert_eq!(log_lookback_ms(60, Duration::from_secs(15)), 105_000);
+        assert_eq!(log_lookback_ms(1, Duration::from_millis(500)), 2_500);
     }
 }

@@ -3,10 +3,12 @@
 //! query here names the tenant's organization (or none for the platform
 //! operator, who sees all); another tenant's rule or alert looks absent.
 //!
-//! `rule` is the rule as a value (pure), `evaluator` turns samples into
-//! alert state transitions, `channels` sends the notifications.
+//! `rule` is the rule as a value (pure), `evaluator` turns samples and node
+//! log searches into alert state transitions, `channels` sends the
+//! notifications.
 //!
-//! Not here: collecting the figures (`services::metrics`), log storage.
+//! Not here: collecting the figures (`services::metrics`), storing and
+//! searching logs (`services::logs`).
 
 pub mod channels;
 pub mod evaluator;
