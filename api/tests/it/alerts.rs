@@ -2,7 +2,9 @@
 //! a short duration fires when a node process stops, reaches the message
 //! centre, a real SMTP server (Debian's python3-aiosmtpd) and a signed
 //! webhook (an axum receiver on loopback; a flaky one shows the retries),
-//! and resolves with notifications when the node is back. A rule outside
+//! and resolves with notifications when the node is back. A log rule fires
+//! on the warning a forged transaction makes the node write, and resolves
+//! once that line is older than the rule's lookback. A rule outside
 //! its time window stays quiet; a new chain's organization has the default
 //! rules; another organization sees nothing of it; an auditor reads but
 //! neither acknowledges nor edits.
@@ -32,6 +34,10 @@ const FLAKY_SECRET: &str = "rule-webhook-secret-9876543210";
 /// How long the test's node-down rule's condition must hold.
 const DURATION_S: i64 = 2;
 const INTERVAL: Duration = Duration::from_millis(500);
+/// How long the test's log rule's condition must hold.
+const LOG_DURATION_S: i64 = 1;
+/// How far back the log rule looks: its duration and three rounds.
+const LOG_LOOKBACK_MS: i64 = LOG_DURATION_S * 1000 + 3 * INTERVAL.as_millis() as i64;
 
 /// A webhook call as received.
 #[derive(Debug, Clone)]
@@ -229,7 +235,7 @@ async fn alert_journey(db: Db) {
     cert["duration_s"] = json!(0);
     cert["channels"] = json!({"message": false});
     let cert_id = bob.post("/api/v1/alert-rules", cert).await["id"].as_i64().unwrap();
-    // A log rule is accepted and kept as written (evaluated once logs are stored).
+    // A log rule is kept as written; a bad regular expression is refused.
     let log = json!({"name": "Panics", "scope": "node", "conditions": [
         {"kind": "log", "log_type": "error", "pattern": "panic|fatal", "regex": true}]});
     let log_rule = bob.post("/api/v1/alert-rules", log.clone()).await;
@@ -243,6 +249,11 @@ async fn alert_journey(db: Db) {
     );
     let (s, _) = bob.call(Method::POST, "/api/v1/alert-rules", Some(json!({"name": "x"}))).await;
     assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY, "{s}");
+    // A log rule on the warning a node writes when it refuses a transaction.
+    let refusals = json!({"name": "Refused transactions", "scope": "node", "chain_ids": [chain],
+        "conditions": [{"kind": "log", "log_type": "error", "pattern": "transaction refused"}],
+        "duration_s": LOG_DURATION_S, "severity": "warning", "channels": {"message": true}});
+    let refusals_id = bob.post("/api/v1/alert-rules", refusals).await["id"].as_i64().unwrap();
 
     // The node runs and is scraped: nothing fires.
     let c = bob.get(&format!("/api/v1/chains/{chain}")).await;
@@ -251,7 +262,7 @@ async fn alert_journey(db: Db) {
     tokio::time::sleep(INTERVAL * 6).await;
     let none = bob.get(&format!("/api/v1/alerts?chain_id={chain}&state=firing")).await;
     assert!(
-        none.as_array().unwrap().iter().all(|a| a["rule_id"] != fast_id),
+        none.as_array().unwrap().iter().all(|a| a["rule_id"] != fast_id && a["rule_id"] != refusals_id),
         "nothing fires while the node runs: {none}"
     );
 
@@ -283,6 +294,98 @@ async fn alert_journey(db: Db) {
         left > 300.0 * 86400.0 && left < 366.0 * 86400.0,
         "the node certificate (365 days) ends first: {cert_alert}"
     );
+
+    // A forged transaction: the node refuses it and writes a warning to its
+    // error log. One line makes the log rule go pending, then fire after its
+    // duration; the alert resolves once the line is older than the lookback.
+    let node_id = c["nodes"][0]["id"].as_i64().unwrap();
+    let api_url = c["nodes"][0]["api_url"].as_str().unwrap().to_owned();
+    let wallet =
+        govchain_sdk::Wallet::new(govchain_crypto::PrivateKey::generate(govchain_crypto::Suite::Gm), &key);
+    let put = |v: &str| govchain_execution::DataCall::Put { key: "k".into(), value: v.into() };
+    let mut forged = wallet.data_call(&put("1")).unwrap();
+    forged.body.data = govchain_types::Encode::encode(&put("2"));
+    let sent_at = govchain_api::now_ms();
+    let sdk = govchain_sdk::Client::new(&api_url).unwrap();
+    let refused = sdk.submit(&forged, govchain_types::api::SubmitMode::Sync).await.unwrap_err();
+    assert!(refused.to_string().contains("signature"), "{refused}");
+    let line = eventually("the warning in the node's error log", Duration::from_secs(15), || async {
+        let v = bob
+            .get(&format!(
+                "/api/v1/chains/{chain}/nodes/{node_id}/logs?type=error&q=transaction%20refused&from={}",
+                sent_at - 1000
+            ))
+            .await;
+        v.as_array().unwrap().first().cloned()
+    })
+    .await;
+    let written_at = line["ts"].as_i64().unwrap();
+    let log_fired = eventually("the log alert to fire", Duration::from_secs(20), || async {
+        let v = bob.get(&format!("/api/v1/alerts?state=firing&rule_id={refusals_id}")).await;
+        v.as_array().unwrap().first().cloned()
+    })
+    .await;
+    let log_alert = log_fired["id"].as_i64().unwrap();
+    let log_fired_at = log_fired["fired_at"].as_i64().unwrap();
+    assert!(
+        log_fired_at - log_fired["started_at"].as_i64().unwrap() >= LOG_DURATION_S * 1000,
+        "pending first: {log_fired}"
+    );
+    assert!(
+        log_fired_at - written_at <= LOG_LOOKBACK_MS,
+        "fired while the line was in the lookback: {log_fired}"
+    );
+    let summary = log_fired["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(r#"error log ~ "transaction refused": 1 line, newest "transaction refused: "#)
+            && summary.contains(line["message"].as_str().unwrap()),
+        "{log_fired}"
+    );
+    assert_eq!(
+        (log_fired["value"].as_f64(), log_fired["node"].as_str()),
+        (Some(1.0), Some(node_name.as_str()))
+    );
+    let msg = eventually("the log alert's firing message", Duration::from_secs(20), || async {
+        let v = bob.get("/api/v1/messages").await;
+        v.as_array().unwrap().iter().find(|m| m["link"] == format!("/alerts/{log_alert}")).cloned()
+    })
+    .await;
+    assert!(msg["title"].as_str().unwrap().contains("FIRING"), "{msg}");
+    let log_resolved = eventually("the log alert to resolve", Duration::from_secs(20), || async {
+        let v = bob.get(&format!("/api/v1/alerts/{log_alert}")).await;
+        (v["state"] == "resolved").then_some(v)
+    })
+    .await;
+    let log_resolved_at = log_resolved["resolved_at"].as_i64().unwrap();
+    eprintln!(
+        "log alert: line written at +0 ms, pending at +{} ms, firing at +{} ms, resolved at +{} ms (lookback {LOG_LOOKBACK_MS} ms)",
+        log_fired["started_at"].as_i64().unwrap() - written_at,
+        log_fired_at - written_at,
+        log_resolved_at - written_at
+    );
+    assert!(
+        log_resolved_at - written_at > LOG_LOOKBACK_MS,
+        "it holds while the line is in the lookback: {log_resolved}"
+    );
+    assert!(
+        log_resolved_at - written_at <= LOG_LOOKBACK_MS + 4 * INTERVAL.as_millis() as i64 + 1500,
+        "resolved {} ms after the line: {log_resolved}",
+        log_resolved_at - written_at
+    );
+    eventually("the log alert's resolved message", Duration::from_secs(20), || async {
+        bob.get("/api/v1/messages")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| {
+                m["link"] == format!("/alerts/{log_alert}")
+                    && m["title"].as_str().unwrap_or("").contains("RESOLVED")
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(bob.get(&format!("/api/v1/alerts?rule_id={refusals_id}")).await.as_array().unwrap().len(), 1);
 
     // The node's process stops (as a crash would: the platform still wants
     // it running).
