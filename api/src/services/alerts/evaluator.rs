@@ -30,6 +30,7 @@ use crate::{
             rule::{self, Aggregate, CERT_EXPIRES_IN, Condition, DISK_USED_RATIO, LogType, Scope, Verdict},
         },
         logs::{self, LogQuery},
+        metrics::SCRAPE_TIMEOUT,
     },
 };
 
@@ -64,9 +65,14 @@ fn interval_ms(interval: Duration) -> i64 {
 }
 
 /// The window a rule's aggregates reduce: its duration, and at least three
-/// collection rounds (so `last` and `increase` have samples).
+/// collection rounds (so `last` and `increase` have samples) and two rounds
+/// slowed by a scrape that times out (a node that hangs, rather than
+/// exits, makes every round wait [`SCRAPE_TIMEOUT`]; a shorter window would
+/// then hold no sample, and a rule on `up` would never fire).
 fn window_ms(duration_s: i64, interval: Duration) -> i64 {
-    duration_s.saturating_mul(1000).max(interval_ms(interval).saturating_mul(3))
+    let round = interval_ms(interval);
+    let slow = i64::try_from(SCRAPE_TIMEOUT.as_millis()).unwrap_or(i64::MAX).saturating_add(round);
+    duration_s.saturating_mul(1000).max(round.saturating_mul(3)).max(slow.saturating_mul(2))
 }
 
 /// How far back a log condition looks for a matching line: the rule's
@@ -629,7 +635,8 @@ mod tests {
         assert_eq!(points(&s, 1, DISK_USED_RATIO, 0), vec![(0, 0.9), (10, 0.5)]);
         assert_eq!(points(&s, 1, CERT_EXPIRES_IN, 400_000), vec![(0, 600.0)]);
         assert!(points(&s, 2, "up", 0).is_empty());
-        assert_eq!(window_ms(0, Duration::from_millis(500)), 1500);
+        assert_eq!(window_ms(0, Duration::from_millis(500)), 11_000);
+        assert_eq!(window_ms(0, Duration::from_secs(15)), 45_000);
         assert_eq!(window_ms(60, Duration::from_secs(15)), 60_000);
         assert_eq!(log_lookback_ms(0, Duration::from_secs(15)), 45_000);
         assert_eq!(log_lookback_ms(60, Duration::from_secs(15)), 105_000);
