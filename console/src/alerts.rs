@@ -115,7 +115,7 @@ fn AlertList() -> impl IntoView {
                     <table id="alert-list"><thead><tr>
                         <th>"#"</th><th>{t(Key::Severity)}</th><th>{t(Key::AlertRule)}</th><th>{t(Key::Chain)}</th>
                         <th>{t(Key::Status)}</th><th>{t(Key::StartedAt)}</th><th>{t(Key::FiredAt)}</th>
-                        <th>{t(Key::ResolvedAt)}</th><th>{t(Key::What)}</th><th>{t(Key::Acknowledged)}</th>
+                        <th>{t(Key::ResolvedAt)}</th><th>{t(Key::AlertSummary)}</th><th>{t(Key::Acknowledged)}</th>
                     </tr></thead>
                     <tbody>{rows.into_iter().map(|a| alert_row(l, &a)).collect_view()}</tbody></table>
                 }
@@ -141,7 +141,7 @@ fn alert_row(l: Lang, a: &Value) -> impl IntoView + use<> {
         <tr data-alert-id=id.clone() data-state=state.clone() class=format!("severity-{severity}")>
             <td><a class="alert-link" href=format!("/alerts/{id}")>"#"{id.clone()}</a></td>
             <td><span class=format!("badge severity-{severity}")>{severity_name(l, &severity)}</span></td>
-            <td>{txt(&a["rule_name"])}</td>
+            <td>{rule_name(l, &txt(&a["rule_name"]))}</td>
             <td>{place}</td>
             <td class=format!("state state-{state}")>{i18n::state(l, &state)}</td>
             <td class="nowrap">{time(&a["started_at"])}</td>
@@ -197,7 +197,11 @@ pub fn AlertPage() -> impl IntoView {
                                 <tr data-channel=channel.clone() data-status=status.clone() data-event=txt(&d["event"])>
                                     <td>{i18n::state(l, &txt(&d["event"]))}</td>
                                     <td>{channel_name(l, &channel)}</td>
-                                    <td class="target">{txt(&d["target"])}</td>
+                                    <td class="target">{if channel == "message" {
+                                        format!("{} #{}", l.t(Key::Organization), txt(&d["target"]))
+                                    } else {
+                                        txt(&d["target"])
+                                    }}</td>
                                     <td class=format!("state state-{status}")>{delivery_status(l, &status)}</td>
                                     <td>{txt(&d["attempts"])}</td>
                                     <td class="nowrap">{time(&d["updated_at"])}</td>
@@ -246,7 +250,7 @@ fn AlertDetail(a: Value, manage: bool, csrf: Option<String>, tick: RwSignal<u32>
     let value = a["value"].as_f64().map(|v| format!("{v}"));
     view! {
         <dl id="alert-detail" class="facts" data-state=state.clone()>
-            <dt>{t(Key::AlertRule)}</dt><dd>{txt(&a["rule_name"])}</dd>
+            <dt>{t(Key::AlertRule)}</dt><dd>{rule_name(l, &txt(&a["rule_name"]))}</dd>
             <dt>{t(Key::Severity)}</dt><dd><span class=format!("badge severity-{severity}")>{severity_name(l, &severity)}</span></dd>
             <dt>{t(Key::Status)}</dt><dd id="alert-state-value" class=format!("state state-{state}")>{i18n::state(l, &state)}</dd>
             <dt>{t(Key::Chain)}</dt><dd><a href=chain_href>{txt(&a["chain"])}</a></dd>
@@ -255,7 +259,7 @@ fn AlertDetail(a: Value, manage: bool, csrf: Option<String>, tick: RwSignal<u32>
             <dt>{t(Key::FiredAt)}</dt><dd>{time(&a["fired_at"])}</dd>
             <dt>{t(Key::ResolvedAt)}</dt><dd>{time(&a["resolved_at"])}</dd>
             <dt>{t(Key::Value)}</dt><dd>{value}</dd>
-            <dt>{t(Key::What)}</dt><dd id="alert-summary">{txt(&a["summary"])}</dd>
+            <dt>{t(Key::AlertSummary)}</dt><dd id="alert-summary">{txt(&a["summary"])}</dd>
             <dt>{t(Key::Acknowledged)}</dt><dd>{acked}</dd>
         </dl>
         {may_ack.then(|| view! {
@@ -336,7 +340,7 @@ fn RulesView(manage: bool, csrf: Option<String>) -> impl IntoView {
                         let (toggle, remove, edit_rule) = (act.clone(), act.clone(), r.clone());
                         view! {
                             <tr data-rule-id=id.to_string() data-enabled=enabled.to_string() data-builtin=builtin.to_string()>
-                                <td class="name">{txt(&r["name"])}{builtin.then(|| view! { " "<span class="badge">{t(Key::Default)}</span> })}</td>
+                                <td class="name">{rule_name(l, &txt(&r["name"]))}{builtin.then(|| view! { " "<span class="badge">{t(Key::Default)}</span> })}</td>
                                 <td>{scope_name(l, &txt(&r["scope"]))}{chains_text.map(|c| view! { <br/><span class="muted">{c}</span> })}</td>
                                 <td class="conditions">{conditions_text(l, &r)}</td>
                                 <td>{seconds(l, r["duration_s"].as_i64().unwrap_or(0))}</td>
@@ -753,6 +757,15 @@ fn split_list(s: &str) -> Vec<String> {
     s.split([',', ';', ' ', '\n']).map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
 }
 
+/// A rule's name; the default rules' (named in English by the API) in the
+/// page's language while they keep that name.
+fn rule_name(l: Lang, name: &str) -> String {
+    [Key::RuleNodeDown, Key::RuleConsensusStalled, Key::RuleCertExpiring, Key::RuleDiskFull]
+        .into_iter()
+        .find(|k| i18n::en(*k) == name)
+        .map_or_else(|| name.to_owned(), |k| l.t(k).to_owned())
+}
+
 fn severity_name(l: Lang, s: &str) -> String {
     match s {
         "info" => l.t(Key::SevInfo).to_owned(),
@@ -886,6 +899,8 @@ mod tests {
         assert_eq!(window_text(Lang::En, &w), "Mon Tue Wed Thu Fri 08:00–18:00 (UTC+8)");
         assert_eq!(window_text(Lang::En, &Value::Null), "always");
         assert_eq!(seconds(Lang::En, 120), "2 min");
+        assert_eq!(rule_name(Lang::Zh, "Node down"), "节点宕机");
+        assert_eq!(rule_name(Lang::Zh, "节点无响应"), "节点无响应");
         assert_eq!(seconds(Lang::Zh, 45), "45 秒");
         assert_eq!(split_list("a@x.gov, b@y.gov;\nc@z.gov"), vec!["a@x.gov", "b@y.gov", "c@z.gov"]);
     }

@@ -111,6 +111,7 @@ keys! {
     CpuUsage, MemoryUsage,
     Logs, LogRun, LogSystem, LogError, KeywordOrRegex, RegexMatch, Live, Day, DownloadDay, Following, NoLines, Level, Source, Content, LogLevel, Current, Apply, LevelChanged,
     Alerts, Alert, AlertHistory, AlertRules, AlertChannels, NoAlerts, Severity, AlertRule, StartedAt, FiredAt, ResolvedAt, Acknowledged, Notifications, NoNotifications, Channel, Attempts, LastError, Value, AckNote, Acknowledge, NewAlertRule, EditAlertRule, NoAlertRules, Scope, Conditions, Duration, ActiveWindow, Channels, Enabled, Disabled, Default, Disable, Enable, ConfirmDeleteRule, AllMyChains, AllOf, AnyOf, Metric, LogKeyword, AddCondition, DurationSeconds, OnlyWithin, Mon, Tue, Wed, Thu, Fri, Sat, Sun, From, To, UtcOffsetMinutes, WindowNote, MessageCentre, Email, ExtraRecipients, Webhook, SecretKept, WebhookSecret, ChannelsNote, ThresholdNotNumber, OrgChannelsLead, SmtpConfigured, SmtpMissing, SevInfo, SevWarning, Host, Delivered, Or, And, Always, EveryDay, StateFiring, StateResolved, MsgAlert, PermAlertManage,
+    AlertSummary, RuleNodeDown, RuleConsensusStalled, RuleCertExpiring, RuleDiskFull,
 }
 
 /// 简体中文.
@@ -649,6 +650,11 @@ pub fn zh(key: Key) -> &'static str {
         StateResolved => "已恢复",
         MsgAlert => "告警",
         PermAlertManage => "管理告警",
+        AlertSummary => "告警内容",
+        RuleNodeDown => "节点宕机",
+        RuleConsensusStalled => "共识停滞",
+        RuleCertExpiring => "证书 30 天内到期",
+        RuleDiskFull => "磁盘使用超过 85%",
     }
 }
 
@@ -1210,6 +1216,11 @@ pub fn en(key: Key) -> &'static str {
         StateResolved => "Resolved",
         MsgAlert => "Alert",
         PermAlertManage => "Manage alerts",
+        AlertSummary => "Summary",
+        RuleNodeDown => "Node down",
+        RuleConsensusStalled => "Consensus stalled",
+        RuleCertExpiring => "Certificate expiring within 30 days",
+        RuleDiskFull => "Disk above 85%",
     }
 }
 
