@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD, api, approvedChain, firstSignIn, landed, newPage, open, putThrough, shot, signIn, useRig,
+  ADMIN_PASSWORD, api, approvedChain, firstSignIn, landed, newDepartment, newPage, open, putThrough, shot, signIn, useRig,
 } from '../lib/harness.js';
 
 // Figures every second, so a chart moves within the test's patience.
@@ -21,15 +21,7 @@ async function last(page, metric) {
 }
 
 /** A department with its administrator signed in. */
-async function department(admin, base, name, domain, user, password) {
-  const created = await api(admin, 'POST', '/api/v1/orgs', {
-    name, domain, description: '', admin_username: user, admin_real_name: '管理员',
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const page = await newPage(rig.chrome.browser, base);
-  await firstSignIn(page, base, user, created.body.initial_password, password);
-  return page;
-}
+const department = (admin, base, ...rest) => newDepartment(rig.chrome.browser, admin, base, ...rest);
 
 test('dashboard: height rising with auto refresh, ranges, full screen, node dimension, chain page charts; auditor and another department', async () => {
   const base = rig.platform.console;

@@ -37,7 +37,7 @@ function chromiumPath() {
 
 /**
  * Starts `govchain up` on 127.0.0.1 with a fresh data directory; resolves
- * once it printed its URLs. `extra`: more arguments.
+ * once it printed its URLs (`data` is the data directory). `extra`: more arguments.
  */
 export async function startPlatform(extra = []) {
   const data = mkdtempSync(join(tmpdir(), 'govchain-console-'));
@@ -60,6 +60,7 @@ export async function startPlatform(extra = []) {
   });
   return {
     ...info,
+    data,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((ok) => child.once('exit', ok));
@@ -201,6 +202,17 @@ export async function firstSignIn(page, base, user, initial, fresh) {
   await page.fill('#password input[name=confirm]', fresh);
   await page.click('#password button[type=submit]');
   await landed(page, '/');
+}
+
+/** A department the super admin (`admin`'s page) creates, with its administrator signed in on a new page. */
+export async function newDepartment(browser, admin, base, name, domain, user, password) {
+  const created = await api(admin, 'POST', '/api/v1/orgs', {
+    name, domain, description: '', admin_username: user, admin_real_name: '管理员',
+  });
+  if (created.status !== 201) throw new Error(`creating ${domain}: ${JSON.stringify(created.body)}`);
+  const page = await newPage(browser, base);
+  await firstSignIn(page, base, user, created.body.initial_password, password);
+  return page;
 }
 
 /**
