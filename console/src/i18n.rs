@@ -1106,7 +1106,7 @@ pub fn en(key: Key) -> &'static str {
         Monitoring => "Monitoring",
         ChainDimension => "Chain",
         NodeDimension => "Node and host",
-        PlatformDimension => "Platform",
+        PlatformDimension => "Platform services",
         Node => "Node",
         AutoRefresh => "Auto refresh",
         Off => "Off",

@@ -520,7 +520,8 @@ fn chart(
             let key = name.clone();
             view! {
                 <li data-series=key data-last=last_of(ps).map(|v| v.to_string()).unwrap_or_default()>
-                    <span class="swatch" style=format!("background:{}", COLORS[i % COLORS.len()])></span>
+                    // An attribute, not a style: the page's policy refuses inline styles.
+                    <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill=COLORS[i % COLORS.len()]/></svg>
                     {name}": "<b>{last}</b>
                 </li>
             }
