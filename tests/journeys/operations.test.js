@@ -130,6 +130,8 @@ test('logs and alerts: regex search, live, level at run time, download; rules fr
   await env.fill('#log-form input[name=q]', '');
   await env.check('#log-live');
   await env.waitForSelector('#log-following');
+  // The node's process before the change, to see it is not restarted.
+  const pid = nodePid(node.name);
   // The node runs at the platform's level (the tests start it at warn).
   const was = await eventually('the current level', async () => env.textContent('#current-level'));
   assert.notEqual(was, 'debug');
@@ -139,7 +141,6 @@ test('logs and alerts: regex search, live, level at run time, download; rules fr
   await eventually('the level shown', async () => (await env.textContent('#current-level')) === 'debug');
   await env.waitForFunction(() => document.querySelector('#log-lines tbody tr')?.textContent.includes('log level changed'),
     null, { timeout: 15_000 });
-  const pid = nodePid(node.name);
   assert.equal(nodePid(node.name), pid, 'the same process: no restart');
   await shot(env, 'logs-live-zh');
   // Back to where it was.
