@@ -63,7 +63,7 @@ pub struct TxList {
 impl TxList {
     /// The batch of these transactions.
     pub fn into_batch(self, timestamp_ms: u64, proposer: &str) -> Batch {
-        Batch { transactions: self.txs, timestamp_ms, proposer: proposer.to_owned() }
+        Batch { transactions: self.txs, timestamp_ms, proposer: proposer.to_owned(), certificate: Vec::new() }
     }
 }
 

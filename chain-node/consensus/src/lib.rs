@@ -101,6 +101,11 @@ pub struct Batch {
     pub timestamp_ms: u64,
     /// Node id of the proposer.
     pub proposer: String,
+    /// The engine's proof that the batch is committed, appended to the
+    /// block's signatures after the node's own (empty for engines without
+    /// one: solo, Raft). A BFT engine puts its commit certificate here so a
+    /// client can check finality from the block alone.
+    pub certificate: Vec<govchain_types::BlockSignature>,
 }
 
 /// The role of this node in its consensus group.

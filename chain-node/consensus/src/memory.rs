@@ -48,11 +48,13 @@ struct MemInner {
     blocks: Vec<(Block, ChainTip)>,
     meta: Option<Vec<u8>>,
     txs: usize,
+    tx_ids: std::collections::HashSet<Hash>,
 }
 
 impl MemInner {
-    fn push(&mut self, block: Block, tip: ChainTip) {
+    fn push(&mut self, suite: Suite, block: Block, tip: ChainTip) {
         self.txs += block.transactions.len();
+        self.tx_ids.extend(block.transactions.iter().map(|tx| tx.id(suite)));
         self.blocks.push((block, tip));
     }
 }
@@ -70,9 +72,14 @@ impl MemBlockStore {
             inner: Mutex::default(),
             imported: AtomicUsize::new(0),
         };
-        let genesis = Batch { transactions: Vec::new(), timestamp_ms: 0, proposer: "genesis".into() };
+        let genesis = Batch {
+            transactions: Vec::new(),
+            timestamp_ms: 0,
+            proposer: "genesis".into(),
+            certificate: Vec::new(),
+        };
         let (block, tip) = store.execute(None, &genesis);
-        lock(&store.inner).push(block, tip);
+        lock(&store.inner).push(suite, block, tip);
         store
     }
 
@@ -99,7 +106,7 @@ impl MemBlockStore {
             state_root: header.state_root,
             timestamp_ms: header.timestamp_ms,
         };
-        (Block { header, transactions: batch.transactions.clone(), signatures: Vec::new() }, tip)
+        (Block { header, transactions: batch.transactions.clone(), signatures: batch.certificate.clone() }, tip)
     }
 
     /// Every block, genesis first.
@@ -150,7 +157,7 @@ impl BlockStore for MemBlockStore {
     fn apply_batch(&self, batch: Batch, meta: Option<&[u8]>) -> Result<ChainTip, StoreError> {
         let mut inner = lock(&self.inner);
         let (block, tip) = self.execute(inner.blocks.last().map(|(_, t)| t), &batch);
-        inner.push(block, tip);
+        inner.push(self.suite, block, tip);
         if let Some(meta) = meta {
             inner.meta = Some(meta.to_vec());
         }
@@ -168,12 +175,13 @@ impl BlockStore for MemBlockStore {
             transactions: block.transactions.clone(),
             timestamp_ms: block.header.timestamp_ms,
             proposer: block.header.proposer.clone(),
+            certificate: block.signatures.clone(),
         };
         let (mine, tip) = self.execute(inner.blocks.last().map(|(_, t)| t), &batch);
         if mine.header != block.header {
             return Err(format!("block {} re-executes to a different header", block.header.height).into());
         }
-        inner.push(mine, tip);
+        inner.push(self.suite, mine, tip);
         inner.meta = Some(meta.to_vec());
         self.imported.fetch_add(1, Ordering::Relaxed);
         Ok(tip)
@@ -182,6 +190,10 @@ impl BlockStore for MemBlockStore {
     fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let inner = lock(&self.inner);
         Ok(usize::try_from(height).ok().and_then(|h| inner.blocks.get(h)).map(|(b, _)| b.encode()))
+    }
+
+    fn contains_tx(&self, id: &Hash) -> Result<bool, StoreError> {
+        Ok(lock(&self.inner).tx_ids.contains(id))
     }
 }
 

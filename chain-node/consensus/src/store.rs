@@ -64,4 +64,13 @@ pub trait BlockStore: Send + Sync + 'static {
     /// The canonical encoding of the block at `height`, to serve a peer that
     /// is catching up; `None` if there is none.
     fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether a committed block holds the transaction with id `id` (the
+    /// suite's [`govchain_types::Transaction::id`]); an engine that must not
+    /// order a transaction twice asks. Stores that cannot tell answer
+    /// `false` (the node drops repeats when it builds a block anyway).
+    fn contains_tx(&self, id: &Hash) -> Result<bool, StoreError> {
+        let _ = id;
+        Ok(false)
+    }
 }

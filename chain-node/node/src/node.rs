@@ -635,15 +635,15 @@ impl Inner {
         // executed and committed the block (each replica adds its own).
         let id = header.id(suite);
         let signature = self.key.sign(&id.0).map_err(|e| Error::Internal(format!("signing block: {e}")))?;
-        let block = Block {
-            header,
-            transactions,
-            signatures: vec![BlockSignature {
-                node: self.config.node_id.clone(),
-                public_key: self.key.public_key().to_sec1(),
-                signature,
-            }],
-        };
+        let mut signatures = Vec::with_capacity(1 + batch.certificate.len());
+        signatures.push(BlockSignature {
+            node: self.config.node_id.clone(),
+            public_key: self.key.public_key().to_sec1(),
+            signature,
+        });
+        // The engine's commit certificate, when it has one, follows.
+        signatures.extend(batch.certificate);
+        let block = Block { header, transactions, signatures };
         Ok((block, outcome))
     }
 
@@ -665,6 +665,9 @@ impl Inner {
             transactions: block.transactions,
             timestamp_ms: wanted.timestamp_ms,
             proposer: wanted.proposer.clone(),
+            // The peer's own signature comes first; the engine's
+            // certificate, if any, follows it.
+            certificate: block.signatures.into_iter().skip(1).collect(),
         };
         let (built, outcome) = self.build_block(batch)?;
         if built.header != wanted {
@@ -810,6 +813,10 @@ impl BlockStore for LedgerStore {
     fn block_bytes(&self, height: u64) -> std::result::Result<Option<Vec<u8>>, StoreError> {
         Ok(self.0.ledger.block_bytes(height)?)
     }
+
+    fn contains_tx(&self, id: &Hash) -> std::result::Result<bool, StoreError> {
+        Ok(self.0.ledger.contains_tx(id)?)
+    }
 }
 
 /// A role as the API spells it (`leader`, `follower`, ...).
@@ -891,7 +898,7 @@ mod tests {
             let timestamp_ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64;
             node.inner
                 .execute_and_commit(
-                    Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into() },
+                    Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into(), certificate: vec![] },
                     None,
                 )
                 .expect("commit");
