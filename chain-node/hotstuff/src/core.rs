@@ -1,0 +1,1300 @@
+//! The protocol as a pure state machine: events in (a message, a local
+//! submission, the clock, a sync reply), actions out (send, broadcast,
+//! sync request). Committing is the one side effect it does itself: a
+//! committed batch goes to the [`BlockStore`] with the commit point in the
+//! same durable write, before anything that depends on it.
+//!
+//! The tokio engine and the deterministic simulator drive this same code;
+//! neither adds protocol logic.
+//!
+//! Pacemaker: the round is one above the highest QC or TC seen. The leader
+//! of a round proposes once it holds the QC or TC of the round before and
+//! has a reason to: a full block, a transaction that waited `max_wait`,
+//! a payload in its chain not yet known committed everywhere, or a round
+//! entered by a TC. Votes go to the next round's leader, who forms the QC.
+//! A voter arms its round timer only while there is work (pending
+//! transactions or an uncommitted payload); when it fires the voter signs
+//! and broadcasts a timeout, and resends it with exponential backoff. A
+//! quorum of timeouts is a TC; f + 1 timeouts of the current round make
+//! a voter time out too, so an honest quorum always forms one.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet, VecDeque},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use govchain_consensus::{Batch, BlockPolicy, BlockStore};
+use govchain_crypto::{PrivateKey, Suite};
+use govchain_types::{Block, Encode, Hash, Transaction};
+use tracing::{debug, warn};
+
+use crate::{
+    Error, Result, TARGET,
+    certificate::{self, Hop, Link},
+    safety::{SafetyRules, SafetyStorage},
+    types::{
+        CBlock, CommitPoint, Message, Payload, QuorumCert, SyncReply, SyncRequest, SyncRoot, Timeout,
+        TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid, proposal_digest, timeout_digest,
+        vote_digest,
+    },
+};
+
+/// Most ledger blocks in one sync reply.
+pub const SYNC_LEDGER_BLOCKS: u64 = 64;
+/// Most bytes of ledger blocks in one sync reply (at least one is sent).
+pub const SYNC_LEDGER_BYTES: usize = 16 * 1024 * 1024;
+/// Most uncommitted blocks in one sync reply.
+pub const SYNC_TREE_BLOCKS: usize = 256;
+
+/// Misbehaviour on purpose, for fault tests (acted on only with the
+/// `byzantine` feature).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fault {
+    /// Two different proposals for one round as leader; two votes per round.
+    pub equivocate: bool,
+    /// Never vote.
+    pub withhold_votes: bool,
+    /// Corrupt the signatures of everything sent.
+    pub bad_signatures: bool,
+    /// Propose with QCs whose signers are forged or repeated.
+    pub bad_certificates: bool,
+    /// Send old messages again.
+    pub replay: bool,
+}
+
+impl Fault {
+    /// Parses a comma list of `equivocate`, `withhold-votes`,
+    /// `bad-signatures`, `bad-certificates`, `replay` (or `all`).
+    pub fn parse(list: &str) -> Result<Fault> {
+        let mut f = Fault::default();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "equivocate" => f.equivocate = true,
+                "withhold-votes" => f.withhold_votes = true,
+                "bad-signatures" => f.bad_signatures = true,
+                "bad-certificates" => f.bad_certificates = true,
+                "replay" => f.replay = true,
+                "all" => {
+                    f = Fault {
+                        equivocate: true,
+                        withhold_votes: false,
+                        bad_signatures: true,
+                        bad_certificates: true,
+                        replay: true,
+                    }
+                }
+                other => return Err(Error::Config(format!("unknown fault `{other}`"))),
+            }
+        }
+        Ok(f)
+    }
+
+    fn any(&self) -> bool {
+        cfg!(feature = "byzantine") && *self != Fault::default()
+    }
+}
+
+/// How a core runs.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// This member's consensus id.
+    pub id: u64,
+    /// This member's name.
+    pub name: String,
+    /// The chain.
+    pub chain_id: String,
+    /// This member's signing key.
+    pub key: PrivateKey,
+    /// The members of the first epoch.
+    pub validators: Vec<Validator>,
+    /// Block policy.
+    pub block_policy: BlockPolicy,
+    /// Most transactions waiting in the mempool.
+    pub queue_capacity: usize,
+    /// First round timeout, ms (doubled per consecutive TC, up to 64x).
+    pub round_timeout_ms: u64,
+    /// How far ahead of the local clock a proposal's time may be, ms.
+    pub max_clock_ahead_ms: u64,
+    /// Misbehaviour (fault tests).
+    pub fault: Fault,
+}
+
+/// What a core asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a message to member `to`.
+    Send {
+        /// The member.
+        to: u64,
+        /// The message.
+        msg: Message,
+    },
+    /// Send a message to every other member.
+    Broadcast(Message),
+    /// Ask member `to` for what this member lacks; the reply goes to
+    /// [`Core::on_sync_reply`].
+    Sync {
+        /// The member.
+        to: u64,
+        /// The request.
+        req: SyncRequest,
+    },
+}
+
+/// Signatures known valid: (key, digest, signature) hashed. Shared by
+/// simulated members so each distinct signature is checked once.
+#[derive(Debug, Clone, Default)]
+pub struct SigCache(Arc<Mutex<HashSet<[u8; 32]>>>);
+
+impl SigCache {
+    const MAX: usize = 200_000;
+
+    fn verify(&self, suite: Suite, key: &govchain_crypto::PublicKey, digest: &Hash, sig: &[u8]) -> bool {
+        let mut buf = key.to_sec1();
+        buf.extend_from_slice(&digest.0);
+        buf.extend_from_slice(sig);
+        let k = suite.hash(&buf);
+        if self.0.lock().unwrap_or_else(PoisonError::into_inner).contains(&k) {
+            return true;
+        }
+        if key.verify(&digest.0, sig).is_err() {
+            return false;
+        }
+        let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if set.len() >= Self::MAX {
+            set.clear();
+        }
+        set.insert(k);
+        true
+    }
+}
+
+/// Counters a driver reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Consensus blocks committed (with or without payload).
+    pub committed_blocks: u64,
+    /// Ledger blocks written from this member's own commits.
+    pub applied: u64,
+    /// Ledger blocks imported from peers.
+    pub imported: u64,
+    /// Transactions committed.
+    pub committed_txs: u64,
+    /// Rounds entered through a TC.
+    pub timeout_rounds: u64,
+    /// Blocks this member proposed.
+    pub proposed: u64,
+}
+
+/// A block of the tree above the committed root.
+#[derive(Debug, Clone)]
+struct Entry {
+    block: CBlock,
+    tx_ids: Vec<Hash>,
+}
+
+/// The last committed block: the tree hangs from it.
+#[derive(Debug, Clone)]
+struct Root {
+    round: u64,
+    cid: Hash,
+    height: u64,
+    timestamp_ms: u64,
+    block: Option<CBlock>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: Hash,
+    tx: Transaction,
+    bytes: usize,
+    arrived_ms: u64,
+}
+
+/// The local pool of submitted and gossiped transactions.
+#[derive(Debug, Default)]
+struct Mempool {
+    entries: VecDeque<Pending>,
+    ids: HashSet<Hash>,
+}
+
+impl Mempool {
+    fn remove(&mut self, ids: &[Hash]) {
+        let gone: HashSet<&Hash> = ids.iter().filter(|id| self.ids.remove(*id)).collect();
+        if !gone.is_empty() {
+            self.entries.retain(|p| !gone.contains(&p.id));
+        }
+    }
+}
+
+/// One member's protocol state.
+pub struct Core {
+    cfg: CoreConfig,
+    suite: Suite,
+    vset: ValidatorSet,
+    store: Arc<dyn BlockStore>,
+    safety: SafetyRules,
+    sigs: SigCache,
+    epoch: u64,
+    genesis: Hash,
+    root: Root,
+    tree: BTreeMap<Hash, Entry>,
+    high_qc: QuorumCert,
+    high_tc: Option<TimeoutCert>,
+    commit_qc: Option<QuorumCert>,
+    round: u64,
+    proposed_round: u64,
+    timed_out_round: u64,
+    backoff: u32,
+    timer: Option<u64>,
+    leader_wait: Option<u64>,
+    votes: BTreeMap<u64, (BTreeSet<u64>, BTreeMap<Hash, (Vote, BTreeMap<u64, Vec<u8>>)>)>,
+    timeouts: BTreeMap<u64, BTreeMap<u64, TimeoutSig>>,
+    mempool: Mempool,
+    buffered: Option<(u64, CBlock, Option<TimeoutCert>)>,
+    sync_asked: Option<u64>,
+    verified_qcs: HashSet<[u8; 32]>,
+    sent: VecDeque<Message>,
+    now: u64,
+    out: Vec<Action>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("id", &self.cfg.id)
+            .field("epoch", &self.epoch)
+            .field("round", &self.round)
+            .field("root_round", &self.root.round)
+            .field("height", &self.root.height)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_err(e: impl std::fmt::Display) -> Error {
+    Error::BlockStore(e.to_string())
+}
+
+impl Core {
+    /// Opens a member over `store` (its commit point, or the ledger tip as
+    /// the epoch's genesis) and its safety state.
+    pub fn new(
+        cfg: CoreConfig,
+        store: Arc<dyn BlockStore>,
+        safety: Box<dyn SafetyStorage>,
+        sigs: SigCache,
+        now: u64,
+    ) -> Result<Core> {
+        let suite = store.suite();
+        let vset = ValidatorSet::new(suite, cfg.validators.clone())?;
+        if cfg.block_policy.validate().is_err() {
+            return Err(Error::Config("block policy out of range".into()));
+        }
+        let tip = store.tip().map_err(store_err)?.ok_or_else(|| Error::BlockStore("no genesis block".into()))?;
+        let meta = store.consensus_meta().map_err(store_err)?;
+        let point = match meta {
+            Some(bytes) => Some(crate::types::decode::<CommitPoint>("commit point", &bytes)?),
+            None => None,
+        };
+        let (epoch, genesis, root, high_qc, commit_qc) = match point {
+            Some(p) => {
+                let commit_qc = p.high_qc.clone().filter(|qc| qc.commit == p.cid);
+                let high_qc = p.high_qc.clone().unwrap_or_else(|| QuorumCert::genesis(p.epoch, p.genesis));
+                let root =
+                    Root { round: p.round, cid: p.cid, height: p.height, timestamp_ms: p.timestamp_ms, block: None };
+                (p.epoch, p.genesis, root, high_qc, commit_qc)
+            }
+            None => {
+                let genesis = genesis_cid(suite, &cfg.chain_id, 0, tip.height, &tip.block_id);
+                let root =
+                    Root { round: 0, cid: genesis, height: tip.height, timestamp_ms: tip.timestamp_ms, block: None };
+                (0, genesis, root, QuorumCert::genesis(0, genesis), None)
+            }
+        };
+        if root.height != tip.height {
+            return Err(Error::BlockStore(format!(
+                "commit point at height {} but the ledger is at {}",
+                root.height, tip.height
+            )));
+        }
+        let safety = SafetyRules::open(suite, cfg.id, cfg.key.clone(), epoch, safety)?;
+        let round = high_qc.round + 1;
+        Ok(Core {
+            suite,
+            vset,
+            store,
+            safety,
+            sigs,
+            epoch,
+            genesis,
+            root,
+            tree: BTreeMap::new(),
+            high_qc,
+            high_tc: None,
+            commit_qc,
+            round,
+            proposed_round: 0,
+            timed_out_round: 0,
+            backoff: 0,
+            timer: None,
+            leader_wait: None,
+            votes: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            mempool: Mempool::default(),
+            buffered: None,
+            sync_asked: None,
+            verified_qcs: HashSet::new(),
+            sent: VecDeque::new(),
+            now,
+            out: Vec::new(),
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    // ----- accessors -----
+
+    /// This member's id.
+    pub fn id(&self) -> u64 {
+        self.cfg.id
+    }
+
+    /// The current round.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Ledger height of the last committed block.
+    pub fn height(&self) -> u64 {
+        self.root.height
+    }
+
+    /// Round and cid of the last committed block.
+    pub fn committed(&self) -> (u64, Hash) {
+        (self.root.round, self.root.cid)
+    }
+
+    /// The leader of the current round.
+    pub fn leader(&self) -> u64 {
+        self.vset.leader(self.round)
+    }
+
+    /// Whether this member votes.
+    pub fn is_voter(&self) -> bool {
+        self.vset.is_voter(self.cfg.id)
+    }
+
+    /// The members.
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.vset
+    }
+
+    /// Transactions waiting here.
+    pub fn pending(&self) -> usize {
+        self.mempool.entries.len()
+    }
+
+    /// The block policy in force.
+    pub fn policy(&self) -> &BlockPolicy {
+        &self.cfg.block_policy
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Round of the highest QC.
+    pub fn high_qc_round(&self) -> u64 {
+        self.high_qc.round
+    }
+
+    /// When [`Core::on_tick`] is next due (ms), if ever.
+    pub fn next_deadline(&self) -> Option<u64> {
+        match (self.timer, self.leader_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- events -----
+
+    /// A message from member `from`. Invalid messages are dropped (logged);
+    /// only a failing store is an error.
+    pub fn on_message(&mut self, from: u64, msg: Message, now: u64) -> Result<Vec<Action>> {
+        self.now = self.now.max(now);
+        if self.cfg.fault.replay && self.cfg.fault.any() && !matches!(msg, Message::Txs(_)) {
+            self.sent.push_back(msg.clone());
+            if self.sent.len() > 64 {
+                self.sent.pop_front();
+            }
+        }
+        let res = match msg {
+            Message::Proposal { block, tc } => self.on_proposal(from, block, tc),
+            Message::Vote(v) => self.on_vote(v),
+            Message::Timeout(t) => self.on_timeout(from, t),
+            Message::Txs(txs) => {
+                if self.is_voter() {
+                    // Full or repeated: the submitter's own pool still has them.
+                    let _ = self.add_to_mempool(txs);
+                }
+                Ok(())
+            }
+        };
+        self.finish(res)
+    }
+
+    /// Transactions submitted here: queued, and gossiped to the other
+    /// voters. [`Error::Consensus`] `Overloaded` when the pool is full.
+    pub fn submit(&mut self, txs: Vec<Transaction>, now: u64) -> Result<Vec<Action>> {
+        self.now = self.now.max(now);
+        let added = self.add_to_mempool(txs)?;
+        if !added.is_empty() {
+            self.out.push(Action::Broadcast(Message::Txs(added)));
+        }
+        self.finish(Ok(()))
+    }
+
+    /// The clock moved on.
+    pub fn on_tick(&mut self, now: u64) -> Result<Vec<Action>> {
+        self.now = self.now.max(now);
+        let mut res = Ok(());
+        if self.timer.is_some_and(|t| t <= self.now) {
+            self.timer = None;
+            res = self.local_timeout();
+            if self.timer.is_none() {
+                self.arm(true);
+            }
+        }
+        if self.cfg.fault.replay && self.cfg.fault.any() {
+            let n = self.sent.len();
+            if n > 0 {
+                let msg = self.sent[usize::try_from(self.now).unwrap_or(0) % n].clone();
+                self.out.push(Action::Broadcast(msg));
+            }
+        }
+        self.finish(res)
+    }
+
+    /// What this member sends a peer that asked to catch up.
+    pub fn serve_sync(&self, req: SyncRequest) -> Result<SyncReply> {
+        let mut reply = SyncReply { high_qc: Some(self.high_qc.clone()), ..SyncReply::default() };
+        if req.epoch != self.epoch {
+            return Ok(reply);
+        }
+        let to = self.root.height.min(req.ledger_from.saturating_add(SYNC_LEDGER_BLOCKS - 1));
+        let mut bytes = 0;
+        for h in req.ledger_from.max(1)..=to {
+            let Some(b) = self.store.block_bytes(h).map_err(store_err)? else { break };
+            bytes += b.len();
+            reply.ledger.push(b);
+            if bytes >= SYNC_LEDGER_BYTES {
+                break;
+            }
+        }
+        if let (Some(block), Some(commit_qc)) = (&self.root.block, &self.commit_qc) {
+            reply.root = Some(SyncRoot { block: block.clone(), commit_qc: commit_qc.clone() });
+        }
+        let mut blocks: Vec<&Entry> = self.tree.values().collect();
+        blocks.sort_by_key(|e| e.block.round);
+        reply.blocks = blocks.into_iter().take(SYNC_TREE_BLOCKS).map(|e| e.block.clone()).collect();
+        Ok(reply)
+    }
+
+    /// A peer's answer to this member's sync request.
+    pub fn on_sync_reply(&mut self, from: u64, reply: SyncReply, now: u64) -> Result<Vec<Action>> {
+        self.now = self.now.max(now);
+        self.sync_asked = None;
+        let res = self.apply_sync(from, reply);
+        let res = match res {
+            Ok(()) => match self.buffered.take() {
+                Some((from, block, tc)) => self.on_proposal(from, block, tc),
+                None => Ok(()),
+            },
+            e => e,
+        };
+        self.finish(res)
+    }
+
+    fn finish(&mut self, res: Result<()>) -> Result<Vec<Action>> {
+        match res {
+            Ok(()) => {}
+            Err(e @ (Error::BlockStore(_) | Error::Storage(_))) => return Err(e),
+            Err(e) => debug!(target: TARGET, id = self.cfg.id, error = %e, "message dropped"),
+        }
+        if let Err(e) = self.try_propose() {
+            match e {
+                Error::BlockStore(_) | Error::Storage(_) => return Err(e),
+                e => debug!(target: TARGET, id = self.cfg.id, error = %e, "no proposal"),
+            }
+        }
+        if self.timer.is_none() {
+            self.arm(false);
+        }
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    // ----- checks -----
+
+    fn verify_sig(&self, voter: u64, digest: &Hash, sig: &[u8]) -> Result<()> {
+        let key = self.vset.key(voter).ok_or_else(|| Error::Invalid(format!("{voter} is not a voter")))?;
+        if self.sigs.verify(self.suite, key, digest, sig) {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!("signature of {voter}")))
+        }
+    }
+
+    fn verify_qc(&mut self, qc: &QuorumCert) -> Result<()> {
+        if qc.epoch != self.epoch {
+            return Err(Error::Invalid(format!("QC of epoch {}", qc.epoch)));
+        }
+        if qc.round == 0 {
+            if qc.cid == self.genesis && qc.votes.is_empty() && qc.commit == Hash::ZERO {
+                return Ok(());
+            }
+            return Err(Error::Invalid("QC of round 0 is not the genesis".into()));
+        }
+        let key = self.suite.hash(&qc.encode());
+        if self.verified_qcs.contains(&key) {
+            return Ok(());
+        }
+        if qc.votes.len() < self.vset.quorum() || qc.votes.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(Error::Invalid(format!("QC of round {}: too few or repeated signers", qc.round)));
+        }
+        let digest = qc.digest(self.suite);
+        for (voter, sig) in &qc.votes {
+            self.verify_sig(*voter, &digest, sig)?;
+        }
+        if self.verified_qcs.len() > 10_000 {
+            self.verified_qcs.clear();
+        }
+        self.verified_qcs.insert(key);
+        Ok(())
+    }
+
+    fn verify_tc(&self, tc: &TimeoutCert) -> Result<()> {
+        if tc.epoch != self.epoch {
+            return Err(Error::Invalid(format!("TC of epoch {}", tc.epoch)));
+        }
+        if tc.signers.len() < self.vset.quorum() || tc.signers.windows(2).any(|w| w[0].voter >= w[1].voter) {
+            return Err(Error::Invalid(format!("TC of round {}: too few or repeated signers", tc.round)));
+        }
+        for s in &tc.signers {
+            let digest = timeout_digest(self.suite, tc.epoch, tc.round, s.high_qc_round);
+            self.verify_sig(s.voter, &digest, &s.signature)?;
+        }
+        Ok(())
+    }
+
+    // ----- the block tree -----
+
+    /// (round, height, timestamp, payload?) of a block in the tree or the
+    /// root.
+    fn info(&self, cid: &Hash) -> Option<(u64, u64, u64, bool)> {
+        if *cid == self.root.cid {
+            let payload = self.root.block.as_ref().is_some_and(|b| !b.payload.transactions.is_empty());
+            return Some((self.root.round, self.root.height, self.root.timestamp_ms, payload));
+        }
+        self.tree.get(cid).map(|e| {
+            (e.block.round, e.block.height, e.block.payload.timestamp_ms, !e.block.payload.transactions.is_empty())
+        })
+    }
+
+    /// Tx ids in the uncommitted chain ending at `cid` (inclusive).
+    fn chain_tx_ids(&self, mut cid: Hash) -> HashSet<Hash> {
+        let mut out = HashSet::new();
+        while let Some(e) = self.tree.get(&cid) {
+            out.extend(e.tx_ids.iter().copied());
+            cid = e.block.parent();
+        }
+        out
+    }
+
+    /// Whether the chain ending at `cid` holds a payload not yet known
+    /// committed by everyone: one in the uncommitted part, or in `cid` or
+    /// its parent (a QC on them is what commits a payload everywhere).
+    fn chain_needs_commit(&self, cid: Hash) -> bool {
+        let mut at = cid;
+        let mut depth = 0;
+        loop {
+            match self.tree.get(&at) {
+                Some(e) => {
+                    if !e.block.payload.transactions.is_empty() {
+                        return true;
+                    }
+                    at = e.block.parent();
+                }
+                None => {
+                    return depth < 2 && at == self.root.cid && self.info(&at).is_some_and(|i| i.3);
+                }
+            }
+            depth += 1;
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        (self.is_voter() && !self.mempool.entries.is_empty())
+            || self.tree.values().any(|e| !e.block.payload.transactions.is_empty())
+    }
+
+    /// Checks a block against its parent and the ledger (no signatures).
+    fn validate_block(&self, block: &CBlock) -> Result<()> {
+        let Some((parent_round, parent_height, parent_ts, _)) = self.info(&block.parent()) else {
+            return Err(Error::Invalid("unknown parent".into()));
+        };
+        if parent_round != block.qc.round || block.round <= parent_round {
+            return Err(Error::Invalid("QC round does not match the parent".into()));
+        }
+        let txs = &block.payload.transactions;
+        if block.height != parent_height + u64::from(!txs.is_empty()) {
+            return Err(Error::Invalid(format!("height {} after parent height {parent_height}", block.height)));
+        }
+        let ts = block.payload.timestamp_ms;
+        if ts < parent_ts || ts > self.now.saturating_add(self.cfg.max_clock_ahead_ms) {
+            return Err(Error::Invalid(format!("block time {ts} (parent {parent_ts}, clock {})", self.now)));
+        }
+        let author = self.vset.member(block.author).map(|v| v.name.as_str());
+        if author != Some(block.payload.proposer.as_str()) {
+            return Err(Error::Invalid("proposer name is not the author's".into()));
+        }
+        let policy = &self.cfg.block_policy;
+        if txs.len() > policy.max_txs {
+            return Err(Error::Invalid(format!("{} transactions", txs.len())));
+        }
+        let bytes: usize = txs.iter().map(|t| t.encode().len()).sum();
+        if bytes > policy.max_bytes {
+            return Err(Error::Invalid(format!("{bytes} payload bytes")));
+        }
+        if !txs.is_empty() {
+            let ancestors = self.chain_tx_ids(block.parent());
+            let mut seen = HashSet::new();
+            for tx in txs {
+                let id = tx.id(self.suite);
+                if !seen.insert(id) || ancestors.contains(&id) || self.store.contains_tx(&id).map_err(store_err)? {
+                    return Err(Error::Invalid(format!("transaction {id} repeated")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, block: CBlock, cid: Hash) {
+        let tx_ids = block.payload.transactions.iter().map(|t| t.id(self.suite)).collect();
+        self.tree.insert(cid, Entry { block, tx_ids });
+    }
+
+    // ----- proposals and votes -----
+
+    fn on_proposal(&mut self, from: u64, block: CBlock, tc: Option<TimeoutCert>) -> Result<()> {
+        if block.epoch != self.epoch {
+            return Err(Error::Invalid(format!("proposal of epoch {}", block.epoch)));
+        }
+        if block.author != self.vset.leader(block.round) {
+            return Err(Error::Invalid(format!("{} does not lead round {}", block.author, block.round)));
+        }
+        let cid = block.cid(self.suite, &self.cfg.chain_id);
+        if self.tree.contains_key(&cid) || block.round <= self.root.round {
+            return Ok(());
+        }
+        self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
+        self.verify_qc(&block.qc)?;
+        if let Some(tc) = &tc {
+            self.verify_tc(tc)?;
+        }
+        self.process_qc(&block.qc, from)?;
+        if let Some(tc) = &tc {
+            self.process_tc(tc);
+        }
+        if block.round != self.round {
+            return Err(Error::Invalid(format!("proposal of round {} in round {}", block.round, self.round)));
+        }
+        if self.info(&block.parent()).is_none() {
+            self.buffered = Some((from, block, tc));
+            self.request_sync(from);
+            return Ok(());
+        }
+        self.validate_block(&block)?;
+        let grand_round = self.tree.get(&block.parent()).map_or(0, |e| e.block.qc.round);
+        self.insert(block.clone(), cid);
+        if !self.is_voter() {
+            return Ok(());
+        }
+        if self.cfg.fault.withhold_votes && self.cfg.fault.any() {
+            return Ok(());
+        }
+        let entering_tc = tc.as_ref().or(self.high_tc.as_ref()).filter(|t| t.round + 1 == block.round);
+        let mut vote = self.safety.vote(&block, cid, grand_round, entering_tc)?;
+        let next = self.vset.leader(block.round + 1);
+        if self.cfg.fault.any() {
+            if self.cfg.fault.bad_signatures {
+                corrupt(&mut vote.signature);
+            }
+            if self.cfg.fault.equivocate {
+                // A second vote, for a block that does not exist.
+                let fake = Hash(self.suite.hash(&cid.0));
+                let digest = vote_digest(self.suite, vote.epoch, vote.round, &fake, &vote.commit);
+                if let Ok(signature) = self.cfg.key.sign(&digest.0) {
+                    let v2 = Vote { cid: fake, signature, ..vote.clone() };
+                    self.send_or_handle(next, Message::Vote(v2))?;
+                }
+            }
+        }
+        self.send_or_handle(next, Message::Vote(vote))
+    }
+
+    fn send_or_handle(&mut self, to: u64, msg: Message) -> Result<()> {
+        if to == self.cfg.id {
+            match msg {
+                Message::Vote(v) => self.on_vote(v),
+                _ => Ok(()),
+            }
+        } else {
+            self.out.push(Action::Send { to, msg });
+            Ok(())
+        }
+    }
+
+    fn on_vote(&mut self, vote: Vote) -> Result<()> {
+        if vote.epoch != self.epoch || self.vset.leader(vote.round + 1) != self.cfg.id {
+            return Err(Error::Invalid("vote not for this member".into()));
+        }
+        if vote.round + 1 < self.round {
+            return Ok(());
+        }
+        let digest = vote_digest(self.suite, vote.epoch, vote.round, &vote.cid, &vote.commit);
+        self.verify_sig(vote.voter, &digest, &vote.signature)?;
+        let (voters, by_digest) = self.votes.entry(vote.round).or_default();
+        if !voters.insert(vote.voter) {
+            return Ok(());
+        }
+        let round = vote.round;
+        let voter = vote.voter;
+        let sig = vote.signature.clone();
+        let slot = by_digest.entry(digest).or_insert_with(|| (vote, BTreeMap::new()));
+        slot.1.insert(voter, sig);
+        if slot.1.len() != self.vset.quorum() {
+            return Ok(());
+        }
+        let v = &slot.0;
+        let qc = QuorumCert {
+            epoch: v.epoch,
+            round,
+            cid: v.cid,
+            commit: v.commit,
+            votes: slot.1.iter().map(|(id, s)| (*id, s.clone())).collect(),
+        };
+        let key = self.suite.hash(&qc.encode());
+        self.verified_qcs.insert(key);
+        self.process_qc(&qc, voter)
+    }
+
+    // ----- certificates, commits, rounds -----
+
+    fn process_qc(&mut self, qc: &QuorumCert, from: u64) -> Result<()> {
+        if qc.round > self.high_qc.round {
+            let parent_round = match self.tree.get(&qc.cid) {
+                Some(e) => {
+                    if e.block.round != qc.round {
+                        return Err(Error::Invalid("QC round differs from its block's".into()));
+                    }
+                    e.block.qc.round
+                }
+                None => 0,
+            };
+            self.high_qc = qc.clone();
+            self.safety.observe_qc(qc, parent_round);
+            if self.info(&qc.cid).is_none() {
+                self.request_sync(from);
+            }
+        }
+        if qc.commit != Hash::ZERO && qc.round > self.root.round + 1 {
+            if let Some(e) = self.tree.get(&qc.cid)
+                && e.block.parent() != qc.commit
+            {
+                return Err(Error::Invalid("QC commit cid is not its block's parent".into()));
+            }
+            if self.tree.contains_key(&qc.commit) {
+                self.commit(qc.commit, qc)?;
+            } else if qc.commit != self.root.cid {
+                self.request_sync(from);
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+
+    fn process_tc(&mut self, tc: &TimeoutCert) {
+        if self.high_tc.as_ref().is_none_or(|h| tc.round > h.round) {
+            self.high_tc = Some(tc.clone());
+        }
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        let tc_round = self.high_tc.as_ref().map_or(0, |t| t.round);
+        let next = self.high_qc.round.max(tc_round) + 1;
+        if next <= self.round {
+            return;
+        }
+        let by_tc = tc_round > self.high_qc.round;
+        if by_tc {
+            self.backoff = (self.backoff + 1).min(6);
+            self.stats.timeout_rounds += 1;
+        } else {
+            self.backoff = 0;
+        }
+        self.round = next;
+        self.timer = None;
+        self.leader_wait = None;
+        let keep = next.saturating_sub(2);
+        self.votes = self.votes.split_off(&keep);
+        self.timeouts = self.timeouts.split_off(&next.saturating_sub(1));
+        self.arm(false);
+    }
+
+    fn arm(&mut self, resend: bool) {
+        if !self.is_voter() || !(resend || self.has_work()) {
+            return;
+        }
+        let ms = self.cfg.round_timeout_ms.saturating_mul(1 << self.backoff);
+        self.timer = Some(self.now.saturating_add(ms));
+    }
+
+    /// Commits `cid` and its uncommitted ancestors, in order, with `qc`
+    /// (whose commit cid is `cid`) as their certificate.
+    fn commit(&mut self, cid: Hash, qc: &QuorumCert) -> Result<()> {
+        let mut chain = Vec::new();
+        let mut at = cid;
+        while at != self.root.cid {
+            let Some(e) = self.tree.get(&at) else {
+                // A gap below: the blocks come with a sync.
+                return Ok(());
+            };
+            chain.push(at);
+            at = e.block.parent();
+        }
+        chain.reverse();
+        // The blocks from each one's child up to `cid`, for its link.
+        let hops: Vec<Hop> = chain
+            .iter()
+            .filter_map(|c| self.tree.get(c))
+            .map(|e| Hop {
+                round: e.block.round,
+                height: e.block.height,
+                tx_root: Block::tx_root(self.suite, &e.block.payload.transactions),
+                timestamp_ms: e.block.payload.timestamp_ms,
+                proposer: e.block.payload.proposer.clone(),
+            })
+            .collect();
+        for (i, c) in chain.iter().enumerate() {
+            let Some(entry) = self.tree.get(c).cloned() else { continue };
+            let b = &entry.block;
+            let point = CommitPoint {
+                epoch: self.epoch,
+                genesis: self.genesis,
+                round: b.round,
+                cid: *c,
+                height: b.height,
+                timestamp_ms: b.payload.timestamp_ms,
+                high_qc: Some(qc.clone()),
+            };
+            if !b.payload.transactions.is_empty() {
+                let link = Link {
+                    epoch: b.epoch,
+                    round: b.round,
+                    parent: b.parent(),
+                    cert_round: qc.round,
+                    cert_cid: qc.cid,
+                    hops: hops[i + 1..].to_vec(),
+                };
+                let batch = Batch {
+                    transactions: b.payload.transactions.clone(),
+                    timestamp_ms: b.payload.timestamp_ms,
+                    proposer: b.payload.proposer.clone(),
+                    certificate: certificate::certificate(&link, qc, &self.vset),
+                };
+                let tip = self.store.apply_batch(batch, Some(&point.encode())).map_err(store_err)?;
+                if tip.height != b.height {
+                    warn!(target: TARGET, id = self.cfg.id, want = b.height, got = tip.height, "ledger height differs");
+                }
+                self.mempool.remove(&entry.tx_ids);
+                self.stats.applied += 1;
+                self.stats.committed_txs += b.payload.transactions.len() as u64;
+            } else if i + 1 == chain.len() {
+                self.store.put_meta(&point.encode()).map_err(store_err)?;
+            }
+            self.stats.committed_blocks += 1;
+            self.root = Root {
+                round: b.round,
+                cid: *c,
+                height: b.height,
+                timestamp_ms: b.payload.timestamp_ms,
+                block: Some(b.clone()),
+            };
+        }
+        self.commit_qc = Some(qc.clone());
+        self.prune();
+        debug!(target: TARGET, id = self.cfg.id, round = self.root.round, height = self.root.height, "committed");
+        Ok(())
+    }
+
+    /// Keeps only the blocks that descend from the root.
+    fn prune(&mut self) {
+        let mut entries: Vec<(Hash, Entry)> = std::mem::take(&mut self.tree).into_iter().collect();
+        entries.sort_by_key(|(_, e)| e.block.round);
+        let mut keep: HashSet<Hash> = HashSet::from([self.root.cid]);
+        for (cid, e) in entries {
+            if e.block.round > self.root.round && keep.contains(&e.block.parent()) {
+                keep.insert(cid);
+                self.tree.insert(cid, e);
+            }
+        }
+    }
+
+    // ----- timeouts -----
+
+    fn local_timeout(&mut self) -> Result<()> {
+        if !self.is_voter() {
+            return Ok(());
+        }
+        let round = self.round;
+        let tc = self.high_tc.clone().filter(|t| t.round + 1 == round);
+        let mut signature = self.safety.timeout(self.epoch, round, &self.high_qc, tc.as_ref())?;
+        self.timed_out_round = round;
+        if self.cfg.fault.bad_signatures && self.cfg.fault.any() {
+            corrupt(&mut signature);
+        }
+        let t = Timeout {
+            epoch: self.epoch,
+            round,
+            high_qc: self.high_qc.clone(),
+            high_tc: self.high_tc.clone(),
+            voter: self.cfg.id,
+            signature,
+        };
+        debug!(target: TARGET, id = self.cfg.id, round, "timeout");
+        self.out.push(Action::Broadcast(Message::Timeout(t.clone())));
+        // A member that lags (missed a proposal, restarted) catches up from
+        // a peer, a different one each round; transactions that waited a
+        // whole round go out again in case the leader missed them.
+        let voters: Vec<u64> = self.vset.voter_ids().filter(|v| *v != self.cfg.id).collect();
+        if !voters.is_empty() {
+            let peer = voters[usize::try_from(round).unwrap_or(0) % voters.len()];
+            self.request_sync(peer);
+        }
+        let stale = self.now.saturating_sub(self.cfg.round_timeout_ms);
+        let again: Vec<Transaction> = self
+            .mempool
+            .entries
+            .iter()
+            .filter(|p| p.arrived_ms <= stale)
+            .take(self.cfg.block_policy.max_txs)
+            .map(|p| p.tx.clone())
+            .collect();
+        if !again.is_empty() {
+            self.out.push(Action::Broadcast(Message::Txs(again)));
+        }
+        let me = self.cfg.id;
+        self.on_timeout(me, t)
+    }
+
+    fn on_timeout(&mut self, from: u64, t: Timeout) -> Result<()> {
+        if t.epoch != self.epoch {
+            return Err(Error::Invalid(format!("timeout of epoch {}", t.epoch)));
+        }
+        let digest = timeout_digest(self.suite, t.epoch, t.round, t.high_qc.round);
+        self.verify_sig(t.voter, &digest, &t.signature)?;
+        self.verify_qc(&t.high_qc)?;
+        if let Some(tc) = &t.high_tc {
+            self.verify_tc(tc)?;
+        }
+        self.process_qc(&t.high_qc, from)?;
+        if let Some(tc) = &t.high_tc {
+            self.process_tc(tc);
+        }
+        if t.round < self.round {
+            return Ok(());
+        }
+        let sigs = self.timeouts.entry(t.round).or_default();
+        sigs.entry(t.voter).or_insert(TimeoutSig {
+            voter: t.voter,
+            high_qc_round: t.high_qc.round,
+            signature: t.signature,
+        });
+        let count = sigs.len();
+        if count > self.vset.f() && t.round == self.round && self.timed_out_round < self.round {
+            self.local_timeout()?;
+        }
+        let sigs = self.timeouts.get(&t.round).map(|s| s.len()).unwrap_or(0);
+        if sigs >= self.vset.quorum() && self.high_tc.as_ref().is_none_or(|h| h.round < t.round) {
+            let signers: Vec<TimeoutSig> =
+                self.timeouts.get(&t.round).map(|s| s.values().cloned().collect()).unwrap_or_default();
+            let tc = TimeoutCert { epoch: self.epoch, round: t.round, signers };
+            self.process_tc(&tc);
+        }
+        Ok(())
+    }
+
+    // ----- proposing -----
+
+    fn try_propose(&mut self) -> Result<()> {
+        let round = self.round;
+        if !self.is_voter() || self.vset.leader(round) != self.cfg.id || self.proposed_round >= round {
+            return Ok(());
+        }
+        let by_qc = self.high_qc.round + 1 == round;
+        let tc = self.high_tc.clone().filter(|t| t.round + 1 == round);
+        if !by_qc && tc.is_none() {
+            return Ok(());
+        }
+        let parent = self.high_qc.cid;
+        let Some((_, parent_height, parent_ts, _)) = self.info(&parent) else {
+            return Ok(());
+        };
+        let exclude = self.chain_tx_ids(parent);
+        let policy = self.cfg.block_policy.clone();
+        let mut txs = Vec::new();
+        let mut bytes = 0;
+        let mut oldest = None;
+        let mut full = false;
+        for p in &self.mempool.entries {
+            if exclude.contains(&p.id) {
+                continue;
+            }
+            if txs.len() == policy.max_txs || bytes + p.bytes > policy.max_bytes {
+                full = true;
+                break;
+            }
+            oldest = Some(oldest.map_or(p.arrived_ms, |o: u64| o.min(p.arrived_ms)));
+            bytes += p.bytes;
+            txs.push(p.tx.clone());
+        }
+        full |= txs.len() == policy.max_txs;
+        let max_wait = u64::try_from(policy.max_wait.as_millis()).unwrap_or(u64::MAX);
+        let waited = oldest.is_some_and(|o| o.saturating_add(max_wait) <= self.now);
+        let drive = self.chain_needs_commit(parent);
+        if !(full || waited || drive || tc.is_some()) {
+            self.leader_wait = oldest.map(|o| o.saturating_add(max_wait));
+            return Ok(());
+        }
+        self.leader_wait = None;
+        self.proposed_round = round;
+        let height = parent_height + u64::from(!txs.is_empty());
+        let payload = Payload { transactions: txs, timestamp_ms: self.now.max(parent_ts), proposer: self.cfg.name.clone() };
+        let mut block = CBlock {
+            epoch: self.epoch,
+            round,
+            qc: self.high_qc.clone(),
+            height,
+            payload,
+            author: self.cfg.id,
+            signature: Vec::new(),
+        };
+        self.sign_block(&mut block)?;
+        self.stats.proposed += 1;
+        debug!(target: TARGET, id = self.cfg.id, round, height, txs = block.payload.transactions.len(), "propose");
+        if self.cfg.fault.any() {
+            return self.propose_faulty(block, tc);
+        }
+        self.out.push(Action::Broadcast(Message::Proposal { block: block.clone(), tc: tc.clone() }));
+        let me = self.cfg.id;
+        self.on_proposal(me, block, tc)
+    }
+
+    fn sign_block(&self, block: &mut CBlock) -> Result<()> {
+        let cid = block.cid(self.suite, &self.cfg.chain_id);
+        block.signature =
+            self.cfg.key.sign(&proposal_digest(self.suite, &cid).0).map_err(|e| Error::Crypto(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A faulty leader's proposal: forged certificates, bad signatures, and
+    /// a second, different block for half of the members.
+    fn propose_faulty(&mut self, mut block: CBlock, tc: Option<TimeoutCert>) -> Result<()> {
+        let f = self.cfg.fault;
+        if f.bad_certificates && !block.qc.votes.is_empty() {
+            let first = block.qc.votes[0].clone();
+            block.qc.votes = vec![first; self.vset.quorum()];
+            self.sign_block(&mut block)?;
+        }
+        if f.bad_signatures {
+            corrupt(&mut block.signature);
+        }
+        let others: Vec<u64> = self.vset.members().iter().map(|v| v.id).filter(|id| *id != self.cfg.id).collect();
+        if f.equivocate {
+            let mut second = block.clone();
+            second.payload.timestamp_ms += 1;
+            second.payload.transactions.reverse();
+            self.sign_block(&mut second)?;
+            for (i, to) in others.iter().enumerate() {
+                let b = if i % 2 == 0 { block.clone() } else { second.clone() };
+                self.out.push(Action::Send { to: *to, msg: Message::Proposal { block: b, tc: tc.clone() } });
+            }
+        } else {
+            self.out.push(Action::Broadcast(Message::Proposal { block: block.clone(), tc: tc.clone() }));
+        }
+        let me = self.cfg.id;
+        self.on_proposal(me, block, tc)
+    }
+
+    // ----- mempool -----
+
+    fn add_to_mempool(&mut self, txs: Vec<Transaction>) -> Result<Vec<Transaction>> {
+        let mut added = Vec::new();
+        for tx in txs {
+            let id = tx.id(self.suite);
+            if self.mempool.ids.contains(&id) || self.store.contains_tx(&id).map_err(store_err)? {
+                continue;
+            }
+            if self.mempool.entries.len() >= self.cfg.queue_capacity {
+                if added.is_empty() {
+                    return Err(govchain_consensus::Error::Overloaded { capacity: self.cfg.queue_capacity }.into());
+                }
+                break;
+            }
+            let bytes = tx.encode().len();
+            self.mempool.ids.insert(id);
+            self.mempool.entries.push_back(Pending { id, tx: tx.clone(), bytes, arrived_ms: self.now });
+            added.push(tx);
+        }
+        Ok(added)
+    }
+
+    // ----- sync -----
+
+    fn request_sync(&mut self, from: u64) {
+        if from == self.cfg.id || self.vset.member(from).is_none() {
+            return;
+        }
+        let again_after = self.cfg.round_timeout_ms;
+        if self.sync_asked.is_some_and(|at| at.saturating_add(again_after) > self.now) {
+            return;
+        }
+        self.sync_asked = Some(self.now);
+        self.out.push(Action::Sync { to: from, req: SyncRequest { epoch: self.epoch, ledger_from: self.root.height + 1 } });
+    }
+
+    fn apply_sync(&mut self, from: u64, reply: SyncReply) -> Result<()> {
+        let full = reply.ledger.len() as u64 >= SYNC_LEDGER_BLOCKS;
+        for bytes in &reply.ledger {
+            let block: Block = crate::types::decode("ledger block", bytes)?;
+            if block.header.height != self.root.height + 1 {
+                continue;
+            }
+            self.import(block)?;
+        }
+        if let Some(root) = reply.root {
+            self.adopt_root(root)?;
+        }
+        for block in reply.blocks {
+            if block.epoch != self.epoch || block.round <= self.root.round {
+                continue;
+            }
+            let cid = block.cid(self.suite, &self.cfg.chain_id);
+            if self.tree.contains_key(&cid) || self.info(&block.parent()).is_none() {
+                continue;
+            }
+            if block.author != self.vset.leader(block.round) {
+                return Err(Error::Invalid("synced block from a non-leader".into()));
+            }
+            self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
+            self.verify_qc(&block.qc)?;
+            self.validate_block(&block)?;
+            let qc = block.qc.clone();
+            self.insert(block, cid);
+            self.process_qc(&qc, from)?;
+        }
+        if let Some(qc) = reply.high_qc {
+            self.verify_qc(&qc)?;
+            self.process_qc(&qc, from)?;
+        }
+        if full {
+            self.request_sync(from);
+        }
+        Ok(())
+    }
+
+    /// Imports a committed ledger block a peer sent, checked by its
+    /// certificate.
+    fn import(&mut self, block: Block) -> Result<()> {
+        let tip = self.store.tip().map_err(store_err)?.ok_or_else(|| Error::BlockStore("no tip".into()))?;
+        if block.header.prev_hash != tip.block_id || block.header.height != tip.height + 1 {
+            return Err(Error::Invalid("ledger block does not follow the tip".into()));
+        }
+        certificate::verify_commit(&block, self.suite, self.vset.members())?;
+        let Some((_, link)) = certificate::link_of(&block)? else {
+            return Err(Error::Invalid("ledger block without a link".into()));
+        };
+        if link.epoch != self.epoch {
+            return Err(Error::Invalid("ledger block of another epoch".into()));
+        }
+        let cid = certificate::block_cid(&block, &link, self.suite);
+        let point = CommitPoint {
+            epoch: self.epoch,
+            genesis: self.genesis,
+            round: link.round,
+            cid,
+            height: block.header.height,
+            timestamp_ms: block.header.timestamp_ms,
+            high_qc: None,
+        };
+        let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
+        let txs = block.transactions.len() as u64;
+        // The peer's signature first; the certificate follows it.
+        self.store.import_block(block, &point.encode()).map_err(store_err)?;
+        self.mempool.remove(&ids);
+        self.stats.imported += 1;
+        self.stats.committed_txs += txs;
+        self.root = Root {
+            round: link.round,
+            cid,
+            height: point.height,
+            timestamp_ms: point.timestamp_ms,
+            block: self.tree.get(&cid).map(|e| e.block.clone()),
+        };
+        self.prune();
+        Ok(())
+    }
+
+    fn adopt_root(&mut self, root: SyncRoot) -> Result<()> {
+        let b = &root.block;
+        if b.epoch != self.epoch || b.round <= self.root.round || b.height != self.root.height {
+            return Ok(());
+        }
+        let cid = b.cid(self.suite, &self.cfg.chain_id);
+        if root.commit_qc.commit != cid {
+            return Err(Error::Invalid("sync root is not what its QC commits".into()));
+        }
+        self.verify_qc(&root.commit_qc)?;
+        let point = CommitPoint {
+            epoch: self.epoch,
+            genesis: self.genesis,
+            round: b.round,
+            cid,
+            height: b.height,
+            timestamp_ms: b.payload.timestamp_ms,
+            high_qc: Some(root.commit_qc.clone()),
+        };
+        self.store.put_meta(&point.encode()).map_err(store_err)?;
+        self.root =
+            Root { round: b.round, cid, height: b.height, timestamp_ms: b.payload.timestamp_ms, block: Some(b.clone()) };
+        self.commit_qc = Some(root.commit_qc.clone());
+        self.prune();
+        let qc = root.commit_qc;
+        let me = self.cfg.id;
+        self.process_qc(&qc, me)
+    }
+}
+
+fn corrupt(sig: &mut [u8]) {
+    if let Some(last) = sig.last_mut() {
+        *last ^= 0x55;
+    }
+}

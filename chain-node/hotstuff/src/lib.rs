@@ -1,0 +1,89 @@
+//! Byzantine-fault-tolerant ordering for govchain nodes (SPEC CON-1..CON-5):
+//! a two-chain HotStuff engine with rotating leaders, quorum certificates
+//! that double as commit certificates, timeout certificates for view
+//! changes and safety rules made durable before any signature leaves.
+//!
+//! What it is for: ordering admitted transactions into batches among `n`
+//! voters of which up to `f = n - (floor(2n/3) + 1)` may lie, crash or
+//! equivocate, handing every committed batch to the node's [`BlockStore`]
+//! exactly once, with a commit certificate a client checks from the block
+//! alone ([`verify_commit`]). Not for: executing transactions, storing
+//! blocks, admitting transactions (the node does those) or TLS (the node
+//! implements [`PeerTransport`] over mutual TLS and mounts [`http::router`]).
+//!
+//! Pieces:
+//! - [`types`]: blocks, votes, certificates, messages and their encodings.
+//! - [`safety`]: the voting rules and their durable state.
+//! - [`core`]: the protocol as a pure state machine (events in, actions
+//!   out) that both the tokio [`engine`] and the deterministic simulator
+//!   ([`sim`], with the `test-utils` feature) drive.
+//! - [`certificate`]: commit certificates in ledger blocks and
+//!   [`verify_commit`].
+//! - [`engine`]: [`HotStuffEngine`], the [`govchain_consensus::Consensus`]
+//!   implementation; [`http`]: its router and an HTTP transport.
+
+pub mod certificate;
+pub mod core;
+pub mod engine;
+pub mod http;
+pub mod safety;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod sim;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils_placeholder {}
+pub mod types;
+
+pub use certificate::verify_commit;
+pub use core::Fault;
+// engine: later
+pub use govchain_consensus::{BlockStore, PeerTransport};
+pub use types::Validator;
+
+/// Errors of the HotStuff engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bytes from disk or from a peer do not decode.
+    #[error("cannot decode {what}: {reason}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A message or certificate failed a check (signature, quorum, rule).
+    #[error("invalid {0}")]
+    Invalid(String),
+    /// A commit certificate does not prove the block committed.
+    #[error("commit certificate refused: {0}")]
+    Certificate(String),
+    /// The safety rules refused to sign.
+    #[error("safety rules refuse: {0}")]
+    Unsafe(String),
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Crypto(String),
+    /// The safety state could not be read or made durable.
+    #[error("safety storage: {0}")]
+    Storage(String),
+    /// The block store (the node's ledger) failed or refused a block.
+    #[error("block store: {0}")]
+    BlockStore(String),
+    /// A configuration value is unusable.
+    #[error("invalid hotstuff configuration: {0}")]
+    Config(String),
+    /// An RPC path this engine does not serve.
+    #[error("unknown hotstuff RPC path `{0}`")]
+    UnknownPath(String),
+    /// A consensus-level error (queue full, not a voter, bad policy).
+    #[error(transparent)]
+    Consensus(#[from] govchain_consensus::Error),
+    /// The engine has stopped.
+    #[error("hotstuff engine stopped")]
+    Stopped,
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Tracing target of this crate.
+pub(crate) const TARGET: &str = "govchain::hotstuff";

@@ -1,0 +1,8 @@
+//! Integration tests of govchain-hotstuff: the deterministic simulator with
+//! Twins, commit certificates, and in-process clusters of real engines over
+//! the loopback transport.
+
+// Test helpers outside `#[test]` functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
