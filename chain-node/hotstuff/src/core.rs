@@ -291,7 +291,8 @@ impl Core {
         if cfg.block_policy.validate().is_err() {
             return Err(Error::Config("block policy out of range".into()));
         }
-        let tip = store.tip().map_err(store_err)?.ok_or_else(|| Error::BlockStore("no genesis block".into()))?;
+        let tip =
+            store.tip().map_err(store_err)?.ok_or_else(|| Error::BlockStore("no genesis block".into()))?;
         let meta = store.consensus_meta().map_err(store_err)?;
         let point = match meta {
             Some(bytes) => Some(crate::types::decode::<CommitPoint>("commit point", &bytes)?),
@@ -301,14 +302,24 @@ impl Core {
             Some(p) => {
                 let commit_qc = p.high_qc.clone().filter(|qc| qc.commit == p.cid);
                 let high_qc = p.high_qc.clone().unwrap_or_else(|| QuorumCert::genesis(p.epoch, p.genesis));
-                let root =
-                    Root { round: p.round, cid: p.cid, height: p.height, timestamp_ms: p.timestamp_ms, block: None };
+                let root = Root {
+                    round: p.round,
+                    cid: p.cid,
+                    height: p.height,
+                    timestamp_ms: p.timestamp_ms,
+                    block: None,
+                };
                 (p.epoch, p.genesis, root, high_qc, commit_qc)
             }
             None => {
                 let genesis = genesis_cid(suite, &cfg.chain_id, 0, tip.height, &tip.block_id);
-                let root =
-                    Root { round: 0, cid: genesis, height: tip.height, timestamp_ms: tip.timestamp_ms, block: None };
+                let root = Root {
+                    round: 0,
+                    cid: genesis,
+                    height: tip.height,
+                    timestamp_ms: tip.timestamp_ms,
+                    block: None,
+                };
                 (0, genesis, root, QuorumCert::genesis(0, genesis), None)
             }
         };
@@ -603,7 +614,12 @@ impl Core {
             return Some((self.root.round, self.root.height, self.root.timestamp_ms, payload));
         }
         self.tree.get(cid).map(|e| {
-            (e.block.round, e.block.height, e.block.payload.timestamp_ms, !e.block.payload.transactions.is_empty())
+            (
+                e.block.round,
+                e.block.height,
+                e.block.payload.timestamp_ms,
+                !e.block.payload.transactions.is_empty(),
+            )
         })
     }
 
@@ -654,7 +670,10 @@ impl Core {
         }
         let txs = &block.payload.transactions;
         if block.height != parent_height + u64::from(!txs.is_empty()) {
-            return Err(Error::Invalid(format!("height {} after parent height {parent_height}", block.height)));
+            return Err(Error::Invalid(format!(
+                "height {} after parent height {parent_height}",
+                block.height
+            )));
         }
         let ts = block.payload.timestamp_ms;
         if ts < parent_ts || ts > self.now.saturating_add(self.cfg.max_clock_ahead_ms) {
@@ -677,7 +696,10 @@ impl Core {
             let mut seen = HashSet::new();
             for tx in txs {
                 let id = tx.id(self.suite);
-                if !seen.insert(id) || ancestors.contains(&id) || self.store.contains_tx(&id).map_err(store_err)? {
+                if !seen.insert(id)
+                    || ancestors.contains(&id)
+                    || self.store.contains_tx(&id).map_err(store_err)?
+                {
                     return Err(Error::Invalid(format!("transaction {id} repeated")));
                 }
             }
@@ -1087,7 +1109,11 @@ impl Core {
         self.leader_wait = None;
         self.proposed_round = round;
         let height = parent_height + u64::from(!txs.is_empty());
-        let payload = Payload { transactions: txs, timestamp_ms: self.now.max(parent_ts), proposer: self.cfg.name.clone() };
+        let payload = Payload {
+            transactions: txs,
+            timestamp_ms: self.now.max(parent_ts),
+            proposer: self.cfg.name.clone(),
+        };
         let mut block = CBlock {
             epoch: self.epoch,
             round,
@@ -1110,8 +1136,11 @@ impl Core {
 
     fn sign_block(&self, block: &mut CBlock) -> Result<()> {
         let cid = block.cid(self.suite, &self.cfg.chain_id);
-        block.signature =
-            self.cfg.key.sign(&proposal_digest(self.suite, &cid).0).map_err(|e| Error::Crypto(e.to_string()))?;
+        block.signature = self
+            .cfg
+            .key
+            .sign(&proposal_digest(self.suite, &cid).0)
+            .map_err(|e| Error::Crypto(e.to_string()))?;
         Ok(())
     }
 
@@ -1127,7 +1156,8 @@ impl Core {
         if f.bad_signatures {
             corrupt(&mut block.signature);
         }
-        let others: Vec<u64> = self.vset.members().iter().map(|v| v.id).filter(|id| *id != self.cfg.id).collect();
+        let others: Vec<u64> =
+            self.vset.members().iter().map(|v| v.id).filter(|id| *id != self.cfg.id).collect();
         if f.equivocate {
             let mut second = block.clone();
             second.payload.timestamp_ms += 1;
@@ -1155,7 +1185,9 @@ impl Core {
             }
             if self.mempool.entries.len() >= self.cfg.queue_capacity {
                 if added.is_empty() {
-                    return Err(govchain_consensus::Error::Overloaded { capacity: self.cfg.queue_capacity }.into());
+                    return Err(
+                        govchain_consensus::Error::Overloaded { capacity: self.cfg.queue_capacity }.into()
+                    );
                 }
                 break;
             }
@@ -1178,7 +1210,10 @@ impl Core {
             return;
         }
         self.sync_asked = Some(self.now);
-        self.out.push(Action::Sync { to: from, req: SyncRequest { epoch: self.epoch, ledger_from: self.root.height + 1 } });
+        self.out.push(Action::Sync {
+            to: from,
+            req: SyncRequest { epoch: self.epoch, ledger_from: self.root.height + 1 },
+        });
     }
 
     fn apply_sync(&mut self, from: u64, reply: SyncReply) -> Result<()> {
@@ -1283,8 +1318,13 @@ impl Core {
             high_qc: Some(root.commit_qc.clone()),
         };
         self.store.put_meta(&point.encode()).map_err(store_err)?;
-        self.root =
-            Root { round: b.round, cid, height: b.height, timestamp_ms: b.payload.timestamp_ms, block: Some(b.clone()) };
+        self.root = Root {
+            round: b.round,
+            cid,
+            height: b.height,
+            timestamp_ms: b.payload.timestamp_ms,
+            block: Some(b.clone()),
+        };
         self.commit_qc = Some(root.commit_qc.clone());
         self.prune();
         let qc = root.commit_qc;

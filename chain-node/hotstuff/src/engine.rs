@@ -1,0 +1,593 @@
+//! [`HotStuffEngine`]: the protocol core on a thread of its own, the
+//! network on tokio.
+//!
+//! The core runs on one OS thread: every input (a peer's message, a local
+//! submission, a sync request or reply, the clock) goes through one
+//! channel, so the core needs no locks, and it writes committed blocks to
+//! the [`BlockStore`] from that thread (a blocking-capable one, as the
+//! store wants). What the core asks to send goes to one tokio task per
+//! peer, in order, through a bounded queue (a slow peer loses messages,
+//! which the protocol tolerates, rather than holding memory).
+
+use std::{
+    collections::BTreeMap,
+    fmt::Debug,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        mpsc as std_mpsc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use govchain_consensus::{
+    BlockPolicy, BlockStore, BoxFuture, Consensus, Leader, Member, Membership, PeerTransport, Role, Status,
+};
+use govchain_crypto::PrivateKey;
+use govchain_types::{Encode, Transaction, now_ms};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::{
+    Error, Fault, Result, TARGET,
+    core::{Action, Core, CoreConfig, SigCache, Stats},
+    safety::FileStorage,
+    types::{Message, SyncReply, SyncRequest, Validator, decode},
+};
+
+/// The peer paths this engine serves, relative to the peer's root.
+pub mod paths {
+    /// Proposals, votes and timeouts.
+    pub const MSG: &str = "hotstuff/msg";
+    /// Transactions gossiped from the member they were submitted to.
+    pub const TXS: &str = "hotstuff/txs";
+    /// Catching up: committed ledger blocks and uncommitted consensus
+    /// blocks.
+    pub const SYNC: &str = "hotstuff/sync";
+    /// Every path, for routers.
+    pub const ALL: [&str; 3] = [MSG, TXS, SYNC];
+}
+
+/// Messages queued for one peer before new ones are dropped.
+const PEER_QUEUE: usize = 1024;
+
+/// How a HotStuff member runs.
+#[derive(Debug, Clone)]
+pub struct HotStuffConfig {
+    /// This member's consensus id (unique in the group, above 0).
+    pub id: u64,
+    /// This member's name (node id).
+    pub name: String,
+    /// This member's peer address.
+    pub addr: String,
+    /// The chain's id (part of every block id).
+    pub chain_id: String,
+    /// The node key: signs proposals, votes and timeouts.
+    pub key: PrivateKey,
+    /// The group: voters and learners.
+    pub validators: Vec<Validator>,
+    /// Where the safety state is kept (fsynced before every signature).
+    pub data_dir: PathBuf,
+    /// The block policy.
+    pub block_policy: BlockPolicy,
+    /// Transactions waiting on this member before `submit` answers
+    /// `Overloaded`.
+    pub queue_capacity: usize,
+    /// The first round timeout (doubled after each round that timed out,
+    /// up to 64 times).
+    pub round_timeout: Duration,
+    /// How far ahead of this member's clock a proposal's time may be.
+    pub max_clock_ahead: Duration,
+    /// How long to wait for one peer call.
+    pub rpc_timeout: Duration,
+    /// Misbehaviour, for fault tests (acted on only with the `byzantine`
+    /// feature; [`HotStuffConfig::new`] reads `GOVCHAIN_BYZANTINE` then).
+    pub fault: Fault,
+}
+
+impl HotStuffConfig {
+    /// Defaults for a LAN consortium: 1 s round timeouts, 10 s of clock
+    /// skew allowed, 5 s per peer call.
+    pub fn new(
+        id: u64,
+        name: impl Into<String>,
+        addr: impl Into<String>,
+        chain_id: impl Into<String>,
+        key: PrivateKey,
+        validators: Vec<Validator>,
+        data_dir: impl Into<PathBuf>,
+    ) -> HotStuffConfig {
+        HotStuffConfig {
+            id,
+            name: name.into(),
+            addr: addr.into(),
+            chain_id: chain_id.into(),
+            key,
+            validators,
+            data_dir: data_dir.into(),
+            block_policy: BlockPolicy::default(),
+            queue_capacity: 100_000,
+            round_timeout: Duration::from_secs(1),
+            max_clock_ahead: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(5),
+            fault: fault_from_env(),
+        }
+    }
+}
+
+/// The faults named in `GOVCHAIN_BYZANTINE` (comma list), with the
+/// `byzantine` feature; none otherwise.
+fn fault_from_env() -> Fault {
+    if !cfg!(feature = "byzantine") {
+        return Fault::default();
+    }
+    match std::env::var("GOVCHAIN_BYZANTINE") {
+        Ok(list) => Fault::parse(&list).unwrap_or_else(|e| {
+            warn!(target: TARGET, error = %e, "GOVCHAIN_BYZANTINE ignored");
+            Fault::default()
+        }),
+        Err(_) => Fault::default(),
+    }
+}
+
+enum Input {
+    Msg(u64, Message),
+    Submit(Vec<Transaction>),
+    SyncRequest(SyncRequest, oneshot::Sender<Result<SyncReply>>),
+    SyncReply(u64, SyncReply),
+    Stop,
+}
+
+/// What the core thread publishes for the rest of the node.
+#[derive(Debug, Default)]
+struct Shared {
+    round: AtomicU64,
+    height: AtomicU64,
+    leader: AtomicU64,
+    pending: AtomicUsize,
+    failed: AtomicBool,
+    stats: Mutex<Stats>,
+}
+
+/// A HotStuff member ordering transactions into blocks. Cheap to clone.
+#[derive(Clone)]
+pub struct HotStuffEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    name: String,
+    voter: bool,
+    validators: Vec<Validator>,
+    policy: BlockPolicy,
+    capacity: usize,
+    input: std_mpsc::Sender<Input>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+impl Debug for HotStuffEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotStuffEngine")
+            .field("id", &self.inner.id)
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HotStuffEngine {
+    /// Opens the safety state in `config.data_dir`, resumes from the
+    /// store's commit point (or starts the epoch at its tip) and starts
+    /// the core thread and the peer tasks on the current tokio runtime.
+    pub async fn start(
+        config: HotStuffConfig,
+        store: Arc<dyn BlockStore>,
+        transport: Arc<dyn PeerTransport>,
+    ) -> Result<HotStuffEngine> {
+        config.block_policy.validate().map_err(govchain_consensus::Error::from)?;
+        if config.round_timeout.is_zero() {
+            return Err(Error::Config("round_timeout must be above 0".into()));
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let core_config = CoreConfig {
+            id: config.id,
+            name: config.name.clone(),
+            chain_id: config.chain_id.clone(),
+            key: config.key.clone(),
+            validators: config.validators.clone(),
+            block_policy: config.block_policy.clone(),
+            queue_capacity: config.queue_capacity,
+            round_timeout_ms: ms(config.round_timeout),
+            max_clock_ahead_ms: ms(config.max_clock_ahead),
+            fault: config.fault,
+        };
+        let data_dir = config.data_dir.clone();
+        let core = tokio::task::spawn_blocking(move || {
+            let safety = FileStorage::open(&data_dir)?;
+            Core::new(core_config, store, Box::new(safety), SigCache::default(), now_ms())
+        })
+        .await
+        .map_err(|e| Error::Config(e.to_string()))??;
+        let voter = core.is_voter();
+        let shared = Arc::new(Shared::default());
+        publish(&core, &shared);
+
+        let (input, rx) = std_mpsc::channel();
+        let (actions_tx, actions_rx) = mpsc::unbounded_channel();
+        let dispatcher = tokio::spawn(dispatch(
+            config.id,
+            config.validators.clone(),
+            transport,
+            config.rpc_timeout,
+            actions_rx,
+            input.clone(),
+        ));
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("hotstuff-{}", config.id))
+            .spawn(move || run_core(core, rx, actions_tx, thread_shared))
+            .map_err(|e| Error::Config(format!("starting the core thread: {e}")))?;
+        info!(target: TARGET, id = config.id, name = %config.name, "hotstuff engine started");
+        Ok(HotStuffEngine {
+            inner: Arc::new(Inner {
+                id: config.id,
+                name: config.name,
+                voter,
+                validators: config.validators,
+                policy: config.block_policy,
+                capacity: config.queue_capacity,
+                input,
+                shared,
+                thread: Mutex::new(Some(thread)),
+                dispatcher: Mutex::new(Some(dispatcher)),
+                stopped: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// This member's consensus id.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// This member's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Height of the newest block this member committed.
+    pub fn height(&self) -> u64 {
+        self.inner.shared.height.load(Ordering::Acquire)
+    }
+
+    /// The current round.
+    pub fn round(&self) -> u64 {
+        self.inner.shared.round.load(Ordering::Acquire)
+    }
+
+    /// Counters of the core.
+    pub fn stats(&self) -> Stats {
+        *self.inner.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the engine runs (not shut down, its store not failed).
+    pub fn is_running(&self) -> bool {
+        !self.inner.stopped.load(Ordering::Acquire) && !self.inner.shared.failed.load(Ordering::Acquire)
+    }
+
+    fn send(&self, input: Input) -> Result<()> {
+        if !self.is_running() {
+            return Err(Error::Stopped);
+        }
+        self.inner.input.send(input).map_err(|_| Error::Stopped)
+    }
+
+    /// Serves a peer call: `path` is one of [`paths`], `body` its bytes;
+    /// the reply bytes go back as the response body. Malformed bodies and
+    /// unknown paths are errors (answer 400/404).
+    pub async fn handle_rpc(&self, path: &str, body: &[u8]) -> Result<Vec<u8>> {
+        match path {
+            paths::MSG | paths::TXS => {
+                let (from, msg): (u64, Message) = decode_envelope(body)?;
+                if self.inner.validators.iter().all(|v| v.id != from) {
+                    return Err(Error::Invalid(format!("message from unknown member {from}")));
+                }
+                self.send(Input::Msg(from, msg))?;
+                Ok(Vec::new())
+            }
+            paths::SYNC => {
+                let req: SyncRequest = decode("sync request", body)?;
+                let (tx, rx) = oneshot::channel();
+                self.send(Input::SyncRequest(req, tx))?;
+                let reply = rx.await.map_err(|_| Error::Stopped)??;
+                Ok(reply.encode())
+            }
+            other => Err(Error::UnknownPath(other.chars().take(64).collect())),
+        }
+    }
+
+    /// Stops the core thread and the peer tasks. Queued transactions are
+    /// dropped.
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.inner.stopped.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _ = self.inner.input.send(Input::Stop);
+        let thread = self.inner.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        if let Some(d) = self.inner.dispatcher.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            d.abort();
+        }
+        info!(target: TARGET, id = self.inner.id, "hotstuff engine stopped");
+        Ok(())
+    }
+
+    fn leader_member(&self) -> Option<&Validator> {
+        let id = self.inner.shared.leader.load(Ordering::Acquire);
+        self.inner.validators.iter().find(|v| v.id == id)
+    }
+
+    fn role_now(&self) -> Role {
+        if !self.is_running() {
+            Role::Stopped
+        } else if !self.inner.voter {
+            Role::Learner
+        } else if self.inner.shared.leader.load(Ordering::Acquire) == self.inner.id {
+            Role::Leader
+        } else {
+            Role::Follower
+        }
+    }
+}
+
+/// The body of a message: (sender id, message).
+pub(crate) fn envelope(from: u64, msg: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    from.encode_to(&mut out);
+    msg.encode_to(&mut out);
+    out
+}
+
+fn decode_envelope(body: &[u8]) -> Result<(u64, Message)> {
+    decode("hotstuff message", body)
+}
+
+fn publish(core: &Core, shared: &Shared) {
+    shared.round.store(core.round(), Ordering::Release);
+    shared.height.store(core.height(), Ordering::Release);
+    shared.leader.store(core.leader(), Ordering::Release);
+    shared.pending.store(core.pending(), Ordering::Release);
+    *shared.stats.lock().unwrap_or_else(PoisonError::into_inner) = core.stats();
+}
+
+fn run_core(
+    mut core: Core,
+    rx: std_mpsc::Receiver<Input>,
+    actions: mpsc::UnboundedSender<Action>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let now = now_ms();
+        let wait = core.next_deadline().map_or(1_000, |d| d.saturating_sub(now).min(1_000));
+        let input = match rx.recv_timeout(Duration::from_millis(wait)) {
+            Ok(i) => Some(i),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let now = now_ms();
+        let res = match input {
+            Some(Input::Stop) => break,
+            Some(Input::Msg(from, msg)) => core.on_message(from, msg, now),
+            Some(Input::Submit(txs)) => match core.submit(txs, now) {
+                Err(Error::Consensus(e)) => {
+                    warn!(target: TARGET, error = %e, "transactions dropped");
+                    Ok(Vec::new())
+                }
+                r => r,
+            },
+            Some(Input::SyncRequest(req, reply)) => {
+                let _ = reply.send(core.serve_sync(req));
+                Ok(Vec::new())
+            }
+            Some(Input::SyncReply(from, reply)) => core.on_sync_reply(from, reply, now),
+            None => Ok(Vec::new()),
+        };
+        let res = res.and_then(|mut out| {
+            if core.next_deadline().is_some_and(|d| d <= now) {
+                out.extend(core.on_tick(now)?);
+            }
+            Ok(out)
+        });
+        match res {
+            Ok(out) => {
+                for a in out {
+                    let _ = actions.send(a);
+                }
+            }
+            Err(e) => {
+                error!(target: TARGET, id = core.id(), error = %e, "hotstuff core stopped");
+                shared.failed.store(true, Ordering::Release);
+                break;
+            }
+        }
+        publish(&core, &shared);
+    }
+}
+
+enum PeerJob {
+    Msg(Vec<u8>, &'static str),
+    Sync(Vec<u8>),
+}
+
+/// Takes the core's actions to the peers: one ordered queue per peer.
+async fn dispatch(
+    me: u64,
+    validators: Vec<Validator>,
+    transport: Arc<dyn PeerTransport>,
+    rpc_timeout: Duration,
+    mut actions: mpsc::UnboundedReceiver<Action>,
+    input: std_mpsc::Sender<Input>,
+) {
+    let mut peers: BTreeMap<u64, mpsc::Sender<PeerJob>> = BTreeMap::new();
+    let mut tasks = Vec::new();
+    for v in validators.iter().filter(|v| v.id != me) {
+        let (tx, mut rx) = mpsc::channel::<PeerJob>(PEER_QUEUE);
+        peers.insert(v.id, tx);
+        let transport = transport.clone();
+        let input = input.clone();
+        let (id, addr) = (v.id, v.addr.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                match job {
+                    PeerJob::Msg(body, path) => {
+                        let _ =
+                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
+                    }
+                    PeerJob::Sync(body) => {
+                        let reply =
+                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, paths::SYNC, body))
+                                .await;
+                        if let Ok(Ok(bytes)) = reply {
+                            match decode::<SyncReply>("sync reply", &bytes) {
+                                Ok(r) => {
+                                    let _ = input.send(Input::SyncReply(id, r));
+                                }
+                                Err(e) => warn!(target: TARGET, peer = id, error = %e, "bad sync reply"),
+                            }
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let queue = |peers: &BTreeMap<u64, mpsc::Sender<PeerJob>>, to: u64, job: PeerJob| {
+        if let Some(tx) = peers.get(&to) {
+            // Full: the peer is slow or gone; the protocol resends what matters.
+            let _ = tx.try_send(job);
+        }
+    };
+    while let Some(action) = actions.recv().await {
+        match action {
+            Action::Send { to, msg } => {
+                let path = path_of(&msg);
+                queue(&peers, to, PeerJob::Msg(envelope(me, &msg), path));
+            }
+            Action::Broadcast(msg) => {
+                let path = path_of(&msg);
+                let body = envelope(me, &msg);
+                for to in peers.keys() {
+                    queue(&peers, *to, PeerJob::Msg(body.clone(), path));
+                }
+            }
+            Action::Sync { to, req } => queue(&peers, to, PeerJob::Sync(req.encode())),
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
+
+fn path_of(msg: &Message) -> &'static str {
+    match msg {
+        Message::Txs(_) => paths::TXS,
+        _ => paths::MSG,
+    }
+}
+
+fn consensus_error(e: Error) -> govchain_consensus::Error {
+    match e {
+        Error::Consensus(e) => e,
+        Error::Stopped => govchain_consensus::Error::Stopped,
+        e => govchain_consensus::Error::Unavailable(e.to_string()),
+    }
+}
+
+impl Consensus for HotStuffEngine {
+    fn submit(&self, txs: Vec<Transaction>) -> govchain_consensus::Result<()> {
+        if !self.is_running() {
+            return Err(govchain_consensus::Error::Stopped);
+        }
+        if !self.inner.voter {
+            let leader = self
+                .leader_member()
+                .or_else(|| self.inner.validators.iter().find(|v| v.voter))
+                .map(|v| v.name.clone());
+            return Err(govchain_consensus::Error::NotLeader { leader });
+        }
+        let pending = self.inner.shared.pending.load(Ordering::Acquire);
+        if pending + txs.len() > self.inner.capacity {
+            return Err(govchain_consensus::Error::Overloaded { capacity: self.inner.capacity });
+        }
+        self.send(Input::Submit(txs)).map_err(consensus_error)
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            engine: "hotstuff".into(),
+            node_id: self.inner.name.clone(),
+            role: self.role_now(),
+            leader: self.leader_member().map(|v| v.name.clone()),
+            pending: self.inner.shared.pending.load(Ordering::Acquire),
+        }
+    }
+
+    fn role(&self) -> Role {
+        self.role_now()
+    }
+
+    fn leader(&self) -> Option<Leader> {
+        self.leader_member().map(|v| Leader { name: v.name.clone(), addr: Some(v.addr.clone()) })
+    }
+
+    fn block_policy(&self) -> BlockPolicy {
+        self.inner.policy.clone()
+    }
+
+    fn membership(&self) -> Option<&dyn Membership> {
+        Some(self)
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move { HotStuffEngine::shutdown(self).await.map_err(consensus_error) })
+    }
+}
+
+const NO_RECONFIG: &str = "the hotstuff engine's group is fixed at genesis in this version";
+
+impl Membership for HotStuffEngine {
+    fn members(&self) -> Vec<Member> {
+        self.inner
+            .validators
+            .iter()
+            .map(|v| Member { id: v.id, name: v.name.clone(), addr: v.addr.clone(), voter: v.voter })
+            .collect()
+    }
+
+    fn add_learner(
+        &self,
+        _id: u64,
+        _name: String,
+        _addr: String,
+    ) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    }
+
+    fn promote(&self, _id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    }
+
+    fn remove(&self, _id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    }
+
+    fn set_block_policy(&self, _policy: BlockPolicy) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    }
+}

@@ -30,12 +30,12 @@ pub mod safety;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod sim;
 #[cfg(any(test, feature = "test-utils"))]
-pub mod test_utils_placeholder {}
+pub mod test_utils;
 pub mod types;
 
 pub use certificate::verify_commit;
 pub use core::Fault;
-// engine: later
+pub use engine::{HotStuffConfig, HotStuffEngine};
 pub use govchain_consensus::{BlockStore, PeerTransport};
 pub use types::Validator;
 

@@ -108,7 +108,8 @@ impl SafetyStorage for FileStorage {
     }
 
     fn save(&mut self, data: &SafetyData) -> Result<()> {
-        let io = |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", self.path.display()));
+        let io =
+            |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", self.path.display()));
         let tmp = self.path.with_extension("tmp");
         let mut file = File::create(&tmp).map_err(|e| io("creating", e))?;
         file.write_all(&data.encode()).map_err(|e| io("writing", e))?;
@@ -298,7 +299,13 @@ mod tests {
         CBlock {
             epoch: 1,
             round,
-            qc: QuorumCert { epoch: 1, round: qc_round, cid: Hash([parent; 32]), commit: Hash::ZERO, votes: vec![] },
+            qc: QuorumCert {
+                epoch: 1,
+                round: qc_round,
+                cid: Hash([parent; 32]),
+                commit: Hash::ZERO,
+                votes: vec![],
+            },
             height: 0,
             payload: Payload::default(),
             author: 1,
@@ -379,7 +386,10 @@ mod tests {
         let mut r = open();
         assert_eq!(r.data().last_voted_round, 4);
         assert_eq!(r.data().last_vote.as_ref(), Some(&v));
-        assert!(r.vote(&block(4, 3, 8), Hash([9; 32]), 2, None).is_err(), "no conflicting vote after a restart");
+        assert!(
+            r.vote(&block(4, 3, 8), Hash([9; 32]), 2, None).is_err(),
+            "no conflicting vote after a restart"
+        );
         assert!(r.vote(&block(3, 2, 2), Hash([3; 32]), 1, None).is_err());
         // A newer epoch starts over.
         let r = SafetyRules::open(SUITE, 1, key.clone(), 2, Box::new(FileStorage::open(dir.path()).unwrap()))

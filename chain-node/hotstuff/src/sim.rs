@@ -246,8 +246,9 @@ impl Sim {
     fn start(&mut self, i: usize) -> Result<(), String> {
         let inst = &mut self.inst[i];
         let store: Arc<dyn BlockStore> = inst.store.clone();
-        let core = Core::new(inst.config.clone(), store, Box::new(inst.safety.clone()), self.sigs.clone(), self.now)
-            .map_err(|e| format!("instance {i}: start: {e}"))?;
+        let core =
+            Core::new(inst.config.clone(), store, Box::new(inst.safety.clone()), self.sigs.clone(), self.now)
+                .map_err(|e| format!("instance {i}: start: {e}"))?;
         inst.core = Some(core);
         inst.tick_at = None;
         Ok(())
@@ -368,7 +369,8 @@ impl Sim {
             Ev::SyncRep { to, from, reply } => {
                 let now = self.now;
                 let Some(core) = self.inst[to].core.as_mut() else { return Ok(()) };
-                let actions = core.on_sync_reply(from, reply, now).map_err(|e| format!("instance {to}: {e}"))?;
+                let actions =
+                    core.on_sync_reply(from, reply, now).map_err(|e| format!("instance {to}: {e}"))?;
                 self.route(to, actions);
             }
             Ev::Tick { to } => {
@@ -379,8 +381,9 @@ impl Sim {
                 self.route(to, actions);
             }
             Ev::Submit => {
-                let honest: Vec<usize> =
-                    (0..self.inst.len()).filter(|i| self.inst[*i].honest && self.inst[*i].core.is_some()).collect();
+                let honest: Vec<usize> = (0..self.inst.len())
+                    .filter(|i| self.inst[*i].honest && self.inst[*i].core.is_some())
+                    .collect();
                 if !honest.is_empty() {
                     let to = honest[self.rng.gen_range(0..honest.len())];
                     self.nonce += 1;
@@ -431,7 +434,8 @@ impl Sim {
         for i in 0..self.inst.len() {
             let g = if !self.inst[i].honest && !twin_seen.insert(self.inst[i].identity) {
                 // The second twin: away from the first.
-                let first = self.inst[..i].iter().position(|o| o.identity == self.inst[i].identity).unwrap_or(0);
+                let first =
+                    self.inst[..i].iter().position(|o| o.identity == self.inst[i].identity).unwrap_or(0);
                 (self.inst[first].group + 1 + self.rng.gen_range(0..groups.max(2) - 1)) % groups.max(2)
             } else {
                 self.rng.gen_range(0..groups)

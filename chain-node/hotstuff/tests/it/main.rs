@@ -5,4 +5,6 @@
 // Test helpers outside `#[test]` functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cluster;
+mod common;
 mod sim;

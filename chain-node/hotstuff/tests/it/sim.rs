@@ -17,7 +17,9 @@ fn many(name: &str, seeds: std::ops::Range<u64>, make: impl Fn(u64) -> Scenario)
         events += r.events;
         timeouts += r.timeout_rounds;
     }
-    println!("{name}: {runs} runs, {commits} ledger commits on honest members, {events} events, {timeouts} TC rounds");
+    println!(
+        "{name}: {runs} runs, {commits} ledger commits on honest members, {events} events, {timeouts} TC rounds"
+    );
     (runs, commits)
 }
 

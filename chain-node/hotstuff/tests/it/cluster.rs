@@ -1,0 +1,87 @@
+//! Real engines in one process over the loopback network.
+
+use std::time::Duration;
+
+use govchain_consensus::{Consensus, Error as ConsensusError, Role};
+
+use crate::common::{Cluster, wait_until};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_members_commit_everything_everywhere_with_identical_blocks() {
+    let mut c = Cluster::new(4, 1);
+    c.start_all(&[1, 2, 3, 4, 5]).await;
+    c.submit(&[1, 2, 3, 4], 0..60).await;
+    c.wait_txs(&[1, 2, 3, 4, 5], 60, WAIT).await;
+    c.assert_same_chain(&[1, 2, 3, 4, 5]);
+    for id in 1..=5 {
+        c.assert_all_txs(id, 0..60);
+    }
+    // The learner never votes nor proposes, and sends clients to a voter.
+    assert_eq!(c.engine(5).role(), Role::Learner);
+    assert!(matches!(
+        c.engine(5).submit(vec![crate::common::tx(999)]),
+        Err(ConsensusError::NotLeader { leader: Some(_) })
+    ));
+    assert_eq!(c.engine(5).stats().proposed, 0);
+    assert_eq!(c.engine(1).status().engine, "hotstuff");
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_member_rejoins_from_its_data_dir_and_catches_up() {
+    let mut c = Cluster::new(4, 0);
+    c.start_all(&[1, 2, 3, 4]).await;
+    c.submit(&[1, 2, 3, 4], 0..20).await;
+    c.wait_txs(&[1, 2, 3, 4], 20, WAIT).await;
+    c.crash(4).await;
+    c.submit(&[1, 2, 3], 20..60).await;
+    c.wait_txs(&[1, 2, 3], 60, WAIT).await;
+    c.start(4).await;
+    c.submit(&[1, 2, 3, 4], 60..80).await;
+    c.wait_txs(&[1, 2, 3, 4], 80, WAIT).await;
+    let ok = wait_until(WAIT, || c.store(4).block_ids() == c.store(1).block_ids()).await;
+    assert!(ok, "member 4 did not reach the others' chain");
+    c.assert_same_chain(&[1, 2, 3, 4]);
+    c.assert_all_txs(4, 0..80);
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_others_keep_committing_while_a_leader_is_cut_off() {
+    let mut c = Cluster::new(4, 0);
+    c.start_all(&[1, 2, 3, 4]).await;
+    c.submit(&[1, 2, 3, 4], 0..10).await;
+    c.wait_txs(&[1, 2, 3, 4], 10, WAIT).await;
+    // Whoever leads now is cut off from everyone; the others time out of its
+    // rounds (TCs) and go on.
+    let leader = c.engine(1).leader().map(|l| l.name).expect("a leader");
+    let cut: u64 = leader.trim_start_matches("node").parse().expect("id");
+    c.net.isolate(cut, &[1, 2, 3, 4]);
+    let others: Vec<u64> = (1..=4).filter(|id| *id != cut).collect();
+    c.submit(&others, 10..50).await;
+    c.wait_txs(&others, 50, WAIT).await;
+    let tc_rounds: u64 = others.iter().map(|id| c.engine(*id).stats().timeout_rounds).sum();
+    assert!(tc_rounds > 0, "no round was entered by a TC");
+    c.net.heal();
+    c.submit(&others, 50..60).await;
+    c.wait_txs(&[1, 2, 3, 4], 60, WAIT).await;
+    let ok = wait_until(WAIT, || c.store(cut).block_ids() == c.store(others[0]).block_ids()).await;
+    assert!(ok, "the cut-off member did not catch up");
+    c.assert_same_chain(&[1, 2, 3, 4]);
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seven_members_commit_with_two_silent() {
+    let mut c = Cluster::new(7, 0);
+    c.start_all(&[1, 2, 3, 4, 5]).await;
+    c.submit(&[1, 2, 3, 4, 5], 0..40).await;
+    c.wait_txs(&[1, 2, 3, 4, 5], 40, Duration::from_secs(60)).await;
+    c.assert_same_chain(&[1, 2, 3, 4, 5]);
+    for id in 1..=5 {
+        c.assert_all_txs(id, 0..40);
+    }
+    c.shutdown_all().await;
+}
