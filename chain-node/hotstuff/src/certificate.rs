@@ -131,6 +131,25 @@ pub fn link_of(block: &Block) -> Result<Option<(usize, Link)>> {
     Ok(Some((at, link)))
 }
 
+/// The QC in `block`'s certificate, when it commits the block itself (no
+/// hops): its voters by id, their signatures as they are.
+pub fn commit_qc(block: &Block, link: &Link, validators: &ValidatorSet, cid: Hash) -> Option<QuorumCert> {
+    if !link.hops.is_empty() {
+        return None;
+    }
+    let at = block.signatures.iter().position(|s| s.node == LINK_NODE && s.public_key.is_empty())?;
+    let mut votes: Vec<(u64, Vec<u8>)> = block.signatures[at + 1..]
+        .iter()
+        .filter_map(|s| {
+            let v = validators.members().iter().find(|v| v.name == s.node && v.voter)?;
+            Some((v.id, s.signature.clone()))
+        })
+        .collect();
+    votes.sort_by_key(|(id, _)| *id);
+    votes.dedup_by_key(|(id, _)| *id);
+    Some(QuorumCert { epoch: link.epoch, round: link.cert_round, cid: link.cert_cid, commit: cid, votes })
+}
+
 /// The cid of the consensus block a ledger block with `link` was made
 /// from.
 pub fn block_cid(block: &Block, link: &Link, suite: Suite) -> Hash {

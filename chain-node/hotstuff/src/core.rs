@@ -33,9 +33,9 @@ use crate::{
     certificate::{self, Hop, Link},
     safety::{SafetyRules, SafetyStorage},
     types::{
-        CBlock, CommitPoint, Message, Payload, QuorumCert, SyncReply, SyncRequest, SyncRoot, Timeout,
-        TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid, proposal_digest, timeout_digest,
-        vote_digest,
+        BlockFields, CBlock, CommitPoint, Message, Payload, QuorumCert, SyncReply, SyncRequest, SyncRoot,
+        Timeout, TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid, proposal_digest,
+        timeout_digest, vote_digest,
     },
 };
 
@@ -43,6 +43,10 @@ use crate::{
 pub const SYNC_LEDGER_BLOCKS: u64 = 64;
 /// Most bytes of ledger blocks in one sync reply (at least one is sent).
 pub const SYNC_LEDGER_BYTES: usize = 16 * 1024 * 1024;
+/// Round timeouts double per round entered by a TC, up to 2^this times
+/// the base: long enough to ride out a slow leader, short enough that an
+/// equivocating one costs seconds, not minutes.
+pub const MAX_BACKOFF: u32 = 3;
 /// Most uncommitted blocks in one sync reply.
 pub const SYNC_TREE_BLOCKS: usize = 256;
 
@@ -111,7 +115,7 @@ pub struct CoreConfig {
     pub block_policy: BlockPolicy,
     /// Most transactions waiting in the mempool.
     pub queue_capacity: usize,
-    /// First round timeout, ms (doubled per consecutive TC, up to 64x).
+    /// First round timeout, ms (doubled per consecutive TC, up to 8x).
     pub round_timeout_ms: u64,
     /// How far ahead of the local clock a proposal's time may be, ms.
     pub max_clock_ahead_ms: u64,
@@ -196,11 +200,9 @@ struct Entry {
 /// The last committed block: the tree hangs from it.
 #[derive(Debug, Clone)]
 struct Root {
-    round: u64,
     cid: Hash,
-    height: u64,
-    timestamp_ms: u64,
-    block: Option<CBlock>,
+    f: BlockFields,
+    payload: bool,
 }
 
 #[derive(Debug)]
@@ -253,6 +255,7 @@ pub struct Core {
     mempool: Mempool,
     buffered: Option<(u64, CBlock, Option<TimeoutCert>)>,
     sync_asked: Option<u64>,
+    sync_misses: usize,
     verified_qcs: HashSet<[u8; 32]>,
     sent: VecDeque<Message>,
     now: u64,
@@ -266,8 +269,8 @@ impl std::fmt::Debug for Core {
             .field("id", &self.cfg.id)
             .field("epoch", &self.epoch)
             .field("round", &self.round)
-            .field("root_round", &self.root.round)
-            .field("height", &self.root.height)
+            .field("root_round", &self.root.f.round)
+            .field("height", &self.root.f.height)
             .finish_non_exhaustive()
     }
 }
@@ -302,35 +305,35 @@ impl Core {
             Some(p) => {
                 let commit_qc = p.high_qc.clone().filter(|qc| qc.commit == p.cid);
                 let high_qc = p.high_qc.clone().unwrap_or_else(|| QuorumCert::genesis(p.epoch, p.genesis));
-                let root = Root {
-                    round: p.round,
-                    cid: p.cid,
-                    height: p.height,
-                    timestamp_ms: p.timestamp_ms,
-                    block: None,
-                };
+                let payload = p.fields.tx_root != Block::tx_root(suite, &[]);
+                let root = Root { cid: p.cid, f: p.fields, payload };
                 (p.epoch, p.genesis, root, high_qc, commit_qc)
             }
             None => {
                 let genesis = genesis_cid(suite, &cfg.chain_id, 0, tip.height, &tip.block_id);
-                let root = Root {
-                    round: 0,
-                    cid: genesis,
+                let f = BlockFields {
                     height: tip.height,
                     timestamp_ms: tip.timestamp_ms,
-                    block: None,
+                    tx_root: Block::tx_root(suite, &[]),
+                    ..BlockFields::default()
                 };
+                let root = Root { cid: genesis, f, payload: false };
                 (0, genesis, root, QuorumCert::genesis(0, genesis), None)
             }
         };
-        if root.height != tip.height {
+        if root.f.height != tip.height {
             return Err(Error::BlockStore(format!(
                 "commit point at height {} but the ledger is at {}",
-                root.height, tip.height
+                root.f.height, tip.height
             )));
         }
         let safety = SafetyRules::open(suite, cfg.id, cfg.key.clone(), epoch, safety)?;
-        let round = high_qc.round + 1;
+        let high_tc = safety.data().high_tc.clone().filter(|t| t.epoch == epoch);
+        let high_qc = match safety.data().high_qc.clone() {
+            Some(qc) if qc.epoch == epoch && qc.round > high_qc.round => qc,
+            _ => high_qc,
+        };
+        let round = high_qc.round.max(high_tc.as_ref().map_or(0, |t| t.round)) + 1;
         Ok(Core {
             suite,
             vset,
@@ -342,7 +345,7 @@ impl Core {
             root,
             tree: BTreeMap::new(),
             high_qc,
-            high_tc: None,
+            high_tc,
             commit_qc,
             round,
             proposed_round: 0,
@@ -355,6 +358,7 @@ impl Core {
             mempool: Mempool::default(),
             buffered: None,
             sync_asked: None,
+            sync_misses: 0,
             verified_qcs: HashSet::new(),
             sent: VecDeque::new(),
             now,
@@ -383,12 +387,12 @@ impl Core {
 
     /// Ledger height of the last committed block.
     pub fn height(&self) -> u64 {
-        self.root.height
+        self.root.f.height
     }
 
     /// Round and cid of the last committed block.
     pub fn committed(&self) -> (u64, Hash) {
-        (self.root.round, self.root.cid)
+        (self.root.f.round, self.root.cid)
     }
 
     /// The leader of the current round.
@@ -426,12 +430,34 @@ impl Core {
         self.high_qc.round
     }
 
+    /// A one-line account of the state, for failure reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "id {} round {} high_qc {} high_tc {} root r{}/h{} tree {} pending {} timer {:?} wait {:?} voted {} proposed {} sync {:?}",
+            self.cfg.id,
+            self.round,
+            self.high_qc.round,
+            self.high_tc.as_ref().map_or(0, |t| t.round),
+            self.root.f.round,
+            self.root.f.height,
+            self.tree.len(),
+            self.mempool.entries.len(),
+            self.timer.map(|t| t.saturating_sub(self.now)),
+            self.leader_wait.map(|t| t.saturating_sub(self.now)),
+            self.safety.data().last_voted_round,
+            self.proposed_round,
+            self.sync_asked.map(|t| self.now.saturating_sub(t)),
+        )
+    }
+
     /// When [`Core::on_tick`] is next due (ms), if ever.
     pub fn next_deadline(&self) -> Option<u64> {
-        match (self.timer, self.leader_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let retry = if self.needs_sync() {
+            Some(self.sync_asked.map_or(self.now, |at| at.saturating_add(self.cfg.round_timeout_ms)))
+        } else {
+            None
+        };
+        [self.timer, self.leader_wait, retry].into_iter().flatten().min()
     }
 
     // ----- events -----
@@ -450,6 +476,7 @@ impl Core {
             Message::Proposal { block, tc } => self.on_proposal(from, block, tc),
             Message::Vote(v) => self.on_vote(v),
             Message::Timeout(t) => self.on_timeout(from, t),
+            Message::Certs { high_qc, high_tc } => self.on_certs(from, high_qc, high_tc),
             Message::Txs(txs) => {
                 if self.is_voter() {
                     // Full or repeated: the submitter's own pool still has them.
@@ -483,6 +510,14 @@ impl Core {
                 self.arm(true);
             }
         }
+        if self.needs_sync()
+            && self.sync_asked.is_none_or(|at| at.saturating_add(self.cfg.round_timeout_ms) <= self.now)
+        {
+            // The last request got no useful answer: ask another member.
+            self.sync_misses += 1;
+            let me = self.cfg.id;
+            self.request_sync(me);
+        }
         if self.cfg.fault.replay && self.cfg.fault.any() {
             let n = self.sent.len();
             if n > 0 {
@@ -499,7 +534,7 @@ impl Core {
         if req.epoch != self.epoch {
             return Ok(reply);
         }
-        let to = self.root.height.min(req.ledger_from.saturating_add(SYNC_LEDGER_BLOCKS - 1));
+        let to = self.root.f.height.min(req.ledger_from.saturating_add(SYNC_LEDGER_BLOCKS - 1));
         let mut bytes = 0;
         for h in req.ledger_from.max(1)..=to {
             let Some(b) = self.store.block_bytes(h).map_err(store_err)? else { break };
@@ -509,8 +544,8 @@ impl Core {
                 break;
             }
         }
-        if let (Some(block), Some(commit_qc)) = (&self.root.block, &self.commit_qc) {
-            reply.root = Some(SyncRoot { block: block.clone(), commit_qc: commit_qc.clone() });
+        if let Some(commit_qc) = &self.commit_qc {
+            reply.root = Some(SyncRoot { fields: self.root.f.clone(), commit_qc: commit_qc.clone() });
         }
         let mut blocks: Vec<&Entry> = self.tree.values().collect();
         blocks.sort_by_key(|e| e.block.round);
@@ -521,7 +556,6 @@ impl Core {
     /// A peer's answer to this member's sync request.
     pub fn on_sync_reply(&mut self, from: u64, reply: SyncReply, now: u64) -> Result<Vec<Action>> {
         self.now = self.now.max(now);
-        self.sync_asked = None;
         let res = self.apply_sync(from, reply);
         let res = match res {
             Ok(()) => match self.buffered.take() {
@@ -530,6 +564,11 @@ impl Core {
             },
             e => e,
         };
+        let helped = res.is_ok() && self.buffered.is_none() && self.info(&self.high_qc.cid).is_some();
+        self.sync_misses = if helped { 0 } else { self.sync_misses + 1 };
+        // The next request may go out soon, not at once: a burst of
+        // messages naming the same missing block asks once.
+        self.sync_asked = Some(self.now.saturating_sub(self.cfg.round_timeout_ms).saturating_add(20));
         self.finish(res)
     }
 
@@ -610,8 +649,12 @@ impl Core {
     /// root.
     fn info(&self, cid: &Hash) -> Option<(u64, u64, u64, bool)> {
         if *cid == self.root.cid {
-            let payload = self.root.block.as_ref().is_some_and(|b| !b.payload.transactions.is_empty());
-            return Some((self.root.round, self.root.height, self.root.timestamp_ms, payload));
+            return Some((
+                self.root.f.round,
+                self.root.f.height,
+                self.root.f.timestamp_ms,
+                self.root.payload,
+            ));
         }
         self.tree.get(cid).map(|e| {
             (
@@ -722,7 +765,7 @@ impl Core {
             return Err(Error::Invalid(format!("{} does not lead round {}", block.author, block.round)));
         }
         let cid = block.cid(self.suite, &self.cfg.chain_id);
-        if self.tree.contains_key(&cid) || block.round <= self.root.round {
+        if self.tree.contains_key(&cid) || block.round <= self.root.f.round {
             return Ok(());
         }
         self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
@@ -836,7 +879,7 @@ impl Core {
                 self.request_sync(from);
             }
         }
-        if qc.commit != Hash::ZERO && qc.round > self.root.round + 1 {
+        if qc.commit != Hash::ZERO && qc.round > self.root.f.round + 1 {
             if let Some(e) = self.tree.get(&qc.cid)
                 && e.block.parent() != qc.commit
             {
@@ -867,7 +910,7 @@ impl Core {
         }
         let by_tc = tc_round > self.high_qc.round;
         if by_tc {
-            self.backoff = (self.backoff + 1).min(6);
+            self.backoff = (self.backoff + 1).min(MAX_BACKOFF);
             self.stats.timeout_rounds += 1;
         } else {
             self.backoff = 0;
@@ -918,13 +961,12 @@ impl Core {
         for (i, c) in chain.iter().enumerate() {
             let Some(entry) = self.tree.get(c).cloned() else { continue };
             let b = &entry.block;
+            let fields = BlockFields::of(b, self.suite);
             let point = CommitPoint {
                 epoch: self.epoch,
                 genesis: self.genesis,
-                round: b.round,
                 cid: *c,
-                height: b.height,
-                timestamp_ms: b.payload.timestamp_ms,
+                fields: fields.clone(),
                 high_qc: Some(qc.clone()),
             };
             if !b.payload.transactions.is_empty() {
@@ -953,17 +995,11 @@ impl Core {
                 self.store.put_meta(&point.encode()).map_err(store_err)?;
             }
             self.stats.committed_blocks += 1;
-            self.root = Root {
-                round: b.round,
-                cid: *c,
-                height: b.height,
-                timestamp_ms: b.payload.timestamp_ms,
-                block: Some(b.clone()),
-            };
+            self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty() };
         }
         self.commit_qc = Some(qc.clone());
         self.prune();
-        debug!(target: TARGET, id = self.cfg.id, round = self.root.round, height = self.root.height, "committed");
+        debug!(target: TARGET, id = self.cfg.id, round = self.root.f.round, height = self.root.f.height, "committed");
         Ok(())
     }
 
@@ -973,7 +1009,7 @@ impl Core {
         entries.sort_by_key(|(_, e)| e.block.round);
         let mut keep: HashSet<Hash> = HashSet::from([self.root.cid]);
         for (cid, e) in entries {
-            if e.block.round > self.root.round && keep.contains(&e.block.parent()) {
+            if e.block.round > self.root.f.round && keep.contains(&e.block.parent()) {
                 keep.insert(cid);
                 self.tree.insert(cid, e);
             }
@@ -1042,6 +1078,11 @@ impl Core {
             self.process_tc(tc);
         }
         if t.round < self.round {
+            // It lags: show it the certificates that moved this member on.
+            if t.voter != self.cfg.id {
+                let msg = Message::Certs { high_qc: self.high_qc.clone(), high_tc: self.high_tc.clone() };
+                self.out.push(Action::Send { to: t.voter, msg });
+            }
             return Ok(());
         }
         let sigs = self.timeouts.entry(t.round).or_default();
@@ -1062,6 +1103,25 @@ impl Core {
             self.process_tc(&tc);
         }
         Ok(())
+    }
+
+    fn on_certs(&mut self, from: u64, qc: QuorumCert, tc: Option<TimeoutCert>) -> Result<()> {
+        self.verify_qc(&qc)?;
+        if let Some(tc) = &tc {
+            self.verify_tc(tc)?;
+        }
+        self.process_qc(&qc, from)?;
+        if let Some(tc) = &tc {
+            self.process_tc(tc);
+        }
+        Ok(())
+    }
+
+    /// Whether this member lacks a block it knows of (the one its high QC
+    /// certifies, or a proposal's parent).
+    fn needs_sync(&self) -> bool {
+        self.buffered.is_some()
+            || (self.high_qc.round > self.root.f.round && self.info(&self.high_qc.cid).is_none())
     }
 
     // ----- proposing -----
@@ -1202,17 +1262,24 @@ impl Core {
     // ----- sync -----
 
     fn request_sync(&mut self, from: u64) {
-        if from == self.cfg.id || self.vset.member(from).is_none() {
-            return;
-        }
         let again_after = self.cfg.round_timeout_ms;
         if self.sync_asked.is_some_and(|at| at.saturating_add(again_after) > self.now) {
             return;
         }
+        // The member that showed the missing block first; another one after
+        // each sync that did not bring it.
+        let peers: Vec<u64> = self.vset.voter_ids().filter(|v| *v != self.cfg.id).collect();
+        let to = if self.sync_misses == 0 && from != self.cfg.id && self.vset.member(from).is_some() {
+            from
+        } else if peers.is_empty() {
+            return;
+        } else {
+            peers[(self.sync_misses + usize::try_from(from).unwrap_or(0)) % peers.len()]
+        };
         self.sync_asked = Some(self.now);
         self.out.push(Action::Sync {
-            to: from,
-            req: SyncRequest { epoch: self.epoch, ledger_from: self.root.height + 1 },
+            to,
+            req: SyncRequest { epoch: self.epoch, ledger_from: self.root.f.height + 1 },
         });
     }
 
@@ -1220,7 +1287,7 @@ impl Core {
         let full = reply.ledger.len() as u64 >= SYNC_LEDGER_BLOCKS;
         for bytes in &reply.ledger {
             let block: Block = crate::types::decode("ledger block", bytes)?;
-            if block.header.height != self.root.height + 1 {
+            if block.header.height != self.root.f.height + 1 {
                 continue;
             }
             self.import(block)?;
@@ -1229,7 +1296,7 @@ impl Core {
             self.adopt_root(root)?;
         }
         for block in reply.blocks {
-            if block.epoch != self.epoch || block.round <= self.root.round {
+            if block.epoch != self.epoch || block.round <= self.root.f.round {
                 continue;
             }
             let cid = block.cid(self.suite, &self.cfg.chain_id);
@@ -1271,14 +1338,23 @@ impl Core {
             return Err(Error::Invalid("ledger block of another epoch".into()));
         }
         let cid = certificate::block_cid(&block, &link, self.suite);
+        let fields = BlockFields {
+            round: link.round,
+            parent: link.parent,
+            height: block.header.height,
+            tx_root: block.header.tx_root,
+            timestamp_ms: block.header.timestamp_ms,
+            proposer: block.header.proposer.clone(),
+        };
+        // The certificate is the QC that commits this block when it links
+        // straight to it: keep it so this member can serve it on.
+        let commit_qc = certificate::commit_qc(&block, &link, &self.vset, cid);
         let point = CommitPoint {
             epoch: self.epoch,
             genesis: self.genesis,
-            round: link.round,
             cid,
-            height: block.header.height,
-            timestamp_ms: block.header.timestamp_ms,
-            high_qc: None,
+            fields: fields.clone(),
+            high_qc: commit_qc.clone(),
         };
         let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
         let txs = block.transactions.len() as u64;
@@ -1287,44 +1363,32 @@ impl Core {
         self.mempool.remove(&ids);
         self.stats.imported += 1;
         self.stats.committed_txs += txs;
-        self.root = Root {
-            round: link.round,
-            cid,
-            height: point.height,
-            timestamp_ms: point.timestamp_ms,
-            block: self.tree.get(&cid).map(|e| e.block.clone()),
-        };
+        self.root = Root { cid, f: fields, payload: txs > 0 };
+        self.commit_qc = commit_qc;
         self.prune();
         Ok(())
     }
 
     fn adopt_root(&mut self, root: SyncRoot) -> Result<()> {
-        let b = &root.block;
-        if b.epoch != self.epoch || b.round <= self.root.round || b.height != self.root.height {
+        let f = &root.fields;
+        if f.round <= self.root.f.round || f.height != self.root.f.height {
             return Ok(());
         }
-        let cid = b.cid(self.suite, &self.cfg.chain_id);
-        if root.commit_qc.commit != cid {
+        let cid = f.cid(self.suite, &self.cfg.chain_id, self.epoch);
+        if root.commit_qc.commit != cid || f.round.checked_add(1) != Some(root.commit_qc.round) {
             return Err(Error::Invalid("sync root is not what its QC commits".into()));
         }
         self.verify_qc(&root.commit_qc)?;
         let point = CommitPoint {
             epoch: self.epoch,
             genesis: self.genesis,
-            round: b.round,
             cid,
-            height: b.height,
-            timestamp_ms: b.payload.timestamp_ms,
+            fields: f.clone(),
             high_qc: Some(root.commit_qc.clone()),
         };
         self.store.put_meta(&point.encode()).map_err(store_err)?;
-        self.root = Root {
-            round: b.round,
-            cid,
-            height: b.height,
-            timestamp_ms: b.payload.timestamp_ms,
-            block: Some(b.clone()),
-        };
+        // Same height as this member's root: only empty blocks lie between.
+        self.root = Root { cid, f: f.clone(), payload: f.tx_root != Block::tx_root(self.suite, &[]) };
         self.commit_qc = Some(root.commit_qc.clone());
         self.prune();
         let qc = root.commit_qc;

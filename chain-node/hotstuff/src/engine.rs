@@ -76,7 +76,7 @@ pub struct HotStuffConfig {
     /// `Overloaded`.
     pub queue_capacity: usize,
     /// The first round timeout (doubled after each round that timed out,
-    /// up to 64 times).
+    /// up to 8 times).
     pub round_timeout: Duration,
     /// How far ahead of this member's clock a proposal's time may be.
     pub max_clock_ahead: Duration,
@@ -149,6 +149,7 @@ struct Shared {
     pending: AtomicUsize,
     failed: AtomicBool,
     stats: Mutex<Stats>,
+    describe: Mutex<String>,
 }
 
 /// A HotStuff member ordering transactions into blocks. Cheap to clone.
@@ -275,6 +276,12 @@ impl HotStuffEngine {
         *self.inner.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A one-line account of the core's state (round, certificates,
+    /// commit point, timers), for logs and failure reports.
+    pub fn describe(&self) -> String {
+        self.inner.shared.describe.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Whether the engine runs (not shut down, its store not failed).
     pub fn is_running(&self) -> bool {
         !self.inner.stopped.load(Ordering::Acquire) && !self.inner.shared.failed.load(Ordering::Acquire)
@@ -365,6 +372,7 @@ fn publish(core: &Core, shared: &Shared) {
     shared.leader.store(core.leader(), Ordering::Release);
     shared.pending.store(core.pending(), Ordering::Release);
     *shared.stats.lock().unwrap_or_else(PoisonError::into_inner) = core.stats();
+    *shared.describe.lock().unwrap_or_else(PoisonError::into_inner) = core.describe();
 }
 
 fn run_core(

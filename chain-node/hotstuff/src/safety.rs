@@ -43,6 +43,13 @@ pub struct SafetyData {
     pub highest_timeout_round: u64,
     /// The last vote, resent as is if asked again for the same round.
     pub last_vote: Option<Vote>,
+    /// The highest TC this member signed after (kept for liveness: a
+    /// restarted member that voted past rounds others have not seen end
+    /// shows them the TC, or no quorum could time out of them).
+    pub high_tc: Option<TimeoutCert>,
+    /// The highest QC this member signed after (for the same reason: a
+    /// restart must not forget the certificates it acted on).
+    pub high_qc: Option<QuorumCert>,
 }
 
 const SAFETY_VERSION: u8 = 1;
@@ -56,6 +63,8 @@ impl Encode for SafetyData {
         self.one_chain_round.encode_to(out);
         self.highest_timeout_round.encode_to(out);
         self.last_vote.encode_to(out);
+        self.high_tc.encode_to(out);
+        self.high_qc.encode_to(out);
     }
 }
 
@@ -69,6 +78,8 @@ impl Decode for SafetyData {
                 one_chain_round: u64::decode_from(r)?,
                 highest_timeout_round: u64::decode_from(r)?,
                 last_vote: Option::decode_from(r)?,
+                high_tc: Option::decode_from(r)?,
+                high_qc: Option::decode_from(r)?,
             }),
             tag => Err(govchain_types::Error::InvalidTag { what: "safety data version", tag }),
         }
@@ -187,6 +198,21 @@ impl SafetyRules {
         data.preferred_round = data.preferred_round.max(parent_round);
     }
 
+    fn keep_tc(data: &mut SafetyData, tc: Option<&TimeoutCert>) {
+        if let Some(tc) = tc
+            && tc.epoch == data.epoch
+            && data.high_tc.as_ref().is_none_or(|h| h.round < tc.round)
+        {
+            data.high_tc = Some(tc.clone());
+        }
+    }
+
+    fn keep_qc(data: &mut SafetyData, qc: &QuorumCert) {
+        if qc.epoch == data.epoch && data.high_qc.as_ref().is_none_or(|h| h.round < qc.round) {
+            data.high_qc = Some(qc.clone());
+        }
+    }
+
     /// Records a verified QC (and its block's parent round): durable only
     /// with the next signature, which is all that needs it.
     pub fn observe_qc(&mut self, qc: &QuorumCert, parent_round: u64) {
@@ -236,6 +262,8 @@ impl SafetyRules {
         let mut data = self.data.clone();
         Self::observe(&mut data, qc_round, parent_round);
         data.last_voted_round = block.round;
+        Self::keep_tc(&mut data, tc);
+        Self::keep_qc(&mut data, &block.qc);
         // Two-chain: a QC on a block whose parent is of the round before
         // commits that parent.
         let commit = if extends_qc { block.qc.cid } else { Hash::ZERO };
@@ -277,6 +305,8 @@ impl SafetyRules {
         }
         let mut data = self.data.clone();
         data.last_voted_round = round;
+        Self::keep_tc(&mut data, high_tc);
+        Self::keep_qc(&mut data, high_qc);
         data.highest_timeout_round = data.highest_timeout_round.max(round);
         let digest = timeout_digest(self.suite, epoch, round, qc_round);
         let signature = self.key.sign(&digest.0).map_err(|e| Error::Crypto(e.to_string()))?;

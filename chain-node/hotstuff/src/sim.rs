@@ -320,8 +320,10 @@ impl Sim {
         for (k, (b, a)) in before.iter().zip(&after).enumerate() {
             if a <= b {
                 return Err(format!(
-                    "seed {}: honest instance {k} committed no transaction in {} ms after GST ({b} -> {a})",
-                    self.sc.seed, self.sc.liveness_ms
+                    "seed {}: honest instance {k} committed no transaction in {} ms after GST ({b} -> {a})\n{}",
+                    self.sc.seed,
+                    self.sc.liveness_ms,
+                    self.describe()
                 ));
             }
         }
@@ -343,6 +345,20 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let mut out = String::new();
+        for (k, i) in self.inst.iter().enumerate() {
+            let state = i.core.as_ref().map_or_else(|| "down".to_owned(), Core::describe);
+            out.push_str(&format!(
+                "  [{k}] honest {} group {} txs {}: {state}\n",
+                i.honest,
+                i.group,
+                i.store.tx_count()
+            ));
+        }
+        out
     }
 
     fn honest_txs(&self) -> Vec<usize> {
@@ -420,6 +436,9 @@ impl Sim {
             }
             Ev::Check => {
                 self.check()?;
+                if std::env::var("HOTSTUFF_SIM_TRACE").is_ok_and(|s| s == self.sc.seed.to_string()) {
+                    println!("t={} gst={}\n{}", self.now - 1_000_000, self.gst(), self.describe());
+                }
                 self.schedule(self.now + 500, Ev::Check);
             }
         }

@@ -535,6 +535,14 @@ pub enum Message {
     Timeout(Timeout),
     /// Transactions gossiped from the member they were submitted to.
     Txs(Vec<Transaction>),
+    /// A member's highest certificates, sent to one that timed out of a
+    /// round the sender has left, so it catches up.
+    Certs {
+        /// The sender's highest QC.
+        high_qc: QuorumCert,
+        /// The sender's highest TC.
+        high_tc: Option<TimeoutCert>,
+    },
 }
 
 impl Encode for Message {
@@ -557,6 +565,11 @@ impl Encode for Message {
                 out.push(4);
                 encode_list(txs, out);
             }
+            Message::Certs { high_qc, high_tc } => {
+                out.push(5);
+                high_qc.encode_to(out);
+                high_tc.encode_to(out);
+            }
         }
     }
 }
@@ -568,6 +581,9 @@ impl Decode for Message {
             2 => Ok(Message::Vote(Vote::decode_from(r)?)),
             3 => Ok(Message::Timeout(Timeout::decode_from(r)?)),
             4 => Ok(Message::Txs(decode_list(r)?)),
+            5 => {
+                Ok(Message::Certs { high_qc: QuorumCert::decode_from(r)?, high_tc: Option::decode_from(r)? })
+            }
             tag => Err(govchain_types::Error::InvalidTag { what: "hotstuff message", tag }),
         }
     }
@@ -595,26 +611,97 @@ impl Decode for SyncRequest {
     }
 }
 
+/// A committed block as far as its cid needs it (its transactions are in
+/// the ledger; their root stands for them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlockFields {
+    /// Its round.
+    pub round: u64,
+    /// Its parent's cid.
+    pub parent: Hash,
+    /// Ledger height after it.
+    pub height: u64,
+    /// Merkle root of its transactions.
+    pub tx_root: Hash,
+    /// Its block time.
+    pub timestamp_ms: u64,
+    /// Its proposer's name.
+    pub proposer: String,
+}
+
+impl BlockFields {
+    /// The fields of `block`.
+    pub fn of(block: &CBlock, suite: Suite) -> BlockFields {
+        BlockFields {
+            round: block.round,
+            parent: block.parent(),
+            height: block.height,
+            tx_root: LedgerBlock::tx_root(suite, &block.payload.transactions),
+            timestamp_ms: block.payload.timestamp_ms,
+            proposer: block.payload.proposer.clone(),
+        }
+    }
+
+    /// The cid of the block with these fields.
+    pub fn cid(&self, suite: Suite, chain_id: &str, epoch: u64) -> Hash {
+        CidFields {
+            chain_id,
+            epoch,
+            round: self.round,
+            parent: self.parent,
+            height: self.height,
+            tx_root: self.tx_root,
+            timestamp_ms: self.timestamp_ms,
+            proposer: &self.proposer,
+        }
+        .cid(suite)
+    }
+}
+
+impl Encode for BlockFields {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.round.encode_to(out);
+        self.parent.encode_to(out);
+        self.height.encode_to(out);
+        self.tx_root.encode_to(out);
+        self.timestamp_ms.encode_to(out);
+        self.proposer.encode_to(out);
+    }
+}
+
+impl Decode for BlockFields {
+    fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
+        Ok(BlockFields {
+            round: u64::decode_from(r)?,
+            parent: Hash::decode_from(r)?,
+            height: u64::decode_from(r)?,
+            tx_root: Hash::decode_from(r)?,
+            timestamp_ms: u64::decode_from(r)?,
+            proposer: String::decode_from(r)?,
+        })
+    }
+}
+
 /// The committed block a peer's tree hangs from, with the QC that commits
-/// it.
+/// it (its cid, recomputed from the fields, is that QC's commit cid).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRoot {
-    /// The committed block (its payload is in the ledger blocks).
-    pub block: CBlock,
+    /// The committed block.
+    pub fields: BlockFields,
     /// A QC whose commit cid is the block's cid.
     pub commit_qc: QuorumCert,
 }
 
 impl Encode for SyncRoot {
     fn encode_to(&self, out: &mut Vec<u8>) {
-        self.block.encode_to(out);
+        self.fields.encode_to(out);
         self.commit_qc.encode_to(out);
     }
 }
 
 impl Decode for SyncRoot {
     fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
-        Ok(SyncRoot { block: CBlock::decode_from(r)?, commit_qc: QuorumCert::decode_from(r)? })
+        Ok(SyncRoot { fields: BlockFields::decode_from(r)?, commit_qc: QuorumCert::decode_from(r)? })
     }
 }
 
@@ -659,16 +746,12 @@ pub struct CommitPoint {
     pub epoch: u64,
     /// Cid of the epoch's genesis.
     pub genesis: Hash,
-    /// Round of the last committed block.
-    pub round: u64,
     /// Cid of the last committed block.
     pub cid: Hash,
-    /// Ledger height after it.
-    pub height: u64,
-    /// Its block time.
-    pub timestamp_ms: u64,
-    /// The highest QC known when it committed (commits it, unless the block
-    /// came from a peer's ledger).
+    /// The last committed block (the genesis: round 0, zero parent).
+    pub fields: BlockFields,
+    /// The highest QC known when it committed (it commits the block,
+    /// unless the block came from a peer's ledger).
     pub high_qc: Option<QuorumCert>,
 }
 
@@ -679,10 +762,8 @@ impl Encode for CommitPoint {
         out.push(COMMIT_POINT_VERSION);
         self.epoch.encode_to(out);
         self.genesis.encode_to(out);
-        self.round.encode_to(out);
         self.cid.encode_to(out);
-        self.height.encode_to(out);
-        self.timestamp_ms.encode_to(out);
+        self.fields.encode_to(out);
         self.high_qc.encode_to(out);
     }
 }
@@ -693,10 +774,8 @@ impl Decode for CommitPoint {
             COMMIT_POINT_VERSION => Ok(CommitPoint {
                 epoch: u64::decode_from(r)?,
                 genesis: Hash::decode_from(r)?,
-                round: u64::decode_from(r)?,
                 cid: Hash::decode_from(r)?,
-                height: u64::decode_from(r)?,
-                timestamp_ms: u64::decode_from(r)?,
+                fields: BlockFields::decode_from(r)?,
                 high_qc: Option::decode_from(r)?,
             }),
             tag => Err(govchain_types::Error::InvalidTag { what: "commit point version", tag }),

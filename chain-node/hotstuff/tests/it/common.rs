@@ -182,7 +182,7 @@ impl Cluster {
     pub async fn wait_txs(&self, ids: &[u64], txs: usize, timeout: Duration) {
         let ok = wait_until(timeout, || ids.iter().all(|id| self.store(*id).tx_count() >= txs)).await;
         let have: Vec<usize> = ids.iter().map(|id| self.store(*id).tx_count()).collect();
-        assert!(ok, "members {ids:?} hold {have:?} transactions, want {txs}");
+        assert!(ok, "members {ids:?} hold {have:?} transactions, want {txs}\n{}", self.describe());
     }
 
     /// Asserts members `ids` hold the same chain (identical block ids at every height).
@@ -207,6 +207,19 @@ impl Cluster {
         for n in range {
             assert!(nonces.binary_search(&n).is_ok(), "member {id} lacks transaction {n}");
         }
+    }
+
+    /// Every running member's state, for failure reports.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (id, m) in &self.members {
+            let state = m.engine.as_ref().map_or_else(
+                || "down".to_owned(),
+                |e| format!("{} running {}", e.describe(), e.is_running()),
+            );
+            out.push_str(&format!("  [{id}] txs {}: {state}\n", m.store.tx_count()));
+        }
+        out
     }
 
     pub async fn shutdown_all(&mut self) {
