@@ -188,6 +188,8 @@ pub struct Stats {
     pub timeout_rounds: u64,
     /// Blocks this member proposed.
     pub proposed: u64,
+    /// Times this member misbehaved on purpose (fault tests).
+    pub misbehaved: u64,
 }
 
 /// A block of the tree above the committed root.
@@ -523,6 +525,7 @@ impl Core {
             if n > 0 {
                 let msg = self.sent[usize::try_from(self.now).unwrap_or(0) % n].clone();
                 self.out.push(Action::Broadcast(msg));
+                self.stats.misbehaved += 1;
             }
         }
         self.finish(res)
@@ -792,6 +795,7 @@ impl Core {
             return Ok(());
         }
         if self.cfg.fault.withhold_votes && self.cfg.fault.any() {
+            self.stats.misbehaved += 1;
             return Ok(());
         }
         let entering_tc = tc.as_ref().or(self.high_tc.as_ref()).filter(|t| t.round + 1 == block.round);
@@ -800,6 +804,7 @@ impl Core {
         if self.cfg.fault.any() {
             if self.cfg.fault.bad_signatures {
                 corrupt(&mut vote.signature);
+                self.stats.misbehaved += 1;
             }
             if self.cfg.fault.equivocate {
                 // A second vote, for a block that does not exist.
@@ -807,6 +812,7 @@ impl Core {
                 let digest = vote_digest(self.suite, vote.epoch, vote.round, &fake, &vote.commit);
                 if let Ok(signature) = self.cfg.key.sign(&digest.0) {
                     let v2 = Vote { cid: fake, signature, ..vote.clone() };
+                    self.stats.misbehaved += 1;
                     self.send_or_handle(next, Message::Vote(v2))?;
                 }
             }
@@ -1028,6 +1034,7 @@ impl Core {
         self.timed_out_round = round;
         if self.cfg.fault.bad_signatures && self.cfg.fault.any() {
             corrupt(&mut signature);
+            self.stats.misbehaved += 1;
         }
         let t = Timeout {
             epoch: self.epoch,
@@ -1208,6 +1215,7 @@ impl Core {
     /// a second, different block for half of the members.
     fn propose_faulty(&mut self, mut block: CBlock, tc: Option<TimeoutCert>) -> Result<()> {
         let f = self.cfg.fault;
+        self.stats.misbehaved += 1;
         if f.bad_certificates && !block.qc.votes.is_empty() {
             let first = block.qc.votes[0].clone();
             block.qc.votes = vec![first; self.vset.quorum()];

@@ -5,6 +5,9 @@
 // Test helpers outside `#[test]` functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "byzantine")]
+mod byzantine;
+mod certificate;
 mod cluster;
 mod common;
 mod sim;
