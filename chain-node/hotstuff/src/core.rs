@@ -207,6 +207,14 @@ struct Root {
     payload: bool,
 }
 
+/// The votes of one round at its next leader: who voted (the first vote of
+/// each voter counts), and the signatures per vote digest.
+#[derive(Debug, Default)]
+struct RoundVotes {
+    voters: BTreeSet<u64>,
+    by_digest: BTreeMap<Hash, (Vote, BTreeMap<u64, Vec<u8>>)>,
+}
+
 #[derive(Debug)]
 struct Pending {
     id: Hash,
@@ -252,7 +260,7 @@ pub struct Core {
     backoff: u32,
     timer: Option<u64>,
     leader_wait: Option<u64>,
-    votes: BTreeMap<u64, (BTreeSet<u64>, BTreeMap<Hash, (Vote, BTreeMap<u64, Vec<u8>>)>)>,
+    votes: BTreeMap<u64, RoundVotes>,
     timeouts: BTreeMap<u64, BTreeMap<u64, TimeoutSig>>,
     mempool: Mempool,
     buffered: Option<(u64, CBlock, Option<TimeoutCert>)>,
@@ -841,7 +849,7 @@ impl Core {
         }
         let digest = vote_digest(self.suite, vote.epoch, vote.round, &vote.cid, &vote.commit);
         self.verify_sig(vote.voter, &digest, &vote.signature)?;
-        let (voters, by_digest) = self.votes.entry(vote.round).or_default();
+        let RoundVotes { voters, by_digest } = self.votes.entry(vote.round).or_default();
         if !voters.insert(vote.voter) {
             return Ok(());
         }

@@ -26,7 +26,7 @@ fn many(name: &str, seeds: std::ops::Range<u64>, make: impl Fn(u64) -> Scenario)
 }
 
 fn suite(seed: u64) -> Suite {
-    if seed % 2 == 0 { Suite::Gm } else { Suite::IntlR1 }
+    if seed.is_multiple_of(2) { Suite::Gm } else { Suite::IntlR1 }
 }
 
 /// Shorter runs than the defaults: GST at 4 s, 15 s to show liveness (a
