@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Starts a fresh chain on loopback, runs `govchain bench` against it with the
 # given arguments, and stops it.
-#   scripts/bench-local.sh [--suite gm|intl-k1|intl-r1] [--nodes N] [bench args...]
-# One node (solo) by default; `--nodes N` (N > 1) creates a replicated (Raft)
-# chain of N nodes with `govchain net init`, runs each as a `govchain-node`
-# process, benchmarks its leader and passes `--nodes N` on, so the ratio is
-# against the verify limit of N nodes sharing this machine.
+#   scripts/bench-local.sh [--suite gm|intl-k1|intl-r1] [--nodes N]
+#                          [--consensus raft|hotstuff] [bench args...]
+# One node (solo) by default; `--nodes N` (N > 1) creates a replicated chain
+# (Raft unless `--consensus hotstuff`) of N nodes with `govchain net init`,
+# runs each as a `govchain-node` process, benchmarks its leader (Raft) or its
+# first node (HotStuff: every voter takes transactions and the leader
+# rotates) and passes `--nodes N` on, so the ratio is against the verify
+# limit of N nodes sharing this machine.
 # PROFILE=release for release builds; BIN=dir runs the binaries in dir
 # without building (NODE_BIN=dir takes govchain-node from another dir).
 set -euo pipefail
@@ -14,11 +17,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/govchain/target}"
 profile=${PROFILE:-dev}
 suite=gm
 nodes=1
+consensus=raft
 args=()
 while (($#)); do
     case "$1" in
         --suite) suite=$2; shift 2 ;;
         --nodes) nodes=$2; args+=(--nodes "$2"); shift 2 ;;
+        --consensus) consensus=$2; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -39,25 +44,28 @@ trap cleanup EXIT
 if [ "$nodes" -gt 1 ]; then
     # Loopback addresses and ports apart from the defaults and the tests.
     api=18600
-    "$BIN/govchain" net init --nodes "$nodes" --suite "$suite" --out "$dir/net" --chain-id bench \
-        --first-ip 201 --api-port "$api" --p2p-port 18700 >/dev/null
+    "$BIN/govchain" net init --nodes "$nodes" --suite "$suite" --consensus "$consensus" --out "$dir/net" \
+        --chain-id bench --first-ip 201 --api-port "$api" --p2p-port 18700 >/dev/null
     for node in "$dir"/net/node*/; do
         RUST_LOG=warn "$NODE_BIN/govchain-node" run --config "$node/node.toml" >/dev/null 2>"$node/err" &
         pids+=($!)
     done
+    # The node to load: the Raft leader, or any voter of a HotStuff chain.
+    want='"role": *"leader"'
+    [ "$consensus" = raft ] || want='"role": *"(leader|follower)"'
     url=
     for _ in $(seq 100); do
         for i in $(seq 0 $((nodes - 1))); do
             u="http://127.0.0.$((201 + i)):$api"
-            if "$BIN/govchain" status --node "$u" 2>/dev/null | grep -q '"role": *"leader"'; then
+            if "$BIN/govchain" status --node "$u" 2>/dev/null | grep -Eq "$want"; then
                 url=$u
                 break 2
             fi
         done
         sleep 0.2
     done
-    [ -n "$url" ] || { echo "no leader elected" >&2; exit 1; }
-    echo "leader at $url" >&2
+    [ -n "$url" ] || { echo "no $consensus node ready to take transactions" >&2; exit 1; }
+    echo "$consensus: loading $url" >&2
 else
     "$NODE_BIN/govchain-node" init --out "$dir/node" --suite "$suite" --chain-id bench --listen 127.0.0.1:0 >/dev/null
     RUST_LOG=warn "$NODE_BIN/govchain-node" run --config "$dir/node/node.toml" >"$dir/out" 2>"$dir/err" &

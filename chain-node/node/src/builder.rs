@@ -20,6 +20,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::Router;
 use govchain_consensus::{BlockStore, BoxFuture, Consensus, ConsensusKind, PeerTransport, solo::Solo};
+use govchain_crypto::PrivateKey;
 use govchain_raft::{RaftConfig, RaftEngine};
 
 use crate::{
@@ -37,6 +38,8 @@ pub struct EngineContext<'a> {
     pub genesis: &'a Genesis,
     /// The node's ledger as the engine drives it.
     pub store: Arc<dyn BlockStore>,
+    /// The node's key (signs its blocks, and a BFT engine's votes).
+    pub key: &'a PrivateKey,
     peers: Option<&'a Peers>,
 }
 
@@ -147,7 +150,7 @@ impl NodeBuilder {
             false => None,
         };
         let store: Arc<dyn BlockStore> = Arc::new(LedgerStore(inner.clone()));
-        let ctx = EngineContext { config, genesis, store, peers: peers.as_ref() };
+        let ctx = EngineContext { config, genesis, store, key: inner.key(), peers: peers.as_ref() };
         let engine = factory.start(ctx).await?;
         let node = Node::assemble(inner, engine.consensus, peers);
         if let Some(peers) = node.peers() {

@@ -475,6 +475,11 @@ impl Inner {
         Ok(ethtx::verify(tx, suite, chain_id, evm.chain_id)?)
     }
 
+    /// The node key.
+    pub(crate) fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
     /// The node key in PKCS#8 PEM (for its TLS identity).
     pub(crate) fn key_pem(&self) -> Result<String> {
         self.key.to_pkcs8_pem().map_err(|e| Error::Internal(format!("node key: {e}")))

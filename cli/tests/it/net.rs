@@ -21,7 +21,7 @@ const NODES: usize = 4;
 const WRITERS: usize = 8;
 
 /// A node process started by the test (so it can be killed and restarted).
-struct Proc(Option<Child>);
+pub struct Proc(Option<Child>);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -33,11 +33,17 @@ impl Drop for Proc {
 }
 
 fn spawn(dir: &Path) -> Proc {
-    let log = std::fs::File::create(dir.join("test-node.log")).unwrap();
+    spawn_with(dir, &[])
+}
+
+/// Starts the node of `dir` with extra environment variables.
+pub fn spawn_with(dir: &Path, env: &[(&str, &str)]) -> Proc {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("test-node.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_govchain"))
         .args(["node", "run", "--config"])
         .arg(dir.join("node.toml"))
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -45,7 +51,8 @@ fn spawn(dir: &Path) -> Proc {
     Proc(Some(child))
 }
 
-fn kill(p: &mut Proc) {
+/// Kills a node process with SIGKILL and reaps it.
+pub fn kill(p: &mut Proc) {
     if let Some(mut c) = p.0.take() {
         c.kill().unwrap();
         c.wait().unwrap();

@@ -25,8 +25,9 @@ use crate::{
     ok,
 };
 
+/// Which loopback addresses are cut off from the rest.
 #[derive(Default)]
-struct Cut {
+pub struct Cut {
     isolated: Mutex<HashSet<IpAddr>>,
     links: Mutex<Vec<(IpAddr, IpAddr, AbortHandle)>>,
 }
@@ -38,7 +39,7 @@ impl Cut {
     }
 
     /// Cuts `ip` off: refuses its new connections and drops the open ones.
-    fn isolate(&self, ip: IpAddr) {
+    pub fn isolate(&self, ip: IpAddr) {
         self.isolated.lock().unwrap().insert(ip);
         for (src, dst, link) in self.links.lock().unwrap().iter() {
             if *src == ip || *dst == ip {
@@ -47,13 +48,13 @@ impl Cut {
         }
     }
 
-    fn heal(&self) {
+    pub fn heal(&self) {
         self.isolated.lock().unwrap().clear();
     }
 }
 
 /// Forwards `listen` to `target` unless the cut separates the two ends.
-async fn proxy(listen: SocketAddr, target: SocketAddr, cut: Arc<Cut>) {
+pub async fn proxy(listen: SocketAddr, target: SocketAddr, cut: Arc<Cut>) {
     let listener = TcpListener::bind(listen).await.unwrap();
     loop {
         let Ok((mut inbound, peer)) = listener.accept().await else { continue };
