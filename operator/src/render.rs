@@ -151,6 +151,7 @@ pub fn genesis(
                     name: names.node_id(&m.pod),
                     organization: organization.clone(),
                     p2p: names.p2p(&m.pod),
+                    consensus_key: String::new(),
                 })
                 .collect()
         } else {
