@@ -6,6 +6,7 @@
 
 use govchain_crypto::Suite;
 use govchain_driver::{BlockPolicy, ConsensusKind, GovernancePolicy, NodeRole, Resources};
+use govchain_types::VocabularyError;
 use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -380,8 +381,10 @@ pub struct ChainRequest {
     /// Chain name: 1-40 of a-z, 0-9, '-'.
     #[schema(min_length = 1, max_length = 40, pattern = "^[a-z][a-z0-9-]{0,39}$")]
     pub name: String,
-    /// `raft` (or `solo` for a single node).
-    #[schema(pattern = "^(raft|solo)$")]
+    /// `raft` (crash fault tolerant), `hotstuff` (Byzantine fault tolerant:
+    /// n consensus nodes tolerate floor((n-1)/3) lying ones) or `solo` (a
+    /// single node).
+    #[schema(pattern = "^(raft|hotstuff|solo)$")]
     pub consensus: String,
     /// Crypto suite: `gm`, `intl-k1` or `intl-r1`.
     #[schema(pattern = "^(gm|intl-k1|intl-r1)$")]
@@ -515,11 +518,14 @@ impl RequestSpec {
             RequestSpec::Chain(c) => {
                 crate::validate::chain_name(&c.name)?;
                 parse_suite(&c.suite)?;
-                let kind: ConsensusKind = c.consensus.parse().map_err(|_| {
-                    refuse("consensus", format!("consensus `{}` is not offered (raft, solo)", c.consensus))
-                })?;
+                // The vocabulary's message: it lists every kind offered.
+                let kind: ConsensusKind =
+                    c.consensus.parse().map_err(|e: VocabularyError| refuse("consensus", e.to_string()))?;
                 if kind.max_voters().is_some_and(|most| c.nodes as usize > most) {
-                    return Err(refuse("nodes", format!("{kind} ordering runs exactly one node; use raft")));
+                    return Err(refuse(
+                        "nodes",
+                        format!("{kind} ordering runs exactly one node; use raft or hotstuff"),
+                    ));
                 }
                 if c.max_nodes < c.nodes || c.max_nodes > MAX_CHAIN_NODES {
                     return Err(refuse(
@@ -556,6 +562,35 @@ mod tests {
         assert_eq!(RequestStatus::parse("approved"), None);
         assert_eq!(ChainState::Provisioning.to_string(), "provisioning");
         assert_eq!(NodeKind::from(NodeRole::Backup), NodeKind::Backup);
+    }
+
+    #[test]
+    fn a_chain_request_offers_every_consensus_kind_and_refuses_others_in_its_words() {
+        let chain = |consensus: &str, nodes: u32| {
+            RequestSpec::Chain(
+                serde_json::from_value(serde_json::json!({
+                    "name": "permits", "consensus": consensus, "suite": "gm", "nodes": nodes,
+                    "resources": {"cpu_millis": 500, "memory_mb": 256, "storage_mb": 1024},
+                }))
+                .expect("a chain request"),
+            )
+        };
+        for kind in ConsensusKind::ALL {
+            let nodes = if kind.replicated() { 4 } else { 1 };
+            chain(kind.as_str(), nodes).check().unwrap_or_else(|e| panic!("{kind}: {}", e.message));
+        }
+        chain("hotstuff", 1).check().expect("one BFT node tolerates no fault, but runs");
+        let field = |e: &ApiError| e.details.as_ref().and_then(|d| d["field"].as_str()).map(str::to_owned);
+        for bad in ["pbft", "HotStuff", "Raft", ""] {
+            let e = chain(bad, 4).check().expect_err(bad);
+            let vocabulary = bad.parse::<ConsensusKind>().expect_err(bad).to_string();
+            assert_eq!(e.message, vocabulary, "{bad}");
+            assert!(e.message.ends_with("one of: raft, hotstuff, solo"), "{}", e.message);
+            assert_eq!(field(&e).as_deref(), Some("consensus"));
+        }
+        let e = chain("solo", 2).check().expect_err("two solo nodes");
+        assert_eq!(e.message, "solo ordering runs exactly one node; use raft or hotstuff");
+        assert_eq!(field(&e).as_deref(), Some("nodes"));
     }
 
     #[test]

@@ -372,7 +372,9 @@ enum RequestCmd {
         /// Your organization's nodes.
         #[arg(long, default_value_t = 4)]
         nodes: u32,
-        /// `raft`, or `solo` for a single node.
+        /// `raft` (crash fault tolerant), `hotstuff` (Byzantine fault
+        /// tolerant: n nodes tolerate floor((n-1)/3) lying ones), or `solo`
+        /// for a single node.
         #[arg(long, default_value = "raft")]
         consensus: String,
         /// Crypto suite: gm, intl-k1 or intl-r1.

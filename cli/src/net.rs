@@ -28,7 +28,9 @@ pub enum NetCmd {
         /// gm, intl-k1 or intl-r1.
         #[arg(long, default_value = "gm")]
         suite: Suite,
-        /// Consensus engine.
+        /// Consensus engine: raft (crash fault tolerant), hotstuff (Byzantine
+        /// fault tolerant: n nodes tolerate floor((n-1)/3) lying ones), or solo
+        /// (one node).
         #[arg(long, default_value = "raft")]
         consensus: String,
         /// Output directory.
@@ -59,6 +61,9 @@ pub enum NetCmd {
         /// gm, intl-k1 or intl-r1 (when creating).
         #[arg(long, default_value = "gm")]
         suite: Suite,
+        /// Consensus engine (when creating): raft, hotstuff or solo.
+        #[arg(long, default_value = "raft")]
+        consensus: String,
         /// The chain's directory.
         #[arg(long, default_value = ".govchain/net")]
         out: PathBuf,
@@ -131,12 +136,12 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
             Ok(())
         }
         NetCmd::Start { dir } => start(&dir),
-        NetCmd::Up { nodes, suite, out } => {
+        NetCmd::Up { nodes, suite, consensus, out } => {
             if !out.join(govchain_node::init::CA_DIR).exists() {
                 let opts = NetworkOptions {
                     chain_id: "local".into(),
                     suite,
-                    consensus: "raft".into(),
+                    consensus,
                     nodes,
                     organization: "local-org".into(),
                     first_ip: 11,

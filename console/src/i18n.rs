@@ -112,6 +112,7 @@ keys! {
     Logs, LogRun, LogSystem, LogError, KeywordOrRegex, RegexMatch, Live, Day, DownloadDay, Following, NoLines, Level, Source, Content, LogLevel, Current, Apply, LevelChanged,
     Alerts, Alert, AlertHistory, AlertRules, AlertChannels, NoAlerts, Severity, AlertRule, StartedAt, FiredAt, ResolvedAt, Acknowledged, Notifications, NoNotifications, Channel, Attempts, LastError, Value, AckNote, Acknowledge, NewAlertRule, EditAlertRule, NoAlertRules, Scope, Conditions, Duration, ActiveWindow, Channels, Enabled, Disabled, Default, Disable, Enable, ConfirmDeleteRule, AllMyChains, AllOf, AnyOf, Metric, LogKeyword, AddCondition, DurationSeconds, OnlyWithin, Mon, Tue, Wed, Thu, Fri, Sat, Sun, From, To, UtcOffsetMinutes, WindowNote, MessageCentre, Email, ExtraRecipients, Webhook, SecretKept, WebhookSecret, ChannelsNote, ThresholdNotNumber, OrgChannelsLead, SmtpConfigured, SmtpMissing, SevInfo, SevWarning, Host, Delivered, Or, And, Always, EveryDay, StateFiring, StateResolved, MsgAlert, PermAlertManage,
     AlertSummary, RuleNodeDown, RuleConsensusStalled, RuleCertExpiring, RuleDiskFull,
+    RaftHint, HotstuffHint,
 }
 
 /// 简体中文.
@@ -260,6 +261,8 @@ pub fn zh(key: Key) -> &'static str {
         OrgNotActive => "本组织尚未通过平台审核，暂不能提交申请。",
         NoSuchChain => "该链不存在。",
         Solo => "单节点（Solo）",
+        RaftHint => "崩溃容错：过半共识节点在线即可出块。",
+        HotstuffHint => "拜占庭容错：n 个共识节点可容忍 ⌊(n−1)/3⌋ 个作恶节点（4 个容忍 1 个）。",
         SuiteGm => "国密 SM2 / SM3",
         RoleConsensus => "共识节点",
         RoleBackup => "备份节点",
@@ -295,7 +298,7 @@ pub fn zh(key: Key) -> &'static str {
         NodeAdded => "节点已添加：",
         QuotaExceeded => "超出资源配额：本组织已分配的配额已用完，请先提交资源申请。",
         NodeLimit => "该链已达到节点上限。",
-        ChainNotRunning => "该链当前不可执行此操作（需为运行中的 Raft 链）。",
+        ChainNotRunning => "该链当前不可执行此操作（需为运行中的多节点链）。",
         Saved => "已保存。",
         Invitations => "链邀请",
         InvitationsLead => "本组织收到和发出的链邀请；收到的新邀请会自动出现。",
@@ -808,6 +811,10 @@ pub fn en(key: Key) -> &'static str {
         OrgNotActive => "Your organization is not approved by the platform yet; requests open once it is.",
         NoSuchChain => "No such chain.",
         Solo => "Single node (solo)",
+        RaftHint => "Crash fault tolerant: blocks are made while a majority of consensus nodes run.",
+        HotstuffHint => {
+            "Byzantine fault tolerant: n consensus nodes tolerate ⌊(n−1)/3⌋ lying ones (4 tolerate 1)."
+        }
         SuiteGm => "Chinese national SM2 / SM3",
         RoleConsensus => "Consensus node",
         RoleBackup => "Backup node",
@@ -845,7 +852,7 @@ pub fn en(key: Key) -> &'static str {
             "Beyond the quota: your organization's granted quota is used up; submit a resource request first."
         }
         NodeLimit => "The chain is at its node limit.",
-        ChainNotRunning => "The chain cannot do this now (it must be a running Raft chain).",
+        ChainNotRunning => "The chain cannot do this now (it must be a running chain of several nodes).",
         Saved => "Saved.",
         Invitations => "Invitations",
         InvitationsLead => "Invitations your organization received and sent; new ones appear on their own.",
@@ -1336,6 +1343,28 @@ mod tests {
             if k != Key::SwitchLang {
                 assert!(!cjk(en(k)), "{k:?} has Chinese in the English table: {}", en(k));
                 assert!(cjk(zh(k)), "{k:?} is not translated in the Chinese table: {}", zh(k));
+            }
+        }
+    }
+
+    #[test]
+    fn the_consensus_hints_carry_no_english_string() {
+        // The language journey's rule, on the tables: an English string of 4
+        // or more characters, between non-letters, in a Chinese one would
+        // show English on the Chinese page.
+        let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+        for &e in Key::ALL.iter().filter(|&&k| k != Key::SwitchLang) {
+            let s = en(e);
+            if s.len() < 4 {
+                continue;
+            }
+            for z in [Key::RaftHint, Key::HotstuffHint, Key::ChainNotRunning] {
+                let text = zh(z);
+                for (at, _) in text.match_indices(s) {
+                    let before = text[..at].chars().next_back();
+                    let after = text[at + s.len()..].chars().next();
+                    assert!(letter(before) || letter(after), "{z:?} in Chinese carries {e:?}: {text}");
+                }
             }
         }
     }

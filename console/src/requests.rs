@@ -231,7 +231,13 @@ fn request_form(s: Session) -> impl IntoView {
     let l = lang();
     let kinds =
         vec![("chain".into(), l.t(Key::KindChain).into()), ("nodes".into(), l.t(Key::KindNodes).into())];
-    let consensuses = vec![("raft".into(), "Raft".into()), ("solo".into(), l.t(Key::Solo).into())];
+    // The engines' own names, the same in both languages; the hint below
+    // says what the chosen one tolerates.
+    let consensuses = vec![
+        ("raft".into(), "Raft".into()),
+        ("hotstuff".into(), "HotStuff (BFT)".into()),
+        ("solo".into(), l.t(Key::Solo).into()),
+    ];
     let suites = vec![
         ("gm".into(), l.t(Key::SuiteGm).into()),
         ("intl-k1".into(), "secp256k1 / SHA-256".into()),
@@ -249,6 +255,9 @@ fn request_form(s: Session) -> impl IntoView {
                     view! {
                         {input("name", Key::ChainName, name, "a-z 0-9 -".into())}
                         {select("consensus", Key::Consensus, consensus, consensuses.clone())}
+                        {move || consensus_hint(&consensus.get()).map(|k| view! {
+                            <p class="hint" id="consensus-hint">{t(k)}</p>
+                        })}
                         {select("suite", Key::Suite, suite, suites.clone())}
                         {input("nodes", Key::NodeCount, nodes, range(1, 32))}
                         {input("max_nodes", Key::MaxNodes, max_nodes, range(1, 32))}
@@ -290,6 +299,15 @@ fn request_form(s: Session) -> impl IntoView {
                     <a href=format!("/requests/{id}")>{format!("#{id}")}</a></p>
             })}
         </section>
+    }
+}
+
+/// What the consensus `kind` chosen in the request form tolerates.
+fn consensus_hint(kind: &str) -> Option<Key> {
+    match kind {
+        "raft" => Some(Key::RaftHint),
+        "hotstuff" => Some(Key::HotstuffHint),
+        _ => None,
     }
 }
 
@@ -461,4 +479,19 @@ pub fn ApprovalsPage() -> impl IntoView {
             }}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replicated_kinds_say_what_they_tolerate() {
+        assert_eq!(consensus_hint("raft"), Some(Key::RaftHint));
+        assert_eq!(consensus_hint("hotstuff"), Some(Key::HotstuffHint));
+        assert_eq!(consensus_hint("solo"), None);
+        for l in [i18n::Lang::Zh, i18n::Lang::En] {
+            assert!(l.t(Key::HotstuffHint).contains("⌊(n−1)/3⌋"), "{l:?}");
+        }
+    }
 }

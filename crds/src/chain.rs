@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("has(self.chainId) == has(oldSelf.chainId) && (!has(self.chainId) || self.chainId == oldSelf.chainId)").message("chainId is immutable"),
     validation = Rule::new("self.nodeGroups.all(g, self.nodeGroups.exists_one(h, h.name == g.name))").message("node group names must be unique"),
     validation = Rule::new("self.consensus != 'solo' || (size(self.nodeGroups) == 1 && self.nodeGroups[0].role == 'consensus' && self.nodeGroups[0].replicas == 1)").message("a solo chain has exactly one node group, with role consensus and replicas 1"),
-    validation = Rule::new("self.consensus != 'raft' || self.nodeGroups.exists(g, g.role == 'consensus' && g.replicas > 0)").message("a raft chain needs a consensus node group with at least one replica"),
+    validation = Rule::new("self.consensus == 'solo' || self.nodeGroups.exists(g, g.role == 'consensus' && g.replicas > 0)").message("a raft or hotstuff chain needs a consensus node group with at least one replica"),
     validation = Rule::new("self.consensus != 'solo' || (has(self.blockPolicy) == has(oldSelf.blockPolicy) && (!has(self.blockPolicy) || self.blockPolicy == oldSelf.blockPolicy))").message("a solo chain's blockPolicy is fixed in its genesis"),
     validation = Rule::new("self.nodeGroups.all(g, oldSelf.nodeGroups.all(o, o.name != g.name || o.role == g.role))").message("a node group's role is immutable (add a new group instead)"),
     validation = Rule::new("self.invitations.all(i, self.invitations.exists_one(j, j.__namespace__ == i.__namespace__))").message("invitation namespaces must be unique")
@@ -48,8 +48,10 @@ pub struct ChainSpec {
     #[schemars(length(min = 1, max = 51), regex(pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"))]
     pub chain_id: Option<String>,
 
-    /// Consensus engine: `raft` (replicated, crash fault tolerant) or `solo`
-    /// (exactly one consensus node). Immutable.
+    /// Consensus engine: `raft` (replicated, crash fault tolerant),
+    /// `hotstuff` (replicated, Byzantine fault tolerant: n consensus nodes
+    /// tolerate floor((n-1)/3) lying ones; every node is known by its key in
+    /// the genesis) or `solo` (exactly one consensus node). Immutable.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("consensus is immutable"))]
     pub consensus: Consensus,
@@ -76,9 +78,10 @@ pub struct ChainSpec {
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
     pub version: String,
 
-    /// How blocks are cut; unset fields take the defaults. On a raft chain
-    /// a change reaches every running node through consensus, without a
-    /// restart; a solo chain's policy is fixed in its genesis.
+    /// How blocks are cut; unset fields take the defaults. On a raft or
+    /// hotstuff chain a change reaches every running node through
+    /// consensus, without a restart; a solo chain's policy is fixed in its
+    /// genesis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_policy: Option<BlockPolicySpec>,
 
@@ -118,12 +121,15 @@ pub enum Consensus {
     /// Raft (openraft): replicated, tolerates the loss of a minority.
     #[default]
     Raft,
+    /// Two-chain HotStuff: replicated, Byzantine fault tolerant (n
+    /// consensus nodes tolerate floor((n-1)/3) lying ones).
+    Hotstuff,
     /// One node orders blocks; no replication of consensus.
     Solo,
 }
 
 impl Consensus {
-    /// The name the node's genesis uses (`raft`, `solo`).
+    /// The name the node's genesis uses (`raft`, `hotstuff`, `solo`).
     pub fn as_str(self) -> &'static str {
         ConsensusKind::from(self).as_str()
     }
@@ -133,6 +139,7 @@ impl From<Consensus> for ConsensusKind {
     fn from(c: Consensus) -> ConsensusKind {
         match c {
             Consensus::Raft => ConsensusKind::Raft,
+            Consensus::Hotstuff => ConsensusKind::Hotstuff,
             Consensus::Solo => ConsensusKind::Solo,
         }
     }
@@ -142,6 +149,7 @@ impl From<ConsensusKind> for Consensus {
     fn from(c: ConsensusKind) -> Consensus {
         match c {
             ConsensusKind::Raft => Consensus::Raft,
+            ConsensusKind::Hotstuff => Consensus::Hotstuff,
             ConsensusKind::Solo => Consensus::Solo,
         }
     }

@@ -165,9 +165,12 @@ impl ChainSpec {
                     );
                 }
             }
-            Consensus::Raft => {
+            Consensus::Raft | Consensus::Hotstuff => {
                 if !self.node_groups.iter().any(|g| g.role == NodeRole::Consensus && g.replicas > 0) {
-                    p.push("spec", "a raft chain needs a consensus node group with at least one replica");
+                    p.push(
+                        "spec",
+                        "a raft or hotstuff chain needs a consensus node group with at least one replica",
+                    );
                 }
             }
         }
@@ -347,7 +350,7 @@ mod tests {
         bad(&|s| s.node_groups[0].replicas = 33, "spec.nodeGroups[0].replicas");
         bad(&|s| s.node_groups[0].name = "Core".into(), "spec.nodeGroups[0].name");
         bad(&|s| s.consensus = Consensus::Solo, "a solo chain");
-        bad(&|s| s.node_groups[0].role = NodeRole::Backup, "a raft chain needs a consensus");
+        bad(&|s| s.node_groups[0].role = NodeRole::Backup, "a raft or hotstuff chain needs a consensus");
         bad(
             &|s| s.block_policy = Some(BlockPolicySpec { max_txs: Some(0), ..Default::default() }),
             "spec.blockPolicy: max_txs must be 1 to 100000",
@@ -364,6 +367,32 @@ mod tests {
             },
             "invitation namespaces must be unique",
         );
+    }
+
+    #[test]
+    fn hotstuff_takes_node_groups_as_raft_does() {
+        let mut s: ChainSpec = serde_json::from_value(serde_json::json!({
+            "version": "0.1.0",
+            "consensus": "hotstuff",
+            "nodeGroups": [{"name": "core", "replicas": 4}, {"name": "copies", "replicas": 2, "role": "backup"}],
+        }))
+        .unwrap();
+        assert_eq!(s.consensus, Consensus::Hotstuff);
+        assert_eq!(s.consensus.as_str(), "hotstuff");
+        assert_eq!(govchain_types::ConsensusKind::from(s.consensus), govchain_types::ConsensusKind::Hotstuff);
+        s.validate().unwrap();
+        s.node_groups[0].replicas = 0;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("a raft or hotstuff chain needs a consensus node group"), "{err}");
+        // Immutable like every consensus.
+        let old = spec();
+        let mut new = spec();
+        new.consensus = Consensus::Hotstuff;
+        assert!(new.validate_update(&old).unwrap_err().to_string().contains("consensus is immutable"));
+        for bad in ["HotStuff", "bft", "pbft"] {
+            let v = serde_json::json!({"version": "0.1.0", "consensus": bad, "nodeGroups": [{"name": "c", "replicas": 1}]});
+            assert!(serde_json::from_value::<ChainSpec>(v).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -77,6 +77,24 @@ async fn crds_on_a_real_apiserver() {
         refused(&env, &patch(p), &[&limit.message()]).await;
     }
     env.kubectl_ok(patch(r#"{"spec":{"blockPolicy":{"maxWaitMs":10000}}}"#)).await.unwrap();
+    // hotstuff is a consensus of the enum (refused only as a change), and
+    // like raft it needs consensus nodes.
+    let out = env.kubectl(patch(r#"{"spec":{"consensus":"hotstuff"}}"#)).await.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && text.contains("consensus is immutable"), "{text}");
+    assert!(!text.contains("Unsupported value"), "{text}");
+    let bft = env.dir().join("bft-ledger.yaml");
+    let doc = |replicas: u32| {
+        format!(
+            "apiVersion: govchain.io/v1alpha1\nkind: Chain\nmetadata:\n  name: bft-ledger\n  namespace: dept-a\n\
+             spec:\n  consensus: hotstuff\n  version: 0.1.0\n  nodeGroups:\n    - name: core\n      replicas: {replicas}\n"
+        )
+    };
+    let apply = ["apply", "--dry-run=server", "-f", bft.to_str().unwrap()];
+    std::fs::write(&bft, doc(0)).unwrap();
+    refused(&env, &apply, &["a raft or hotstuff chain needs a consensus node group"]).await;
+    std::fs::write(&bft, doc(4)).unwrap();
+    env.kubectl_ok(apply).await.unwrap();
     // A legal change goes through.
     env.kubectl_ok(patch(r#"{"spec":{"version":"0.1.1"}}"#)).await.unwrap();
 }

@@ -81,6 +81,23 @@ pub fn not_after(cert_pem: &str) -> Result<u64> {
     Ok(info.not_after.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
+/// The genesis `consensus_key` of the node a certificate is issued to: hex
+/// of the SEC1 point of its public key (the node's own key, which signs its
+/// blocks and votes), checked to be of `suite`.
+pub fn consensus_key(cert_pem: &str, suite: Suite) -> Result<String> {
+    let info = govchain_pki::parse(cert_pem).map_err(|e| pki("reading a node certificate", e))?;
+    let key = govchain_crypto::PublicKey::from_spki_der(&info.public_key_der)
+        .map_err(|e| pki("reading a node certificate's key", e))?;
+    if key.suite() != suite {
+        return Err(Error::Pki(format!(
+            "the certificate of {} holds a key for {}, not for {suite}",
+            info.common_name,
+            key.suite()
+        )));
+    }
+    Ok(govchain_node::config::Member::key_hex(&key))
+}
+
 /// Parses a suite name from the CRD.
 pub fn suite(name: &str) -> Result<Suite> {
     Suite::ALL
@@ -111,5 +128,14 @@ mod tests {
         assert_eq!(renewed.public_key_pem, first.public_key_pem);
         assert_ne!(renewed.serial, first.serial);
         assert!(not_after(&cert).unwrap() > 0);
+        // The genesis names the node by the key behind its certificate, and
+        // renewal keeps it.
+        let node = PrivateKey::from_pkcs8_pem(&key).unwrap().public_key();
+        let hex = consensus_key(&cert, Suite::IntlR1).unwrap();
+        assert_eq!(hex, govchain_node::config::Member::key_hex(&node));
+        assert_eq!(consensus_key(&issue_for_key(&ca, &key, &req).unwrap(), Suite::IntlR1).unwrap(), hex);
+        let e = consensus_key(&cert, Suite::Gm).unwrap_err().to_string();
+        assert!(e.contains("holds a key for intl-r1, not for gm"), "{e}");
+        assert!(consensus_key("not a certificate", Suite::IntlR1).is_err());
     }
 }

@@ -215,7 +215,8 @@ struct Step<'a> {
     admin: &'a Admin,
     leader: Option<&'a String>,
     pods: &'a BTreeMap<String, PodView>,
-    raft: bool,
+    /// Whether the group changes through consensus (raft, hotstuff).
+    replicated: bool,
 }
 
 /// Whose node keys a Secret holds.
@@ -423,7 +424,7 @@ impl<'a> Reconciler<'a> {
         };
 
         // 4. Membership plan, one node at a time.
-        let raft = chain.spec.consensus == Consensus::Raft;
+        let replicated = chain.spec.consensus != Consensus::Solo;
         let admin_client = self.admin(suite, &ca_data, &admin_data, &pods)?;
         let mut replicas: BTreeMap<String, i32> = BTreeMap::new();
         let mut progressing: Vec<String> = Vec::new();
@@ -437,7 +438,7 @@ impl<'a> Reconciler<'a> {
             let n = if chain.spec.stopped {
                 0
             } else {
-                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, raft };
+                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, replicated };
                 let healthy = healthy(&membership);
                 self.step(&slot, group.replicas, healthy, &mut membership, &step, &mut progressing).await?
             };
@@ -462,7 +463,7 @@ impl<'a> Reconciler<'a> {
             let n = if chain.spec.stopped {
                 0
             } else {
-                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, raft };
+                let step = Step { admin: &admin_client, leader: leader.as_ref(), pods: &pods, replicated };
                 let healthy = healthy(&membership);
                 self.step(&slot, plan.target, healthy, &mut membership, &step, &mut progressing).await?
             };
@@ -473,8 +474,8 @@ impl<'a> Reconciler<'a> {
         let certs = self.ensure_keys(&ca, &membership).await?;
         for (pod, entry) in membership.nodes.iter().filter(|(_, e)| e.namespace.is_none()) {
             let genesis_member = genesis.members.iter().any(|m| m.name == self.names.node_id(pod));
-            let id = (raft && !genesis_member).then_some(entry.id);
-            config.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, raft, id)?);
+            let id = (replicated && !genesis_member).then_some(entry.id);
+            config.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, replicated, id)?);
         }
         config.insert(
             MEMBERSHIP_KEY.into(),
@@ -552,7 +553,7 @@ impl<'a> Reconciler<'a> {
         }
 
         // 7b. The block policy: spec.blockPolicy onto the running chain.
-        if raft && !chain.spec.stopped {
+        if replicated && !chain.spec.stopped {
             self.converge_policy(&admin_client, leader.as_ref(), &membership, &pods, &mut progressing)
                 .await?;
         }
@@ -615,7 +616,7 @@ impl<'a> Reconciler<'a> {
             return Ok(data);
         }
         let chain = self.chain;
-        let raft = chain.spec.consensus == Consensus::Raft;
+        let replicated = chain.spec.consensus != Consensus::Solo;
         let mut membership = Membership { next_id: 1, nodes: BTreeMap::new() };
         let mut first = Vec::new();
         for group in chain.spec.node_groups.iter().filter(|g| g.role == NodeRole::Consensus) {
@@ -624,7 +625,7 @@ impl<'a> Reconciler<'a> {
                 let pod = self.names.pod(&group.name, index);
                 let id = membership.next_id;
                 membership.next_id += 1;
-                first.push(GenesisMember { id, pod: pod.clone() });
+                first.push(GenesisMember { id, pod: pod.clone(), consensus_key: String::new() });
                 membership.nodes.insert(
                     pod,
                     NodeEntry {
@@ -637,6 +638,17 @@ impl<'a> Reconciler<'a> {
                 );
             }
         }
+        if chain.spec.consensus == Consensus::Hotstuff {
+            // Members are known by their keys: the first nodes' keys (kept in
+            // their group's Secret, never regenerated) come before the genesis.
+            let certs = self.ensure_keys(ca, &membership).await?;
+            for m in &mut first {
+                let cert = certs
+                    .get(&m.pod)
+                    .ok_or_else(|| Error::State(format!("no certificate was issued for {}", m.pod)))?;
+                m.consensus_key = pki::consensus_key(cert, ca.suite())?;
+            }
+        }
         let genesis = render::genesis(chain, &self.names, ca, &first, now_ms())?;
         let genesis_json = serde_json::to_string_pretty(&genesis).map_err(|e| Error::State(e.to_string()))?;
         let mut data = BTreeMap::from([
@@ -647,7 +659,7 @@ impl<'a> Reconciler<'a> {
             ),
         ]);
         for pod in membership.nodes.keys() {
-            data.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, raft, None)?);
+            data.insert(format!("{pod}.toml"), render::node_config(&self.names, pod, replicated, None)?);
         }
         let value = render::config_map(chain, &self.names, &data)?;
         let cm: ConfigMap = serde_json::from_value(value).map_err(|e| Error::State(e.to_string()))?;
@@ -771,7 +783,7 @@ impl<'a> Reconciler<'a> {
         progressing: &mut Vec<String>,
     ) -> Result<i32> {
         let count = slot.count;
-        let adding = step.raft && target > count && healthy;
+        let adding = step.replicated && target > count && healthy;
         let ns = slot.namespace(&self.ns).to_owned();
         if let Some(why) = self.volume_in_the_way(adding, &ns, &slot.pod(&self.names, count)).await? {
             progressing.push(why);
@@ -797,7 +809,7 @@ impl<'a> Reconciler<'a> {
             progressing.push(format!("adding {key}"));
             return Ok(count + 1);
         }
-        if step.raft && target < count && healthy {
+        if step.replicated && target < count && healthy {
             let key = slot.key(&self.names, count - 1);
             let id = membership.nodes.get(&key).map_or(0, |e| e.id);
             self.remove_member(step.admin, step.leader, step.pods, id).await?;
@@ -1163,7 +1175,7 @@ impl<'a> Reconciler<'a> {
             let ns = member.namespace().unwrap_or_default();
             let deleting = member.meta().deletion_timestamp.is_some();
             let invitation = chain.spec.invitations.iter().find(|i| i.namespace == ns);
-            let refused = if chain.spec.consensus != Consensus::Raft {
+            let refused = if chain.spec.consensus == Consensus::Solo {
                 Some((
                     "SoloChain".to_string(),
                     format!(

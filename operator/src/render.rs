@@ -110,17 +110,21 @@ pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A genesis member: consensus id, pod name.
+/// A genesis member: consensus id, pod name, public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenesisMember {
     /// Consensus id.
     pub id: u64,
     /// Pod name.
     pub pod: String,
+    /// Hex of the SEC1 public key of the pod's node key
+    /// ([`crate::pki::consensus_key`]); required on a hotstuff chain, empty
+    /// on a raft one (whose genesis stays as it was).
+    pub consensus_key: String,
 }
 
-/// The chain's genesis: the CA, the block policy and (raft) the first
-/// consensus members.
+/// The chain's genesis: the CA, the block policy and (raft, hotstuff) the
+/// first consensus members.
 pub fn genesis(
     chain: &Chain,
     names: &Names,
@@ -130,7 +134,7 @@ pub fn genesis(
 ) -> Result<Genesis> {
     let policy = chain.block_policy().map_err(|e| Error::Invalid(format!("spec.blockPolicy: {e}")))?;
     let organization = chain.organization();
-    let raft = chain.spec.consensus == Consensus::Raft;
+    let replicated = chain.spec.consensus != Consensus::Solo;
     let genesis = Genesis {
         chain_id: chain.chain_id(),
         suite: ca.suite(),
@@ -143,7 +147,7 @@ pub fn genesis(
             operating_cert_pem: ca.operating_cert_pem().into(),
         }),
         execution: govchain_execution::ExecutionSpec::with_evm(&chain.chain_id()),
-        members: if raft {
+        members: if replicated {
             members
                 .iter()
                 .map(|m| Member {
@@ -151,6 +155,7 @@ pub fn genesis(
                     name: names.node_id(&m.pod),
                     organization: organization.clone(),
                     p2p: names.p2p(&m.pod),
+                    consensus_key: m.consensus_key.clone(),
                 })
                 .collect()
         } else {
@@ -161,9 +166,9 @@ pub fn genesis(
     Ok(genesis)
 }
 
-/// The node config (`<pod>.toml`) of a pod; `consensus_id` for nodes that
-/// join after genesis.
-pub fn node_config(names: &Names, pod: &str, raft: bool, consensus_id: Option<u64>) -> Result<String> {
+/// The node config (`<pod>.toml`) of a pod of a `replicated` (raft,
+/// hotstuff) chain or not; `consensus_id` for nodes that join after genesis.
+pub fn node_config(names: &Names, pod: &str, replicated: bool, consensus_id: Option<u64>) -> Result<String> {
     let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
     let config = NodeConfig {
         node_id: names.node_id(pod),
@@ -174,7 +179,7 @@ pub fn node_config(names: &Names, pod: &str, raft: bool, consensus_id: Option<u6
         mempool_capacity: 100_000,
         admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
-        p2p_listen: raft.then(|| any(P2P_PORT)),
+        p2p_listen: replicated.then(|| any(P2P_PORT)),
         cert: Some(PathBuf::from(format!("{}/{pod}.cert.pem", names::KEYS_DIR))),
         consensus_id,
         logs: Default::default(),
@@ -193,7 +198,7 @@ pub fn config_map(chain: &Chain, names: &Names, data: &BTreeMap<String, String>)
 }
 
 /// The headless Service of the peers (DNS names for every pod, ready or not:
-/// a raft chain needs its peers' names before it has a leader).
+/// a replicated chain needs its peers' names before it has a leader).
 pub fn peers_service(chain: &Chain, names: &Names) -> Result<Value> {
     Ok(json!({
         "apiVersion": "v1",
@@ -239,13 +244,13 @@ pub fn client_service(chain: &Chain, names: &Names) -> Result<Value> {
 
 /// The StatefulSet of one node group with `replicas` pods.
 pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i32) -> Result<Value> {
-    let raft = chain.spec.consensus == Consensus::Raft;
+    let replicated = chain.spec.consensus != Consensus::Solo;
     let mut env = vec![
         json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}),
         json!({"name": "GOVCHAIN_LISTEN", "value": format!("$(POD_IP):{API_PORT}")}),
     ];
-    if raft {
+    if replicated {
         env.push(json!({"name": "GOVCHAIN_P2P_LISTEN", "value": format!("$(POD_IP):{P2P_PORT}")}));
     }
     let mut container = json!({
@@ -302,7 +307,7 @@ pub fn statefulset(chain: &Chain, names: &Names, group: &NodeGroup, replicas: i3
         "spec": {
             "replicas": replicas,
             "serviceName": names.peers_service(),
-            // A raft chain has no leader until a quorum runs: OrderedReady would deadlock.
+            // A replicated chain has no leader until a quorum runs: OrderedReady would deadlock.
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
             // A stopped chain scales to 0 but keeps its ledgers; only a
@@ -414,10 +419,52 @@ mod tests {
         assert!(toml.contains("consensus_id = 5"), "{toml}");
         let data = crate::pki::new_ca(govchain_crypto::Suite::Gm, "city-ledger", "dept-a").unwrap();
         let ca = crate::pki::load_ca(govchain_crypto::Suite::Gm, &data).unwrap();
-        let members: Vec<_> =
-            (0..4).map(|i| GenesisMember { id: i as u64 + 1, pod: names.pod("core", i) }).collect();
+        let members: Vec<_> = (0..4)
+            .map(|i| GenesisMember {
+                id: i as u64 + 1,
+                pod: names.pod("core", i),
+                consensus_key: String::new(),
+            })
+            .collect();
         let g = genesis(&chain, &names, &ca, &members, 1).unwrap();
         assert_eq!(g.members[3].p2p, "city-ledger-core-3.city-ledger-peers.dept-a.svc.cluster.local:7600");
         assert_eq!(g.block_policy.max_txs, 5000);
+        assert!(!serde_json::to_string(&g).unwrap().contains("consensus_key"), "a raft genesis as before");
+    }
+
+    #[test]
+    fn a_hotstuff_genesis_names_every_members_key() {
+        let mut chain = chain();
+        chain.spec.consensus = Consensus::Hotstuff;
+        let names = Names::new("city-ledger", "dept-a", "cluster.local");
+        let data = crate::pki::new_ca(govchain_crypto::Suite::Gm, "city-ledger", "dept-a").unwrap();
+        let ca = crate::pki::load_ca(govchain_crypto::Suite::Gm, &data).unwrap();
+        let mut members: Vec<_> = (0..4)
+            .map(|i| {
+                let pod = names.pod("core", i);
+                let req = crate::pki::NodeCertRequest {
+                    node_id: &names.node_id(&pod),
+                    organization: "dept-a",
+                    dns_names: vec![names.peer_host(&pod)],
+                    validity_days: 30,
+                };
+                let (_, cert) = crate::pki::issue_new(&ca, &req).unwrap();
+                let consensus_key = crate::pki::consensus_key(&cert, govchain_crypto::Suite::Gm).unwrap();
+                GenesisMember { id: i as u64 + 1, pod, consensus_key }
+            })
+            .collect();
+        let g = genesis(&chain, &names, &ca, &members, 1).unwrap();
+        assert_eq!(g.consensus, govchain_types::ConsensusKind::Hotstuff);
+        for (m, want) in g.members.iter().zip(&members) {
+            assert_eq!(m.consensus_key, want.consensus_key);
+            m.public_key(govchain_crypto::Suite::Gm).unwrap();
+        }
+        let sts = statefulset(&chain, &names, &chain.spec.node_groups[0], 4).unwrap();
+        assert!(sts.to_string().contains("GOVCHAIN_P2P_LISTEN"), "hotstuff nodes listen to their peers");
+        assert!(node_config(&names, "city-ledger-core-0", true, None).unwrap().contains("p2p_listen"));
+        // Without a member's key the genesis is refused, naming the member.
+        members[2].consensus_key.clear();
+        let e = genesis(&chain, &names, &ca, &members, 1).unwrap_err().to_string();
+        assert!(e.contains("city-ledger-core-2.dept-a` has no consensus_key"), "{e}");
     }
 }

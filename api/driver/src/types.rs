@@ -16,8 +16,8 @@ pub struct ChainSpec {
     pub suite: Suite,
     /// Consensus engine.
     pub consensus: ConsensusKind,
-    /// The nodes to start with; on a raft chain the `Consensus` ones are the
-    /// genesis voters and `Backup` ones join as learners once a leader is up.
+    /// The nodes to start with; on a replicated (raft, hotstuff) chain the
+    /// `Consensus` ones are the genesis voters and `Backup` ones join as learners once a leader is up.
     pub nodes: Vec<NodeSpec>,
     /// Initial block policy (checked against its limits by
     /// [`crate::validate::chain_spec`]).
@@ -65,7 +65,7 @@ pub struct NodeInfo {
     pub name: String,
     /// Its organization's domain.
     pub org: String,
-    /// Its Raft id (0 on a solo chain, which has none).
+    /// Its consensus id (0 on a solo chain, which has none).
     pub consensus_id: u64,
     /// Base URL of its client API, e.g. `http://127.0.0.120:14123`.
     pub api_url: String,

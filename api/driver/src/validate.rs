@@ -135,6 +135,12 @@ mod tests {
             ..spec()
         };
         chain_spec(&solo).expect("one solo node");
+        // A hotstuff chain takes nodes as raft does: voters and backups.
+        let bft = ChainSpec { consensus: ConsensusKind::Hotstuff, ..spec() };
+        chain_spec(&bft).expect("hotstuff with a backup");
+        let backups = vec![node("a.gov", NodeRole::Backup)];
+        let e = refused(ChainSpec { nodes: backups, ..bft });
+        assert_eq!(e, "a hotstuff chain needs at least one consensus node");
         for (policy, message) in [
             (BlockPolicy { max_txs: 0, ..BlockPolicy::default() }, "max_txs must be 1 to 100000"),
             (BlockPolicy { max_bytes: 10, ..BlockPolicy::default() }, "max_bytes must be 1024 to 67108864"),

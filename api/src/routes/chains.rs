@@ -91,7 +91,7 @@ pub struct ChainView {
     pub chain_key: String,
     /// Creating organization.
     pub org_id: i64,
-    /// Consensus.
+    /// Consensus: `raft`, `hotstuff` or `solo`.
     pub consensus: String,
     /// Crypto suite.
     pub suite: String,
@@ -387,7 +387,7 @@ fn consensus_role() -> String {
     request_body = NewNode, responses(
         (status = 201, body = NodeView),
         (status = 403, description = "`forbidden` (not the caller's organization's chain, no permission), `quota_exceeded` (the organization's quota is used up)", body = ErrorBody),
-        (status = 409, description = "`conflict`: the chain is not a running raft chain, or it is at its node limit", body = ErrorBody),
+        (status = 409, description = "`conflict`: the chain is not a running replicated (raft or hotstuff) chain, or it is at its node limit", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 502, body = ErrorBody)))]
 async fn create_node(

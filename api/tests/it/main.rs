@@ -8,6 +8,7 @@ mod contract;
 mod contract_lifecycle;
 mod explorer;
 mod guards;
+mod hotstuff;
 mod journey;
 mod kube;
 mod logs;

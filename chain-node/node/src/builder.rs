@@ -25,7 +25,7 @@ use govchain_raft::{RaftConfig, RaftEngine};
 
 use crate::{
     Error, Node, Result,
-    config::{Genesis, NodeConfig},
+    config::{Genesis, Member, NodeConfig},
     node::LedgerStore,
     replicated::Peers,
 };
@@ -124,6 +124,7 @@ impl NodeBuilder {
         match kind {
             ConsensusKind::Solo => Arc::new(SoloFactory),
             ConsensusKind::Raft => Arc::new(RaftFactory),
+            ConsensusKind::Hotstuff => Arc::new(HotStuffFactory),
         }
     }
 
@@ -181,6 +182,44 @@ impl EngineFactory for SoloFactory {
     }
 }
 
+/// Where a node sits in a replicated chain: its consensus id, the peer
+/// address the others reach it at, and its genesis member entry (`None` for
+/// a node that joins after genesis).
+struct Seat<'a> {
+    id: u64,
+    addr: String,
+    member: Option<&'a Member>,
+}
+
+/// The [`Seat`] of the node `config` describes: a genesis member takes its id
+/// and address from the genesis (a `consensus_id` in the config must agree);
+/// a joining node needs `consensus_id` and listens at its `p2p_listen`.
+fn seat<'a>(config: &NodeConfig, genesis: &'a Genesis) -> Result<Seat<'a>> {
+    let member = genesis.member(&config.node_id);
+    let id = match (member, config.consensus_id) {
+        (Some(m), None) => m.id,
+        (Some(m), Some(id)) if m.id == id => id,
+        (Some(m), Some(id)) => {
+            return Err(Error::Config(format!(
+                "consensus_id {id} differs from the genesis member `{}` ({})",
+                m.name, m.id
+            )));
+        }
+        (None, Some(id)) => id,
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "node `{}` is not a genesis member; a joining node needs consensus_id",
+                config.node_id
+            )));
+        }
+    };
+    let listen = config.p2p_listen.ok_or_else(|| {
+        Error::Config(format!("a {} chain needs p2p_listen in the node config", genesis.consensus))
+    })?;
+    let addr = member.map_or_else(|| listen.to_string(), |m| m.p2p.clone());
+    Ok(Seat { id, addr, member })
+}
+
 /// Raft over the node's mutual-TLS link; the genesis members form the
 /// group (the lowest id bootstraps it; a no-op on later starts), later
 /// members join when the leader adds them.
@@ -194,28 +233,7 @@ impl EngineFactory for RaftFactory {
     fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>> {
         Box::pin(async move {
             let (config, genesis) = (ctx.config, ctx.genesis);
-            let member = genesis.member(&config.node_id);
-            let id = match (member, config.consensus_id) {
-                (Some(m), None) => m.id,
-                (Some(m), Some(id)) if m.id == id => id,
-                (Some(m), Some(id)) => {
-                    return Err(Error::Config(format!(
-                        "consensus_id {id} differs from the genesis member `{}` ({})",
-                        m.name, m.id
-                    )));
-                }
-                (None, Some(id)) => id,
-                (None, None) => {
-                    return Err(Error::Config(format!(
-                        "node `{}` is not a genesis member; a joining node needs consensus_id",
-                        config.node_id
-                    )));
-                }
-            };
-            let listen = config
-                .p2p_listen
-                .ok_or_else(|| Error::Config("a raft chain needs p2p_listen in the node config".into()))?;
-            let addr = member.map_or_else(|| listen.to_string(), |m| m.p2p.clone());
+            let Seat { id, addr, member } = seat(config, genesis)?;
             let mut raft = RaftConfig::new(
                 id,
                 govchain_raft::Node::new(addr, &config.node_id),
@@ -241,5 +259,92 @@ impl EngineFactory for RaftFactory {
             let peer_routes = govchain_raft::http::router(engine.clone());
             Ok(Engine { consensus: Arc::new(engine), peer_routes: Some(peer_routes) })
         })
+    }
+}
+
+/// Two-chain HotStuff over the node's mutual-TLS link; the genesis members,
+/// known by their `consensus_key`, form the first group and the node signs
+/// its votes with its own key. The engine is not part of this build yet:
+/// starting refuses once the node's seat checks out.
+struct HotStuffFactory;
+
+impl EngineFactory for HotStuffFactory {
+    fn networked(&self) -> bool {
+        true
+    }
+
+    fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>> {
+        Box::pin(async move {
+            seat(ctx.config, ctx.genesis)?;
+            Err(Error::Config("the hotstuff engine is not part of this build yet".into()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis() -> Genesis {
+        let member = |id: u64| Member {
+            id,
+            name: format!("node{id}"),
+            organization: "org1".into(),
+            p2p: format!("10.0.0.{id}:8700"),
+            consensus_key: String::new(),
+        };
+        Genesis {
+            chain_id: "c".into(),
+            suite: govchain_crypto::Suite::Gm,
+            consensus: ConsensusKind::Hotstuff,
+            timestamp_ms: 1,
+            organization: "org1".into(),
+            block_policy: Default::default(),
+            ca: None,
+            members: vec![member(1), member(2)],
+            execution: Default::default(),
+        }
+    }
+
+    fn config(node_id: &str, consensus_id: Option<u64>) -> NodeConfig {
+        NodeConfig {
+            node_id: node_id.into(),
+            listen: ([127, 0, 0, 1], 1).into(),
+            data_dir: "d".into(),
+            key: "k".into(),
+            genesis: "g".into(),
+            mempool_capacity: 1,
+            admission_budget_ms: crate::config::DEFAULT_ADMISSION_BUDGET_MS,
+            sync_timeout_ms: 1,
+            p2p_listen: Some(([127, 0, 0, 9], 8700).into()),
+            cert: None,
+            consensus_id,
+            logs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_seat_comes_from_the_genesis_or_the_config_of_a_joining_node() {
+        let g = genesis();
+        let s = seat(&config("node2", None), &g).expect("member");
+        assert_eq!((s.id, s.addr.as_str(), s.member.map(|m| m.id)), (2, "10.0.0.2:8700", Some(2)));
+        seat(&config("node2", Some(2)), &g).expect("agreeing id");
+        let e = seat(&config("node2", Some(5)), &g).err().expect("disagreeing id").to_string();
+        assert!(e.contains("consensus_id 5 differs from the genesis member `node2` (2)"), "{e}");
+        let s = seat(&config("node7", Some(7)), &g).expect("joining");
+        assert_eq!((s.id, s.addr.as_str(), s.member.is_none()), (7, "127.0.0.9:8700", true));
+        let e = seat(&config("node7", None), &g).err().expect("no id").to_string();
+        assert!(e.contains("a joining node needs consensus_id"), "{e}");
+        let mut c = config("node1", None);
+        c.p2p_listen = None;
+        let e = seat(&c, &g).err().expect("no p2p").to_string();
+        assert!(e.contains("a hotstuff chain needs p2p_listen"), "{e}");
+    }
+
+    #[test]
+    fn every_replicated_kind_gets_a_networked_engine() {
+        for kind in ConsensusKind::ALL {
+            assert_eq!(NodeBuilder::factory(kind).networked(), kind.replicated(), "{kind}");
+        }
     }
 }

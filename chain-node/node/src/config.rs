@@ -22,8 +22,8 @@ pub struct Genesis {
     pub chain_id: String,
     /// Crypto suite of the chain.
     pub suite: Suite,
-    /// Consensus engine (`solo` or `raft` in the JSON); the node's builder
-    /// starts the engine of this kind.
+    /// Consensus engine (`solo`, `raft` or `hotstuff` in the JSON); the
+    /// node's builder starts the engine of this kind.
     pub consensus: ConsensusKind,
     /// Block time of the genesis block, ms since 1970.
     pub timestamp_ms: u64,
@@ -40,8 +40,9 @@ pub struct Genesis {
     /// genesis document serializes (and is stored on chain) unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<GenesisCa>,
-    /// The initial voting members of a replicated (`raft`) chain; empty for
-    /// `solo`. Members added later join through consensus, not genesis.
+    /// The initial voting members of a replicated (`raft`, `hotstuff`)
+    /// chain; empty for `solo`. Members added later join through consensus,
+    /// not genesis.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
     /// The execution engines of the chain; every node builds the same
@@ -63,6 +64,39 @@ pub struct Member {
     pub organization: String,
     /// `host:port` of its node-to-node (mutual TLS) listener.
     pub p2p: String,
+    /// Hex of the SEC1 public key of the node's signing key (its `key.pem`,
+    /// the key that signs its blocks and votes), of the chain's suite.
+    /// Required on a `hotstuff` chain, where members are known by their
+    /// keys; others may leave it out. Left out of the JSON when empty, so a
+    /// genesis written before members had keys stays byte-identical.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub consensus_key: String,
+}
+
+impl Member {
+    /// The member's public key (from [`Member::consensus_key`]) on `suite`'s
+    /// curve; an error naming the member if it is missing or not a key of
+    /// that suite.
+    pub fn public_key(&self, suite: Suite) -> Result<govchain_crypto::PublicKey> {
+        if self.consensus_key.is_empty() {
+            return Err(Error::Config(format!("genesis member `{}` has no consensus_key", self.name)));
+        }
+        let bytes = hex::decode(&self.consensus_key).map_err(|e| {
+            Error::Config(format!("genesis member `{}`: consensus_key is not hex: {e}", self.name))
+        })?;
+        govchain_crypto::PublicKey::from_sec1(suite, &bytes).map_err(|e| {
+            Error::Config(format!(
+                "genesis member `{}`: consensus_key is not a {suite} public key: {e}",
+                self.name
+            ))
+        })
+    }
+
+    /// The [`Member::consensus_key`] of `key`: hex of its uncompressed SEC1
+    /// point.
+    pub fn key_hex(key: &govchain_crypto::PublicKey) -> String {
+        hex::encode(key.sec1_bytes())
+    }
 }
 
 /// The chain CA's certificates in the genesis: the trust anchor of every
@@ -131,7 +165,7 @@ impl Genesis {
             ConsensusKind::Solo => {
                 return Err(Error::Config("genesis: a solo chain has no members list".into()));
             }
-            ConsensusKind::Raft => self.validate_members()?,
+            ConsensusKind::Raft | ConsensusKind::Hotstuff => self.validate_members()?,
         }
         self.block_policy.validate().map_err(|e| Error::Config(format!("genesis block_policy: {e}")))?;
         if let Some(ca) = &self.ca {
@@ -140,18 +174,22 @@ impl Genesis {
         Ok(())
     }
 
+    /// The member rules of a replicated chain; a Byzantine fault tolerant
+    /// one also needs every member's public key.
     fn validate_members(&self) -> Result<()> {
+        let kind = self.consensus;
         if self.members.is_empty() {
-            return Err(Error::Config("genesis: a raft chain needs at least one member".into()));
+            return Err(Error::Config(format!("genesis: a {kind} chain needs at least one member")));
         }
         if self.ca.is_none() {
-            return Err(Error::Config(
-                "genesis: a raft chain needs a CA (nodes authenticate each other)".into(),
-            ));
+            return Err(Error::Config(format!(
+                "genesis: a {kind} chain needs a CA (nodes authenticate each other)"
+            )));
         }
         let mut ids = std::collections::BTreeSet::new();
         let mut names = std::collections::BTreeSet::new();
         let mut addrs = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
         for m in &self.members {
             if m.id == 0 || !ids.insert(m.id) {
                 return Err(Error::Config(format!("genesis member id {} is 0 or used twice", m.id)));
@@ -170,6 +208,13 @@ impl Genesis {
                 return Err(Error::Config(format!(
                     "genesis member `{}`: p2p address `{}` must be a unique host:port",
                     m.name, m.p2p
+                )));
+            }
+            // One key counting twice would let one liar cast two votes.
+            if kind.byzantine() && !keys.insert(*m.public_key(self.suite)?.sec1_bytes()) {
+                return Err(Error::Config(format!(
+                    "genesis member `{}`: consensus_key is another member's too",
+                    m.name
                 )));
             }
         }
@@ -435,6 +480,113 @@ mod tests {
             std::mem::swap(&mut ca.root_cert_pem, &mut ca.operating_cert_pem);
         }
         assert!(reversed.validate().is_err());
+    }
+
+    /// A replicated chain of `n` members with a CA, keys of `key_suite`.
+    fn replicated(kind: ConsensusKind, n: u64, key_suite: Suite) -> Genesis {
+        let (ca, _root) = govchain_pki::ChainCa::create(
+            Suite::Gm,
+            "dev",
+            "org1",
+            govchain_pki::Validity::days_from_now(30).expect("validity"),
+            govchain_pki::Validity::days_from_now(20).expect("validity"),
+        )
+        .expect("ca");
+        Genesis {
+            consensus: kind,
+            ca: Some(GenesisCa {
+                root_cert_pem: ca.root_cert_pem().to_owned(),
+                operating_cert_pem: ca.operating_cert_pem().to_owned(),
+            }),
+            members: (1..=n)
+                .map(|id| Member {
+                    id,
+                    name: format!("node{id}"),
+                    organization: "org1".into(),
+                    p2p: format!("127.0.0.{id}:8700"),
+                    consensus_key: Member::key_hex(
+                        &govchain_crypto::PrivateKey::generate(key_suite).public_key(),
+                    ),
+                })
+                .collect(),
+            ..genesis()
+        }
+    }
+
+    #[test]
+    fn a_hotstuff_genesis_names_every_members_key() {
+        let g = replicated(ConsensusKind::Hotstuff, 4, Suite::Gm);
+        g.validate().expect("valid");
+        for m in &g.members {
+            let key = m.public_key(Suite::Gm).expect("key");
+            assert_eq!(Member::key_hex(&key), m.consensus_key);
+            assert_eq!(key.suite(), Suite::Gm);
+        }
+        // The keys travel in the JSON and come back the same.
+        let json = serde_json::to_string(&g).expect("json");
+        assert!(json.contains(r#""consensus":"hotstuff""#) && json.contains("consensus_key"), "{json}");
+        assert_eq!(serde_json::from_str::<Genesis>(&json).expect("loads"), g);
+        // The member rules are raft's.
+        let mut bad = g.clone();
+        bad.members[1].id = bad.members[0].id;
+        assert!(bad.validate().unwrap_err().to_string().contains("used twice"));
+        let mut bad = g.clone();
+        bad.members[1].p2p = "nowhere".into();
+        assert!(bad.validate().unwrap_err().to_string().contains("host:port"));
+        let mut bad = g.clone();
+        bad.members.clear();
+        assert!(
+            bad.validate().unwrap_err().to_string().contains("a hotstuff chain needs at least one member")
+        );
+        let mut bad = g;
+        bad.ca = None;
+        assert!(bad.validate().unwrap_err().to_string().contains("a hotstuff chain needs a CA"));
+    }
+
+    #[test]
+    fn a_hotstuff_member_without_a_good_key_is_named() {
+        let refused = |f: &dyn Fn(&mut Member)| {
+            let mut g = replicated(ConsensusKind::Hotstuff, 3, Suite::Gm);
+            f(&mut g.members[2]);
+            g.validate().unwrap_err().to_string()
+        };
+        let e = refused(&|m| m.consensus_key.clear());
+        assert_eq!(e, "configuration: genesis member `node3` has no consensus_key");
+        let e = refused(&|m| m.consensus_key = "zz".into());
+        assert!(e.contains("`node3`: consensus_key is not hex"), "{e}");
+        let e = refused(&|m| m.consensus_key.truncate(40));
+        assert!(e.contains("`node3`: consensus_key is not a gm public key"), "{e}");
+        // A key of another suite's curve is not one of the chain's.
+        let e = refused(&|m| {
+            m.consensus_key =
+                Member::key_hex(&govchain_crypto::PrivateKey::generate(Suite::IntlK1).public_key())
+        });
+        assert!(e.contains("`node3`: consensus_key is not a gm public key"), "{e}");
+        let g = replicated(ConsensusKind::Hotstuff, 2, Suite::IntlR1);
+        let e = g.validate().unwrap_err().to_string();
+        assert!(e.contains("`node1`: consensus_key is not a gm public key"), "{e}");
+        // Two members with one key.
+        let mut g = replicated(ConsensusKind::Hotstuff, 3, Suite::Gm);
+        g.members[2].consensus_key = g.members[0].consensus_key.clone();
+        let e = g.validate().unwrap_err().to_string();
+        assert!(e.contains("`node3`: consensus_key is another member's too"), "{e}");
+    }
+
+    #[test]
+    fn raft_members_need_no_key_and_serialize_unchanged() {
+        let mut g = replicated(ConsensusKind::Raft, 3, Suite::Gm);
+        g.validate().expect("keys are allowed");
+        for m in &mut g.members {
+            m.consensus_key.clear();
+        }
+        g.validate().expect("and not required");
+        let json = serde_json::to_string(&g).expect("json");
+        assert!(!json.contains("consensus_key"), "{json}");
+        // A member written before members had keys loads as one without.
+        let old = r#"{"id":1,"name":"n","organization":"o","p2p":"h:1"}"#;
+        let m: Member = serde_json::from_str(old).expect("old member");
+        assert_eq!(serde_json::to_string(&m).expect("json"), old);
+        assert!(m.public_key(Suite::Gm).unwrap_err().to_string().contains("`n` has no consensus_key"));
     }
 
     #[test]

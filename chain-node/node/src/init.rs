@@ -152,7 +152,7 @@ pub struct NetworkOptions {
     /// Crypto suite.
     pub suite: Suite,
     /// Consensus engine by its genesis name (a [`ConsensusKind`]): `raft`
-    /// (one node may also run `solo`).
+    /// or `hotstuff` (one node may also run `solo`).
     pub consensus: String,
     /// Number of nodes, 1 to [`MAX_NETWORK_NODES`].
     pub nodes: usize,
@@ -197,7 +197,9 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     let kind =
         opts.consensus.parse::<ConsensusKind>().map_err(|e| Error::Config(format!("--consensus: {e}")))?;
     if kind.max_voters().is_some_and(|max| opts.nodes > max) {
-        return Err(Error::Config("solo ordering runs one node; use --consensus raft".into()));
+        return Err(Error::Config(format!(
+            "{kind} ordering runs one node; use --consensus raft or hotstuff"
+        )));
     }
     if usize::from(opts.first_ip) + opts.nodes > 255 || opts.first_ip == 0 {
         return Err(Error::Config("the nodes' loopback addresses must stay within 127.0.0.1-254".into()));
@@ -220,12 +222,17 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
     let (ca, root_key) = create_ca(&init).map_err(|e| pki("creating the chain CA", e))?;
     let ip = |i: usize| Ipv4Addr::new(127, 0, 0, opts.first_ip + i as u8);
     let replicated = kind.replicated();
-    let members = (0..opts.nodes)
-        .map(|i| crate::config::Member {
+    // The node keys come first: a member is known by its public key.
+    let keys: Vec<PrivateKey> = (0..opts.nodes).map(|_| PrivateKey::generate(opts.suite)).collect();
+    let members = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| crate::config::Member {
             id: i as u64 + 1,
             name: format!("node{i}"),
             organization: opts.organization.clone(),
             p2p: format!("{}:{}", ip(i), opts.p2p_port),
+            consensus_key: crate::config::Member::key_hex(&key.public_key()),
         })
         .collect();
     let genesis = Genesis {
@@ -255,7 +262,7 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
         std::fs::write(&name, pem).map_err(|e| io(&name, e))?;
     }
     let mut dirs = Vec::with_capacity(opts.nodes);
-    for i in 0..opts.nodes {
+    for (i, key) in keys.iter().enumerate() {
         let config = NodeConfig {
             node_id: format!("node{i}"),
             listen: SocketAddr::from((ip(i), opts.api_port)),
@@ -271,18 +278,21 @@ pub fn init_network(out: &Path, opts: &NetworkOptions) -> Result<Vec<PathBuf>> {
             logs: Default::default(),
         };
         let dir = out.join(&config.node_id);
-        write_member_dir(&dir, &ca, &opts.organization, ip(i), &config, &genesis_json)?;
+        write_member_dir(&dir, &ca, key, &opts.organization, ip(i), &config, &genesis_json)?;
         dirs.push(dir);
     }
     Ok(dirs)
 }
 
-/// Writes one member's directory: a new key, a node certificate from `ca`
-/// (CN `config.node_id`, O `organization`, SANs `ip` and `localhost`), the
-/// chain's genesis and `config`. The key file is 0600 and never overwritten.
+/// Writes one member's directory: its `key` (of `ca`'s suite; a new one
+/// from [`PrivateKey::generate`], whose public key a `hotstuff` genesis
+/// names), a node certificate from `ca` (CN `config.node_id`, O
+/// `organization`, SANs `ip` and `localhost`), the chain's genesis and
+/// `config`. The key file is 0600 and never overwritten.
 pub fn write_member_dir(
     dir: &Path,
     ca: &ChainCa,
+    key: &PrivateKey,
     organization: &str,
     ip: Ipv4Addr,
     config: &NodeConfig,
@@ -290,8 +300,15 @@ pub fn write_member_dir(
 ) -> Result<()> {
     let io = |what: &Path, e: std::io::Error| Error::Config(format!("cannot write {}: {e}", what.display()));
     let pki = |what: &str, e: govchain_pki::Error| Error::Config(format!("{what}: {e}"));
+    if key.suite() != ca.suite() {
+        return Err(Error::Config(format!(
+            "the key of {} is for {} but the chain uses {}",
+            config.node_id,
+            key.suite(),
+            ca.suite()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let key = PrivateKey::generate(ca.suite());
     let encoding = |e: govchain_crypto::Error| Error::Internal(format!("encoding key: {e}"));
     let public = key.public_key().to_spki_pem().map_err(encoding)?;
     let validity = Validity::days_from_now(NODE_CERT_DAYS).map_err(|e| pki("node certificate", e))?;
@@ -323,6 +340,8 @@ pub struct AddedNode {
     pub name: String,
     /// Its peer address.
     pub p2p: String,
+    /// Hex of its SEC1 public key, as a genesis member's `consensus_key`.
+    pub consensus_key: String,
 }
 
 /// Prepares one more node for a replicated chain made by [`init_network`]
@@ -338,7 +357,7 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
     let first = existing.first().ok_or_else(|| Error::Config(format!("{} holds no node0", out.display())))?;
     let genesis = Genesis::load(&first.genesis)?;
     if !genesis.consensus.replicated() {
-        return Err(Error::Config("only a raft chain takes more nodes".into()));
+        return Err(Error::Config(format!("a {} chain takes no more nodes", genesis.consensus)));
     }
     let index = existing.len();
     let IpAddr::V4(ip0) = first.listen.ip() else {
@@ -391,8 +410,15 @@ pub fn add_network_node(out: &Path) -> Result<AddedNode> {
     let genesis_json = std::fs::read_to_string(&first.genesis)
         .map_err(|e| Error::Config(format!("cannot read {}: {e}", first.genesis.display())))?;
     let dir = out.join(&name);
-    write_member_dir(&dir, &ca, &genesis.organization, ip, &config, &genesis_json)?;
-    Ok(AddedNode { dir, id, name, p2p: p2p.to_string() })
+    let key = PrivateKey::generate(genesis.suite);
+    write_member_dir(&dir, &ca, &key, &genesis.organization, ip, &config, &genesis_json)?;
+    Ok(AddedNode {
+        dir,
+        id,
+        name,
+        p2p: p2p.to_string(),
+        consensus_key: crate::config::Member::key_hex(&key.public_key()),
+    })
 }
 
 /// Longest chain id that fits the CA's common name (`<chain id> operating CA`
@@ -593,13 +619,22 @@ mod tests {
             logs: Default::default(),
         };
         let member = dir.path().join("b.gov").join("node0.b.gov");
-        write_member_dir(&member, &loaded, "b.gov", ip, &config, "{}").expect("member dir");
+        let key = PrivateKey::generate(Suite::Gm);
+        let other = PrivateKey::generate(Suite::IntlR1);
+        let e = write_member_dir(&member, &loaded, &other, "b.gov", ip, &config, "{}").unwrap_err();
+        assert!(e.to_string().contains("is for intl-r1 but the chain uses gm"), "{e}");
+        write_member_dir(&member, &loaded, &key, "b.gov", ip, &config, "{}").expect("member dir");
         let cert = std::fs::read_to_string(member.join(NODE_CERT_FILE)).expect("cert");
         let info = ca.verify(&cert, SystemTime::now()).expect("issued by the chain CA");
         assert_eq!((info.organization.as_str(), info.common_name.as_str()), ("b.gov", "node0.b.gov"));
         assert_eq!(info.ip_addresses, [IpAddr::V4(ip)]);
         assert_eq!(NodeConfig::load(&member.join(CONFIG_FILE)).expect("config").consensus_id, Some(7));
-        assert!(write_member_dir(&member, &loaded, "b.gov", ip, &config, "{}").is_err(), "key kept");
+        let on_disk =
+            PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(member.join("key.pem")).expect("key"))
+                .expect("key");
+        assert_eq!(on_disk.public_key(), key.public_key(), "the given key is the node's");
+        assert_eq!(info.public_key_pem, key.public_key().to_spki_pem().expect("pem"));
+        assert!(write_member_dir(&member, &loaded, &key, "b.gov", ip, &config, "{}").is_err(), "key kept");
     }
 
     #[test]
@@ -637,5 +672,64 @@ mod tests {
         let evm = genesis.execution.evm.expect("evm config");
         assert_eq!(evm.chain_id, govchain_execution::EvmConfig::chain_id_for("dept-a"));
         assert_ne!(evm.chain_id, govchain_execution::EvmConfig::chain_id_for("dev"));
+    }
+
+    fn network(consensus: &str, nodes: usize) -> NetworkOptions {
+        NetworkOptions {
+            chain_id: "bft".into(),
+            suite: Suite::IntlR1,
+            consensus: consensus.into(),
+            nodes,
+            organization: "city".into(),
+            first_ip: 21,
+            api_port: 8600,
+            p2p_port: 8700,
+        }
+    }
+
+    #[test]
+    fn a_hotstuff_network_names_each_nodes_own_key_in_its_genesis() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dirs = init_network(dir.path(), &network("hotstuff", 4)).expect("init");
+        let genesis = Genesis::load(&dirs[0].join("genesis.json")).expect("loads and validates");
+        assert_eq!(genesis.consensus, ConsensusKind::Hotstuff);
+        assert_eq!(genesis.members.len(), 4);
+        for (d, m) in dirs.iter().zip(&genesis.members) {
+            let config = NodeConfig::load(&d.join(CONFIG_FILE)).expect("config");
+            assert_eq!(config.node_id, m.name);
+            assert!(config.p2p_listen.is_some(), "a replicated node listens to its peers");
+            let key =
+                PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&config.key).expect("key")).expect("key");
+            assert_eq!(m.public_key(Suite::IntlR1).expect("member key"), key.public_key(), "{}", m.name);
+        }
+        // A node joining later gets a key of its own, named for its learner entry.
+        let added = add_network_node(dir.path()).expect("add");
+        let key = std::fs::read_to_string(added.dir.join("key.pem")).expect("key");
+        let key = PrivateKey::from_pkcs8_pem(&key).expect("key");
+        assert_eq!(crate::config::Member::key_hex(&key.public_key()), added.consensus_key);
+        assert!(genesis.members.iter().all(|m| m.consensus_key != added.consensus_key));
+    }
+
+    #[test]
+    fn raft_networks_carry_the_keys_too_and_solo_has_no_members() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dirs = init_network(&dir.path().join("raft"), &network("raft", 2)).expect("init");
+        let genesis = Genesis::load(&dirs[0].join("genesis.json")).expect("genesis");
+        assert!(genesis.members.iter().all(|m| m.public_key(Suite::IntlR1).is_ok()));
+        let dirs = init_network(&dir.path().join("solo"), &network("solo", 1)).expect("init");
+        assert!(Genesis::load(&dirs[0].join("genesis.json")).expect("genesis").members.is_empty());
+        let e = init_network(&dir.path().join("solo4"), &network("solo", 4)).unwrap_err();
+        assert!(e.to_string().contains("solo ordering runs one node"), "{e}");
+        let e = init_network(&dir.path().join("pbft"), &network("pbft", 4)).unwrap_err();
+        assert!(e.to_string().contains("one of: raft, hotstuff, solo"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_hotstuff_node_refuses_to_start_until_the_engine_is_built_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dirs = init_network(dir.path(), &network("hotstuff", 4)).expect("init");
+        let config = NodeConfig::load(&dirs[1].join(CONFIG_FILE)).expect("config");
+        let e = crate::builder::NodeBuilder::new(config).start().await.expect_err("no engine yet");
+        assert_eq!(e.to_string(), "configuration: the hotstuff engine is not part of this build yet");
     }
 }

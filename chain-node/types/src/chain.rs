@@ -21,19 +21,45 @@ pub struct VocabularyError(pub String);
 pub enum ConsensusKind {
     /// One node orders alone (development and single-department chains).
     Solo,
-    /// Raft (crash fault tolerant): a replicated chain of 1 or more voters.
+    /// Raft (crash fault tolerant): a replicated chain of 1 or more voters;
+    /// n voters keep ordering while a majority of them runs.
     Raft,
+    /// Two-chain HotStuff (Byzantine fault tolerant): a replicated chain of
+    /// 1 or more voters, each known by the public key in its genesis member
+    /// entry; n voters stay safe and live with f = floor((n-1)/3) of them
+    /// lying, so 4 voters tolerate 1 and 7 tolerate 2.
+    Hotstuff,
 }
 
 impl ConsensusKind {
     /// Every kind, in the order documents list them.
-    pub const ALL: [ConsensusKind; 2] = [ConsensusKind::Raft, ConsensusKind::Solo];
+    pub const ALL: [ConsensusKind; 3] = [ConsensusKind::Raft, ConsensusKind::Hotstuff, ConsensusKind::Solo];
 
-    /// The engine's name in the genesis and on the wire (`raft`, `solo`).
+    /// The engine's name in the genesis and on the wire (`raft`,
+    /// `hotstuff`, `solo`).
     pub fn as_str(self) -> &'static str {
         match self {
             ConsensusKind::Solo => "solo",
             ConsensusKind::Raft => "raft",
+            ConsensusKind::Hotstuff => "hotstuff",
+        }
+    }
+
+    /// Whether the kind tolerates members that lie (Byzantine faults), not
+    /// only members that stop: its members are named by their public keys
+    /// in the genesis.
+    pub fn byzantine(self) -> bool {
+        matches!(self, ConsensusKind::Hotstuff)
+    }
+
+    /// How many of `voters` voting members may fail while the chain keeps
+    /// ordering: crashed ones for Raft (a minority), lying ones for
+    /// HotStuff (f = floor((n-1)/3)), none for a solo chain.
+    pub fn tolerated_faults(self, voters: usize) -> usize {
+        match self {
+            ConsensusKind::Solo => 0,
+            ConsensusKind::Raft => voters.saturating_sub(1) / 2,
+            ConsensusKind::Hotstuff => voters.saturating_sub(1) / 3,
         }
     }
 
@@ -47,7 +73,7 @@ impl ConsensusKind {
     pub fn max_voters(self) -> Option<usize> {
         match self {
             ConsensusKind::Solo => Some(1),
-            ConsensusKind::Raft => None,
+            ConsensusKind::Raft | ConsensusKind::Hotstuff => None,
         }
     }
 }
@@ -58,7 +84,7 @@ impl fmt::Display for ConsensusKind {
     }
 }
 
-/// The engine's name (`raft`, `solo`), as older documents carry it.
+/// The engine's name (`raft`, `hotstuff`, `solo`), as older documents carry it.
 impl From<ConsensusKind> for String {
     fn from(k: ConsensusKind) -> String {
         k.as_str().to_owned()
@@ -268,7 +294,31 @@ mod tests {
         for k in ConsensusKind::ALL {
             assert_eq!(k.as_str().parse::<ConsensusKind>().unwrap(), k);
         }
-        assert!("pbft".parse::<ConsensusKind>().unwrap_err().to_string().contains("raft, solo"));
+        assert_eq!(
+            "pbft".parse::<ConsensusKind>().unwrap_err().to_string(),
+            "unknown consensus `pbft`; one of: raft, hotstuff, solo"
+        );
+        // Names are exact: no case folding, no aliases.
+        for bad in ["HotStuff", "hot-stuff", "bft", ""] {
+            assert!(bad.parse::<ConsensusKind>().is_err(), "{bad}");
+        }
         assert_eq!("backup".parse::<NodeRole>().unwrap(), NodeRole::Backup);
+    }
+
+    #[test]
+    fn hotstuff_is_a_replicated_byzantine_kind() {
+        let k: ConsensusKind = "hotstuff".parse().unwrap();
+        assert_eq!(k, ConsensusKind::Hotstuff);
+        assert_eq!(serde_json::to_string(&k).unwrap(), r#""hotstuff""#);
+        assert_eq!(serde_json::from_str::<ConsensusKind>(r#""hotstuff""#).unwrap(), k);
+        assert!(k.replicated() && k.byzantine());
+        assert_eq!(k.max_voters(), None);
+        assert!(!ConsensusKind::Raft.byzantine() && !ConsensusKind::Solo.byzantine());
+        // n = 3f + 1: 1-3 voters tolerate no liar, 4 one, 7 two, 10 three.
+        let f: Vec<usize> = [1, 3, 4, 6, 7, 10].map(|n| k.tolerated_faults(n)).to_vec();
+        assert_eq!(f, [0, 0, 1, 1, 2, 3]);
+        assert_eq!(ConsensusKind::Raft.tolerated_faults(4), 1);
+        assert_eq!(ConsensusKind::Raft.tolerated_faults(5), 2);
+        assert_eq!(ConsensusKind::Solo.tolerated_faults(1), 0);
     }
 }

@@ -30,6 +30,7 @@ use std::{
 pub use admin::ConsensusMember;
 use admin::{Admin, node_status};
 use futures_util::{future::join_all, stream::BoxStream};
+use govchain_crypto::PrivateKey;
 use govchain_node::{
     config::{Genesis, GenesisCa, Member, NodeConfig},
     init::{CA_DIR, CONFIG_FILE, NODE_CERT_FILE, OPERATING_CERT_FILE, ROOT_CERT_FILE},
@@ -41,8 +42,8 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use crate::{
-    BlockPolicy, BundleFile, ChainAccount, ChainSpec, ConsensusKind, Error, HostDriver, LogLine, LogType,
-    NodeInfo, NodeRole, NodeSpec, NodeStatus, Result, SearchParams, validate,
+    BlockPolicy, BundleFile, ChainAccount, ChainSpec, Error, HostDriver, LogLine, LogType, NodeInfo,
+    NodeRole, NodeSpec, NodeStatus, Result, SearchParams, validate,
 };
 
 /// How long a chain (or a started node) gets to answer and elect a leader.
@@ -176,11 +177,11 @@ impl LocalDriver {
     }
 
     /// The consensus members (voters and learners) as the chain's leader
-    /// reports them; a raft chain only.
+    /// reports them; a replicated chain only.
     pub async fn consensus_members(&self, chain: &str) -> Result<Vec<ConsensusMember>> {
         let record = self.state(chain)?.snapshot();
-        if record.spec.consensus != ConsensusKind::Raft {
-            return Err(Error::Invalid(format!("chain {chain} is not a raft chain")));
+        if !record.spec.consensus.replicated() {
+            return Err(Error::Invalid(format!("chain {chain} runs solo consensus: no consensus group")));
         }
         let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         admin.members(&leader_p2p(&record.nodes).await?).await
@@ -370,7 +371,7 @@ impl LocalDriver {
             govchain_node::init::create_chain_ca(&dir.join(CA_DIR), spec.suite, &spec.chain, &spec.owner_org)
                 .map_err(node_failed)?;
         admin::issue_identity(&dir, &ca)?;
-        let raft = spec.consensus == ConsensusKind::Raft;
+        let replicated = spec.consensus.replicated();
         // Voters first, so genesis members get the low ids.
         let ordered = spec
             .nodes
@@ -380,14 +381,14 @@ impl LocalDriver {
         let mut planned = Vec::new();
         for n in ordered {
             let name = record.next_name(&n.org);
-            let id = if raft {
+            let id = if replicated {
                 record.next_id += 1;
                 record.next_id - 1
             } else {
                 0
             };
             let addrs = addr::allocate()?;
-            if !raft {
+            if !replicated {
                 addr::release([addrs.p2p]);
             }
             let info = NodeInfo {
@@ -395,11 +396,12 @@ impl LocalDriver {
                 org: n.org.clone(),
                 consensus_id: id,
                 api_url: format!("http://{}", addrs.api),
-                p2p: if raft { addrs.p2p.to_string() } else { String::new() },
+                p2p: if replicated { addrs.p2p.to_string() } else { String::new() },
                 role: n.role,
             };
             record.nodes.push(NodeRecord { info, resources: n.resources, stopped: false });
-            planned.push(addrs);
+            // The key before the genesis: a member is known by its public key.
+            planned.push((addrs, PrivateKey::generate(spec.suite)));
         }
         let genesis = Genesis {
             chain_id: spec.chain.clone(),
@@ -417,12 +419,14 @@ impl LocalDriver {
             members: record
                 .nodes
                 .iter()
-                .filter(|n| raft && n.info.role == NodeRole::Consensus)
-                .map(|n| Member {
+                .zip(&planned)
+                .filter(|(n, _)| replicated && n.info.role == NodeRole::Consensus)
+                .map(|(n, (_, key))| Member {
                     id: n.info.consensus_id,
                     name: n.info.name.clone(),
                     organization: n.info.org.clone(),
                     p2p: n.info.p2p.clone(),
+                    consensus_key: Member::key_hex(&key.public_key()),
                 })
                 .collect(),
         };
@@ -431,10 +435,10 @@ impl LocalDriver {
             serde_json::to_string_pretty(&genesis).map_err(|e| Error::Failed(format!("genesis: {e}")))?;
         let path = dir.join(GENESIS_FILE);
         std::fs::write(&path, &json).map_err(|source| Error::Io { path, source })?;
-        for (n, addrs) in record.nodes.iter().zip(&planned) {
-            let config = node_config(&n.info, addrs, raft && n.info.role == NodeRole::Backup);
+        for (n, (addrs, key)) in record.nodes.iter().zip(&planned) {
+            let config = node_config(&n.info, addrs, replicated && n.info.role == NodeRole::Backup);
             let node_dir = layout.node_dir(&spec.chain, &n.info.org, &n.info.name);
-            govchain_node::init::write_member_dir(&node_dir, &ca, &n.info.org, addrs.ip, &config, &json)
+            govchain_node::init::write_member_dir(&node_dir, &ca, key, &n.info.org, addrs.ip, &config, &json)
                 .map_err(node_failed)?;
         }
         layout.save(record)
@@ -538,7 +542,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeConfig {
-    let raft = !info.p2p.is_empty();
+    let replicated = !info.p2p.is_empty();
     NodeConfig {
         node_id: info.name.clone(),
         listen: addrs.api,
@@ -548,7 +552,7 @@ fn node_config(info: &NodeInfo, addrs: &addr::NodeAddrs, joins: bool) -> NodeCon
         mempool_capacity: 100_000,
         admission_budget_ms: govchain_node::config::DEFAULT_ADMISSION_BUDGET_MS,
         sync_timeout_ms: 30_000,
-        p2p_listen: raft.then_some(addrs.p2p),
+        p2p_listen: replicated.then_some(addrs.p2p),
         cert: Some(NODE_CERT_FILE.into()),
         // Genesis members take their id from the genesis.
         consensus_id: joins.then_some(info.consensus_id),
@@ -684,7 +688,7 @@ impl HostDriver for LocalDriver {
         validate::org_domain(&node.org)?;
         let (state, _guard) = self.locked(chain).await?;
         let mut record = state.snapshot();
-        if record.spec.consensus != ConsensusKind::Raft {
+        if !record.spec.consensus.replicated() {
             return Err(Error::Invalid(format!("chain {chain} runs solo consensus: one node only")));
         }
         if record.nodes.len() >= validate::MAX_NODES {
@@ -715,9 +719,10 @@ impl HostDriver for LocalDriver {
         };
         let dir = layout.node_dir(chain, &node.org, &name);
         let config = node_config(&info, &addrs, true);
-        if let Err(e) =
-            govchain_node::init::write_member_dir(&dir, &ca, &node.org, addrs.ip, &config, &genesis)
-        {
+        let node_key = PrivateKey::generate(record.spec.suite);
+        if let Err(e) = govchain_node::init::write_member_dir(
+            &dir, &ca, &node_key, &node.org, addrs.ip, &config, &genesis,
+        ) {
             addr::release([addrs.api, addrs.p2p]);
             let _ = layout.purge(&dir);
             return Err(node_failed(e));
@@ -744,7 +749,7 @@ impl HostDriver for LocalDriver {
         let (state, _guard) = self.locked(chain).await?;
         let mut record = state.snapshot();
         let node = record.node(name)?.clone();
-        if record.spec.consensus != ConsensusKind::Raft {
+        if !record.spec.consensus.replicated() {
             return Err(Error::Invalid(format!(
                 "{name} is the only node of solo chain {chain}; delete the chain instead"
             )));
@@ -843,7 +848,7 @@ impl HostDriver for LocalDriver {
         validate::block_policy(policy)?;
         let (state, _guard) = self.locked(chain).await?;
         let mut record = state.snapshot();
-        if record.spec.consensus != ConsensusKind::Raft {
+        if !record.spec.consensus.replicated() {
             return Err(Error::Invalid(format!(
                 "chain {chain} runs solo consensus, whose block policy is fixed in its genesis"
             )));

@@ -1,0 +1,90 @@
+//! A hotstuff chain through the REST API: requested, stored and approved
+//! like a raft one; the driver writes a genesis naming every member's
+//! public key. Its nodes refuse to start until the engine is part of the
+//! build, so the request ends `failed` with nothing left behind.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use govchain_crypto::{PrivateKey, PublicKey, Suite};
+use govchain_driver::{LocalDriver, NodeProgram, testing::node_bin};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Db, TestPlatform, eventually};
+
+/// The real node, started by a shell that first keeps a copy of what the
+/// driver wrote into the node's directory (the driver removes a chain that
+/// did not start).
+fn recording_node(saved: &Path) -> NodeProgram {
+    let script = format!(
+        r#"d="{}/$(basename "$PWD")"; mkdir -p "$d" && cp genesis.json key.pem "$d/" && exec "{}" run --config "$1""#,
+        saved.display(),
+        node_bin().display()
+    );
+    NodeProgram { exe: "/bin/sh".into(), args: vec!["-c".into(), script, "node".into()] }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_members_key() {
+    let saved = tempfile::tempdir().unwrap();
+    let program = recording_node(saved.path());
+    let tp = TestPlatform::start_on(
+        Db::Sqlite,
+        |_| {},
+        move |dir| Arc::new(LocalDriver::new(dir.join("hosts"), program).unwrap()),
+    )
+    .await;
+    let admin = tp.admin().await;
+    let (_, bob) = tp.tax_bureau(&admin).await;
+    let spec = |consensus: &str| {
+        json!({"kind": "chain", "name": "bft", "consensus": consensus, "suite": "intl-k1", "nodes": 4,
+            "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}})
+    };
+
+    // Any other name gets the vocabulary's one refusal, at the field.
+    let (s, e) =
+        bob.call(Method::POST, "/api/v1/requests", Some(json!({"purpose": "p", "spec": spec("pbft")}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["message"], "unknown consensus `pbft`; one of: raft, hotstuff, solo", "{e}");
+    assert_eq!(e["details"]["field"], "consensus", "{e}");
+
+    let req =
+        bob.post("/api/v1/requests", json!({"purpose": "a BFT registry", "spec": spec("hotstuff")})).await;
+    let id = req["id"].as_i64().unwrap_or_else(|| panic!("refused: {req}"));
+    assert_eq!(bob.get(&format!("/api/v1/requests/{id}")).await["spec"]["consensus"], "hotstuff");
+    admin.post(&format!("/api/v1/requests/{id}/approve"), json!({"opinion": "ok"})).await;
+    let done = eventually("the request to end", Duration::from_secs(120), || async {
+        let r = bob.get(&format!("/api/v1/requests/{id}")).await;
+        matches!(r["status"].as_str(), Some("failed" | "running")).then_some(r)
+    })
+    .await;
+    // No engine yet: the nodes exit and the chain goes.
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(done["error"].as_str().unwrap().contains("node.log"), "{done}");
+    assert_eq!(bob.get("/api/v1/chains").await, json!([]));
+
+    // Every node got the same genesis, naming the four voters by their keys.
+    let mut dirs: Vec<_> = std::fs::read_dir(saved.path()).unwrap().map(|d| d.unwrap().path()).collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 4, "{dirs:?}");
+    let text = read(&dirs[0].join("genesis.json"));
+    assert!(dirs.iter().all(|d| read(&d.join("genesis.json")) == text), "one genesis");
+    let genesis: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (genesis["consensus"].as_str(), genesis["suite"].as_str()),
+        (Some("hotstuff"), Some("intl-k1"))
+    );
+    let members = genesis["members"].as_array().unwrap();
+    assert_eq!(members.len(), 4, "{genesis}");
+    for d in &dirs {
+        let name = d.file_name().unwrap().to_str().unwrap();
+        let m = members.iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("{name}: {genesis}"));
+        let key = hex::decode(m["consensus_key"].as_str().unwrap()).unwrap();
+        let node_key = PrivateKey::from_pkcs8_pem(&read(&d.join("key.pem"))).unwrap();
+        assert_eq!(PublicKey::from_sec1(Suite::IntlK1, &key).unwrap(), node_key.public_key(), "{name}");
+    }
+}
