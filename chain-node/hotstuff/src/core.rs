@@ -47,6 +47,11 @@ pub const SYNC_LEDGER_BYTES: usize = 16 * 1024 * 1024;
 /// the base: long enough to ride out a slow leader, short enough that an
 /// equivocating one costs seconds, not minutes.
 pub const MAX_BACKOFF: u32 = 3;
+/// Votes are kept for rounds at most this far ahead of the current one.
+pub const MAX_ROUNDS_AHEAD: u64 = 64;
+/// Blocks kept per round (an honest leader makes one; an equivocating one
+/// cannot fill memory).
+pub const MAX_BLOCKS_PER_ROUND: usize = 2;
 /// Most uncommitted blocks in one sync reply.
 pub const SYNC_TREE_BLOCKS: usize = 256;
 
@@ -779,6 +784,9 @@ impl Core {
         if self.tree.contains_key(&cid) || block.round <= self.root.f.round {
             return Ok(());
         }
+        if self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND {
+            return Err(Error::Invalid(format!("too many blocks for round {}", block.round)));
+        }
         self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
         self.verify_qc(&block.qc)?;
         if let Some(tc) = &tc {
@@ -844,7 +852,7 @@ impl Core {
         if vote.epoch != self.epoch || self.vset.leader(vote.round + 1) != self.cfg.id {
             return Err(Error::Invalid("vote not for this member".into()));
         }
-        if vote.round + 1 < self.round {
+        if vote.round + 1 < self.round || vote.round > self.round + MAX_ROUNDS_AHEAD {
             return Ok(());
         }
         let digest = vote_digest(self.suite, vote.epoch, vote.round, &vote.cid, &vote.commit);
@@ -1100,6 +1108,12 @@ impl Core {
             }
             return Ok(());
         }
+        if t.round > self.round {
+            // An honest member in a later round carries the QC or TC that
+            // entered it (processed above): only a liar is still ahead, and
+            // its rounds are not kept.
+            return Ok(());
+        }
         let sigs = self.timeouts.entry(t.round).or_default();
         sigs.entry(t.voter).or_insert(TimeoutSig {
             voter: t.voter,
@@ -1142,6 +1156,7 @@ impl Core {
     // ----- proposing -----
 
     fn try_propose(&mut self) -> Result<()> {
+        self.leader_wait = None;
         let round = self.round;
         if !self.is_voter() || self.vset.leader(round) != self.cfg.id || self.proposed_round >= round {
             return Ok(());
@@ -1284,6 +1299,7 @@ impl Core {
         }
         // The member that showed the missing block first; another one after
         // each sync that did not bring it.
+        self.sync_asked = Some(self.now);
         let peers: Vec<u64> = self.vset.voter_ids().filter(|v| *v != self.cfg.id).collect();
         let to = if self.sync_misses == 0 && from != self.cfg.id && self.vset.member(from).is_some() {
             from
@@ -1292,7 +1308,6 @@ impl Core {
         } else {
             peers[(self.sync_misses + usize::try_from(from).unwrap_or(0)) % peers.len()]
         };
-        self.sync_asked = Some(self.now);
         self.out.push(Action::Sync {
             to,
             req: SyncRequest { epoch: self.epoch, ledger_from: self.root.f.height + 1 },
@@ -1316,7 +1331,10 @@ impl Core {
                 continue;
             }
             let cid = block.cid(self.suite, &self.cfg.chain_id);
-            if self.tree.contains_key(&cid) || self.info(&block.parent()).is_none() {
+            if self.tree.contains_key(&cid)
+                || self.info(&block.parent()).is_none()
+                || self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND
+            {
                 continue;
             }
             if block.author != self.vset.leader(block.round) {
