@@ -158,3 +158,25 @@ async fn peer_calls_with_bad_bodies_or_paths_are_errors() {
     assert!(e.is_running(), "bad input does not stop the engine");
     c.shutdown_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_transactions_fills_bigger_blocks() {
+    let mut c = Cluster::new(4, 0);
+    c.start_all(&[1, 2, 3, 4]).await;
+    let started = std::time::Instant::now();
+    c.submit(&[1, 2, 3, 4], 0..2000).await;
+    c.wait_txs(&[1, 2, 3, 4], 2000, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed();
+    c.assert_same_chain(&[1, 2, 3, 4]);
+    c.assert_all_txs(1, 0..2000);
+    let blocks = c.store(1).height();
+    println!(
+        "4 members, loopback, debug build: 2000 transactions in {blocks} blocks, {:.2} s ({:.0} tx/s)",
+        elapsed.as_secs_f64(),
+        2000.0 / elapsed.as_secs_f64()
+    );
+    // Transactions that arrive while a block is in flight wait for the
+    // next one (SPEC CON-3): far fewer blocks than transactions.
+    assert!(blocks < 500, "{blocks} blocks for 2000 transactions");
+    c.shutdown_all().await;
+}
