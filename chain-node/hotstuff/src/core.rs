@@ -349,7 +349,7 @@ impl Core {
             _ => high_qc,
         };
         let round = high_qc.round.max(high_tc.as_ref().map_or(0, |t| t.round)) + 1;
-        Ok(Core {
+        let mut core = Core {
             suite,
             vset,
             store,
@@ -380,7 +380,9 @@ impl Core {
             out: Vec::new(),
             stats: Stats::default(),
             cfg,
-        })
+        };
+        core.restore_blocks()?;
+        Ok(core)
     }
 
     // ----- accessors -----
@@ -766,9 +768,12 @@ impl Core {
         Ok(())
     }
 
-    fn insert(&mut self, block: CBlock, cid: Hash) {
+    /// Adds a checked block to the tree, durably (before any vote on it).
+    fn insert(&mut self, block: CBlock, cid: Hash) -> Result<()> {
+        self.safety.save_block(&cid, &block.encode())?;
         let tx_ids = block.payload.transactions.iter().map(|t| t.id(self.suite)).collect();
         self.tree.insert(cid, Entry { block, tx_ids });
+        Ok(())
     }
 
     // ----- proposals and votes -----
@@ -806,7 +811,7 @@ impl Core {
         }
         self.validate_block(&block)?;
         let grand_round = self.tree.get(&block.parent()).map_or(0, |e| e.block.qc.round);
-        self.insert(block.clone(), cid);
+        self.insert(block.clone(), cid)?;
         if !self.is_voter() {
             return Ok(());
         }
@@ -1020,13 +1025,13 @@ impl Core {
             self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty() };
         }
         self.commit_qc = Some(qc.clone());
-        self.prune();
+        self.prune()?;
         debug!(target: TARGET, id = self.cfg.id, round = self.root.f.round, height = self.root.f.height, "committed");
         Ok(())
     }
 
     /// Keeps only the blocks that descend from the root.
-    fn prune(&mut self) {
+    fn prune(&mut self) -> Result<()> {
         let mut entries: Vec<(Hash, Entry)> = std::mem::take(&mut self.tree).into_iter().collect();
         entries.sort_by_key(|(_, e)| e.block.round);
         let mut keep: HashSet<Hash> = HashSet::from([self.root.cid]);
@@ -1034,8 +1039,30 @@ impl Core {
             if e.block.round > self.root.f.round && keep.contains(&e.block.parent()) {
                 keep.insert(cid);
                 self.tree.insert(cid, e);
+            } else {
+                self.safety.remove_block(&cid)?;
             }
         }
+        Ok(())
+    }
+
+    /// Puts the stored blocks that descend from the root back in the tree
+    /// (a restart); the others are forgotten.
+    fn restore_blocks(&mut self) -> Result<()> {
+        let mut blocks = Vec::new();
+        for bytes in self.safety.load_blocks()? {
+            let block: CBlock = crate::types::decode("stored block", &bytes)?;
+            let cid = block.cid(self.suite, &self.cfg.chain_id);
+            blocks.push((cid, block));
+        }
+        blocks.sort_by_key(|(_, b)| b.round);
+        for (cid, block) in blocks {
+            if block.epoch == self.epoch {
+                let tx_ids = block.payload.transactions.iter().map(|t| t.id(self.suite)).collect();
+                self.tree.insert(cid, Entry { block, tx_ids });
+            }
+        }
+        self.prune()
     }
 
     // ----- timeouts -----
@@ -1344,7 +1371,7 @@ impl Core {
             self.verify_qc(&block.qc)?;
             self.validate_block(&block)?;
             let qc = block.qc.clone();
-            self.insert(block, cid);
+            self.insert(block, cid)?;
             self.process_qc(&qc, from)?;
         }
         if let Some(qc) = reply.high_qc {
@@ -1399,7 +1426,7 @@ impl Core {
         self.stats.committed_txs += txs;
         self.root = Root { cid, f: fields, payload: txs > 0 };
         self.commit_qc = commit_qc;
-        self.prune();
+        self.prune()?;
         Ok(())
     }
 
@@ -1424,7 +1451,7 @@ impl Core {
         // Same height as this member's root: only empty blocks lie between.
         self.root = Root { cid, f: f.clone(), payload: f.tx_root != Block::tx_root(self.suite, &[]) };
         self.commit_qc = Some(root.commit_qc.clone());
-        self.prune();
+        self.prune()?;
         let qc = root.commit_qc;
         let me = self.cfg.id;
         self.process_qc(&qc, me)

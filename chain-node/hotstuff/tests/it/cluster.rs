@@ -49,6 +49,26 @@ async fn a_restarted_member_rejoins_from_its_data_dir_and_catches_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_group_restarts_and_goes_on() {
+    let mut c = Cluster::new(4, 0);
+    c.start_all(&[1, 2, 3, 4]).await;
+    c.submit(&[1, 2, 3, 4], 0..30).await;
+    c.wait_txs(&[1, 2, 3, 4], 30, WAIT).await;
+    for id in 1..=4 {
+        c.crash(id).await;
+    }
+    c.start_all(&[1, 2, 3, 4]).await;
+    c.submit(&[1, 2, 3, 4], 30..60).await;
+    c.wait_txs(&[1, 2, 3, 4], 60, WAIT).await;
+    let ok = wait_until(WAIT, || (2..=4).all(|id| c.store(id).block_ids() == c.store(1).block_ids())).await;
+    assert!(ok, "members differ after the restart\n{}", c.describe());
+    for id in 1..=4 {
+        c.assert_all_txs(id, 0..60);
+    }
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_others_keep_committing_while_a_leader_is_cut_off() {
     let mut c = Cluster::new(4, 0);
     c.start_all(&[1, 2, 3, 4]).await;

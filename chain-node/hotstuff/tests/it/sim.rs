@@ -89,6 +89,19 @@ fn honest_members_crash_and_restart_from_their_state() {
 }
 
 #[test]
+fn every_member_crashes_at_once_and_restarts() {
+    let (runs, commits) = many("n=4 all crash", 5000..5030, |seed| {
+        let mut sc = scenario(4, seed);
+        sc.crash_all = true;
+        sc.twins = if seed % 3 == 0 { vec![1 + seed % 4] } else { vec![] };
+        sc.partitions = 1 + (seed % 2) as usize;
+        sc
+    });
+    assert_eq!(runs, 30);
+    assert!(commits > 0);
+}
+
+#[test]
 fn twins_with_restarts_and_heavy_loss() {
     let (runs, commits) = many("n=4 twins+restarts", 4000..4040, |seed| {
         let mut sc = scenario(4, seed);
