@@ -34,10 +34,13 @@
 //! # Durability
 //! The safety state (last voted round, locks, the last vote, the highest
 //! QC and TC acted on) is a file in the data dir, written atomically and
-//! fsynced before any vote or timeout leaves. The commit point goes with
-//! every committed block into the store. Uncommitted blocks live in memory
-//! only: a restarted member fetches them (and any committed blocks it
-//! lacks, checked with [`verify_commit`]) from its peers.
+//! fsynced before any vote or timeout leaves; so is every uncommitted block
+//! before this member votes on it (files under `blocks/`, removed once
+//! committed or pruned), so a group restarted all at once still holds the
+//! blocks its certificates name. The commit point goes with every committed
+//! block into the store. A member fetches what it lacks (uncommitted blocks,
+//! and committed ledger blocks checked with [`verify_commit`]) from its
+//! peers.
 //!
 //! # Not yet
 //! The group is fixed at genesis: [`govchain_consensus::Membership`]'s
