@@ -114,13 +114,3 @@ fn twins_with_restarts_and_heavy_loss() {
     assert_eq!(runs, 40);
     assert!(commits > 0);
 }
-
-#[test]
-#[ignore]
-fn trace_one() {
-    let seed: u64 = std::env::var("HOTSTUFF_SIM_TRACE").unwrap().parse().unwrap();
-    let mut sc = scenario(4, seed);
-    sc.restarts = true;
-    sc.partitions = 1 + (seed % 2) as usize;
-    println!("{:?}", run(&sc).map(|r| r.commits));
-}
