@@ -567,7 +567,15 @@ impl Core {
         }
         let mut blocks: Vec<&Entry> = self.tree.values().collect();
         blocks.sort_by_key(|e| e.block.round);
-        reply.blocks = blocks.into_iter().take(SYNC_TREE_BLOCKS).map(|e| e.block.clone()).collect();
+        let mut bytes = 0;
+        for e in blocks.into_iter().take(SYNC_TREE_BLOCKS) {
+            // Parents first: a cut keeps what was sent usable.
+            bytes += e.block.payload.transactions.iter().map(|t| t.encode().len()).sum::<usize>();
+            reply.blocks.push(e.block.clone());
+            if bytes >= SYNC_LEDGER_BYTES {
+                break;
+            }
+        }
         Ok(reply)
     }
 
