@@ -106,7 +106,10 @@ impl MemBlockStore {
             state_root: header.state_root,
             timestamp_ms: header.timestamp_ms,
         };
-        (Block { header, transactions: batch.transactions.clone(), signatures: batch.certificate.clone() }, tip)
+        (
+            Block { header, transactions: batch.transactions.clone(), signatures: batch.certificate.clone() },
+            tip,
+        )
     }
 
     /// Every block, genesis first.

@@ -47,6 +47,11 @@ pub const SYNC_LEDGER_BYTES: usize = 16 * 1024 * 1024;
 /// the base: long enough to ride out a slow leader, short enough that an
 /// equivocating one costs seconds, not minutes.
 pub const MAX_BACKOFF: u32 = 3;
+/// Votes are kept for rounds at most this far ahead of the current one.
+pub const MAX_ROUNDS_AHEAD: u64 = 64;
+/// Blocks kept per round (an honest leader makes one; an equivocating one
+/// cannot fill memory).
+pub const MAX_BLOCKS_PER_ROUND: usize = 2;
 /// Most uncommitted blocks in one sync reply.
 pub const SYNC_TREE_BLOCKS: usize = 256;
 
@@ -344,7 +349,7 @@ impl Core {
             _ => high_qc,
         };
         let round = high_qc.round.max(high_tc.as_ref().map_or(0, |t| t.round)) + 1;
-        Ok(Core {
+        let mut core = Core {
             suite,
             vset,
             store,
@@ -375,7 +380,9 @@ impl Core {
             out: Vec::new(),
             stats: Stats::default(),
             cfg,
-        })
+        };
+        core.restore_blocks()?;
+        Ok(core)
     }
 
     // ----- accessors -----
@@ -560,7 +567,15 @@ impl Core {
         }
         let mut blocks: Vec<&Entry> = self.tree.values().collect();
         blocks.sort_by_key(|e| e.block.round);
-        reply.blocks = blocks.into_iter().take(SYNC_TREE_BLOCKS).map(|e| e.block.clone()).collect();
+        let mut bytes = 0;
+        for e in blocks.into_iter().take(SYNC_TREE_BLOCKS) {
+            // Parents first: a cut keeps what was sent usable.
+            bytes += e.block.payload.transactions.iter().map(|t| t.encode().len()).sum::<usize>();
+            reply.blocks.push(e.block.clone());
+            if bytes >= SYNC_LEDGER_BYTES {
+                break;
+            }
+        }
         Ok(reply)
     }
 
@@ -761,9 +776,12 @@ impl Core {
         Ok(())
     }
 
-    fn insert(&mut self, block: CBlock, cid: Hash) {
+    /// Adds a checked block to the tree, durably (before any vote on it).
+    fn insert(&mut self, block: CBlock, cid: Hash) -> Result<()> {
+        self.safety.save_block(&cid, &block.encode())?;
         let tx_ids = block.payload.transactions.iter().map(|t| t.id(self.suite)).collect();
         self.tree.insert(cid, Entry { block, tx_ids });
+        Ok(())
     }
 
     // ----- proposals and votes -----
@@ -778,6 +796,9 @@ impl Core {
         let cid = block.cid(self.suite, &self.cfg.chain_id);
         if self.tree.contains_key(&cid) || block.round <= self.root.f.round {
             return Ok(());
+        }
+        if self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND {
+            return Err(Error::Invalid(format!("too many blocks for round {}", block.round)));
         }
         self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
         self.verify_qc(&block.qc)?;
@@ -798,7 +819,7 @@ impl Core {
         }
         self.validate_block(&block)?;
         let grand_round = self.tree.get(&block.parent()).map_or(0, |e| e.block.qc.round);
-        self.insert(block.clone(), cid);
+        self.insert(block.clone(), cid)?;
         if !self.is_voter() {
             return Ok(());
         }
@@ -844,7 +865,7 @@ impl Core {
         if vote.epoch != self.epoch || self.vset.leader(vote.round + 1) != self.cfg.id {
             return Err(Error::Invalid("vote not for this member".into()));
         }
-        if vote.round + 1 < self.round {
+        if vote.round + 1 < self.round || vote.round > self.round + MAX_ROUNDS_AHEAD {
             return Ok(());
         }
         let digest = vote_digest(self.suite, vote.epoch, vote.round, &vote.cid, &vote.commit);
@@ -1012,13 +1033,13 @@ impl Core {
             self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty() };
         }
         self.commit_qc = Some(qc.clone());
-        self.prune();
+        self.prune()?;
         debug!(target: TARGET, id = self.cfg.id, round = self.root.f.round, height = self.root.f.height, "committed");
         Ok(())
     }
 
     /// Keeps only the blocks that descend from the root.
-    fn prune(&mut self) {
+    fn prune(&mut self) -> Result<()> {
         let mut entries: Vec<(Hash, Entry)> = std::mem::take(&mut self.tree).into_iter().collect();
         entries.sort_by_key(|(_, e)| e.block.round);
         let mut keep: HashSet<Hash> = HashSet::from([self.root.cid]);
@@ -1026,8 +1047,30 @@ impl Core {
             if e.block.round > self.root.f.round && keep.contains(&e.block.parent()) {
                 keep.insert(cid);
                 self.tree.insert(cid, e);
+            } else {
+                self.safety.remove_block(&cid)?;
             }
         }
+        Ok(())
+    }
+
+    /// Puts the stored blocks that descend from the root back in the tree
+    /// (a restart); the others are forgotten.
+    fn restore_blocks(&mut self) -> Result<()> {
+        let mut blocks = Vec::new();
+        for bytes in self.safety.load_blocks()? {
+            let block: CBlock = crate::types::decode("stored block", &bytes)?;
+            let cid = block.cid(self.suite, &self.cfg.chain_id);
+            blocks.push((cid, block));
+        }
+        blocks.sort_by_key(|(_, b)| b.round);
+        for (cid, block) in blocks {
+            if block.epoch == self.epoch {
+                let tx_ids = block.payload.transactions.iter().map(|t| t.id(self.suite)).collect();
+                self.tree.insert(cid, Entry { block, tx_ids });
+            }
+        }
+        self.prune()
     }
 
     // ----- timeouts -----
@@ -1100,6 +1143,12 @@ impl Core {
             }
             return Ok(());
         }
+        if t.round > self.round {
+            // An honest member in a later round carries the QC or TC that
+            // entered it (processed above): only a liar is still ahead, and
+            // its rounds are not kept.
+            return Ok(());
+        }
         let sigs = self.timeouts.entry(t.round).or_default();
         sigs.entry(t.voter).or_insert(TimeoutSig {
             voter: t.voter,
@@ -1142,6 +1191,7 @@ impl Core {
     // ----- proposing -----
 
     fn try_propose(&mut self) -> Result<()> {
+        self.leader_wait = None;
         let round = self.round;
         if !self.is_voter() || self.vset.leader(round) != self.cfg.id || self.proposed_round >= round {
             return Ok(());
@@ -1284,6 +1334,7 @@ impl Core {
         }
         // The member that showed the missing block first; another one after
         // each sync that did not bring it.
+        self.sync_asked = Some(self.now);
         let peers: Vec<u64> = self.vset.voter_ids().filter(|v| *v != self.cfg.id).collect();
         let to = if self.sync_misses == 0 && from != self.cfg.id && self.vset.member(from).is_some() {
             from
@@ -1292,7 +1343,6 @@ impl Core {
         } else {
             peers[(self.sync_misses + usize::try_from(from).unwrap_or(0)) % peers.len()]
         };
-        self.sync_asked = Some(self.now);
         self.out.push(Action::Sync {
             to,
             req: SyncRequest { epoch: self.epoch, ledger_from: self.root.f.height + 1 },
@@ -1316,7 +1366,10 @@ impl Core {
                 continue;
             }
             let cid = block.cid(self.suite, &self.cfg.chain_id);
-            if self.tree.contains_key(&cid) || self.info(&block.parent()).is_none() {
+            if self.tree.contains_key(&cid)
+                || self.info(&block.parent()).is_none()
+                || self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND
+            {
                 continue;
             }
             if block.author != self.vset.leader(block.round) {
@@ -1326,7 +1379,7 @@ impl Core {
             self.verify_qc(&block.qc)?;
             self.validate_block(&block)?;
             let qc = block.qc.clone();
-            self.insert(block, cid);
+            self.insert(block, cid)?;
             self.process_qc(&qc, from)?;
         }
         if let Some(qc) = reply.high_qc {
@@ -1381,7 +1434,7 @@ impl Core {
         self.stats.committed_txs += txs;
         self.root = Root { cid, f: fields, payload: txs > 0 };
         self.commit_qc = commit_qc;
-        self.prune();
+        self.prune()?;
         Ok(())
     }
 
@@ -1406,7 +1459,7 @@ impl Core {
         // Same height as this member's root: only empty blocks lie between.
         self.root = Root { cid, f: f.clone(), payload: f.tx_root != Block::tx_root(self.suite, &[]) };
         self.commit_qc = Some(root.commit_qc.clone());
-        self.prune();
+        self.prune()?;
         let qc = root.commit_qc;
         let me = self.cfg.id;
         self.process_qc(&qc, me)

@@ -21,6 +21,38 @@
 //!   [`verify_commit`].
 //! - [`engine`]: [`HotStuffEngine`], the [`govchain_consensus::Consensus`]
 //!   implementation; [`http`]: its router and an HTTP transport.
+//!
+//! # What the node implements
+//! - [`BlockStore`] as for Raft, plus [`BlockStore::contains_tx`] (voters
+//!   refuse a proposal that repeats a committed transaction, so a ledger
+//!   block's transaction root is the certified payload's) and, in
+//!   `build_block`, the batch's `certificate` appended after the node's
+//!   own block signature.
+//! - [`PeerTransport`] over mutual TLS, and [`http::router`] (or
+//!   [`HotStuffEngine::handle_rpc`]) on the peer listener.
+//!
+//! # Durability
+//! The safety state (last voted round, locks, the last vote, the highest
+//! QC and TC acted on) is a file in the data dir, written atomically and
+//! fsynced before any vote or timeout leaves; so is every uncommitted block
+//! before this member votes on it (files under `blocks/`, removed once
+//! committed or pruned), so a group restarted all at once still holds the
+//! blocks its certificates name. The commit point goes with every committed
+//! block into the store. A member fetches what it lacks (uncommitted blocks,
+//! and committed ledger blocks checked with [`verify_commit`]) from its
+//! peers.
+//!
+//! # Not yet
+//! The group is fixed at genesis: [`govchain_consensus::Membership`]'s
+//! changes (and `set_block_policy`) answer `Membership` errors. Epoch
+//! changes through a reconfiguration payload are the planned way; the
+//! encodings already carry the epoch.
+//!
+//! # Fault injection
+//! With the `byzantine` feature (tests only), [`HotStuffConfig::fault`]
+//! makes a member equivocate, withhold votes, corrupt signatures, forge
+//! certificates or replay old messages; [`HotStuffConfig::new`] reads it
+//! from `GOVCHAIN_BYZANTINE` (a comma list, see [`Fault::parse`]).
 
 pub mod certificate;
 pub mod core;

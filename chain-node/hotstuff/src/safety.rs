@@ -86,12 +86,36 @@ impl Decode for SafetyData {
     }
 }
 
-/// Where the safety state lives.
+/// Where the safety state lives, with the uncommitted blocks a member
+/// voted on or learned (kept so that a group restarted all at once still
+/// holds the blocks its certificates name).
 pub trait SafetyStorage: Send + std::fmt::Debug {
     /// The stored state; `None` if nothing was ever stored.
     fn load(&self) -> Result<Option<SafetyData>>;
     /// Stores `data` durably before returning.
     fn save(&mut self, data: &SafetyData) -> Result<()>;
+    /// Every stored block (encoded).
+    fn load_blocks(&self) -> Result<Vec<Vec<u8>>>;
+    /// Stores block `cid` durably before returning.
+    fn save_block(&mut self, cid: &Hash, block: &[u8]) -> Result<()>;
+    /// Forgets block `cid` (committed or pruned).
+    fn remove_block(&mut self, cid: &Hash) -> Result<()>;
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file fsynced, renamed
+/// over the old one, then the directory fsynced.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", path.display()));
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(|e| io("creating", e))?;
+    file.write_all(bytes).map_err(|e| io("writing", e))?;
+    file.sync_all().map_err(|e| io("syncing", e))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| io("renaming", e))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing the directory of", e))?;
+    }
+    Ok(())
 }
 
 /// A file written atomically: a temporary file fsynced, renamed over the
@@ -99,13 +123,16 @@ pub trait SafetyStorage: Send + std::fmt::Debug {
 #[derive(Debug)]
 pub struct FileStorage {
     path: PathBuf,
+    blocks: PathBuf,
 }
 
 impl FileStorage {
     /// The file `safety` in `dir` (created if missing).
     pub fn open(dir: &Path) -> Result<FileStorage> {
-        fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
-        Ok(FileStorage { path: dir.join("safety") })
+        let blocks = dir.join("blocks");
+        fs::create_dir_all(&blocks)
+            .map_err(|e| Error::Storage(format!("creating {}: {e}", blocks.display())))?;
+        Ok(FileStorage { path: dir.join("safety"), blocks })
     }
 }
 
@@ -119,33 +146,72 @@ impl SafetyStorage for FileStorage {
     }
 
     fn save(&mut self, data: &SafetyData) -> Result<()> {
-        let io =
-            |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", self.path.display()));
-        let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp).map_err(|e| io("creating", e))?;
-        file.write_all(&data.encode()).map_err(|e| io("writing", e))?;
-        file.sync_all().map_err(|e| io("syncing", e))?;
-        drop(file);
-        fs::rename(&tmp, &self.path).map_err(|e| io("renaming", e))?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing the directory of", e))?;
+        write_atomically(&self.path, &data.encode())
+    }
+
+    fn load_blocks(&self) -> Result<Vec<Vec<u8>>> {
+        let io = |e: std::io::Error| Error::Storage(format!("reading {}: {e}", self.blocks.display()));
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.blocks).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "block") {
+                out.push(fs::read(&path).map_err(io)?);
+            }
         }
-        Ok(())
+        Ok(out)
+    }
+
+    fn save_block(&mut self, cid: &Hash, block: &[u8]) -> Result<()> {
+        write_atomically(&self.blocks.join(format!("{cid}.block")), block)
+    }
+
+    fn remove_block(&mut self, cid: &Hash) -> Result<()> {
+        match fs::remove_file(self.blocks.join(format!("{cid}.block"))) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Storage(format!("removing block {cid}: {e}"))),
+        }
     }
 }
 
 /// A "disk" in memory that outlives the rules using it (the simulator's
 /// crashes and restarts keep it, as a disk would).
 #[derive(Debug, Clone, Default)]
-pub struct MemStorage(Arc<Mutex<Option<SafetyData>>>);
+pub struct MemStorage(Arc<Mutex<MemDisk>>);
+
+#[derive(Debug, Default)]
+struct MemDisk {
+    data: Option<SafetyData>,
+    blocks: std::collections::BTreeMap<Hash, Vec<u8>>,
+}
+
+impl MemStorage {
+    fn disk(&self) -> std::sync::MutexGuard<'_, MemDisk> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl SafetyStorage for MemStorage {
     fn load(&self) -> Result<Option<SafetyData>> {
-        Ok(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        Ok(self.disk().data.clone())
     }
 
     fn save(&mut self, data: &SafetyData) -> Result<()> {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(data.clone());
+        self.disk().data = Some(data.clone());
+        Ok(())
+    }
+
+    fn load_blocks(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.disk().blocks.values().cloned().collect())
+    }
+
+    fn save_block(&mut self, cid: &Hash, block: &[u8]) -> Result<()> {
+        self.disk().blocks.insert(*cid, block.to_vec());
+        Ok(())
+    }
+
+    fn remove_block(&mut self, cid: &Hash) -> Result<()> {
+        self.disk().blocks.remove(cid);
         Ok(())
     }
 }
@@ -177,6 +243,21 @@ impl SafetyRules {
             storage.save(&data)?;
         }
         Ok(SafetyRules { suite, id, key, data, storage })
+    }
+
+    /// The blocks stored with the state.
+    pub fn load_blocks(&self) -> Result<Vec<Vec<u8>>> {
+        self.storage.load_blocks()
+    }
+
+    /// Stores a block durably.
+    pub fn save_block(&mut self, cid: &Hash, block: &[u8]) -> Result<()> {
+        self.storage.save_block(cid, block)
+    }
+
+    /// Forgets a stored block.
+    pub fn remove_block(&mut self, cid: &Hash) -> Result<()> {
+        self.storage.remove_block(cid)
     }
 
     /// The state as it is (and as it is on disk).
@@ -421,6 +502,14 @@ mod tests {
             "no conflicting vote after a restart"
         );
         assert!(r.vote(&block(3, 2, 2), Hash([3; 32]), 1, None).is_err());
+        // Blocks kept with the state survive too, and can be forgotten.
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        storage.save_block(&Hash([1; 32]), b"one").unwrap();
+        storage.save_block(&Hash([2; 32]), b"two").unwrap();
+        storage.remove_block(&Hash([1; 32])).unwrap();
+        storage.remove_block(&Hash([9; 32])).unwrap();
+        let storage = FileStorage::open(dir.path()).unwrap();
+        assert_eq!(storage.load_blocks().unwrap(), vec![b"two".to_vec()]);
         // A newer epoch starts over.
         let r = SafetyRules::open(SUITE, 1, key.clone(), 2, Box::new(FileStorage::open(dir.path()).unwrap()))
             .unwrap();

@@ -67,6 +67,8 @@ pub struct Scenario {
     pub tx_every_ms: u64,
     /// Crash and restart honest instances before GST.
     pub restarts: bool,
+    /// Crash every instance at once before GST, then restart them all.
+    pub crash_all: bool,
     /// Most events processed (a bound on the run's work).
     pub max_events: u64,
 }
@@ -88,6 +90,7 @@ impl Scenario {
             liveness_ms: 20_000,
             tx_every_ms: 150,
             restarts: false,
+            crash_all: false,
             max_events: 400_000,
         }
     }
@@ -118,6 +121,7 @@ enum Ev {
     Submit,
     Repartition,
     Crash { at: usize },
+    CrashAll,
     Restart { at: usize },
     Check,
 }
@@ -293,6 +297,10 @@ impl Sim {
                 self.schedule(t, Ev::Crash { at });
             }
         }
+        if self.sc.crash_all {
+            let t = start + self.rng.gen_range(500..self.sc.gst_ms.max(501));
+            self.schedule(t, Ev::CrashAll);
+        }
         for i in 0..self.inst.len() {
             self.reschedule_tick(i);
         }
@@ -427,6 +435,15 @@ impl Sim {
                     self.inst[at].tick_at = None;
                     let back = self.rng.gen_range(200..3_000);
                     self.schedule(self.now + back, Ev::Restart { at });
+                }
+            }
+            Ev::CrashAll => {
+                for at in 0..self.inst.len() {
+                    if self.inst[at].core.take().is_some() {
+                        self.inst[at].tick_at = None;
+                        let back = self.rng.gen_range(100..1_500);
+                        self.schedule(self.now + back, Ev::Restart { at });
+                    }
                 }
             }
             Ev::Restart { at } => {

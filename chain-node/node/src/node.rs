@@ -903,7 +903,12 @@ mod tests {
             let timestamp_ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64;
             node.inner
                 .execute_and_commit(
-                    Batch { transactions: txs.clone(), timestamp_ms, proposer: "n".into(), certificate: vec![] },
+                    Batch {
+                        transactions: txs.clone(),
+                        timestamp_ms,
+                        proposer: "n".into(),
+                        certificate: vec![],
+                    },
                     None,
                 )
                 .expect("commit");

@@ -168,7 +168,12 @@ mod tests {
 
     #[test]
     fn batches_round_trip_and_bad_bytes_are_refused() {
-        let batch = Batch { transactions: vec![tx(1), tx(2)], timestamp_ms: 42, proposer: "n1".into(), certificate: vec![] };
+        let batch = Batch {
+            transactions: vec![tx(1), tx(2)],
+            timestamp_ms: 42,
+            proposer: "n1".into(),
+            certificate: vec![],
+        };
         let bytes = encode_batch(&batch);
         assert_eq!(decode_batch(&bytes).unwrap(), batch);
         assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
@@ -180,7 +185,12 @@ mod tests {
 
     #[test]
     fn the_cutter_writer_encodes_like_encode_batch() {
-        let batch = Batch { transactions: vec![tx(1), tx(2), tx(3)], timestamp_ms: 9, proposer: "p".into(), certificate: vec![] };
+        let batch = Batch {
+            transactions: vec![tx(1), tx(2), tx(3)],
+            timestamp_ms: 9,
+            proposer: "p".into(),
+            certificate: vec![],
+        };
         let mut w = BatchWriter::default();
         let mut list = govchain_consensus::cutter::TxList::default();
         for t in &batch.transactions {

@@ -109,16 +109,8 @@ impl Cluster {
 
     /// Starts (or restarts) member `id` with its existing store and data dir.
     pub async fn start(&mut self, id: u64) -> HotStuffEngine {
-        let root = self.root.path().to_path_buf();
-        let fault = self.members.get(&id).map(|m| m.fault).unwrap_or_default();
-        let member = self.members.entry(id).or_insert_with(|| Member {
-            store: Arc::new(MemBlockStore::new(SUITE, CHAIN)),
-            dir: root.join(format!("hs-{id}")),
-            engine: None,
-            fault,
-        });
-        let dir = member.dir.clone();
-        let store = member.store.clone();
+        let member = self.add(id);
+        let (dir, store, fault) = (member.dir.clone(), member.store.clone(), member.fault);
         let mut c = self.config(id, dir);
         c.fault = fault;
         let engine = HotStuffEngine::start(c, store, self.net.transport(id)).await.expect("start engine");
@@ -127,18 +119,21 @@ impl Cluster {
         engine
     }
 
-    /// Sets the faults member `id` runs with from its next start.
-    pub fn set_fault(&mut self, id: u64, fault: Fault) {
+    /// Member `id`'s durable parts, made if new (not started).
+    pub fn add(&mut self, id: u64) -> &mut Member {
         let root = self.root.path().to_path_buf();
-        self.members
-            .entry(id)
-            .or_insert_with(|| Member {
-                store: Arc::new(MemBlockStore::new(SUITE, CHAIN)),
-                dir: root.join(format!("hs-{id}")),
-                engine: None,
-                fault,
-            })
-            .fault = fault;
+        self.members.entry(id).or_insert_with(|| Member {
+            store: Arc::new(MemBlockStore::new(SUITE, CHAIN)),
+            dir: root.join(format!("hs-{id}")),
+            engine: None,
+            fault: Fault::default(),
+        })
+    }
+
+    /// Sets the faults member `id` runs with from its next start.
+    #[allow(dead_code)]
+    pub fn set_fault(&mut self, id: u64, fault: Fault) {
+        self.add(id).fault = fault;
     }
 
     pub async fn start_all(&mut self, ids: &[u64]) {

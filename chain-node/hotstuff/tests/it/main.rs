@@ -10,4 +10,5 @@ mod byzantine;
 mod certificate;
 mod cluster;
 mod common;
+mod http;
 mod sim;

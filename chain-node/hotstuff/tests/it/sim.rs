@@ -54,13 +54,13 @@ fn four_honest_members_under_drops_delays_and_partitions() {
 
 #[test]
 fn twins_four_members_one_faulty_identity_in_two_partitions() {
-    let (runs, commits) = many("n=4 twins", 1000..1150, |seed| {
+    let (runs, commits) = many("n=4 twins", 1000..1120, |seed| {
         let mut sc = scenario(4, seed);
         sc.twins = vec![1 + seed % 4];
         sc.partitions = 2;
         sc
     });
-    assert_eq!(runs, 150);
+    assert_eq!(runs, 120);
     assert!(commits > 0);
 }
 
@@ -89,6 +89,19 @@ fn honest_members_crash_and_restart_from_their_state() {
 }
 
 #[test]
+fn every_member_crashes_at_once_and_restarts() {
+    let (runs, commits) = many("n=4 all crash", 5000..5030, |seed| {
+        let mut sc = scenario(4, seed);
+        sc.crash_all = true;
+        sc.twins = if seed % 3 == 0 { vec![1 + seed % 4] } else { vec![] };
+        sc.partitions = 1 + (seed % 2) as usize;
+        sc
+    });
+    assert_eq!(runs, 30);
+    assert!(commits > 0);
+}
+
+#[test]
 fn twins_with_restarts_and_heavy_loss() {
     let (runs, commits) = many("n=4 twins+restarts", 4000..4040, |seed| {
         let mut sc = scenario(4, seed);
@@ -100,14 +113,4 @@ fn twins_with_restarts_and_heavy_loss() {
     });
     assert_eq!(runs, 40);
     assert!(commits > 0);
-}
-
-#[test]
-#[ignore]
-fn trace_one() {
-    let seed: u64 = std::env::var("HOTSTUFF_SIM_TRACE").unwrap().parse().unwrap();
-    let mut sc = scenario(4, seed);
-    sc.restarts = true;
-    sc.partitions = 1 + (seed % 2) as usize;
-    println!("{:?}", run(&sc).map(|r| r.commits));
 }

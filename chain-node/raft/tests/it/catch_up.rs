@@ -28,7 +28,12 @@ async fn peer(net: &LoopbackNetwork, dir: &std::path::Path, blocks: u64) -> (Raf
             .await
             .expect("peer");
     for h in 0..blocks {
-        let batch = Batch { transactions: vec![tx(h)], timestamp_ms: 5000 + h, proposer: "node1".into(), certificate: vec![] };
+        let batch = Batch {
+            transactions: vec![tx(h)],
+            timestamp_ms: 5000 + h,
+            proposer: "node1".into(),
+            certificate: vec![],
+        };
         store.apply_batch(batch, Some(b"{}")).expect("block");
     }
     net.register(&engine);
@@ -88,7 +93,12 @@ async fn an_unfinished_catch_up_resumes_before_the_next_block() {
     // snapshot's block, then goes on top of it.
     let mut sm = open(mine.clone(), &net);
     assert_eq!(sm.applied_state().await.expect("applied").0, Some(log_id(40)));
-    let batch = Batch { transactions: vec![tx(777)], timestamp_ms: 9000, proposer: "node1".into(), certificate: vec![] };
+    let batch = Batch {
+        transactions: vec![tx(777)],
+        timestamp_ms: 9000,
+        proposer: "node1".into(),
+        certificate: vec![],
+    };
     let entry =
         Entry { log_id: log_id(41), payload: EntryPayload::Normal(Command::Batch(encode_batch(&batch))) };
     let replies = sm.apply(vec![entry]).await.expect("apply");
@@ -109,7 +119,8 @@ async fn blocks_of_another_chain_are_refused() {
     let mut sm = open(other.clone(), &net);
     sm.install_snapshot(&meta, data).await.expect("postponed");
     assert_eq!(other.height(), 0, "no foreign block imported");
-    let batch = Batch { transactions: vec![tx(1)], timestamp_ms: 1, proposer: "node1".into(), certificate: vec![] };
+    let batch =
+        Batch { transactions: vec![tx(1)], timestamp_ms: 1, proposer: "node1".into(), certificate: vec![] };
     let entry =
         Entry { log_id: log_id(41), payload: EntryPayload::Normal(Command::Batch(encode_batch(&batch))) };
     assert!(sm.apply(vec![entry]).await.is_err(), "applying on top of a foreign snapshot stops raft");

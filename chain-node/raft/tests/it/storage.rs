@@ -50,7 +50,12 @@ fn log_id(term: u64, index: u64) -> LogId {
 }
 
 fn batch_entry(term: u64, index: u64, nonce: u64) -> Entry {
-    let batch = Batch { transactions: vec![tx(nonce)], timestamp_ms: 1000 + index, proposer: "node0".into(), certificate: vec![] };
+    let batch = Batch {
+        transactions: vec![tx(nonce)],
+        timestamp_ms: 1000 + index,
+        proposer: "node0".into(),
+        certificate: vec![],
+    };
     Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(Command::Batch(encode_batch(&batch))) }
 }
 
