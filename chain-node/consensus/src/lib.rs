@@ -178,6 +178,15 @@ pub trait Consensus: Send + Sync {
     /// The leader as this node knows it.
     fn leader(&self) -> Option<Leader>;
 
+    /// Whether this member takes client transactions itself rather than
+    /// forwarding them to [`Consensus::leader`]: the leader of a
+    /// leader-based engine (the default), every voter of an engine whose
+    /// members share pending transactions (HotStuff, whose leader rotates
+    /// every round).
+    fn takes_submissions(&self) -> bool {
+        self.role() == Role::Leader
+    }
+
     /// The block policy in force here: the genesis one, or the last one
     /// agreed through consensus.
     fn block_policy(&self) -> BlockPolicy;
@@ -231,6 +240,10 @@ impl<C: Consensus + ?Sized> Consensus for Arc<C> {
 
     fn leader(&self) -> Option<Leader> {
         (**self).leader()
+    }
+
+    fn takes_submissions(&self) -> bool {
+        (**self).takes_submissions()
     }
 
     fn block_policy(&self) -> BlockPolicy {

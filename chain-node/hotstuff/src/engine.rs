@@ -554,6 +554,12 @@ impl Consensus for HotStuffEngine {
         self.leader_member().map(|v| Leader { name: v.name.clone(), addr: Some(v.addr.clone()) })
     }
 
+    /// Every running voter takes transactions (and passes them to the
+    /// others); a learner forwards them to a voter.
+    fn takes_submissions(&self) -> bool {
+        self.inner.voter && self.is_running()
+    }
+
     fn block_policy(&self) -> BlockPolicy {
         self.inner.policy.clone()
     }

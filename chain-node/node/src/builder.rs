@@ -21,6 +21,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use axum::Router;
 use govchain_consensus::{BlockStore, BoxFuture, Consensus, ConsensusKind, PeerTransport, solo::Solo};
 use govchain_crypto::PrivateKey;
+use govchain_hotstuff::{HotStuffConfig, HotStuffEngine};
 use govchain_raft::{RaftConfig, RaftEngine};
 
 use crate::{
@@ -263,9 +264,9 @@ impl EngineFactory for RaftFactory {
 }
 
 /// Two-chain HotStuff over the node's mutual-TLS link; the genesis members,
-/// known by their `consensus_key`, form the first group and the node signs
-/// its votes with its own key. The engine is not part of this build yet:
-/// starting refuses once the node's seat checks out.
+/// known by their `consensus_key`, form the first group, and the node signs
+/// its proposals, votes and timeouts with its own key (the one that signs
+/// its blocks). The engine keeps its safety state under `data_dir/hotstuff`.
 struct HotStuffFactory;
 
 impl EngineFactory for HotStuffFactory {
@@ -275,8 +276,37 @@ impl EngineFactory for HotStuffFactory {
 
     fn start<'a>(&'a self, ctx: EngineContext<'a>) -> BoxFuture<'a, Result<Engine>> {
         Box::pin(async move {
-            seat(ctx.config, ctx.genesis)?;
-            Err(Error::Config("the hotstuff engine is not part of this build yet".into()))
+            let (config, genesis) = (ctx.config, ctx.genesis);
+            let Seat { id, addr, .. } = seat(config, genesis)?;
+            let validators = genesis
+                .members
+                .iter()
+                .map(|m| {
+                    Ok(govchain_hotstuff::Validator {
+                        id: m.id,
+                        name: m.name.clone(),
+                        addr: m.p2p.clone(),
+                        public_key: m.public_key(genesis.suite)?.to_sec1(),
+                        voter: true,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut hotstuff = HotStuffConfig::new(
+                id,
+                &config.node_id,
+                addr,
+                &genesis.chain_id,
+                ctx.key.clone(),
+                validators,
+                config.data_dir.join("hotstuff"),
+            );
+            hotstuff.block_policy = genesis.block_policy.clone();
+            hotstuff.queue_capacity = config.mempool_capacity;
+            let engine = HotStuffEngine::start(hotstuff, ctx.store.clone(), ctx.transport()?)
+                .await
+                .map_err(|e| Error::Config(format!("starting hotstuff: {e}")))?;
+            let peer_routes = govchain_hotstuff::http::router(engine.clone());
+            Ok(Engine { consensus: Arc::new(engine), peer_routes: Some(peer_routes) })
         })
     }
 }

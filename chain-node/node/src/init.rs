@@ -723,13 +723,4 @@ mod tests {
         let e = init_network(&dir.path().join("pbft"), &network("pbft", 4)).unwrap_err();
         assert!(e.to_string().contains("one of: raft, hotstuff, solo"), "{e}");
     }
-
-    #[tokio::test]
-    async fn a_hotstuff_node_refuses_to_start_until_the_engine_is_built_in() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let dirs = init_network(dir.path(), &network("hotstuff", 4)).expect("init");
-        let config = NodeConfig::load(&dirs[1].join(CONFIG_FILE)).expect("config");
-        let e = crate::builder::NodeBuilder::new(config).start().await.expect_err("no engine yet");
-        assert_eq!(e.to_string(), "configuration: the hotstuff engine is not part of this build yet");
-    }
 }

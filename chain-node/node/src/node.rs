@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, Role, StoreError};
+use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, StoreError};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_execution::{
     BlockOutcome, EngineKind, EvmConfig, Executor, TxContext,
@@ -379,10 +379,11 @@ impl Node {
         if !ethereum {
             crate::replay::PendingPairs::committed(&self.inner.ledger, &tx.body, now)?;
         }
-        // Clients need not know who leads: a follower hands the transaction
-        // to the leader over the authenticated peer link.
+        // Clients need not know who leads: a member that does not take
+        // transactions itself (a Raft follower, a backup node) hands the
+        // transaction to the leader over the authenticated peer link.
         if let Some(peers) = &self.peers
-            && self.consensus.role() != Role::Leader
+            && !self.consensus.takes_submissions()
         {
             {
                 let mut forwarded = lock(&self.inner.forwarded);

@@ -97,9 +97,27 @@ async fn chain(n: u8, suite: &str, first: u8, base: u16) -> Chain {
 impl Chain {
     /// Starts node `i`, lying as `byzantine` says (empty: honest).
     fn start(&self, i: usize, byzantine: &str) -> Proc {
-        let env: Vec<(&str, &str)> =
-            if byzantine.is_empty() { vec![] } else { vec![("GOVCHAIN_BYZANTINE", byzantine)] };
+        // The engine's rounds in each node's run log, for a failure's dump.
+        let mut env = vec![("RUST_LOG", "warn,govchain::hotstuff=debug")];
+        if !byzantine.is_empty() {
+            env.push(("GOVCHAIN_BYZANTINE", byzantine));
+        }
         spawn_with(&self.dirs[i], &env)
+    }
+
+    /// Every node's status and the end of its engine log, for a failure.
+    async fn dump(&self) {
+        for (i, (dir, c)) in self.dirs.iter().zip(&self.clients).enumerate() {
+            eprintln!("--- node{i}: {:?}", c.status().await.map(|s| (s.height, s.role, s.leader)));
+            let logs = dir.join("data/logs/run");
+            for f in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().filter(|l| l.contains("hotstuff")).collect();
+                for l in &lines[lines.len().saturating_sub(25)..] {
+                    eprintln!("{}", l.chars().take(300).collect::<String>());
+                }
+            }
+        }
     }
 
     async fn wait_started(&mut self, nodes: &[usize]) {
@@ -175,11 +193,14 @@ impl Load {
     }
 
     /// Waits for `more` acknowledgements (bounded).
-    async fn wait(&self, more: usize, what: &str) {
+    async fn wait(&self, chain: &Chain, more: usize, what: &str) {
         let target = self.count() + more;
         let deadline = Instant::now() + Duration::from_secs(90);
         while self.count() < target {
-            assert!(Instant::now() < deadline, "{what}: writes stalled at {} acknowledgements", self.count());
+            if Instant::now() > deadline {
+                chain.dump().await;
+                panic!("{what}: writes stalled at {} acknowledgements", self.count());
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -201,7 +222,11 @@ async fn check_history(chain: &Chain, honest: &[usize], acked: &[Hash]) -> u64 {
     same_blocks(&clients, height).await;
     for c in &clients {
         for id in acked {
-            assert!(c.transaction(id).await.unwrap().is_some(), "acknowledged {id} missing on {}", c.base_url());
+            assert!(
+                c.transaction(id).await.unwrap().is_some(),
+                "acknowledged {id} missing on {}",
+                c.base_url()
+            );
         }
     }
     let validators = chain.validators();
@@ -219,33 +244,34 @@ async fn four_nodes_survive_an_equivocating_node_a_kill_and_a_partition() {
     let base = 36_000 + (std::process::id() % 1_000) as u16 * 4;
     let mut chain = chain(4, "gm", 31, base).await;
     // node3 lies first: two proposals and two votes for a round.
-    let mut procs: Vec<Proc> = (0..4).map(|i| chain.start(i, if i == 3 { "equivocate" } else { "" })).collect();
+    let mut procs: Vec<Proc> =
+        (0..4).map(|i| chain.start(i, if i == 3 { "equivocate" } else { "" })).collect();
     chain.wait_started(&[0, 1, 2, 3]).await;
     let load = Load::start(&chain, &[0, 1, 2], 6);
-    load.wait(100, "with node3 equivocating").await;
+    load.wait(&chain, 100, "with node3 equivocating").await;
 
     // node3 killed with SIGKILL, restarted honest from its data (its safety
     // state says what it signed while it lied).
     kill(&mut procs[3]);
-    load.wait(30, "with node3 down").await;
+    load.wait(&chain, 30, "with node3 down").await;
     procs[3] = chain.start(3, "");
-    load.wait(50, "after node3 restarted").await;
+    load.wait(&chain, 50, "after node3 restarted").await;
 
     // An honest node killed under load and restarted.
     kill(&mut procs[1]);
-    load.wait(50, "with node1 down").await;
+    load.wait(&chain, 50, "with node1 down").await;
     procs[1] = chain.start(1, "");
-    load.wait(50, "after node1 restarted").await;
+    load.wait(&chain, 50, "after node1 restarted").await;
 
     // node2 partitioned away: its rounds as leader time out and the others
     // move on through timeout certificates; then it heals and catches up.
     chain.cut.isolate(chain.ips[2]);
     let before = chain.clients[2].height().await.unwrap();
     let load2 = Load::start(&chain, &[0, 1, 3], 2);
-    load2.wait(60, "with node2 partitioned").await;
+    load2.wait(&chain, 60, "with node2 partitioned").await;
     assert_eq!(chain.clients[2].height().await.unwrap(), before, "the partitioned node committed alone");
     chain.cut.heal();
-    load.wait(50, "after healing").await;
+    load.wait(&chain, 50, "after healing").await;
 
     let mut acked = load.finish().await;
     acked.extend(load2.finish().await);
@@ -261,8 +287,8 @@ async fn seven_nodes_stay_safe_and_live_with_two_byzantine() {
     let lies = ["", "", "", "", "", "equivocate,replay", "withhold-votes,bad-signatures,bad-certificates"];
     let procs: Vec<Proc> = (0..7).map(|i| chain.start(i, lies[i])).collect();
     chain.wait_started(&[0, 1, 2, 3, 4, 5, 6]).await;
-    let load = Load::start(&chain, &[0, 1, 2, 3, 4], 6);
-    load.wait(150, "with two byzantine nodes").await;
+    let load = Load::start(&chain, &[0, 1, 2, 3, 4], 12);
+    load.wait(&chain, 60, "with two byzantine nodes").await;
     let acked = load.finish().await;
     check_history(&chain, &[0, 1, 2, 3, 4], &acked).await;
     drop(procs);
