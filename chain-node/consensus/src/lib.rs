@@ -34,6 +34,8 @@
 //!    node changes.
 
 pub mod cutter;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod memory;
 pub mod solo;
