@@ -794,10 +794,18 @@ impl Core {
             return Err(Error::Invalid(format!("{} does not lead round {}", block.author, block.round)));
         }
         let cid = block.cid(self.suite, &self.cfg.chain_id);
-        if self.tree.contains_key(&cid) || block.round <= self.root.f.round {
+        // A block already in the tree is a repeat, or came first with a sync
+        // reply (a member that timed out asks a peer to sync, and the peer
+        // may answer with the proposal it just made): the proposal still
+        // asks for this member's vote unless it voted or timed out in that
+        // round already.
+        let known = self.tree.contains_key(&cid);
+        if block.round <= self.root.f.round || (known && self.safety.data().last_voted_round >= block.round) {
             return Ok(());
         }
-        if self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND {
+        if !known
+            && self.tree.values().filter(|e| e.block.round == block.round).count() >= MAX_BLOCKS_PER_ROUND
+        {
             return Err(Error::Invalid(format!("too many blocks for round {}", block.round)));
         }
         self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
@@ -810,6 +818,9 @@ impl Core {
             self.process_tc(tc);
         }
         if block.round != self.round {
+            if known {
+                return Ok(());
+            }
             return Err(Error::Invalid(format!("proposal of round {} in round {}", block.round, self.round)));
         }
         if self.info(&block.parent()).is_none() {
@@ -817,9 +828,11 @@ impl Core {
             self.request_sync(from);
             return Ok(());
         }
-        self.validate_block(&block)?;
         let grand_round = self.tree.get(&block.parent()).map_or(0, |e| e.block.qc.round);
-        self.insert(block.clone(), cid)?;
+        if !known {
+            self.validate_block(&block)?;
+            self.insert(block.clone(), cid)?;
+        }
         if !self.is_voter() {
             return Ok(());
         }
@@ -828,7 +841,14 @@ impl Core {
             return Ok(());
         }
         let entering_tc = tc.as_ref().or(self.high_tc.as_ref()).filter(|t| t.round + 1 == block.round);
-        let mut vote = self.safety.vote(&block, cid, grand_round, entering_tc)?;
+        let mut vote = match self.safety.vote(&block, cid, grand_round, entering_tc) {
+            Ok(vote) => vote,
+            Err(Error::Unsafe(reason)) => {
+                debug!(target: TARGET, id = self.cfg.id, round = block.round, reason, "vote refused");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let next = self.vset.leader(block.round + 1);
         if self.cfg.fault.any() {
             if self.cfg.fault.bad_signatures {

@@ -10,5 +10,6 @@ mod byzantine;
 mod certificate;
 mod cluster;
 mod common;
+mod core;
 mod http;
 mod sim;
