@@ -52,6 +52,9 @@ pub mod paths {
 
 /// Messages queued for one peer before new ones are dropped.
 const PEER_QUEUE: usize = 1024;
+/// Most transactions gossiped to a peer in one request: what queued while
+/// the last request was under way goes in the next, up to this many.
+const GOSSIP_BATCH: usize = 2_000;
 
 /// How a HotStuff member runs.
 #[derive(Debug, Clone)]
@@ -434,7 +437,12 @@ enum PeerJob {
     Sync(Vec<u8>),
 }
 
-/// Takes the core's actions to the peers: one ordered queue per peer.
+/// Takes the core's actions to the peers. Each peer has two ordered
+/// queues, each drained by a task of its own: the protocol's messages
+/// (proposals, votes, timeouts, sync requests), and gossiped transactions,
+/// sent in batches of what queued while the previous batch was under way —
+/// so a vote never waits behind a stream of submissions, and a busy chain
+/// gossips in few requests.
 async fn dispatch(
     me: u64,
     validators: Vec<Validator>,
@@ -443,20 +451,22 @@ async fn dispatch(
     mut actions: mpsc::UnboundedReceiver<Action>,
     input: std_mpsc::Sender<Input>,
 ) {
-    let mut peers: BTreeMap<u64, mpsc::Sender<PeerJob>> = BTreeMap::new();
+    let mut peers: BTreeMap<u64, (mpsc::Sender<PeerJob>, mpsc::Sender<Vec<Transaction>>)> = BTreeMap::new();
     let mut tasks = Vec::new();
     for v in validators.iter().filter(|v| v.id != me) {
-        let (tx, mut rx) = mpsc::channel::<PeerJob>(PEER_QUEUE);
-        peers.insert(v.id, tx);
-        let transport = transport.clone();
-        let input = input.clone();
+        let (jobs, mut rx) = mpsc::channel::<PeerJob>(PEER_QUEUE);
+        let (gossip, mut txs_rx) = mpsc::channel::<Vec<Transaction>>(PEER_QUEUE);
+        peers.insert(v.id, (jobs, gossip));
         let (id, addr) = (v.id, v.addr.clone());
+        let (transport_, input) = (transport.clone(), input.clone());
+        let addr_ = addr.clone();
         tasks.push(tokio::spawn(async move {
+            let (transport, addr) = (transport_, addr_);
             while let Some(job) = rx.recv().await {
                 match job {
                     PeerJob::Msg(body, path) => {
-                        let _ =
-                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
+                        // Lost or late is the protocol's business (it resends).
+                        let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
                     }
                     PeerJob::Sync(body) => {
                         let reply =
@@ -474,27 +484,50 @@ async fn dispatch(
                 }
             }
         }));
+        let transport = transport.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(mut batch) = txs_rx.recv().await {
+                while batch.len() < GOSSIP_BATCH {
+                    match txs_rx.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                let body = envelope(me, &Message::Txs(batch));
+                let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr, paths::TXS, body)).await;
+            }
+        }));
     }
-    let queue = |peers: &BTreeMap<u64, mpsc::Sender<PeerJob>>, to: u64, job: PeerJob| {
-        if let Some(tx) = peers.get(&to) {
-            // Full: the peer is slow or gone; the protocol resends what matters.
-            let _ = tx.try_send(job);
-        }
-    };
     while let Some(action) = actions.recv().await {
         match action {
-            Action::Send { to, msg } => {
-                let path = path_of(&msg);
-                queue(&peers, to, PeerJob::Msg(envelope(me, &msg), path));
-            }
-            Action::Broadcast(msg) => {
-                let path = path_of(&msg);
-                let body = envelope(me, &msg);
-                for to in peers.keys() {
-                    queue(&peers, *to, PeerJob::Msg(body.clone(), path));
+            // Full queues: the peer is slow or gone; the protocol resends
+            // what matters, and a transaction stays with its member.
+            Action::Send { to, msg: Message::Txs(txs) } => {
+                if let Some((_, gossip)) = peers.get(&to) {
+                    let _ = gossip.try_send(txs);
                 }
             }
-            Action::Sync { to, req } => queue(&peers, to, PeerJob::Sync(req.encode())),
+            Action::Broadcast(Message::Txs(txs)) => {
+                for (_, gossip) in peers.values() {
+                    let _ = gossip.try_send(txs.clone());
+                }
+            }
+            Action::Send { to, msg } => {
+                if let Some((jobs, _)) = peers.get(&to) {
+                    let _ = jobs.try_send(PeerJob::Msg(envelope(me, &msg), path_of(&msg)));
+                }
+            }
+            Action::Broadcast(msg) => {
+                let (path, body) = (path_of(&msg), envelope(me, &msg));
+                for (jobs, _) in peers.values() {
+                    let _ = jobs.try_send(PeerJob::Msg(body.clone(), path));
+                }
+            }
+            Action::Sync { to, req } => {
+                if let Some((jobs, _)) = peers.get(&to) {
+                    let _ = jobs.try_send(PeerJob::Sync(req.encode()));
+                }
+            }
         }
     }
     for t in tasks {
