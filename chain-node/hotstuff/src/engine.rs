@@ -466,7 +466,8 @@ async fn dispatch(
                 match job {
                     PeerJob::Msg(body, path) => {
                         // Lost or late is the protocol's business (it resends).
-                        let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
+                        let _ =
+                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
                     }
                     PeerJob::Sync(body) => {
                         let reply =
