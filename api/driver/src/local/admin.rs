@@ -82,7 +82,11 @@ pub(crate) fn account(chain_dir: &Path, suite: Suite, org: &str) -> Result<Chain
         let pem = key.to_pkcs8_pem().map_err(|e| failed("account key", &e))?;
         let parent = chain_dir.join(ACCOUNTS_DIR);
         std::fs::create_dir_all(&parent).map_err(|source| Error::Io { path: parent.clone(), source })?;
-        let tmp = parent.join(format!(".{org}.{}", std::process::id()));
+        // A name of this call's own: two calls of one process making the
+        // account at once must not share (and remove) each other's.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!(".{org}.{}.{call}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
         write_private(&tmp.join(KEY_FILE), &pem).map_err(|e| failed("account key", &e))?;
@@ -155,4 +159,35 @@ impl Admin {
 pub(crate) async fn node_status(api_url: &str) -> Option<NodeStatus> {
     let client = govchain_sdk::Client::new(api_url).ok()?;
     tokio::time::timeout(STATUS_TIMEOUT, client.status()).await.ok()?.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls of one process making an organization's account at once all
+    /// get the one account (they once shared a scratch directory, and
+    /// one call's cleanup failed another's write).
+    #[test]
+    fn concurrent_callers_get_the_same_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join(govchain_node::init::CA_DIR);
+        govchain_node::init::create_chain_ca(&ca_dir, Suite::Gm, "c1", "a.gov").unwrap();
+        for round in 0..4 {
+            let org = format!("org{round}.gov");
+            let keys: Vec<String> = std::thread::scope(|s| {
+                let calls: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| account(dir.path(), Suite::Gm, &org).map(|a| a.key_pem)))
+                    .collect();
+                calls.into_iter().map(|c| c.join().unwrap().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| k == &keys[0]), "{org}: different accounts");
+            let left: Vec<_> = std::fs::read_dir(dir.path().join(ACCOUNTS_DIR))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect();
+            assert!(left.is_empty(), "scratch directories left: {left:?}");
+        }
+    }
 }
