@@ -122,18 +122,20 @@ async fn journey(db: Db) {
     let done = wait_request(&a, req_id).await;
     let to_running = approved.elapsed();
     let chain_id = done["chain_id"].as_i64().unwrap();
-    let kinds: Vec<String> = a
-        .get("/api/v1/messages")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["kind"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(
-        kinds.contains(&"request_approved".to_owned()) && kinds.contains(&"request_running".to_owned()),
-        "{kinds:?}"
-    );
+    // The notice follows the status (written once the request runs).
+    let kinds: Vec<String> = eventually("the request_running message", Duration::from_secs(10), || async {
+        let kinds: Vec<String> = a
+            .get("/api/v1/messages")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap().to_owned())
+            .collect();
+        kinds.contains(&"request_running".to_owned()).then_some(kinds)
+    })
+    .await;
+    assert!(kinds.contains(&"request_approved".to_owned()), "{kinds:?}");
     let quota = a.get("/api/v1/quota").await;
     assert_eq!((quota["nodes"].as_i64(), quota["used_nodes"].as_i64()), (Some(4), Some(4)), "{quota}");
 

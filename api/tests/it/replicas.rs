@@ -415,14 +415,19 @@ async fn two_replicas_on_postgres() {
     for (_, id) in &approved {
         let r = survivor_client.get(&format!("/api/v1/requests/{id}")).await;
         assert_eq!(r["status"], "running", "{r}");
-        let provisions = query(
-            &db,
-            &format!(
+        // The log entry follows the status (written once the request runs).
+        let count = || async {
+            let sql = format!(
                 "SELECT COUNT(*) AS n FROM oplog WHERE action = 'provision' AND target = 'requests/{id}'"
-            ),
-        )
+            );
+            let n: i64 = query(&db, &sql).await[0].try_get("", "n").unwrap();
+            n
+        };
+        eventually(&format!("request {id}'s provision log entry"), Duration::from_secs(10), || async {
+            (count().await > 0).then_some(())
+        })
         .await;
-        let n: i64 = provisions[0].try_get("", "n").unwrap();
+        let n = count().await;
         assert_eq!(n, 1, "request {id} was recorded as provisioned {n} times");
     }
     let rows = query(&db, "SELECT status, COUNT(*) AS n FROM requests GROUP BY status").await;
