@@ -189,6 +189,13 @@ pub trait Consensus: Send + Sync {
         self.role() == Role::Leader
     }
 
+    /// Where a member that does not take submissions itself sends them:
+    /// the leader (the default). An engine whose leader changes every
+    /// round names a member it knows to be live instead.
+    fn forward_target(&self) -> Option<Leader> {
+        self.leader()
+    }
+
     /// The block policy in force here: the genesis one, or the last one
     /// agreed through consensus.
     fn block_policy(&self) -> BlockPolicy;
@@ -246,6 +253,10 @@ impl<C: Consensus + ?Sized> Consensus for Arc<C> {
 
     fn takes_submissions(&self) -> bool {
         (**self).takes_submissions()
+    }
+
+    fn forward_target(&self) -> Option<Leader> {
+        (**self).forward_target()
     }
 
     fn block_policy(&self) -> BlockPolicy {

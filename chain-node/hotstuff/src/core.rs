@@ -17,9 +17,14 @@
 //! and broadcasts a timeout, and resends it with exponential backoff. A
 //! quorum of timeouts is a TC; f + 1 timeouts of the current round make
 //! a voter time out too, so an honest quorum always forms one.
+//!
+//! Leader reputation: a voter whose last turn as leader timed out sits
+//! out of the rotation until a committed block shows it signing again
+//! (see [`Core::leader_of`]), so a crashed, cut-off or mute voter stops
+//! costing timed-out rounds in every rotation.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -33,9 +38,9 @@ use crate::{
     certificate::{self, Hop, Link},
     safety::{SafetyRules, SafetyStorage},
     types::{
-        BlockFields, CBlock, CommitPoint, Message, Payload, QuorumCert, SyncReply, SyncRequest, SyncRoot,
-        Timeout, TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid, proposal_digest,
-        timeout_digest, vote_digest,
+        BlockFields, CBlock, CommitPoint, Deed, DeedKind, Message, Payload, QuorumCert, SyncReply,
+        SyncRequest, SyncRoot, Timeout, TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid,
+        proposal_digest, timeout_digest, vote_digest,
     },
 };
 
@@ -54,6 +59,14 @@ pub const MAX_ROUNDS_AHEAD: u64 = 64;
 pub const MAX_BLOCKS_PER_ROUND: usize = 2;
 /// Most uncommitted blocks in one sync reply.
 pub const SYNC_TREE_BLOCKS: usize = 256;
+/// Leader reputation reads the deeds of rounds at least this far behind
+/// the round it picks a leader for: every member in that round has
+/// committed them (a block commits two rounds after its own on the happy
+/// path), so all pick the same leader.
+pub const REPUTATION_LAG: u64 = 6;
+/// Deeds kept per voter: enough to cover [`REPUTATION_LAG`] rounds (at
+/// most two deeds a round) and the last turn before them.
+const DEEDS_PER_VOTER: usize = 16;
 
 /// Misbehaviour on purpose, for fault tests (acted on only with the
 /// `byzantine` feature).
@@ -126,6 +139,9 @@ pub struct CoreConfig {
     pub max_clock_ahead_ms: u64,
     /// Misbehaviour (fault tests).
     pub fault: Fault,
+    /// Pick leaders by reputation ([`Core::leader_of`]); false: plain
+    /// round-robin (the baseline the reputation is measured against).
+    pub leader_reputation: bool,
 }
 
 /// What a core asks its driver to do.
@@ -210,6 +226,9 @@ struct Root {
     cid: Hash,
     f: BlockFields,
     payload: bool,
+    /// Whether its round was entered by a TC (false when not known: a
+    /// root taken from a peer or from the commit point).
+    after_tc: bool,
 }
 
 /// The votes of one round at its next leader: who voted (the first vote of
@@ -272,6 +291,7 @@ pub struct Core {
     sync_asked: Option<u64>,
     sync_misses: usize,
     verified_qcs: HashSet<[u8; 32]>,
+    reputation: Vec<Deed>,
     sent: VecDeque<Message>,
     now: u64,
     out: Vec<Action>,
@@ -316,12 +336,14 @@ impl Core {
             Some(bytes) => Some(crate::types::decode::<CommitPoint>("commit point", &bytes)?),
             None => None,
         };
+        let reputation = point.as_ref().map(|p| p.reputation.clone()).unwrap_or_default();
+        let point_known = point.is_some();
         let (epoch, genesis, root, high_qc, commit_qc) = match point {
             Some(p) => {
                 let commit_qc = p.high_qc.clone().filter(|qc| qc.commit == p.cid);
                 let high_qc = p.high_qc.clone().unwrap_or_else(|| QuorumCert::genesis(p.epoch, p.genesis));
                 let payload = p.fields.tx_root != Block::tx_root(suite, &[]);
-                let root = Root { cid: p.cid, f: p.fields, payload };
+                let root = Root { cid: p.cid, f: p.fields, payload, after_tc: false };
                 (p.epoch, p.genesis, root, high_qc, commit_qc)
             }
             None => {
@@ -332,7 +354,7 @@ impl Core {
                     tx_root: Block::tx_root(suite, &[]),
                     ..BlockFields::default()
                 };
-                let root = Root { cid: genesis, f, payload: false };
+                let root = Root { cid: genesis, f, payload: false, after_tc: false };
                 (0, genesis, root, QuorumCert::genesis(0, genesis), None)
             }
         };
@@ -341,6 +363,17 @@ impl Core {
                 "commit point at height {} but the ledger is at {}",
                 root.f.height, tip.height
             )));
+        }
+        // A voter that committed here before (a commit point) but has no
+        // safety state lost it (a wiped or unrestored data dir): started
+        // afresh it could vote twice in a round it voted in already.
+        if point_known && vset.is_voter(cfg.id) && safety.load()?.is_none() {
+            return Err(Error::Config(
+                "the ledger holds this member's HotStuff commits but its safety state (data/hotstuff) is \
+                 missing: restore data/hotstuff together with the ledger, or start the member with an \
+                 empty ledger to catch up from its peers"
+                    .into(),
+            ));
         }
         let safety = SafetyRules::open(suite, cfg.id, cfg.key.clone(), epoch, safety)?;
         let high_tc = safety.data().high_tc.clone().filter(|t| t.epoch == epoch);
@@ -375,6 +408,7 @@ impl Core {
             sync_asked: None,
             sync_misses: 0,
             verified_qcs: HashSet::new(),
+            reputation,
             sent: VecDeque::new(),
             now,
             out: Vec::new(),
@@ -414,7 +448,120 @@ impl Core {
 
     /// The leader of the current round.
     pub fn leader(&self) -> u64 {
-        self.vset.leader(self.round)
+        let plain = self.plain_turn(self.round, self.high_qc.round, &self.high_qc.cid);
+        self.leader_of(self.round, plain)
+    }
+
+    /// Whether block `cid` (in the tree, or the root) is from a round
+    /// entered by a TC.
+    fn after_tc(&self, cid: &Hash) -> bool {
+        if *cid == self.root.cid {
+            return self.root.after_tc;
+        }
+        self.tree.get(cid).is_some_and(|e| e.block.qc.round + 1 < e.block.round)
+    }
+
+    /// Whether the leader of `round`, extending the QC of `qc_round` on
+    /// block `parent`, takes its turn plainly round-robin: that round or
+    /// its parent's came after a timeout (what the block itself shows, so
+    /// proposer and voters agree). Members whose reputations disagree make
+    /// rounds time out; the two plain rounds that follow certify two
+    /// blocks in a row, which commits, and the commits bring the
+    /// reputations together again.
+    fn plain_turn(&self, round: u64, qc_round: u64, parent: &Hash) -> bool {
+        qc_round + 1 < round || self.after_tc(parent)
+    }
+
+    /// The leader of `round`: round-robin (by id) over the voters that do
+    /// not sit out, or over all voters when fewer than a quorum remain or
+    /// the turn is `plain` (see `plain_turn`).
+    /// A voter sits out when its last deed in the rounds before
+    /// `round - LAG` is a failed turn as leader; signing a QC a committed
+    /// block carries (or leading one) brings it back. With no failures this
+    /// is plain round-robin.
+    ///
+    /// A function of the committed chain alone, so members that committed
+    /// the same blocks agree. One that has not committed that far yet (or
+    /// took blocks from a peer's ledger) may disagree for a while, which
+    /// costs liveness (a round times out), never safety: votes stay bound
+    /// by the safety rules whoever proposes.
+    pub fn leader_of(&self, round: u64, plain: bool) -> u64 {
+        let rr = self.vset.leader(round);
+        if plain || !self.cfg.leader_reputation {
+            return rr;
+        }
+        let out = self.sitting_out(round);
+        if out.is_empty() {
+            return rr;
+        }
+        let candidates: Vec<u64> = self.vset.voter_ids().filter(|id| !out.contains(id)).collect();
+        if candidates.len() < self.vset.quorum() {
+            return rr;
+        }
+        let i = usize::try_from(round % candidates.len() as u64).unwrap_or(0);
+        candidates[i]
+    }
+
+    /// The voter that proposed the last committed block, if known.
+    pub fn last_proposer(&self) -> Option<u64> {
+        self.id_named(&self.root.f.proposer)
+    }
+
+    /// The voters that sit out of the rotation for `round`: those whose
+    /// last deed before `round - LAG` is a failed turn.
+    pub fn sitting_out(&self, round: u64) -> BTreeSet<u64> {
+        let hi = round.saturating_sub(REPUTATION_LAG);
+        let mut out = BTreeSet::new();
+        for d in self.reputation.iter().take_while(|d| d.round < hi) {
+            if d.kind == DeedKind::Failed {
+                out.insert(d.voter);
+            } else {
+                out.remove(&d.voter);
+            }
+        }
+        out
+    }
+
+    /// The deeds the leader reputation reads, oldest first.
+    pub fn reputation(&self) -> &[Deed] {
+        &self.reputation
+    }
+
+    /// Notes what the committed block of `round` shows: a failed turn for
+    /// the leader of the round before when its parent (of `parent_round`,
+    /// if known) is older than that, its `author` leading, its QC's
+    /// `signers` signing. Blocks are noted in commit order, each once.
+    fn note(&mut self, round: u64, parent: Option<(u64, Hash)>, author: Option<u64>, signers: &[u64]) {
+        if self.reputation.last().is_some_and(|d| d.round >= round) {
+            return;
+        }
+        let mut deeds = Vec::new();
+        if let Some((p, parent_cid)) = parent
+            && round > p + 1
+        {
+            let failed = round - 1;
+            let voter = self.leader_of(failed, self.plain_turn(failed, p, &parent_cid));
+            deeds.push(Deed { round: failed, voter, kind: DeedKind::Failed });
+        }
+        deeds.extend(author.map(|voter| Deed { round, voter, kind: DeedKind::Led }));
+        deeds.extend(signers.iter().map(|&voter| Deed { round, voter, kind: DeedKind::Signed }));
+        for d in deeds {
+            if !self.vset.is_voter(d.voter) {
+                continue;
+            }
+            self.reputation.push(d);
+            let mine = self.reputation.iter().filter(|e| e.voter == d.voter).count();
+            if mine > DEEDS_PER_VOTER
+                && let Some(oldest) = self.reputation.iter().position(|e| e.voter == d.voter)
+            {
+                self.reputation.remove(oldest);
+            }
+        }
+    }
+
+    /// The voter id of the member named `name`.
+    fn id_named(&self, name: &str) -> Option<u64> {
+        self.vset.members().iter().find(|v| v.name == name).map(|v| v.id)
     }
 
     /// Whether this member votes.
@@ -450,9 +597,11 @@ impl Core {
     /// A one-line account of the state, for failure reports.
     pub fn describe(&self) -> String {
         format!(
-            "id {} round {} high_qc {} high_tc {} root r{}/h{} tree {} pending {} timer {:?} wait {:?} voted {} proposed {} sync {:?}",
+            "id {} round {} leader {} out {:?} high_qc {} high_tc {} root r{}/h{} tree {} pending {} timer {:?} wait {:?} voted {} proposed {} sync {:?}",
             self.cfg.id,
             self.round,
+            self.leader(),
+            self.sitting_out(self.round),
             self.high_qc.round,
             self.high_tc.as_ref().map_or(0, |t| t.round),
             self.root.f.round,
@@ -790,7 +939,12 @@ impl Core {
         if block.epoch != self.epoch {
             return Err(Error::Invalid(format!("proposal of epoch {}", block.epoch)));
         }
-        if block.author != self.vset.leader(block.round) {
+        // The leader check needs the parent (a proposal waiting for it is
+        // checked when it comes back after the sync).
+        if self.info(&block.parent()).is_some()
+            && block.author
+                != self.leader_of(block.round, self.plain_turn(block.round, block.qc.round, &block.parent()))
+        {
             return Err(Error::Invalid(format!("{} does not lead round {}", block.author, block.round)));
         }
         let cid = block.cid(self.suite, &self.cfg.chain_id);
@@ -849,7 +1003,7 @@ impl Core {
             }
             Err(e) => return Err(e),
         };
-        let next = self.vset.leader(block.round + 1);
+        let next = self.leader_of(block.round + 1, self.after_tc(&cid));
         if self.cfg.fault.any() {
             if self.cfg.fault.bad_signatures {
                 corrupt(&mut vote.signature);
@@ -882,7 +1036,8 @@ impl Core {
     }
 
     fn on_vote(&mut self, vote: Vote) -> Result<()> {
-        if vote.epoch != self.epoch || self.vset.leader(vote.round + 1) != self.cfg.id {
+        if vote.epoch != self.epoch || self.leader_of(vote.round + 1, self.after_tc(&vote.cid)) != self.cfg.id
+        {
             return Err(Error::Invalid("vote not for this member".into()));
         }
         if vote.round + 1 < self.round || vote.round > self.round + MAX_ROUNDS_AHEAD {
@@ -1016,6 +1171,8 @@ impl Core {
         for (i, c) in chain.iter().enumerate() {
             let Some(entry) = self.tree.get(c).cloned() else { continue };
             let b = &entry.block;
+            let signers: Vec<u64> = b.qc.votes.iter().map(|(id, _)| *id).collect();
+            self.note(b.round, Some((b.qc.round, b.parent())), Some(b.author), &signers);
             let fields = BlockFields::of(b, self.suite);
             let point = CommitPoint {
                 epoch: self.epoch,
@@ -1023,6 +1180,7 @@ impl Core {
                 cid: *c,
                 fields: fields.clone(),
                 high_qc: Some(qc.clone()),
+                reputation: self.reputation.clone(),
             };
             if !b.payload.transactions.is_empty() {
                 let link = Link {
@@ -1050,7 +1208,8 @@ impl Core {
                 self.store.put_meta(&point.encode()).map_err(store_err)?;
             }
             self.stats.committed_blocks += 1;
-            self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty() };
+            let after_tc = b.qc.round + 1 < b.round;
+            self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty(), after_tc };
         }
         self.commit_qc = Some(qc.clone());
         self.prune()?;
@@ -1213,7 +1372,8 @@ impl Core {
     fn try_propose(&mut self) -> Result<()> {
         self.leader_wait = None;
         let round = self.round;
-        if !self.is_voter() || self.vset.leader(round) != self.cfg.id || self.proposed_round >= round {
+        let plain = self.plain_turn(round, self.high_qc.round, &self.high_qc.cid);
+        if !self.is_voter() || self.leader_of(round, plain) != self.cfg.id || self.proposed_round >= round {
             return Ok(());
         }
         let by_qc = self.high_qc.round + 1 == round;
@@ -1381,6 +1541,16 @@ impl Core {
         if let Some(root) = reply.root {
             self.adopt_root(root)?;
         }
+        // A block a QC in this reply certifies came from its round's leader
+        // whoever this member takes that to be (it may not have committed
+        // what the leader choice reads yet).
+        let certified: HashMap<Hash, QuorumCert> = reply
+            .blocks
+            .iter()
+            .map(|b| &b.qc)
+            .chain(reply.high_qc.as_ref())
+            .map(|qc| (qc.cid, qc.clone()))
+            .collect();
         for block in reply.blocks {
             if block.epoch != self.epoch || block.round <= self.root.f.round {
                 continue;
@@ -1392,8 +1562,13 @@ impl Core {
             {
                 continue;
             }
-            if block.author != self.vset.leader(block.round) {
-                return Err(Error::Invalid("synced block from a non-leader".into()));
+            if block.author
+                != self.leader_of(block.round, self.plain_turn(block.round, block.qc.round, &block.parent()))
+            {
+                match certified.get(&cid) {
+                    Some(qc) if qc.round == block.round => self.verify_qc(qc)?,
+                    _ => return Err(Error::Invalid("synced block from a non-leader".into())),
+                }
             }
             self.verify_sig(block.author, &proposal_digest(self.suite, &cid), &block.signature)?;
             self.verify_qc(&block.qc)?;
@@ -1438,12 +1613,16 @@ impl Core {
         // The certificate is the QC that commits this block when it links
         // straight to it: keep it so this member can serve it on.
         let commit_qc = certificate::commit_qc(&block, &link, &self.vset, cid);
+        // Its proposer only: the signers this member would have noted (of
+        // the QC the block carries) are not in the ledger.
+        self.note(link.round, None, self.id_named(&fields.proposer), &[]);
         let point = CommitPoint {
             epoch: self.epoch,
             genesis: self.genesis,
             cid,
             fields: fields.clone(),
             high_qc: commit_qc.clone(),
+            reputation: self.reputation.clone(),
         };
         let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
         let txs = block.transactions.len() as u64;
@@ -1452,7 +1631,7 @@ impl Core {
         self.mempool.remove(&ids);
         self.stats.imported += 1;
         self.stats.committed_txs += txs;
-        self.root = Root { cid, f: fields, payload: txs > 0 };
+        self.root = Root { cid, f: fields, payload: txs > 0, after_tc: false };
         self.commit_qc = commit_qc;
         self.prune()?;
         Ok(())
@@ -1468,16 +1647,19 @@ impl Core {
             return Err(Error::Invalid("sync root is not what its QC commits".into()));
         }
         self.verify_qc(&root.commit_qc)?;
+        self.note(f.round, None, self.id_named(&f.proposer), &[]);
         let point = CommitPoint {
             epoch: self.epoch,
             genesis: self.genesis,
             cid,
             fields: f.clone(),
             high_qc: Some(root.commit_qc.clone()),
+            reputation: self.reputation.clone(),
         };
         self.store.put_meta(&point.encode()).map_err(store_err)?;
         // Same height as this member's root: only empty blocks lie between.
-        self.root = Root { cid, f: f.clone(), payload: f.tx_root != Block::tx_root(self.suite, &[]) };
+        let payload = f.tx_root != Block::tx_root(self.suite, &[]);
+        self.root = Root { cid, f: f.clone(), payload, after_tc: false };
         self.commit_qc = Some(root.commit_qc.clone());
         self.prune()?;
         let qc = root.commit_qc;

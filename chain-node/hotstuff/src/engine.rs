@@ -121,18 +121,25 @@ impl HotStuffConfig {
 }
 
 /// The faults named in `GOVCHAIN_BYZANTINE` (comma list), with the
-/// `byzantine` feature; none otherwise.
+/// `byzantine` feature; none otherwise (an unknown name is refused at
+/// [`HotStuffEngine::start`] by [`check_fault_env`]).
 fn fault_from_env() -> Fault {
     if !cfg!(feature = "byzantine") {
         return Fault::default();
     }
-    match std::env::var("GOVCHAIN_BYZANTINE") {
-        Ok(list) => Fault::parse(&list).unwrap_or_else(|e| {
-            warn!(target: TARGET, error = %e, "GOVCHAIN_BYZANTINE ignored");
-            Fault::default()
-        }),
-        Err(_) => Fault::default(),
+    std::env::var("GOVCHAIN_BYZANTINE").ok().and_then(|list| Fault::parse(&list).ok()).unwrap_or_default()
+}
+
+/// Refuses a `GOVCHAIN_BYZANTINE` naming an unknown fault (with the
+/// `byzantine` feature): a fault test must not run an honest node by
+/// mistake.
+fn check_fault_env() -> Result<()> {
+    if cfg!(feature = "byzantine")
+        && let Ok(list) = std::env::var("GOVCHAIN_BYZANTINE")
+    {
+        Fault::parse(&list).map_err(|e| Error::Config(format!("GOVCHAIN_BYZANTINE: {e}")))?;
     }
+    Ok(())
 }
 
 enum Input {
@@ -149,6 +156,8 @@ struct Shared {
     round: AtomicU64,
     height: AtomicU64,
     leader: AtomicU64,
+    /// Who proposed the last committed block (0: none yet).
+    last_proposer: AtomicU64,
     pending: AtomicUsize,
     failed: AtomicBool,
     stats: Mutex<Stats>,
@@ -194,6 +203,7 @@ impl HotStuffEngine {
         transport: Arc<dyn PeerTransport>,
     ) -> Result<HotStuffEngine> {
         config.block_policy.validate().map_err(govchain_consensus::Error::from)?;
+        check_fault_env()?;
         if config.round_timeout.is_zero() {
             return Err(Error::Config("round_timeout must be above 0".into()));
         }
@@ -209,6 +219,7 @@ impl HotStuffEngine {
             round_timeout_ms: ms(config.round_timeout),
             max_clock_ahead_ms: ms(config.max_clock_ahead),
             fault: config.fault,
+            leader_reputation: true,
         };
         let data_dir = config.data_dir.clone();
         let core = tokio::task::spawn_blocking(move || {
@@ -373,6 +384,7 @@ fn publish(core: &Core, shared: &Shared) {
     shared.round.store(core.round(), Ordering::Release);
     shared.height.store(core.height(), Ordering::Release);
     shared.leader.store(core.leader(), Ordering::Release);
+    shared.last_proposer.store(core.last_proposer().unwrap_or(0), Ordering::Release);
     shared.pending.store(core.pending(), Ordering::Release);
     *shared.stats.lock().unwrap_or_else(PoisonError::into_inner) = core.stats();
     *shared.describe.lock().unwrap_or_else(PoisonError::into_inner) = core.describe();
@@ -557,10 +569,7 @@ impl Consensus for HotStuffEngine {
             return Err(govchain_consensus::Error::Stopped);
         }
         if !self.inner.voter {
-            let leader = self
-                .leader_member()
-                .or_else(|| self.inner.validators.iter().find(|v| v.voter))
-                .map(|v| v.name.clone());
+            let leader = Consensus::forward_target(self).map(|l| l.name);
             return Err(govchain_consensus::Error::NotLeader { leader });
         }
         let pending = self.inner.shared.pending.load(Ordering::Acquire);
@@ -592,6 +601,19 @@ impl Consensus for HotStuffEngine {
     /// others); a learner forwards them to a voter.
     fn takes_submissions(&self) -> bool {
         self.inner.voter && self.is_running()
+    }
+
+    /// The voter that proposed the last committed block: live lately,
+    /// where the leader of the current round may be down. The round's
+    /// leader before anything committed.
+    fn forward_target(&self) -> Option<Leader> {
+        let id = self.inner.shared.last_proposer.load(Ordering::Acquire);
+        self.inner
+            .validators
+            .iter()
+            .find(|v| v.id == id && v.voter)
+            .or_else(|| self.leader_member())
+            .map(|v| Leader { name: v.name.clone(), addr: Some(v.addr.clone()) })
     }
 
     fn block_policy(&self) -> BlockPolicy {

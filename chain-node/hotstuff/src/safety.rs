@@ -237,8 +237,12 @@ impl SafetyRules {
         epoch: u64,
         mut storage: Box<dyn SafetyStorage>,
     ) -> Result<SafetyRules> {
-        let mut data = storage.load()?.unwrap_or_default();
-        if data.epoch < epoch {
+        let stored = storage.load()?;
+        let fresh = stored.is_none();
+        let mut data = stored.unwrap_or_default();
+        // Stored from the first start on, so a state gone missing later
+        // is told apart from one never made (see `Core::new`).
+        if fresh || data.epoch < epoch {
             data = SafetyData { epoch, ..SafetyData::default() };
             storage.save(&data)?;
         }

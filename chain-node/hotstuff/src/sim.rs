@@ -69,6 +69,11 @@ pub struct Scenario {
     pub restarts: bool,
     /// Crash every instance at once before GST, then restart them all.
     pub crash_all: bool,
+    /// Identities that never run (down from the start; not honest members
+    /// for the checks).
+    pub silent: Vec<u64>,
+    /// Pick leaders by reputation (false: plain round-robin).
+    pub leader_reputation: bool,
     /// Most events processed (a bound on the run's work).
     pub max_events: u64,
 }
@@ -90,6 +95,8 @@ impl Scenario {
             liveness_ms: 20_000,
             tx_every_ms: 150,
             restarts: false,
+            silent: Vec::new(),
+            leader_reputation: true,
             crash_all: false,
             max_events: 400_000,
         }
@@ -111,6 +118,8 @@ pub struct Report {
     pub events: u64,
     /// Restarts done.
     pub restarts: u64,
+    /// Highest round an honest instance reached.
+    pub rounds: u64,
 }
 
 enum Ev {
@@ -183,7 +192,17 @@ pub fn run(sc: &Scenario) -> Result<Report, String> {
 impl Sim {
     fn new(sc: Scenario) -> Result<Sim, String> {
         let mut rng = StdRng::seed_from_u64(sc.seed);
-        let keys: Vec<PrivateKey> = (0..sc.n).map(|_| PrivateKey::generate(sc.suite)).collect();
+        // Keys from the seed too, so a seed replays a run exactly.
+        let keys: Vec<PrivateKey> = (0..sc.n)
+            .map(|_| {
+                loop {
+                    let scalar: [u8; 32] = rng.r#gen();
+                    if let Ok(key) = PrivateKey::from_scalar_bytes(sc.suite, &scalar) {
+                        break key;
+                    }
+                }
+            })
+            .collect();
         let validators: Vec<Validator> = (1..=sc.n)
             .map(|id| Validator {
                 id,
@@ -212,10 +231,11 @@ impl Sim {
                     round_timeout_ms: 1_000,
                     max_clock_ahead_ms: 10_000,
                     fault: Fault::default(),
+                    leader_reputation: sc.leader_reputation,
                 };
                 inst.push(Instance {
                     identity: id,
-                    honest: copies == 1,
+                    honest: copies == 1 && !sc.silent.contains(&id),
                     core: None,
                     store: Arc::new(MemBlockStore::new(sc.suite, CHAIN)),
                     safety: MemStorage::default(),
@@ -242,7 +262,9 @@ impl Sim {
             report: Report::default(),
         };
         for i in 0..sim.inst.len() {
-            sim.start(i)?;
+            if !sim.sc.silent.contains(&sim.inst[i].identity) {
+                sim.start(i)?;
+            }
         }
         Ok(sim)
     }
@@ -347,6 +369,7 @@ impl Sim {
             if i.honest {
                 self.report.commits += i.store.height();
                 self.report.height = self.report.height.max(i.store.height());
+                self.report.rounds = self.report.rounds.max(i.core.as_ref().map_or(0, Core::round));
             }
             if let Some(c) = &i.core {
                 self.report.timeout_rounds += c.stats().timeout_rounds;

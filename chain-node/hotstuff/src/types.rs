@@ -753,9 +753,66 @@ pub struct CommitPoint {
     /// The highest QC known when it committed (it commits the block,
     /// unless the block came from a peer's ledger).
     pub high_qc: Option<QuorumCert>,
+    /// What the latest committed blocks show each voter did, oldest
+    /// first: what the leader reputation reads (kept across a restart so
+    /// a member picks the leaders its peers pick).
+    pub reputation: Vec<Deed>,
 }
 
-const COMMIT_POINT_VERSION: u8 = 1;
+/// What a committed block shows a voter did in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deed {
+    /// The round.
+    pub round: u64,
+    /// The voter.
+    pub voter: u64,
+    /// What it did.
+    pub kind: DeedKind,
+}
+
+/// Kinds of [`Deed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeedKind {
+    /// Proposed a block that committed.
+    Led,
+    /// Signed the QC a committed block carries.
+    Signed,
+    /// Led the last round before a committed block whose parent is older
+    /// than the round before it: that round ended in a timeout, and its
+    /// leader is the one to blame (an earlier round of the gap may have
+    /// failed only because its votes went to this leader).
+    Failed,
+}
+
+impl Encode for Deed {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.round.encode_to(out);
+        self.voter.encode_to(out);
+        out.push(match self.kind {
+            DeedKind::Led => 0,
+            DeedKind::Signed => 1,
+            DeedKind::Failed => 2,
+        });
+    }
+}
+
+impl Decode for Deed {
+    fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
+        let round = u64::decode_from(r)?;
+        let voter = u64::decode_from(r)?;
+        let kind = match u8::decode_from(r)? {
+            0 => DeedKind::Led,
+            1 => DeedKind::Signed,
+            2 => DeedKind::Failed,
+            tag => return Err(govchain_types::Error::InvalidTag { what: "deed", tag }),
+        };
+        Ok(Deed { round, voter, kind })
+    }
+}
+
+/// Version 1 had no reputation.
+const COMMIT_POINT_V1: u8 = 1;
+const COMMIT_POINT_VERSION: u8 = 2;
 
 impl Encode for CommitPoint {
     fn encode_to(&self, out: &mut Vec<u8>) {
@@ -765,21 +822,24 @@ impl Encode for CommitPoint {
         self.cid.encode_to(out);
         self.fields.encode_to(out);
         self.high_qc.encode_to(out);
+        encode_list(&self.reputation, out);
     }
 }
 
 impl Decode for CommitPoint {
     fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
-        match u8::decode_from(r)? {
-            COMMIT_POINT_VERSION => Ok(CommitPoint {
-                epoch: u64::decode_from(r)?,
-                genesis: Hash::decode_from(r)?,
-                cid: Hash::decode_from(r)?,
-                fields: BlockFields::decode_from(r)?,
-                high_qc: Option::decode_from(r)?,
-            }),
-            tag => Err(govchain_types::Error::InvalidTag { what: "commit point version", tag }),
+        let version = u8::decode_from(r)?;
+        if version != COMMIT_POINT_V1 && version != COMMIT_POINT_VERSION {
+            return Err(govchain_types::Error::InvalidTag { what: "commit point version", tag: version });
         }
+        Ok(CommitPoint {
+            epoch: u64::decode_from(r)?,
+            genesis: Hash::decode_from(r)?,
+            cid: Hash::decode_from(r)?,
+            fields: BlockFields::decode_from(r)?,
+            high_qc: Option::decode_from(r)?,
+            reputation: if version == COMMIT_POINT_V1 { Vec::new() } else { decode_list(r)? },
+        })
     }
 }
 

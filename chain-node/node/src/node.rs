@@ -381,7 +381,8 @@ impl Node {
         }
         // Clients need not know who leads: a member that does not take
         // transactions itself (a Raft follower, a backup node) hands the
-        // transaction to the leader over the authenticated peer link.
+        // transaction to the leader (or, under HotStuff, a live voter) over
+        // the authenticated peer link.
         if let Some(peers) = &self.peers
             && !self.consensus.takes_submissions()
         {
@@ -393,7 +394,7 @@ impl Node {
                 forwarded.insert(id);
             }
             let response = peers
-                .forward(self.consensus.leader(), &tx, mode)
+                .forward(self.consensus.forward_target(), &tx, mode)
                 .await
                 .map_err(|e| self.inner.admission.upstream(e))?;
             // Read-your-writes through this node: answer once this node has

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use govchain_consensus::{Consensus, Error as ConsensusError, Role};
+use govchain_hotstuff::HotStuffEngine;
 
 use crate::common::{Cluster, wait_until};
 
@@ -198,5 +199,27 @@ async fn a_burst_of_transactions_fills_bigger_blocks() {
     // Transactions that arrive while a block is in flight wait for the
     // next one (SPEC CON-3): far fewer blocks than transactions.
     assert!(blocks < 500, "{blocks} blocks for 2000 transactions");
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_whose_safety_state_is_gone_refuses_to_start() {
+    let mut c = Cluster::new(4, 0);
+    c.start_all(&[1, 2, 3, 4]).await;
+    c.submit(&[1, 2, 3, 4], 0..10).await;
+    c.wait_txs(&[1, 2, 3, 4], 10, WAIT).await;
+    c.crash(4).await;
+    // The ledger (the member's block store) stays; the safety state goes.
+    let dir = c.add(4).dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let config = c.config(4, dir);
+    let store = c.add(4).store.clone();
+    let refused = HotStuffEngine::start(config, store, c.net.transport(4)).await;
+    let Err(err) = refused else { panic!("a start without the safety state") };
+    let err = err.to_string();
+    assert!(err.contains("safety state"), "{err}");
+    // The others go on without it.
+    c.submit(&[1, 2, 3], 10..20).await;
+    c.wait_txs(&[1, 2, 3], 20, WAIT).await;
     c.shutdown_all().await;
 }

@@ -44,6 +44,7 @@ fn group(n: u64) -> Vec<Core> {
                 round_timeout_ms: 1_000,
                 max_clock_ahead_ms: 10_000,
                 fault: Fault::default(),
+                leader_reputation: true,
             };
             let store = Arc::new(MemBlockStore::new(SUITE, CHAIN));
             Core::new(config, store, Box::new(MemStorage::default()), sigs.clone(), 1_000_000).unwrap()
@@ -61,7 +62,7 @@ fn a_member_that_synced_a_proposals_block_first_still_votes_on_it() {
     let now = 1_000_000;
     let round = cores[0].round();
     let leader = cores[0].leader();
-    let next = cores[0].validators().leader(round + 1);
+    let next = cores[0].leader_of(round + 1, false);
     let l = (leader - 1) as usize;
     cores[l].submit(vec![tx(1)], now).unwrap();
     let actions = cores[l].on_tick(now + 50).unwrap();
