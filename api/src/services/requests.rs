@@ -86,6 +86,13 @@ pub async fn create(
             if c.sandbox_of.is_some() {
                 return Err(ApiError::conflict("a sandbox chain takes no more nodes"));
             }
+            // Refused here rather than failing after approval: the engine
+            // cannot take a member yet.
+            if c.consensus == "hotstuff" {
+                return Err(ApiError::conflict(
+                    "a hotstuff chain's members are fixed at its genesis in this version: it takes no more nodes",
+                ));
+            }
             // The nodes would be the requesting organization's own: seeing
             // every chain (the platform operator) is not membership.
             if !chains::is_member(read, c.id, tenant.org_id).await? {

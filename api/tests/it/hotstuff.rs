@@ -65,6 +65,15 @@ async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_member
     let chains = bob.get("/api/v1/chains").await;
     assert_eq!(chains[0]["consensus"], "hotstuff", "{chains}");
 
+    // Its members are fixed at genesis: more nodes are refused when asked
+    // for, not after an approval.
+    let more = json!({"purpose": "p", "spec": {"kind": "nodes", "chain_id": chains[0]["id"], "count": 1,
+        "role": "backup", "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}}});
+    let (s, e) = bob.call(Method::POST, "/api/v1/requests", Some(more)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("fixed at its genesis"), "{e}");
+    assert_eq!(bob.get("/api/v1/requests").await.as_array().map(Vec::len), Some(1));
+
     // Every node got the same genesis, naming the four voters by their keys.
     let mut dirs: Vec<_> = std::fs::read_dir(saved.path()).unwrap().map(|d| d.unwrap().path()).collect();
     dirs.sort();
