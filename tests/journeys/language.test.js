@@ -136,6 +136,15 @@ for (const lang of ['zh', 'en']) {
     // The department's request pages, and a chain's page once approved.
     await open(page, base, '/requests');
     await see('requests-form', '#request-form');
+    // The BFT choice, with the line on what it tolerates.
+    await page.selectOption('#request-form select[name=consensus]', 'hotstuff');
+    await page.waitForFunction(
+      (hint) => document.querySelector('#consensus-hint')?.textContent === hint,
+      t.get('HotstuffHint'),
+      { timeout: 10_000 },
+    );
+    await see('requests-form-hotstuff', '#consensus-hint');
+    await page.selectOption('#request-form select[name=consensus]', 'raft');
     await page.fill('#request-form input[name=nodes]', '0');
     await page.fill('#request-form textarea[name=purpose]', 'x');
     await page.click('#request-form button[type=submit]');
