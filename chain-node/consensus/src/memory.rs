@@ -529,30 +529,49 @@ impl Drop for MemoryMember {
     }
 }
 
+/// A distinct unsigned transaction of `chain_id` with nonce `n` (and `n`
+/// as its payload): test input for block stores that do not check
+/// signatures, as [`MemBlockStore`].
+pub fn unsigned_tx(chain_id: &str, n: u64) -> Transaction {
+    Transaction {
+        body: govchain_types::TxBody {
+            chain_id: chain_id.into(),
+            tx_type: govchain_types::TxType::Invoke,
+            timestamp_ms: 0,
+            nonce: n,
+            sender: Default::default(),
+            recipient: "data".into(),
+            data: n.to_be_bytes().to_vec(),
+            memo: String::new(),
+            signers: vec![],
+        },
+        signatures: vec![],
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds (true) or `timeout` passes
+/// (false).
+pub async fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
 
-    use govchain_crypto::Address;
-    use govchain_types::{TxBody, TxType};
-
     use super::*;
 
     fn tx(n: u64) -> Transaction {
-        Transaction {
-            body: TxBody {
-                chain_id: "m".into(),
-                tx_type: TxType::Invoke,
-                timestamp_ms: 0,
-                nonce: n,
-                sender: Address([3; 20]),
-                recipient: "data".into(),
-                data: vec![],
-                memo: String::new(),
-                signers: vec![],
-            },
-            signatures: vec![],
-        }
+        unsigned_tx("m", n)
     }
 
     async fn until(mut cond: impl FnMut() -> bool) {

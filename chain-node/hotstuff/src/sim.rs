@@ -23,8 +23,8 @@ use std::{
 };
 
 use govchain_consensus::{BlockPolicy, BlockStore, memory::MemBlockStore};
-use govchain_crypto::{Address, PrivateKey, Suite};
-use govchain_types::{Hash, Transaction, TxBody, TxType};
+use govchain_crypto::{PrivateKey, Suite};
+use govchain_types::{Hash, Transaction};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::{
@@ -166,20 +166,7 @@ struct Sim {
 /// A distinct unsigned transaction (the simulated store does not check
 /// signatures).
 pub fn tx(n: u64) -> Transaction {
-    Transaction {
-        body: TxBody {
-            chain_id: CHAIN.into(),
-            tx_type: TxType::Invoke,
-            timestamp_ms: 0,
-            nonce: n,
-            sender: Address([7; 20]),
-            recipient: "data".into(),
-            data: n.to_be_bytes().to_vec(),
-            memo: String::new(),
-            signers: vec![],
-        },
-        signatures: vec![],
-    }
+    govchain_consensus::memory::unsigned_tx(CHAIN, n)
 }
 
 /// Runs one scenario; `Err` names the first violation.

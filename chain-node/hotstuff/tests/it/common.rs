@@ -8,46 +8,21 @@ use std::{
 };
 
 use govchain_consensus::{BlockPolicy, Consensus};
-use govchain_crypto::{Address, PrivateKey, Suite};
+use govchain_crypto::{PrivateKey, Suite};
 use govchain_hotstuff::{
     Fault, HotStuffConfig, HotStuffEngine, Validator,
     test_utils::{LoopbackNetwork, MemBlockStore},
 };
-use govchain_types::{Transaction, TxBody, TxType};
+use govchain_types::Transaction;
 
 pub const SUITE: Suite = Suite::Gm;
 pub const CHAIN: &str = "hotstuff-test";
 
+pub use govchain_consensus::memory::wait_until;
+
 /// A distinct (unsigned: the block store does not check) transaction.
 pub fn tx(n: u64) -> Transaction {
-    Transaction {
-        body: TxBody {
-            chain_id: CHAIN.into(),
-            tx_type: TxType::Invoke,
-            timestamp_ms: 0,
-            nonce: n,
-            sender: Address([1; 20]),
-            recipient: "data".into(),
-            data: n.to_be_bytes().to_vec(),
-            memo: String::new(),
-            signers: vec![],
-        },
-        signatures: vec![],
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
-pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    govchain_consensus::memory::unsigned_tx(CHAIN, n)
 }
 
 /// One member: its durable parts (data dir, block store) outlive restarts.

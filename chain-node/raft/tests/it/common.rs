@@ -9,32 +9,19 @@ use std::{
 };
 
 use govchain_consensus::BlockPolicy;
-use govchain_crypto::{Address, Suite};
+use govchain_crypto::Suite;
 use govchain_raft::{
     Node, NodeId, PeerTransport, RaftConfig, RaftEngine,
     test_utils::{LoopbackNetwork, MemBlockStore},
 };
-use govchain_types::{Transaction, TxBody, TxType};
+use govchain_types::Transaction;
 
 pub const SUITE: Suite = Suite::IntlR1;
 pub const CHAIN: &str = "raft-test";
 
 /// A distinct (unsigned: the block store does not check) transaction.
 pub fn tx(n: u64) -> Transaction {
-    Transaction {
-        body: TxBody {
-            chain_id: CHAIN.into(),
-            tx_type: TxType::Invoke,
-            timestamp_ms: 0,
-            nonce: n,
-            sender: Address([1; 20]),
-            recipient: "data".into(),
-            data: n.to_be_bytes().to_vec(),
-            memo: String::new(),
-            signers: vec![],
-        },
-        signatures: vec![],
-    }
+    govchain_consensus::memory::unsigned_tx(CHAIN, n)
 }
 
 pub fn node(id: NodeId) -> Node {
@@ -52,19 +39,7 @@ pub fn config(id: NodeId, node: Node, dir: PathBuf) -> RaftConfig {
     c
 }
 
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
-pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use govchain_consensus::memory::wait_until;
 
 /// Retries an async call (e.g. an admin call racing a leader change).
 pub async fn retry<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
