@@ -7,6 +7,7 @@
 use std::{
     collections::HashSet,
     net::{IpAddr, SocketAddr},
+    path::Path,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -54,6 +55,25 @@ impl Cut {
 }
 
 /// Forwards `listen` to `target` unless the cut separates the two ends.
+/// Puts the peer listeners of the `n` members that `govchain net init`
+/// wrote into `out` (first IP `127.0.0.<first>`, peer port `p2p`) behind
+/// proxies one [`Cut`] controls: each member really listens on p2p + 100,
+/// and the genesis names the proxy.
+pub fn behind_proxies(out: &Path, first: u8, n: u8, p2p: u16) -> Arc<Cut> {
+    let cut = Arc::new(Cut::default());
+    for i in 0..n {
+        let ip = IpAddr::from([127, 0, 0, first + i]);
+        let config = out.join(format!("node{i}")).join("node.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let from = format!("p2p_listen = \"{ip}:{p2p}\"");
+        assert!(text.contains(&from), "{text}");
+        std::fs::write(&config, text.replace(&from, &format!("p2p_listen = \"{ip}:{}\"", p2p + 100)))
+            .unwrap();
+        tokio::spawn(proxy(SocketAddr::new(ip, p2p), SocketAddr::new(ip, p2p + 100), cut.clone()));
+    }
+    cut
+}
+
 pub async fn proxy(listen: SocketAddr, target: SocketAddr, cut: Arc<Cut>) {
     let listener = TcpListener::bind(listen).await.unwrap();
     loop {
@@ -94,18 +114,7 @@ async fn a_partitioned_minority_cannot_commit_and_catches_up_after_healing() {
         "--p2p-port",
         &p2p.to_string(),
     ]);
-    // Each member really listens on p2p + 100; the genesis names the proxy.
-    let cut = Arc::new(Cut::default());
-    for i in 0..4u8 {
-        let ip = IpAddr::from([127, 0, 0, first + i]);
-        let config = out.join(format!("node{i}")).join("node.toml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let from = format!("p2p_listen = \"{ip}:{p2p}\"");
-        assert!(text.contains(&from), "{text}");
-        std::fs::write(&config, text.replace(&from, &format!("p2p_listen = \"{ip}:{}\"", p2p + 100)))
-            .unwrap();
-        tokio::spawn(proxy(SocketAddr::new(ip, p2p), SocketAddr::new(ip, p2p + 100), cut.clone()));
-    }
+    let cut = behind_proxies(&out, first, 4, p2p);
     ok(&["net", "start", o]);
     let _guard = Started(out.clone());
     let clients: Vec<Client> =
