@@ -364,18 +364,10 @@ impl Core {
                 root.f.height, tip.height
             )));
         }
-        // A voter that committed here before (a commit point) but has no
-        // safety state lost it (a wiped or unrestored data dir): started
-        // afresh it could vote twice in a round it voted in already.
-        if point_known && vset.is_voter(cfg.id) && safety.load()?.is_none() {
-            return Err(Error::Config(
-                "the ledger holds this member's HotStuff commits but its safety state (data/hotstuff) is \
-                 missing: restore data/hotstuff together with the ledger, or start the member with an \
-                 empty ledger to catch up from its peers"
-                    .into(),
-            ));
-        }
-        let safety = SafetyRules::open(suite, cfg.id, cfg.key.clone(), epoch, safety)?;
+        // A voter that committed here before (a commit point) must find its
+        // safety state (a wiped or unrestored data dir is refused).
+        let required = point_known && vset.is_voter(cfg.id);
+        let safety = SafetyRules::open(suite, cfg.id, cfg.key.clone(), epoch, safety, required)?;
         let high_tc = safety.data().high_tc.clone().filter(|t| t.epoch == epoch);
         let high_qc = match safety.data().high_qc.clone() {
             Some(qc) if qc.epoch == epoch && qc.round > high_qc.round => qc,
@@ -520,11 +512,6 @@ impl Core {
             }
         }
         out
-    }
-
-    /// The deeds the leader reputation reads, oldest first.
-    pub fn reputation(&self) -> &[Deed] {
-        &self.reputation
     }
 
     /// Notes what the committed block of `round` shows: a failed turn for

@@ -229,19 +229,30 @@ pub struct SafetyRules {
 
 impl SafetyRules {
     /// Loads the state from `storage` (fresh if empty) for `epoch`; a newer
-    /// epoch resets the rounds.
+    /// epoch resets the rounds. `required`: the member voted here before
+    /// (its ledger holds its commits), so an empty storage means the state
+    /// was lost, and starting afresh could sign twice in one round.
     pub fn open(
         suite: Suite,
         id: u64,
         key: PrivateKey,
         epoch: u64,
         mut storage: Box<dyn SafetyStorage>,
+        required: bool,
     ) -> Result<SafetyRules> {
         let stored = storage.load()?;
         let fresh = stored.is_none();
+        if fresh && required {
+            return Err(Error::Config(
+                "the ledger holds this member's HotStuff commits but its safety state (data/hotstuff) is \
+                 missing: restore data/hotstuff together with the ledger, or start the member with an \
+                 empty ledger to catch up from its peers"
+                    .into(),
+            ));
+        }
         let mut data = stored.unwrap_or_default();
         // Stored from the first start on, so a state gone missing later
-        // is told apart from one never made (see `Core::new`).
+        // is told apart from one never made (`required`).
         if fresh || data.epoch < epoch {
             data = SafetyData { epoch, ..SafetyData::default() };
             storage.save(&data)?;
@@ -441,7 +452,7 @@ mod tests {
     }
 
     fn rules(storage: MemStorage) -> SafetyRules {
-        SafetyRules::open(SUITE, 1, PrivateKey::generate(SUITE), 1, Box::new(storage)).unwrap()
+        SafetyRules::open(SUITE, 1, PrivateKey::generate(SUITE), 1, Box::new(storage), false).unwrap()
     }
 
     #[test]
@@ -492,8 +503,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = PrivateKey::generate(SUITE);
         let open = || {
-            SafetyRules::open(SUITE, 1, key.clone(), 1, Box::new(FileStorage::open(dir.path()).unwrap()))
-                .unwrap()
+            SafetyRules::open(
+                SUITE,
+                1,
+                key.clone(),
+                1,
+                Box::new(FileStorage::open(dir.path()).unwrap()),
+                false,
+            )
+            .unwrap()
         };
         let mut r = open();
         let v = r.vote(&block(4, 3, 3), Hash([4; 32]), 2, None).unwrap();
@@ -515,8 +533,15 @@ mod tests {
         let storage = FileStorage::open(dir.path()).unwrap();
         assert_eq!(storage.load_blocks().unwrap(), vec![b"two".to_vec()]);
         // A newer epoch starts over.
-        let r = SafetyRules::open(SUITE, 1, key.clone(), 2, Box::new(FileStorage::open(dir.path()).unwrap()))
-            .unwrap();
+        let r = SafetyRules::open(
+            SUITE,
+            1,
+            key.clone(),
+            2,
+            Box::new(FileStorage::open(dir.path()).unwrap()),
+            false,
+        )
+        .unwrap();
         assert_eq!(r.data().last_voted_round, 0);
         assert_eq!(r.data().epoch, 2);
     }
