@@ -3,6 +3,7 @@
 //! the queries carry the tenant. An approval grants the quota and queues
 //! the provisioning job in the transaction that decides the request.
 
+use govchain_driver::ConsensusKind;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     QueryFilter, Select, Set, TransactionTrait, sea_query::Expr,
@@ -88,7 +89,7 @@ pub async fn create(
             }
             // Refused here rather than failing after approval: the engine
             // cannot take a member yet.
-            if c.consensus == "hotstuff" {
+            if c.consensus.parse() == Ok(ConsensusKind::Hotstuff) {
                 return Err(ApiError::conflict(
                     "a hotstuff chain's members are fixed at its genesis in this version: it takes no more nodes",
                 ));
