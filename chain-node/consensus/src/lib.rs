@@ -221,7 +221,16 @@ pub trait Membership: Send + Sync {
 
     /// Adds a non-voting member that receives every block; returns once
     /// the change is committed (the learner catches up on its own).
-    fn add_learner(&self, id: u64, name: String, addr: String) -> BoxFuture<'_, Result<()>>;
+    /// `public_key` is its node key (SEC1 in the chain's suite), for
+    /// engines whose members sign consensus messages (empty: not given;
+    /// such engines refuse).
+    fn add_learner(
+        &self,
+        id: u64,
+        name: String,
+        addr: String,
+        public_key: Vec<u8>,
+    ) -> BoxFuture<'_, Result<()>>;
 
     /// Makes learner `id` a voter.
     fn promote(&self, id: u64) -> BoxFuture<'_, Result<()>>;

@@ -479,7 +479,13 @@ impl Membership for MemoryMember {
         self.state().members.values().cloned().collect()
     }
 
-    fn add_learner(&self, id: u64, name: String, addr: String) -> BoxFuture<'_, Result<()>> {
+    fn add_learner(
+        &self,
+        id: u64,
+        name: String,
+        addr: String,
+        _public_key: Vec<u8>,
+    ) -> BoxFuture<'_, Result<()>> {
         self.change(move |s| {
             if s.members.contains_key(&id) {
                 return Err(Error::Membership(format!("{id} is already a member")));
@@ -595,11 +601,11 @@ mod tests {
         assert_eq!(stores[0].block_ids(), stores[1].block_ids());
 
         // A learner catches up from the start; a follower may not add it.
-        let refused = b.membership().unwrap().add_learner(3, "c".into(), String::new()).await;
+        let refused = b.membership().unwrap().add_learner(3, "c".into(), String::new(), Vec::new()).await;
         assert!(matches!(refused, Err(Error::NotLeader { leader: Some(ref l) }) if l == "a"), "{refused:?}");
         let c = group.start_member(3, "c", stores[2].clone()).unwrap();
         assert_eq!(c.role(), Role::Stopped, "not a member yet");
-        a.membership().unwrap().add_learner(3, "c".into(), String::new()).await.unwrap();
+        a.membership().unwrap().add_learner(3, "c".into(), String::new(), Vec::new()).await.unwrap();
         until(|| stores[2].tx_count() == 10).await;
         assert_eq!(c.role(), Role::Learner);
 

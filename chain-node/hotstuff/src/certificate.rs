@@ -9,7 +9,13 @@
 //! QC commits B's chain. When B was committed through a descendant X (the
 //! round after B timed out), the link also holds the blocks from B's child
 //! to X (`hops`), so the chain of cids from B to X is recomputed too.
-//! [`verify_commit`] needs nothing but the block and the validators.
+//! A block that ends its epoch carries the next epoch's members in its
+//! link ([`Link::reconfig`]); its cid commits to them, so the certificate
+//! proves them too.
+//!
+//! [`verify_commit`] needs nothing but the block and the validators of
+//! its epoch: the genesis members for the first, then the members each
+//! epoch-ending block names ([`reconfig_of`]), in ledger order.
 
 use std::collections::BTreeSet;
 
@@ -21,7 +27,7 @@ use govchain_types::{
 
 use crate::{
     Error, Result,
-    types::{CidFields, QuorumCert, Validator, ValidatorSet, quorum, vote_digest},
+    types::{CidFields, QuorumCert, Reconfig, Validator, ValidatorSet, quorum, vote_digest},
 };
 
 /// Node name of the link entry.
@@ -79,6 +85,11 @@ pub struct Link {
     pub cert_cid: Hash,
     /// Blocks from B's child to X, B' 's parent (empty: X is B).
     pub hops: Vec<Hop>,
+    /// The next epoch's members, when B ends its epoch.
+    pub reconfig: Option<Reconfig>,
+    /// Digests of the reconfigurations some hops carry: (index in `hops`,
+    /// [`Reconfig::digest`]).
+    pub hop_reconfigs: Vec<(u64, Hash)>,
 }
 
 impl Encode for Link {
@@ -89,6 +100,12 @@ impl Encode for Link {
         self.cert_round.encode_to(out);
         self.cert_cid.encode_to(out);
         encode_list(&self.hops, out);
+        // Written only when there is one, so a link of an older version and
+        // one without decode alike.
+        if self.reconfig.is_some() || !self.hop_reconfigs.is_empty() {
+            self.reconfig.encode_to(out);
+            encode_list(&self.hop_reconfigs, out);
+        }
     }
 }
 
@@ -101,6 +118,8 @@ impl Decode for Link {
             cert_round: u64::decode_from(r)?,
             cert_cid: Hash::decode_from(r)?,
             hops: decode_list(r)?,
+            reconfig: if r.remaining() > 0 { Option::decode_from(r)? } else { None },
+            hop_reconfigs: if r.remaining() > 0 { decode_list(r)? } else { Vec::new() },
         })
     }
 }
@@ -163,12 +182,19 @@ pub fn block_cid(block: &Block, link: &Link, suite: Suite) -> Hash {
         tx_root: h.tx_root,
         timestamp_ms: h.timestamp_ms,
         proposer: &h.proposer,
+        reconfig: link.reconfig.as_ref().map(|r| r.digest(suite)),
     }
     .cid(suite)
 }
 
+/// The next epoch's members, when `block` ends its epoch.
+pub fn reconfig_of(block: &Block) -> Result<Option<Reconfig>> {
+    Ok(link_of(block)?.and_then(|(_, link)| link.reconfig))
+}
+
 /// Checks that `block` is committed: its transactions match its header,
 /// and its certificate holds a quorum of distinct voters of `validators`
+/// (the members of the block's epoch, see the [module docs](self))
 /// signing a QC that commits the chain of cids from this block's.
 pub fn verify_commit(block: &Block, suite: Suite, validators: &[Validator]) -> Result<()> {
     let bad = |why: String| Err(Error::Certificate(format!("block {}: {why}", block.header.height)));
@@ -180,7 +206,7 @@ pub fn verify_commit(block: &Block, suite: Suite, validators: &[Validator]) -> R
     };
     let mut cid = block_cid(block, &link, suite);
     let mut round = link.round;
-    for hop in &link.hops {
+    for (i, hop) in link.hops.iter().enumerate() {
         if hop.round <= round {
             return bad("certificate rounds do not increase".into());
         }
@@ -193,6 +219,7 @@ pub fn verify_commit(block: &Block, suite: Suite, validators: &[Validator]) -> R
             tx_root: hop.tx_root,
             timestamp_ms: hop.timestamp_ms,
             proposer: &hop.proposer,
+            reconfig: link.hop_reconfigs.iter().find(|(at, _)| *at == i as u64).map(|(_, d)| *d),
         }
         .cid(suite);
         round = hop.round;
@@ -223,4 +250,31 @@ pub fn verify_commit(block: &Block, suite: Suite, validators: &[Validator]) -> R
         return bad(format!("{} signers, {} needed", signed.len(), quorum(voters.len())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_with_and_without_a_group_change_round_trip() {
+        let mut link = Link {
+            epoch: 1,
+            round: 9,
+            parent: Hash([1; 32]),
+            cert_round: 10,
+            cert_cid: Hash([2; 32]),
+            hops: Vec::new(),
+            reconfig: None,
+            hop_reconfigs: Vec::new(),
+        };
+        // Without one, the encoding is the earlier version's.
+        let plain = link.encode();
+        assert_eq!(crate::types::decode::<Link>("l", &plain).ok(), Some(link.clone()));
+        link.reconfig = Some(Reconfig { validators: Vec::new() });
+        link.hop_reconfigs = vec![(0, Hash([3; 32]))];
+        let bytes = link.encode();
+        assert!(bytes.len() > plain.len());
+        assert_eq!(crate::types::decode::<Link>("l", &bytes).ok(), Some(link));
+    }
 }

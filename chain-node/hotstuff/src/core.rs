@@ -38,7 +38,7 @@ use crate::{
     certificate::{self, Hop, Link},
     safety::{SafetyRules, SafetyStorage},
     types::{
-        BlockFields, CBlock, CommitPoint, Deed, DeedKind, Message, Payload, QuorumCert, SyncReply,
+        BlockFields, CBlock, CommitPoint, Deed, DeedKind, Message, Payload, QuorumCert, Reconfig, SyncReply,
         SyncRequest, SyncRoot, Timeout, TimeoutCert, TimeoutSig, Validator, ValidatorSet, Vote, genesis_cid,
         proposal_digest, timeout_digest, vote_digest,
     },
@@ -127,7 +127,8 @@ pub struct CoreConfig {
     pub chain_id: String,
     /// This member's signing key.
     pub key: PrivateKey,
-    /// The members of the first epoch.
+    /// The members of the first epoch (later ones come from the commit
+    /// point).
     pub validators: Vec<Validator>,
     /// Block policy.
     pub block_policy: BlockPolicy,
@@ -164,6 +165,8 @@ pub enum Action {
         /// The request.
         req: SyncRequest,
     },
+    /// A new epoch started with these members: send to them from now on.
+    Members(Vec<Validator>),
 }
 
 /// Signatures known valid: (key, digest, signature) hashed. Shared by
@@ -211,6 +214,8 @@ pub struct Stats {
     pub proposed: u64,
     /// Times this member misbehaved on purpose (fault tests).
     pub misbehaved: u64,
+    /// Epochs this member entered after its first (group changes).
+    pub epochs_entered: u64,
 }
 
 /// A block of the tree above the committed root.
@@ -292,6 +297,9 @@ pub struct Core {
     sync_misses: usize,
     verified_qcs: HashSet<[u8; 32]>,
     reputation: Vec<Deed>,
+    /// The group change this member's operator asked for, until an epoch
+    /// with it starts (a voter votes for no other).
+    approved: Option<Reconfig>,
     sent: VecDeque<Message>,
     now: u64,
     out: Vec<Action>,
@@ -325,7 +333,6 @@ impl Core {
         now: u64,
     ) -> Result<Core> {
         let suite = store.suite();
-        let vset = ValidatorSet::new(suite, cfg.validators.clone())?;
         if cfg.block_policy.validate().is_err() {
             return Err(Error::Config("block policy out of range".into()));
         }
@@ -337,6 +344,11 @@ impl Core {
             None => None,
         };
         let reputation = point.as_ref().map(|p| p.reputation.clone()).unwrap_or_default();
+        let members = match &point {
+            Some(p) if !p.validators.is_empty() => p.validators.clone(),
+            _ => cfg.validators.clone(),
+        };
+        let vset = ValidatorSet::new(suite, members)?;
         let point_known = point.is_some();
         let (epoch, genesis, root, high_qc, commit_qc) = match point {
             Some(p) => {
@@ -401,6 +413,7 @@ impl Core {
             sync_misses: 0,
             verified_qcs: HashSet::new(),
             reputation,
+            approved: None,
             sent: VecDeque::new(),
             now,
             out: Vec::new(),
@@ -561,6 +574,29 @@ impl Core {
         &self.vset
     }
 
+    /// The change of the group this member's operator approves: this
+    /// member proposes it when it leads, and votes for no other. Refused
+    /// unless it is one step from the current members
+    /// ([`Reconfig::check_step`]).
+    pub fn approve(&mut self, next: Reconfig, now: u64) -> Result<Vec<Action>> {
+        self.now = self.now.max(now);
+        next.check_step(self.suite, &self.vset)?;
+        self.approved = Some(next);
+        self.finish(Ok(()))
+    }
+
+    /// Whether the uncommitted chain ending at `cid` holds a block that
+    /// ends the epoch (the blocks after it order nothing).
+    fn epoch_ending(&self, mut cid: Hash) -> bool {
+        while let Some(e) = self.tree.get(&cid) {
+            if e.block.payload.reconfig.is_some() {
+                return true;
+            }
+            cid = e.block.parent();
+        }
+        false
+    }
+
     /// Transactions waiting here.
     pub fn pending(&self) -> usize {
         self.mempool.entries.len()
@@ -584,8 +620,9 @@ impl Core {
     /// A one-line account of the state, for failure reports.
     pub fn describe(&self) -> String {
         format!(
-            "id {} round {} leader {} out {:?} high_qc {} high_tc {} root r{}/h{} tree {} pending {} timer {:?} wait {:?} voted {} proposed {} sync {:?}",
+            "id {} epoch {} round {} leader {} out {:?} high_qc {} high_tc {} root r{}/h{} tree {} pending {} timer {:?} wait {:?} voted {} proposed {} sync {:?}",
             self.cfg.id,
+            self.epoch,
             self.round,
             self.leader(),
             self.sitting_out(self.round),
@@ -685,8 +722,14 @@ impl Core {
     /// What this member sends a peer that asked to catch up.
     pub fn serve_sync(&self, req: SyncRequest) -> Result<SyncReply> {
         let mut reply = SyncReply { high_qc: Some(self.high_qc.clone()), ..SyncReply::default() };
-        if req.epoch != self.epoch {
-            return Ok(reply);
+        if req.epoch > self.epoch {
+            return Ok(SyncReply::default());
+        }
+        // An asker in an older epoch gets ledger blocks only: it follows
+        // the epochs through them.
+        let older = req.epoch < self.epoch;
+        if older {
+            reply.high_qc = None;
         }
         let to = self.root.f.height.min(req.ledger_from.saturating_add(SYNC_LEDGER_BLOCKS - 1));
         let mut bytes = 0;
@@ -697,6 +740,9 @@ impl Core {
             if bytes >= SYNC_LEDGER_BYTES {
                 break;
             }
+        }
+        if older {
+            return Ok(reply);
         }
         if let Some(commit_qc) = &self.commit_qc {
             reply.root = Some(SyncRoot { fields: self.root.f.clone(), commit_qc: commit_qc.clone() });
@@ -819,12 +865,7 @@ impl Core {
             ));
         }
         self.tree.get(cid).map(|e| {
-            (
-                e.block.round,
-                e.block.height,
-                e.block.payload.timestamp_ms,
-                !e.block.payload.transactions.is_empty(),
-            )
+            (e.block.round, e.block.height, e.block.payload.timestamp_ms, e.block.payload.is_ledger())
         })
     }
 
@@ -847,7 +888,7 @@ impl Core {
         loop {
             match self.tree.get(&at) {
                 Some(e) => {
-                    if !e.block.payload.transactions.is_empty() {
+                    if e.block.payload.is_ledger() {
                         return true;
                     }
                     at = e.block.parent();
@@ -861,8 +902,8 @@ impl Core {
     }
 
     fn has_work(&self) -> bool {
-        (self.is_voter() && !self.mempool.entries.is_empty())
-            || self.tree.values().any(|e| !e.block.payload.transactions.is_empty())
+        (self.is_voter() && (!self.mempool.entries.is_empty() || self.approved.is_some()))
+            || self.tree.values().any(|e| e.block.payload.is_ledger())
     }
 
     /// Checks a block against its parent and the ledger (no signatures).
@@ -874,7 +915,13 @@ impl Core {
             return Err(Error::Invalid("QC round does not match the parent".into()));
         }
         let txs = &block.payload.transactions;
-        if block.height != parent_height + u64::from(!txs.is_empty()) {
+        if self.epoch_ending(block.parent()) && block.payload.is_ledger() {
+            return Err(Error::Invalid("a block after the end of its epoch orders something".into()));
+        }
+        if let Some(next) = &block.payload.reconfig {
+            next.check_step(self.suite, &self.vset)?;
+        }
+        if block.height != parent_height + u64::from(block.payload.is_ledger()) {
             return Err(Error::Invalid(format!(
                 "height {} after parent height {parent_height}",
                 block.height
@@ -923,6 +970,11 @@ impl Core {
     // ----- proposals and votes -----
 
     fn on_proposal(&mut self, from: u64, block: CBlock, tc: Option<TimeoutCert>) -> Result<()> {
+        if block.epoch > self.epoch {
+            // The group moved on without this member: its ledger shows how.
+            self.request_sync(from);
+            return Ok(());
+        }
         if block.epoch != self.epoch {
             return Err(Error::Invalid(format!("proposal of epoch {}", block.epoch)));
         }
@@ -975,6 +1027,12 @@ impl Core {
             self.insert(block.clone(), cid)?;
         }
         if !self.is_voter() {
+            return Ok(());
+        }
+        if let Some(next) = &block.payload.reconfig
+            && self.approved.as_ref() != Some(next)
+        {
+            debug!(target: TARGET, id = self.cfg.id, round = block.round, "vote refused: group change not approved here");
             return Ok(());
         }
         if self.cfg.fault.withhold_votes && self.cfg.fault.any() {
@@ -1144,15 +1202,18 @@ impl Core {
         }
         chain.reverse();
         // The blocks from each one's child up to `cid`, for its link.
-        let hops: Vec<Hop> = chain
+        let hops: Vec<(Hop, Option<Hash>)> = chain
             .iter()
             .filter_map(|c| self.tree.get(c))
-            .map(|e| Hop {
-                round: e.block.round,
-                height: e.block.height,
-                tx_root: Block::tx_root(self.suite, &e.block.payload.transactions),
-                timestamp_ms: e.block.payload.timestamp_ms,
-                proposer: e.block.payload.proposer.clone(),
+            .map(|e| {
+                let hop = Hop {
+                    round: e.block.round,
+                    height: e.block.height,
+                    tx_root: Block::tx_root(self.suite, &e.block.payload.transactions),
+                    timestamp_ms: e.block.payload.timestamp_ms,
+                    proposer: e.block.payload.proposer.clone(),
+                };
+                (hop, e.block.payload.reconfig.as_ref().map(|r| r.digest(self.suite)))
             })
             .collect();
         for (i, c) in chain.iter().enumerate() {
@@ -1161,22 +1222,38 @@ impl Core {
             let signers: Vec<u64> = b.qc.votes.iter().map(|(id, _)| *id).collect();
             self.note(b.round, Some((b.qc.round, b.parent())), Some(b.author), &signers);
             let fields = BlockFields::of(b, self.suite);
-            let point = CommitPoint {
-                epoch: self.epoch,
-                genesis: self.genesis,
-                cid: *c,
-                fields: fields.clone(),
-                high_qc: Some(qc.clone()),
-                reputation: self.reputation.clone(),
+            let next = match &b.payload.reconfig {
+                Some(r) => Some(r.check_step(self.suite, &self.vset)?),
+                None => None,
             };
-            if !b.payload.transactions.is_empty() {
+            let point = match &next {
+                // The block ends the epoch: a restart resumes in the next.
+                Some(next) => self.epoch_point(*c, b.height, b.payload.timestamp_ms, next),
+                None => CommitPoint {
+                    epoch: self.epoch,
+                    genesis: self.genesis,
+                    cid: *c,
+                    fields: fields.clone(),
+                    high_qc: Some(qc.clone()),
+                    reputation: self.reputation.clone(),
+                    validators: self.vset.members().to_vec(),
+                },
+            };
+            if b.payload.is_ledger() {
+                let later = &hops[i + 1..];
                 let link = Link {
                     epoch: b.epoch,
                     round: b.round,
                     parent: b.parent(),
                     cert_round: qc.round,
                     cert_cid: qc.cid,
-                    hops: hops[i + 1..].to_vec(),
+                    hops: later.iter().map(|(h, _)| h.clone()).collect(),
+                    reconfig: b.payload.reconfig.clone(),
+                    hop_reconfigs: later
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(at, (_, d))| d.map(|d| (at as u64, d)))
+                        .collect(),
                 };
                 let batch = Batch {
                     transactions: b.payload.transactions.clone(),
@@ -1195,12 +1272,73 @@ impl Core {
                 self.store.put_meta(&point.encode()).map_err(store_err)?;
             }
             self.stats.committed_blocks += 1;
+            if next.is_some() {
+                // What follows it in this epoch orders nothing.
+                return self.start_epoch(point);
+            }
             let after_tc = b.qc.round + 1 < b.round;
-            self.root = Root { cid: *c, f: fields, payload: !b.payload.transactions.is_empty(), after_tc };
+            self.root = Root { cid: *c, f: fields, payload: b.payload.is_ledger(), after_tc };
         }
         self.commit_qc = Some(qc.clone());
         self.prune()?;
         debug!(target: TARGET, id = self.cfg.id, round = self.root.f.round, height = self.root.f.height, "committed");
+        Ok(())
+    }
+
+    /// The commit point that starts the epoch after the one the block
+    /// `cid` (at `height`, of time `timestamp_ms`) ends: its genesis is
+    /// that block, its members `next`.
+    fn epoch_point(&self, cid: Hash, height: u64, timestamp_ms: u64, next: &ValidatorSet) -> CommitPoint {
+        let epoch = self.epoch + 1;
+        let genesis = genesis_cid(self.suite, &self.cfg.chain_id, epoch, height, &cid);
+        CommitPoint {
+            epoch,
+            genesis,
+            cid: genesis,
+            fields: BlockFields {
+                height,
+                timestamp_ms,
+                tx_root: Block::tx_root(self.suite, &[]),
+                ..BlockFields::default()
+            },
+            high_qc: None,
+            reputation: Vec::new(),
+            validators: next.members().to_vec(),
+        }
+    }
+
+    /// Enters the epoch `point` starts (already stored with the block that
+    /// ended the last one): its members, rounds from 1, an empty tree.
+    fn start_epoch(&mut self, point: CommitPoint) -> Result<()> {
+        self.vset = ValidatorSet::new(self.suite, point.validators.clone())?;
+        self.safety.enter_epoch(point.epoch)?;
+        self.epoch = point.epoch;
+        self.genesis = point.genesis;
+        self.root = Root { cid: point.cid, f: point.fields, payload: false, after_tc: false };
+        self.high_qc = QuorumCert::genesis(self.epoch, self.genesis);
+        self.high_tc = None;
+        self.commit_qc = None;
+        self.round = 1;
+        self.proposed_round = 0;
+        self.timed_out_round = 0;
+        self.backoff = 0;
+        self.timer = None;
+        self.leader_wait = None;
+        self.votes.clear();
+        self.timeouts.clear();
+        self.buffered = None;
+        self.sync_asked = None;
+        self.sync_misses = 0;
+        self.verified_qcs.clear();
+        self.reputation.clear();
+        if self.approved.as_ref().is_some_and(|a| a.check_step(self.suite, &self.vset).is_err()) {
+            // Done (or overtaken by another change).
+            self.approved = None;
+        }
+        self.stats.epochs_entered += 1;
+        self.prune()?;
+        self.out.push(Action::Members(self.vset.members().to_vec()));
+        debug!(target: TARGET, id = self.cfg.id, epoch = self.epoch, height = self.root.f.height, "epoch started");
         Ok(())
     }
 
@@ -1288,6 +1426,10 @@ impl Core {
     }
 
     fn on_timeout(&mut self, from: u64, t: Timeout) -> Result<()> {
+        if t.epoch > self.epoch {
+            self.request_sync(from);
+            return Ok(());
+        }
         if t.epoch != self.epoch {
             return Err(Error::Invalid(format!("timeout of epoch {}", t.epoch)));
         }
@@ -1374,11 +1516,14 @@ impl Core {
         };
         let exclude = self.chain_tx_ids(parent);
         let policy = self.cfg.block_policy.clone();
+        let ending = self.epoch_ending(parent);
+        // The change this member approved, unless one is under way.
+        let reconfig = if ending { None } else { self.approved.clone() };
         let mut txs = Vec::new();
         let mut bytes = 0;
         let mut oldest = None;
         let mut full = false;
-        for p in &self.mempool.entries {
+        for p in self.mempool.entries.iter().filter(|_| !ending) {
             if exclude.contains(&p.id) {
                 continue;
             }
@@ -1393,19 +1538,20 @@ impl Core {
         full |= txs.len() == policy.max_txs;
         let max_wait = u64::try_from(policy.max_wait.as_millis()).unwrap_or(u64::MAX);
         let waited = oldest.is_some_and(|o| o.saturating_add(max_wait) <= self.now);
-        let drive = self.chain_needs_commit(parent);
+        let drive = self.chain_needs_commit(parent) || reconfig.is_some();
         if !(full || waited || drive || tc.is_some()) {
             self.leader_wait = oldest.map(|o| o.saturating_add(max_wait));
             return Ok(());
         }
         self.leader_wait = None;
         self.proposed_round = round;
-        let height = parent_height + u64::from(!txs.is_empty());
         let payload = Payload {
             transactions: txs,
             timestamp_ms: self.now.max(parent_ts),
             proposer: self.cfg.name.clone(),
+            reconfig,
         };
+        let height = parent_height + u64::from(payload.is_ledger());
         let mut block = CBlock {
             epoch: self.epoch,
             round,
@@ -1603,13 +1749,21 @@ impl Core {
         // Its proposer only: the signers this member would have noted (of
         // the QC the block carries) are not in the ledger.
         self.note(link.round, None, self.id_named(&fields.proposer), &[]);
-        let point = CommitPoint {
-            epoch: self.epoch,
-            genesis: self.genesis,
-            cid,
-            fields: fields.clone(),
-            high_qc: commit_qc.clone(),
-            reputation: self.reputation.clone(),
+        let next = match &link.reconfig {
+            Some(r) => Some(r.check_step(self.suite, &self.vset)?),
+            None => None,
+        };
+        let point = match &next {
+            Some(next) => self.epoch_point(cid, fields.height, fields.timestamp_ms, next),
+            None => CommitPoint {
+                epoch: self.epoch,
+                genesis: self.genesis,
+                cid,
+                fields: fields.clone(),
+                high_qc: commit_qc.clone(),
+                reputation: self.reputation.clone(),
+                validators: self.vset.members().to_vec(),
+            },
         };
         let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
         let txs = block.transactions.len() as u64;
@@ -1618,7 +1772,10 @@ impl Core {
         self.mempool.remove(&ids);
         self.stats.imported += 1;
         self.stats.committed_txs += txs;
-        self.root = Root { cid, f: fields, payload: txs > 0, after_tc: false };
+        if next.is_some() {
+            return self.start_epoch(point);
+        }
+        self.root = Root { cid, f: fields, payload: true, after_tc: false };
         self.commit_qc = commit_qc;
         self.prune()?;
         Ok(())
@@ -1642,6 +1799,7 @@ impl Core {
             fields: f.clone(),
             high_qc: Some(root.commit_qc.clone()),
             reputation: self.reputation.clone(),
+            validators: self.vset.members().to_vec(),
         };
         self.store.put_meta(&point.encode()).map_err(store_err)?;
         // Same height as this member's root: only empty blocks lie between.

@@ -34,7 +34,7 @@ use crate::{
     Error, Fault, Result, TARGET,
     core::{Action, Core, CoreConfig, SigCache, Stats},
     safety::FileStorage,
-    types::{Message, SyncReply, SyncRequest, Validator, decode},
+    types::{Message, Reconfig, SyncReply, SyncRequest, Validator, decode},
 };
 
 /// The peer paths this engine serves, relative to the peer's root.
@@ -49,6 +49,9 @@ pub mod paths {
     /// Every path, for routers.
     pub const ALL: [&str; 3] = [MSG, TXS, SYNC];
 }
+
+/// How long a member waits for a group change it approved to commit.
+pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Messages queued for one peer before new ones are dropped.
 const PEER_QUEUE: usize = 1024;
@@ -144,6 +147,7 @@ fn check_fault_env() -> Result<()> {
 
 enum Input {
     Msg(u64, Message),
+    Approve(Reconfig, oneshot::Sender<Result<()>>),
     Submit(Vec<Transaction>),
     SyncRequest(SyncRequest, oneshot::Sender<Result<SyncReply>>),
     SyncReply(u64, SyncReply),
@@ -160,6 +164,9 @@ struct Shared {
     last_proposer: AtomicU64,
     pending: AtomicUsize,
     failed: AtomicBool,
+    epoch: AtomicU64,
+    /// The members of the current epoch, and whether this member votes.
+    members: Mutex<(Vec<Validator>, bool)>,
     stats: Mutex<Stats>,
     describe: Mutex<String>,
 }
@@ -173,8 +180,6 @@ pub struct HotStuffEngine {
 struct Inner {
     id: u64,
     name: String,
-    voter: bool,
-    validators: Vec<Validator>,
     policy: BlockPolicy,
     capacity: usize,
     input: std_mpsc::Sender<Input>,
@@ -228,15 +233,15 @@ impl HotStuffEngine {
         })
         .await
         .map_err(|e| Error::Config(e.to_string()))??;
-        let voter = core.is_voter();
         let shared = Arc::new(Shared::default());
+        publish_members(&core, &shared);
         publish(&core, &shared);
 
         let (input, rx) = std_mpsc::channel();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let dispatcher = tokio::spawn(dispatch(
             config.id,
-            config.validators.clone(),
+            core.validators().members().to_vec(),
             transport,
             config.rpc_timeout,
             actions_rx,
@@ -252,8 +257,6 @@ impl HotStuffEngine {
             inner: Arc::new(Inner {
                 id: config.id,
                 name: config.name,
-                voter,
-                validators: config.validators,
                 policy: config.block_policy,
                 capacity: config.queue_capacity,
                 input,
@@ -283,6 +286,67 @@ impl HotStuffEngine {
     /// The current round.
     pub fn round(&self) -> u64 {
         self.inner.shared.round.load(Ordering::Acquire)
+    }
+
+    /// The current epoch (0 until the group first changes).
+    pub fn epoch(&self) -> u64 {
+        self.inner.shared.epoch.load(Ordering::Acquire)
+    }
+
+    /// The members of the current epoch.
+    pub fn validators(&self) -> Vec<Validator> {
+        self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner).0.clone()
+    }
+
+    fn is_voter(&self) -> bool {
+        self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+
+    fn member(&self, id: u64) -> Option<Validator> {
+        let members = self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner);
+        members.0.iter().find(|v| v.id == id).cloned()
+    }
+
+    /// Asks for a change of the group (this member's approval of it) and
+    /// waits until an epoch with exactly `next` starts here, up to
+    /// [`CHANGE_TIMEOUT`]. The change commits once a quorum of the current
+    /// voters approved it: the operator asks every voter.
+    pub async fn change_members(&self, next: Vec<Validator>) -> Result<()> {
+        let from_epoch = self.epoch();
+        let (tx, rx) = oneshot::channel();
+        self.send(Input::Approve(Reconfig { validators: next.clone() }, tx))?;
+        rx.await.map_err(|_| Error::Stopped)??;
+        let same = |a: &[Validator], b: &[Validator]| {
+            let mut a = a.to_vec();
+            let mut b = b.to_vec();
+            a.sort_by_key(|v| v.id);
+            b.sort_by_key(|v| v.id);
+            a == b
+        };
+        let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
+        loop {
+            if self.epoch() > from_epoch {
+                let now = self.validators();
+                if same(&now, &next) {
+                    return Ok(());
+                }
+                if self.epoch() > from_epoch + 1 || !now.iter().any(|v| !next.contains(v)) {
+                    return Err(Error::Consensus(govchain_consensus::Error::Membership(
+                        "another change of the group committed first; ask again".into(),
+                    )));
+                }
+            }
+            if !self.is_running() {
+                return Err(Error::Stopped);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Consensus(govchain_consensus::Error::Unavailable(format!(
+                    "the change of the group did not commit within {} s: a quorum of voters must approve it",
+                    CHANGE_TIMEOUT.as_secs()
+                ))));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Counters of the core.
@@ -315,7 +379,7 @@ impl HotStuffEngine {
         match path {
             paths::MSG | paths::TXS => {
                 let (from, msg): (u64, Message) = decode_envelope(body)?;
-                if self.inner.validators.iter().all(|v| v.id != from) {
+                if self.member(from).is_none() {
                     return Err(Error::Invalid(format!("message from unknown member {from}")));
                 }
                 self.send(Input::Msg(from, msg))?;
@@ -350,15 +414,14 @@ impl HotStuffEngine {
         Ok(())
     }
 
-    fn leader_member(&self) -> Option<&Validator> {
-        let id = self.inner.shared.leader.load(Ordering::Acquire);
-        self.inner.validators.iter().find(|v| v.id == id)
+    fn leader_member(&self) -> Option<Validator> {
+        self.member(self.inner.shared.leader.load(Ordering::Acquire))
     }
 
     fn role_now(&self) -> Role {
         if !self.is_running() {
             Role::Stopped
-        } else if !self.inner.voter {
+        } else if !self.is_voter() {
             Role::Learner
         } else if self.inner.shared.leader.load(Ordering::Acquire) == self.inner.id {
             Role::Leader
@@ -380,7 +443,16 @@ fn decode_envelope(body: &[u8]) -> Result<(u64, Message)> {
     decode("hotstuff message", body)
 }
 
+fn publish_members(core: &Core, shared: &Shared) {
+    shared.epoch.store(core.epoch(), Ordering::Release);
+    *shared.members.lock().unwrap_or_else(PoisonError::into_inner) =
+        (core.validators().members().to_vec(), core.is_voter());
+}
+
 fn publish(core: &Core, shared: &Shared) {
+    if shared.epoch.load(Ordering::Acquire) != core.epoch() {
+        publish_members(core, shared);
+    }
     shared.round.store(core.round(), Ordering::Release);
     shared.height.store(core.height(), Ordering::Release);
     shared.leader.store(core.leader(), Ordering::Release);
@@ -408,6 +480,18 @@ fn run_core(
         let res = match input {
             Some(Input::Stop) => break,
             Some(Input::Msg(from, msg)) => core.on_message(from, msg, now),
+            Some(Input::Approve(next, reply)) => match core.approve(next, now) {
+                Ok(out) => {
+                    let _ = reply.send(Ok(()));
+                    Ok(out)
+                }
+                Err(e @ (Error::BlockStore(_) | Error::Storage(_))) => Err(e),
+                Err(e) => {
+                    let _ = reply
+                        .send(Err(Error::Consensus(govchain_consensus::Error::Membership(e.to_string()))));
+                    Ok(Vec::new())
+                }
+            },
             Some(Input::Submit(txs)) => match core.submit(txs, now) {
                 Err(Error::Consensus(e)) => {
                     warn!(target: TARGET, error = %e, "transactions dropped");
@@ -455,6 +539,81 @@ enum PeerJob {
 /// sent in batches of what queued while the previous batch was under way —
 /// so a vote never waits behind a stream of submissions, and a busy chain
 /// gossips in few requests.
+/// The queues to one peer and the tasks that drain them.
+struct PeerLink {
+    addr: String,
+    jobs: mpsc::Sender<PeerJob>,
+    gossip: mpsc::Sender<Vec<Transaction>>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for PeerLink {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn link_to(
+    me: u64,
+    v: &Validator,
+    transport: &Arc<dyn PeerTransport>,
+    rpc_timeout: Duration,
+    input: &std_mpsc::Sender<Input>,
+) -> PeerLink {
+    let (jobs, mut rx) = mpsc::channel::<PeerJob>(PEER_QUEUE);
+    let (gossip, mut txs_rx) = mpsc::channel::<Vec<Transaction>>(PEER_QUEUE);
+    let (id, addr) = (v.id, v.addr.clone());
+    let (transport_, input) = (transport.clone(), input.clone());
+    let addr_ = addr.clone();
+    let messages = tokio::spawn(async move {
+        let (transport, addr) = (transport_, addr_);
+        while let Some(job) = rx.recv().await {
+            match job {
+                PeerJob::Msg(body, path) => {
+                    // Lost or late is the protocol's business (it resends).
+                    let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
+                }
+                PeerJob::Sync(body) => {
+                    let reply =
+                        tokio::time::timeout(rpc_timeout, transport.send(id, &addr, paths::SYNC, body)).await;
+                    if let Ok(Ok(bytes)) = reply {
+                        match decode::<SyncReply>("sync reply", &bytes) {
+                            Ok(r) => {
+                                let _ = input.send(Input::SyncReply(id, r));
+                            }
+                            Err(e) => warn!(target: TARGET, peer = id, error = %e, "bad sync reply"),
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let transport = transport.clone();
+    let addr_ = addr.clone();
+    let gossiping = tokio::spawn(async move {
+        while let Some(mut batch) = txs_rx.recv().await {
+            while batch.len() < GOSSIP_BATCH {
+                match txs_rx.try_recv() {
+                    Ok(more) => batch.extend(more),
+                    Err(_) => break,
+                }
+            }
+            let body = envelope(me, &Message::Txs(batch));
+            let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr_, paths::TXS, body)).await;
+        }
+    });
+    PeerLink { addr, jobs, gossip, tasks: [messages, gossiping] }
+}
+
+/// Takes the core's actions to the peers. Each peer has two ordered
+/// queues, each drained by a task of its own: the protocol's messages
+/// (proposals, votes, timeouts, sync requests), and gossiped transactions,
+/// sent in batches of what queued while the previous batch was under way —
+/// so a vote never waits behind a stream of submissions, and a busy chain
+/// gossips in few requests. A new epoch brings its members' links; the
+/// links to members that left go (kept as sync sources until then).
 async fn dispatch(
     me: u64,
     validators: Vec<Validator>,
@@ -463,88 +622,46 @@ async fn dispatch(
     mut actions: mpsc::UnboundedReceiver<Action>,
     input: std_mpsc::Sender<Input>,
 ) {
-    let mut peers: BTreeMap<u64, (mpsc::Sender<PeerJob>, mpsc::Sender<Vec<Transaction>>)> = BTreeMap::new();
-    let mut tasks = Vec::new();
-    for v in validators.iter().filter(|v| v.id != me) {
-        let (jobs, mut rx) = mpsc::channel::<PeerJob>(PEER_QUEUE);
-        let (gossip, mut txs_rx) = mpsc::channel::<Vec<Transaction>>(PEER_QUEUE);
-        peers.insert(v.id, (jobs, gossip));
-        let (id, addr) = (v.id, v.addr.clone());
-        let (transport_, input) = (transport.clone(), input.clone());
-        let addr_ = addr.clone();
-        tasks.push(tokio::spawn(async move {
-            let (transport, addr) = (transport_, addr_);
-            while let Some(job) = rx.recv().await {
-                match job {
-                    PeerJob::Msg(body, path) => {
-                        // Lost or late is the protocol's business (it resends).
-                        let _ =
-                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, path, body)).await;
-                    }
-                    PeerJob::Sync(body) => {
-                        let reply =
-                            tokio::time::timeout(rpc_timeout, transport.send(id, &addr, paths::SYNC, body))
-                                .await;
-                        if let Ok(Ok(bytes)) = reply {
-                            match decode::<SyncReply>("sync reply", &bytes) {
-                                Ok(r) => {
-                                    let _ = input.send(Input::SyncReply(id, r));
-                                }
-                                Err(e) => warn!(target: TARGET, peer = id, error = %e, "bad sync reply"),
-                            }
-                        }
-                    }
-                }
-            }
-        }));
-        let transport = transport.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(mut batch) = txs_rx.recv().await {
-                while batch.len() < GOSSIP_BATCH {
-                    match txs_rx.try_recv() {
-                        Ok(more) => batch.extend(more),
-                        Err(_) => break,
-                    }
-                }
-                let body = envelope(me, &Message::Txs(batch));
-                let _ = tokio::time::timeout(rpc_timeout, transport.send(id, &addr, paths::TXS, body)).await;
-            }
-        }));
-    }
+    let mut peers: BTreeMap<u64, PeerLink> = BTreeMap::new();
+    let connect = |peers: &mut BTreeMap<u64, PeerLink>, members: &[Validator]| {
+        peers.retain(|id, link| members.iter().any(|v| v.id == *id && v.addr == link.addr));
+        for v in members.iter().filter(|v| v.id != me) {
+            peers.entry(v.id).or_insert_with(|| link_to(me, v, &transport, rpc_timeout, &input));
+        }
+    };
+    connect(&mut peers, &validators);
     while let Some(action) = actions.recv().await {
         match action {
             // Full queues: the peer is slow or gone; the protocol resends
             // what matters, and a transaction stays with its member.
             Action::Send { to, msg: Message::Txs(txs) } => {
-                if let Some((_, gossip)) = peers.get(&to) {
-                    let _ = gossip.try_send(txs);
+                if let Some(link) = peers.get(&to) {
+                    let _ = link.gossip.try_send(txs);
                 }
             }
             Action::Broadcast(Message::Txs(txs)) => {
-                for (_, gossip) in peers.values() {
-                    let _ = gossip.try_send(txs.clone());
+                for link in peers.values() {
+                    let _ = link.gossip.try_send(txs.clone());
                 }
             }
             Action::Send { to, msg } => {
-                if let Some((jobs, _)) = peers.get(&to) {
-                    let _ = jobs.try_send(PeerJob::Msg(envelope(me, &msg), path_of(&msg)));
+                if let Some(link) = peers.get(&to) {
+                    let _ = link.jobs.try_send(PeerJob::Msg(envelope(me, &msg), path_of(&msg)));
                 }
             }
             Action::Broadcast(msg) => {
                 let (path, body) = (path_of(&msg), envelope(me, &msg));
-                for (jobs, _) in peers.values() {
-                    let _ = jobs.try_send(PeerJob::Msg(body.clone(), path));
+                for link in peers.values() {
+                    let _ = link.jobs.try_send(PeerJob::Msg(body.clone(), path));
                 }
             }
             Action::Sync { to, req } => {
-                if let Some((jobs, _)) = peers.get(&to) {
-                    let _ = jobs.try_send(PeerJob::Sync(req.encode()));
+                if let Some(link) = peers.get(&to) {
+                    let _ = link.jobs.try_send(PeerJob::Sync(req.encode()));
                 }
             }
+            Action::Members(members) => connect(&mut peers, &members),
         }
-    }
-    for t in tasks {
-        t.abort();
     }
 }
 
@@ -568,7 +685,7 @@ impl Consensus for HotStuffEngine {
         if !self.is_running() {
             return Err(govchain_consensus::Error::Stopped);
         }
-        if !self.inner.voter {
+        if !self.is_voter() {
             let leader = Consensus::forward_target(self).map(|l| l.name);
             return Err(govchain_consensus::Error::NotLeader { leader });
         }
@@ -584,7 +701,7 @@ impl Consensus for HotStuffEngine {
             engine: "hotstuff".into(),
             node_id: self.inner.name.clone(),
             role: self.role_now(),
-            leader: self.leader_member().map(|v| v.name.clone()),
+            leader: self.leader_member().map(|v| v.name),
             pending: self.inner.shared.pending.load(Ordering::Acquire),
         }
     }
@@ -594,13 +711,13 @@ impl Consensus for HotStuffEngine {
     }
 
     fn leader(&self) -> Option<Leader> {
-        self.leader_member().map(|v| Leader { name: v.name.clone(), addr: Some(v.addr.clone()) })
+        self.leader_member().map(|v| Leader { name: v.name, addr: Some(v.addr) })
     }
 
     /// Every running voter takes transactions (and passes them to the
     /// others); a learner forwards them to a voter.
     fn takes_submissions(&self) -> bool {
-        self.inner.voter && self.is_running()
+        self.is_voter() && self.is_running()
     }
 
     /// The voter that proposed the last committed block: live lately,
@@ -608,12 +725,10 @@ impl Consensus for HotStuffEngine {
     /// leader before anything committed.
     fn forward_target(&self) -> Option<Leader> {
         let id = self.inner.shared.last_proposer.load(Ordering::Acquire);
-        self.inner
-            .validators
-            .iter()
-            .find(|v| v.id == id && v.voter)
+        self.member(id)
+            .filter(|v| v.voter)
             .or_else(|| self.leader_member())
-            .map(|v| Leader { name: v.name.clone(), addr: Some(v.addr.clone()) })
+            .map(|v| Leader { name: v.name.clone(), addr: Some(v.addr) })
     }
 
     fn block_policy(&self) -> BlockPolicy {
@@ -629,35 +744,67 @@ impl Consensus for HotStuffEngine {
     }
 }
 
-const NO_RECONFIG: &str = "the hotstuff engine's group is fixed at genesis in this version";
+const NO_POLICY_CHANGE: &str = "the hotstuff engine keeps the genesis block policy in this version";
 
+fn membership_error(e: Error) -> govchain_consensus::Error {
+    match e {
+        Error::Consensus(e) => e,
+        Error::Stopped => govchain_consensus::Error::Stopped,
+        e => govchain_consensus::Error::Membership(e.to_string()),
+    }
+}
+
+/// Group changes go through an epoch change each. Every voter's operator
+/// asks for the same change (each call is that voter's approval); it
+/// commits once a quorum of the current voters approved it, and each call
+/// returns when it is in force on that member.
 impl Membership for HotStuffEngine {
     fn members(&self) -> Vec<Member> {
-        self.inner
-            .validators
-            .iter()
-            .map(|v| Member { id: v.id, name: v.name.clone(), addr: v.addr.clone(), voter: v.voter })
+        self.validators()
+            .into_iter()
+            .map(|v| Member { id: v.id, name: v.name, addr: v.addr, voter: v.voter })
             .collect()
     }
 
     fn add_learner(
         &self,
-        _id: u64,
-        _name: String,
-        _addr: String,
+        id: u64,
+        name: String,
+        addr: String,
+        public_key: Vec<u8>,
     ) -> BoxFuture<'_, govchain_consensus::Result<()>> {
-        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+        Box::pin(async move {
+            if public_key.is_empty() {
+                return Err(govchain_consensus::Error::Membership(
+                    "a hotstuff member needs its public key (SEC1 in the chain's suite)".into(),
+                ));
+            }
+            let mut next = self.validators();
+            next.push(Validator { id, name, addr, public_key, voter: false });
+            self.change_members(next).await.map_err(membership_error)
+        })
     }
 
-    fn promote(&self, _id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
-        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    fn promote(&self, id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move {
+            let mut next = self.validators();
+            match next.iter_mut().find(|v| v.id == id) {
+                Some(v) => v.voter = true,
+                None => return Err(govchain_consensus::Error::Membership(format!("no member {id}"))),
+            }
+            self.change_members(next).await.map_err(membership_error)
+        })
     }
 
-    fn remove(&self, _id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
-        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+    fn remove(&self, id: u64) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move {
+            let mut next = self.validators();
+            next.retain(|v| v.id != id);
+            self.change_members(next).await.map_err(membership_error)
+        })
     }
 
     fn set_block_policy(&self, _policy: BlockPolicy) -> BoxFuture<'_, govchain_consensus::Result<()>> {
-        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_RECONFIG.into())) })
+        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_POLICY_CHANGE.into())) })
     }
 }

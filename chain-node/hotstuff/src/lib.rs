@@ -42,11 +42,19 @@
 //! and committed ledger blocks checked with [`verify_commit`]) from its
 //! peers.
 //!
-//! # Not yet
-//! The group is fixed at genesis: [`govchain_consensus::Membership`]'s
-//! changes (and `set_block_policy`) answer `Membership` errors. Epoch
-//! changes through a reconfiguration payload are the planned way; the
-//! encodings already carry the epoch.
+//! # Group changes
+//! Epoch by epoch ([`types::Reconfig`]): a member's operator approves a
+//! change (one step: a learner added, a learner promoted, a member
+//! removed) through [`govchain_consensus::Membership`]; a leader that
+//! approved it proposes it, and a voter votes only for a change it
+//! approved, so it commits once a quorum approved it. The block carrying
+//! it is the last ledger block of its epoch (the blocks after it in that
+//! epoch order nothing); once it commits, the next epoch starts from it
+//! with the new members, rounds from 1. Its commit certificate names the
+//! next members, so a member that catches up from peers' ledgers follows
+//! the epochs, and [`verify_commit`] checks each block against the members
+//! of its own epoch. The block policy stays the genesis one
+//! (`set_block_policy` is refused).
 //!
 //! # Fault injection
 //! With the `byzantine` feature (tests only), [`HotStuffConfig::fault`]

@@ -260,6 +260,17 @@ impl SafetyRules {
         Ok(SafetyRules { suite, id, key, data, storage })
     }
 
+    /// Moves the rules to `epoch` (rounds start afresh), durably; an epoch
+    /// not above the current one changes nothing.
+    pub fn enter_epoch(&mut self, epoch: u64) -> Result<()> {
+        if epoch > self.data.epoch {
+            let data = SafetyData { epoch, ..SafetyData::default() };
+            self.storage.save(&data)?;
+            self.data = data;
+        }
+        Ok(())
+    }
+
     /// The blocks stored with the state.
     pub fn load_blocks(&self) -> Result<Vec<Vec<u8>>> {
         self.storage.load_blocks()

@@ -518,6 +518,8 @@ impl Sim {
                         self.schedule(self.now + d, Ev::SyncReq { to: j, from: from_inst, req });
                     }
                 }
+                // The simulated group never changes.
+                Action::Members(_) => {}
             }
         }
         self.reschedule_tick(from_inst);

@@ -21,6 +21,7 @@ mod domain {
     pub const PROPOSAL: &[u8] = b"govchain/hotstuff/proposal/v1";
     pub const VOTE: &[u8] = b"govchain/hotstuff/vote/v1";
     pub const TIMEOUT: &[u8] = b"govchain/hotstuff/timeout/v1";
+    pub const RECONFIG: &[u8] = b"govchain/hotstuff/reconfig/v1";
 }
 
 /// Most members of one group (bounds lists decoded from peers).
@@ -152,6 +153,79 @@ pub fn quorum(n: usize) -> usize {
     n * 2 / 3 + 1
 }
 
+/// A change of the group: the whole set of the next epoch. The block that
+/// carries it is the last ledger block of its epoch (the blocks after it in
+/// that epoch order nothing); once it commits, the next epoch starts from
+/// it with these members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconfig {
+    /// Every member of the next epoch, voters and learners.
+    pub validators: Vec<Validator>,
+}
+
+impl Reconfig {
+    /// What a block's cid commits to: the suite hash of the encoding.
+    pub fn digest(&self, suite: Suite) -> Hash {
+        let mut buf = domain::RECONFIG.to_vec();
+        self.encode_to(&mut buf);
+        Hash(suite.hash(&buf))
+    }
+
+    /// Checks the change against `current`, the members now: the next set
+    /// is well formed (ids, names, keys in `suite`, a voter at least) and
+    /// differs by one step: one member added as a learner, one learner
+    /// made a voter, or one member removed.
+    pub fn check_step(&self, suite: Suite, current: &ValidatorSet) -> Result<ValidatorSet> {
+        let next = ValidatorSet::new(suite, self.validators.clone())?;
+        let bad = |why: &str| Err(Error::Invalid(format!("reconfiguration: {why}")));
+        let (old, new) = (current.members(), next.members());
+        let kept = |v: &Validator| old.iter().any(|o| o == v);
+        let added: Vec<&Validator> = new.iter().filter(|v| current.member(v.id).is_none()).collect();
+        let removed = old.iter().filter(|o| next.member(o.id).is_none()).count();
+        let changed: Vec<&Validator> =
+            new.iter().filter(|v| current.member(v.id).is_some() && !kept(v)).collect();
+        match (added.as_slice(), removed, changed.as_slice()) {
+            ([v], 0, []) if !v.voter => {
+                if old.iter().any(|o| o.name == v.name) {
+                    return bad(&format!("the name `{}` is taken", v.name));
+                }
+                Ok(next)
+            }
+            ([], 0, [v]) => {
+                let was = current.member(v.id).map(|o| (o.voter, &o.name, &o.addr, &o.public_key));
+                if was == Some((false, &v.name, &v.addr, &v.public_key)) && v.voter {
+                    Ok(next)
+                } else {
+                    bad("only a learner's promotion to voter may change a member")
+                }
+            }
+            ([], 1, []) => Ok(next),
+            ([], 0, []) => bad("the group would not change"),
+            _ => bad("one member added as a learner, promoted or removed at a time"),
+        }
+    }
+}
+
+impl Encode for Reconfig {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        encode_list(&self.validators, out);
+    }
+}
+
+impl Decode for Reconfig {
+    fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
+        let validators: Vec<Validator> = decode_list(r)?;
+        if validators.len() > MAX_VALIDATORS {
+            return Err(govchain_types::Error::TooLong {
+                what: "reconfiguration",
+                len: validators.len(),
+                max: MAX_VALIDATORS,
+            });
+        }
+        Ok(Reconfig { validators })
+    }
+}
+
 /// The cid of an epoch's genesis: the ledger point the epoch starts from.
 pub fn genesis_cid(suite: Suite, chain_id: &str, epoch: u64, height: u64, block_id: &Hash) -> Hash {
     let mut buf = domain::GENESIS.to_vec();
@@ -181,6 +255,9 @@ pub struct CidFields<'a> {
     pub timestamp_ms: u64,
     /// The payload's proposer name.
     pub proposer: &'a str,
+    /// Digest of the payload's [`Reconfig`], if it carries one (hashed
+    /// only then, so the cids of other blocks do not change).
+    pub reconfig: Option<Hash>,
 }
 
 impl CidFields<'_> {
@@ -195,6 +272,9 @@ impl CidFields<'_> {
         self.tx_root.encode_to(&mut buf);
         self.timestamp_ms.encode_to(&mut buf);
         self.proposer.encode_to(&mut buf);
+        if let Some(reconfig) = &self.reconfig {
+            reconfig.encode_to(&mut buf);
+        }
         Hash(suite.hash(&buf))
     }
 }
@@ -348,6 +428,16 @@ pub struct Payload {
     pub timestamp_ms: u64,
     /// Name of the proposer.
     pub proposer: String,
+    /// A change of the group that ends the epoch with this block.
+    pub reconfig: Option<Reconfig>,
+}
+
+impl Payload {
+    /// Whether the block makes a ledger block: it orders transactions or
+    /// ends its epoch.
+    pub fn is_ledger(&self) -> bool {
+        !self.transactions.is_empty() || self.reconfig.is_some()
+    }
 }
 
 impl Encode for Payload {
@@ -355,6 +445,7 @@ impl Encode for Payload {
         encode_list(&self.transactions, out);
         self.timestamp_ms.encode_to(out);
         self.proposer.encode_to(out);
+        self.reconfig.encode_to(out);
     }
 }
 
@@ -364,6 +455,7 @@ impl Decode for Payload {
             transactions: decode_list(r)?,
             timestamp_ms: u64::decode_from(r)?,
             proposer: String::decode_from(r)?,
+            reconfig: Option::decode_from(r)?,
         })
     }
 }
@@ -378,7 +470,7 @@ pub struct CBlock {
     /// The certificate of its parent.
     pub qc: QuorumCert,
     /// Ledger height after it: the parent's, plus one when the payload
-    /// holds transactions.
+    /// makes a ledger block ([`Payload::is_ledger`]).
     pub height: u64,
     /// What it orders.
     pub payload: Payload,
@@ -405,6 +497,7 @@ impl CBlock {
             tx_root: LedgerBlock::tx_root(suite, &self.payload.transactions),
             timestamp_ms: self.payload.timestamp_ms,
             proposer: &self.payload.proposer,
+            reconfig: self.payload.reconfig.as_ref().map(|r| r.digest(suite)),
         }
         .cid(suite)
     }
@@ -612,7 +705,8 @@ impl Decode for SyncRequest {
 }
 
 /// A committed block as far as its cid needs it (its transactions are in
-/// the ledger; their root stands for them).
+/// the ledger; their root stands for them). Never a block that carries a
+/// [`Reconfig`]: once that commits, the next epoch's genesis is the root.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BlockFields {
     /// Its round.
@@ -653,6 +747,7 @@ impl BlockFields {
             tx_root: self.tx_root,
             timestamp_ms: self.timestamp_ms,
             proposer: &self.proposer,
+            reconfig: None,
         }
         .cid(suite)
     }
@@ -757,6 +852,9 @@ pub struct CommitPoint {
     /// first: what the leader reputation reads (kept across a restart so
     /// a member picks the leaders its peers pick).
     pub reputation: Vec<Deed>,
+    /// The members of the epoch (empty: the first epoch's, from the
+    /// configuration).
+    pub validators: Vec<Validator>,
 }
 
 /// What a committed block shows a voter did in a round.
@@ -810,9 +908,10 @@ impl Decode for Deed {
     }
 }
 
-/// Version 1 had no reputation.
+/// Version 1 had no reputation, version 2 no validators.
 const COMMIT_POINT_V1: u8 = 1;
-const COMMIT_POINT_VERSION: u8 = 2;
+const COMMIT_POINT_V2: u8 = 2;
+const COMMIT_POINT_VERSION: u8 = 3;
 
 impl Encode for CommitPoint {
     fn encode_to(&self, out: &mut Vec<u8>) {
@@ -823,13 +922,14 @@ impl Encode for CommitPoint {
         self.fields.encode_to(out);
         self.high_qc.encode_to(out);
         encode_list(&self.reputation, out);
+        encode_list(&self.validators, out);
     }
 }
 
 impl Decode for CommitPoint {
     fn decode_from(r: &mut Reader<'_>) -> govchain_types::Result<Self> {
         let version = u8::decode_from(r)?;
-        if version != COMMIT_POINT_V1 && version != COMMIT_POINT_VERSION {
+        if ![COMMIT_POINT_V1, COMMIT_POINT_V2, COMMIT_POINT_VERSION].contains(&version) {
             return Err(govchain_types::Error::InvalidTag { what: "commit point version", tag: version });
         }
         Ok(CommitPoint {
@@ -839,6 +939,7 @@ impl Decode for CommitPoint {
             fields: BlockFields::decode_from(r)?,
             high_qc: Option::decode_from(r)?,
             reputation: if version == COMMIT_POINT_V1 { Vec::new() } else { decode_list(r)? },
+            validators: if version == COMMIT_POINT_VERSION { decode_list(r)? } else { Vec::new() },
         })
     }
 }
@@ -851,6 +952,51 @@ pub fn decode<T: Decode>(what: &'static str, bytes: &[u8]) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(id: u64, voter: bool) -> Validator {
+        let key = govchain_crypto::PrivateKey::generate(Suite::Gm);
+        Validator {
+            id,
+            name: format!("n{id}"),
+            addr: format!("a{id}"),
+            public_key: key.public_key().to_sec1(),
+            voter,
+        }
+    }
+
+    #[test]
+    fn a_group_change_is_one_step() {
+        let now: Vec<Validator> = (1..=4).map(|id| member(id, true)).collect();
+        let current = ValidatorSet::new(Suite::Gm, now.clone()).unwrap();
+        let step = |next: Vec<Validator>| Reconfig { validators: next }.check_step(Suite::Gm, &current);
+        let mut add = now.clone();
+        add.push(member(5, false));
+        assert!(step(add.clone()).is_ok(), "a learner added");
+        let mut voter5 = now.clone();
+        voter5.push(member(5, true));
+        assert!(step(voter5).is_err(), "a voter added at once");
+        let removed: Vec<Validator> = now.iter().filter(|v| v.id != 2).cloned().collect();
+        assert!(step(removed).is_ok(), "a member removed");
+        assert!(step(now.clone()).is_err(), "no change");
+        let mut two = add.clone();
+        two.retain(|v| v.id != 1);
+        assert!(step(two).is_err(), "two changes at once");
+        let mut renamed = now.clone();
+        renamed[0].name = "other".into();
+        assert!(step(renamed).is_err(), "a member renamed");
+        let mut taken = now.clone();
+        let mut dup = member(5, false);
+        dup.name = "n1".into();
+        taken.push(dup);
+        assert!(step(taken).is_err(), "a name taken");
+        // Promoting the learner of a group that has one.
+        let with_learner = ValidatorSet::new(Suite::Gm, add.clone()).unwrap();
+        let mut promoted = add.clone();
+        promoted[4].voter = true;
+        assert!(Reconfig { validators: promoted.clone() }.check_step(Suite::Gm, &with_learner).is_ok());
+        let r = Reconfig { validators: promoted };
+        assert_eq!(decode::<Reconfig>("r", &r.encode()).ok(), Some(r));
+    }
 
     #[test]
     fn quorum_is_two_thirds_plus_one() {

@@ -55,6 +55,10 @@ pub struct ConsensusMember {
     /// `voter` or `learner`.
     #[serde(default)]
     pub role: String,
+    /// Its node key, hex SEC1 in the chain's suite: required to add a
+    /// member to a hotstuff chain (its members sign votes), not shown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub public_key: String,
 }
 
 /// Why an admin call did not go through.

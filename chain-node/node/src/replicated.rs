@@ -243,6 +243,7 @@ async fn members(State(node): State<Node>) -> Response {
             name: m.name,
             addr: m.addr,
             role: if m.voter { "voter" } else { "learner" }.into(),
+            public_key: String::new(),
         })
         .collect();
     Json(members).into_response()
@@ -253,11 +254,15 @@ async fn add_learner(State(node): State<Node>, Json(m): Json<ConsensusMember>) -
         return ApiError::bad_request("membership", "id (above 0), name and addr are required")
             .into_response();
     }
+    let Ok(public_key) = hex::decode(m.public_key.trim_start_matches("0x")) else {
+        return ApiError::bad_request("membership", "public_key must be hex (SEC1 in the chain's suite)")
+            .into_response();
+    };
     let Some(g) = node.consensus().membership() else {
         return no_membership();
     };
     let what = format!("learner {} ({}, {}) added", m.id, m.name, m.addr);
-    changed(&what, g.add_learner(m.id, m.name, m.addr).await)
+    changed(&what, g.add_learner(m.id, m.name, m.addr, public_key).await)
 }
 
 async fn promote(State(node): State<Node>, Json(b): Json<IdBody>) -> Response {

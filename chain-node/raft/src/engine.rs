@@ -497,6 +497,7 @@ impl Membership for RaftEngine {
         id: u64,
         name: String,
         addr: String,
+        _public_key: Vec<u8>,
     ) -> BoxFuture<'_, govchain_consensus::Result<()>> {
         Box::pin(async move {
             RaftEngine::add_learner(self, id, Node::new(addr, name)).await.map_err(membership_error)

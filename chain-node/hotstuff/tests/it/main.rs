@@ -12,4 +12,5 @@ mod cluster;
 mod common;
 mod core;
 mod http;
+mod membership;
 mod sim;

@@ -352,7 +352,7 @@ async fn replicated_engines_forward_add_promote_remove_and_change_policy() {
         let (id, name) = (c.configs[new].consensus_id.expect("id"), c.configs[new].node_id.clone());
         let addr = c.configs[new].p2p_listen.expect("p2p").to_string();
         let group = c.node(leader).consensus().membership().expect("membership");
-        group.add_learner(id, name.clone(), addr).await.expect("add learner");
+        group.add_learner(id, name.clone(), addr, Vec::new()).await.expect("add learner");
         c.converged(height).await;
         until("the learner's role", || c.node(new).consensus().role() == Role::Learner).await;
         group.promote(id).await.expect("promote");
@@ -543,7 +543,7 @@ async fn evm_transactions_reach_one_state_root_on_every_member_and_a_late_joiner
         let (id, name) = (c.configs[new].consensus_id.expect("id"), c.configs[new].node_id.clone());
         let addr = c.configs[new].p2p_listen.expect("p2p").to_string();
         let group = c.node(leader).consensus().membership().expect("membership");
-        group.add_learner(id, name, addr).await.expect("add learner");
+        group.add_learner(id, name, addr, Vec::new()).await.expect("add learner");
         c.converged(height).await;
         let joined = c.node(new).ledger();
         assert_eq!(joined.state_root(), root, "{engine:?}");
