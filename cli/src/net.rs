@@ -75,7 +75,8 @@ pub enum NetCmd {
         dir: PathBuf,
     },
     /// Add a node to a running replicated chain: prepare it, start it, have
-    /// the leader add it as a learner, wait until it caught up, promote it.
+    /// the leader add it as a learner (on a hotstuff chain: every voter
+    /// approve it), wait until it caught up, promote it.
     AddNode {
         /// The chain's directory.
         dir: PathBuf,
@@ -252,6 +253,7 @@ fn url_line(
 struct Admin {
     client: govchain_net::HttpsClient,
     nodes: Vec<NodeConfig>,
+    consensus: govchain_types::chain::ConsensusKind,
 }
 
 impl Admin {
@@ -271,7 +273,7 @@ impl Admin {
             &trust,
         )?;
         let client = govchain_net::HttpsClient::new(govchain_net::client_config(&identity, &trust)?);
-        Ok(Admin { client, nodes })
+        Ok(Admin { client, nodes, consensus: genesis.consensus })
     }
 
     fn api(&self, name: &str) -> anyhow::Result<Client> {
@@ -300,11 +302,38 @@ impl Admin {
         }
     }
 
+    /// Sends a change to the leader; on a hotstuff chain, where each call
+    /// is the approval of the node it goes to, to every voter at once (the
+    /// change is in force once any answers: a quorum approved it).
     async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
         let leader = self.leader().await?;
+        if self.consensus != govchain_types::chain::ConsensusKind::Hotstuff {
+            return self.post_to(&leader, path, &body).await;
+        }
+        let members = self.members(&leader).await?;
+        let voters: Vec<&str> =
+            members.iter().filter(|m| m.role == "voter").map(|m| m.addr.as_str()).collect();
+        let answers =
+            futures_util::future::join_all(voters.iter().map(|a| self.post_to(a, path, &body))).await;
+        let mut refusals = Vec::new();
+        for (addr, answer) in voters.iter().zip(answers) {
+            if let Err(e) = answer {
+                refusals.push(format!("{addr}: {e:#}"));
+            }
+        }
+        if refusals.len() == voters.len() {
+            bail!("{path}: no voter took it: {}", refusals.join("; "));
+        }
+        for r in refusals {
+            eprintln!("warning: {r}");
+        }
+        Ok(())
+    }
+
+    async fn post_to(&self, addr: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<()> {
         let req = axum::http::Request::builder()
             .method("POST")
-            .uri(format!("https://{leader}{path}"))
+            .uri(format!("https://{addr}{path}"))
             .header("content-type", "application/json")
             .body(axum::body::Body::from(body.to_string()))?;
         let resp = self.client.request(req).await?;
@@ -315,6 +344,21 @@ impl Admin {
         }
         Ok(())
     }
+
+    /// The consensus group as the node at `addr` knows it.
+    async fn members(&self, addr: &str) -> anyhow::Result<Vec<govchain_node::admin::ConsensusMember>> {
+        let req = axum::http::Request::builder()
+            .method("GET")
+            .uri(format!("https://{addr}/admin/members"))
+            .body(axum::body::Body::empty())?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        let body = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 1024 * 1024).await?;
+        if !status.is_success() {
+            bail!("/admin/members: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
 }
 
 async fn add_node(dir: &Path, learner: bool) -> anyhow::Result<()> {
@@ -323,8 +367,15 @@ async fn add_node(dir: &Path, learner: bool) -> anyhow::Result<()> {
     let (child, stdout) = spawn(&exe, &added.dir)?;
     let line = url_line(&added.dir, child, stdout)?;
     let admin = Admin::new(dir)?;
+    // Its key: the members of a hotstuff chain check its votes with it.
+    let key =
+        govchain_crypto::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(added.dir.join("key.pem"))?)?;
+    let public_key = hex::encode(key.public_key().to_sec1());
     admin
-        .post("/admin/learner", serde_json::json!({"id": added.id, "name": added.name, "addr": added.p2p}))
+        .post(
+            "/admin/learner",
+            serde_json::json!({"id": added.id, "name": added.name, "addr": added.p2p, "public_key": public_key}),
+        )
         .await?;
     // Promote only once it holds the chain, so the group never waits on it.
     let new = admin.api(&added.name)?;

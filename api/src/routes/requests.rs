@@ -122,7 +122,7 @@ fn view(r: request::Model) -> Result<RequestView> {
         (status = 201, body = RequestView),
         (status = 403, description = "`forbidden`: the organization is not active yet or not a member of the chain", body = ErrorBody),
         (status = 404, description = "`not_found`: no such chain (a nodes request)", body = ErrorBody),
-        (status = 409, description = "`conflict`: the organization has a chain of that name, or nodes are asked of a sandbox chain or of a hotstuff chain (its members are fixed at genesis)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the organization has a chain of that name, or nodes are asked of a sandbox chain", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn create_request(
     State(state): State<AppState>,

@@ -3,7 +3,6 @@
 //! the queries carry the tenant. An approval grants the quota and queues
 //! the provisioning job in the transaction that decides the request.
 
-use govchain_driver::ConsensusKind;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     QueryFilter, Select, Set, TransactionTrait, sea_query::Expr,
@@ -86,13 +85,6 @@ pub async fn create(
             let c = chains::visible(read, tenant, r.chain_id).await?;
             if c.sandbox_of.is_some() {
                 return Err(ApiError::conflict("a sandbox chain takes no more nodes"));
-            }
-            // Refused here rather than failing after approval: the engine
-            // cannot take a member yet.
-            if c.consensus.parse() == Ok(ConsensusKind::Hotstuff) {
-                return Err(ApiError::conflict(
-                    "a hotstuff chain's members are fixed at its genesis in this version: it takes no more nodes",
-                ));
             }
             // The nodes would be the requesting organization's own: seeing
             // every chain (the platform operator) is not membership.

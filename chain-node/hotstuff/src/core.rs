@@ -44,6 +44,9 @@ use crate::{
     },
 };
 
+/// How often a member that does not vote asks a voter for blocks, ms.
+pub const LEARNER_POLL_MS: u64 = 2_000;
+
 /// Most ledger blocks in one sync reply.
 pub const SYNC_LEDGER_BLOCKS: u64 = 64;
 /// Most bytes of ledger blocks in one sync reply (at least one is sent).
@@ -297,6 +300,9 @@ pub struct Core {
     sync_misses: usize,
     verified_qcs: HashSet<[u8; 32]>,
     reputation: Vec<Deed>,
+    /// When a member that does not vote next asks a voter for blocks (it
+    /// hears of an epoch it missed even on an idle chain).
+    poll_at: u64,
     /// The group change this member's operator asked for, until an epoch
     /// with it starts (a voter votes for no other).
     approved: Option<Reconfig>,
@@ -413,6 +419,7 @@ impl Core {
             sync_misses: 0,
             verified_qcs: HashSet::new(),
             reputation,
+            poll_at: now.saturating_add(LEARNER_POLL_MS),
             approved: None,
             sent: VecDeque::new(),
             now,
@@ -647,7 +654,8 @@ impl Core {
         } else {
             None
         };
-        [self.timer, self.leader_wait, retry].into_iter().flatten().min()
+        let poll = (!self.is_voter()).then_some(self.poll_at);
+        [self.timer, self.leader_wait, retry, poll].into_iter().flatten().min()
     }
 
     // ----- events -----
@@ -699,6 +707,12 @@ impl Core {
             if self.timer.is_none() {
                 self.arm(true);
             }
+        }
+        if !self.is_voter() && self.poll_at <= self.now {
+            self.poll_at = self.now.saturating_add(LEARNER_POLL_MS);
+            let me = self.cfg.id;
+            self.sync_misses += 1;
+            self.request_sync(me);
         }
         if self.needs_sync()
             && self.sync_asked.is_none_or(|at| at.saturating_add(self.cfg.round_timeout_ms) <= self.now)
@@ -1273,7 +1287,12 @@ impl Core {
             }
             self.stats.committed_blocks += 1;
             if next.is_some() {
-                // What follows it in this epoch orders nothing.
+                // The others commit it on the certificate that committed it
+                // here (they may have seen only this member's copy: the QC
+                // formed at this leader), and go on into the next epoch with
+                // it, before this member's first message of that epoch.
+                // What follows the block in this epoch orders nothing.
+                self.out.push(Action::Broadcast(Message::Certs { high_qc: qc.clone(), high_tc: None }));
                 return self.start_epoch(point);
             }
             let after_tc = b.qc.round + 1 < b.round;
@@ -1338,6 +1357,10 @@ impl Core {
         self.stats.epochs_entered += 1;
         self.prune()?;
         self.out.push(Action::Members(self.vset.members().to_vec()));
+        // A member new to the group (or one that missed the change) hears
+        // of the epoch now rather than with its first proposal, which an
+        // idle chain may not make for long: it asks for the blocks.
+        self.out.push(Action::Broadcast(Message::Certs { high_qc: self.high_qc.clone(), high_tc: None }));
         debug!(target: TARGET, id = self.cfg.id, epoch = self.epoch, height = self.root.f.height, "epoch started");
         Ok(())
     }
@@ -1478,6 +1501,10 @@ impl Core {
     }
 
     fn on_certs(&mut self, from: u64, qc: QuorumCert, tc: Option<TimeoutCert>) -> Result<()> {
+        if qc.epoch > self.epoch {
+            self.request_sync(from);
+            return Ok(());
+        }
         self.verify_qc(&qc)?;
         if let Some(tc) = &tc {
             self.verify_tc(tc)?;

@@ -53,7 +53,11 @@
 //! with the new members, rounds from 1. Its commit certificate names the
 //! next members, so a member that catches up from peers' ledgers follows
 //! the epochs, and [`verify_commit`] checks each block against the members
-//! of its own epoch. The block policy stays the genesis one
+//! of its own epoch. The member that commits the block first shows the
+//! others its certificate, and every member starting an epoch tells the
+//! group so (a member added by the change hears of it at once); a member
+//! that does not vote also asks a voter for blocks every
+//! [`core::LEARNER_POLL_MS`]. The block policy stays the genesis one
 //! (`set_block_policy` is refused).
 //!
 //! # Fault injection

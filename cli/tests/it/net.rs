@@ -241,9 +241,26 @@ pub async fn converged(clients: &[Client]) -> (u64, Hash) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
+    let base = 24_000 + (std::process::id() % 2_000) as u16 * 2;
+    membership_4_5_4("raft", Suite::IntlR1, 51, base).await;
+}
+
+/// The same on a hotstuff chain of gm (SM2) nodes: each change is approved
+/// by every voter and ends an epoch; every block verifies against the
+/// members of its own epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotstuff_membership_grows_to_five_and_shrinks_to_four_under_load() {
+    let base = 44_000 + (std::process::id() % 1_000) as u16 * 2;
+    membership_4_5_4("hotstuff", Suite::Gm, 91, base).await;
+}
+
+/// A chain of four nodes under load grows to five (a learner that catches
+/// up, then is promoted) and shrinks to four (node1 leaves); every
+/// acknowledged transaction is on the four that remain.
+/// On a hotstuff chain, every block verifies against its epoch's members.
+async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let base = 24_000 + (std::process::id() % 2_000) as u16 * 2;
     let o = out.to_str().unwrap();
     let (api, p2p) = (base.to_string(), (base + 1).to_string());
     ok(&[
@@ -252,11 +269,13 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
         "--nodes",
         "4",
         "--suite",
-        "intl-r1",
+        &suite.to_string(),
+        "--consensus",
+        consensus,
         "--out",
         o,
         "--first-ip",
-        "51",
+        &first.to_string(),
         "--api-port",
         &api,
         "--p2p-port",
@@ -265,16 +284,18 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
     let started = ok(&["net", "start", o]);
     let _guard = Started(out.clone());
     assert_eq!(started.lines().filter(|l| l.contains("url=")).count(), 4, "{started}");
-    let client = |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", 51 + i)).unwrap();
+    let client =
+        |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", usize::from(first) + i)).unwrap();
     let chain_id = client(0).status().await.unwrap().chain_id;
 
     let acked: Arc<Mutex<Vec<Hash>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (acked, stop) = (acked.clone(), stop.clone());
-        let clients: Vec<Client> = (0..4).map(client).collect();
+        // Not through node1, which leaves.
+        let clients: Vec<Client> = [0, 2, 3].into_iter().map(client).collect();
         tokio::spawn(async move {
-            let wallet = Wallet::new(PrivateKey::generate(Suite::IntlR1), chain_id);
+            let wallet = Wallet::new(PrivateKey::generate(suite), chain_id);
             for i in 0..5_000u32 {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
@@ -282,7 +303,7 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
                 let tx = wallet
                     .data_call(&DataCall::Put { key: format!("m{i}").into(), value: "v".into() })
                     .unwrap();
-                if let Ok(r) = clients[i as usize % 4].submit(&tx, SubmitMode::Sync).await
+                if let Ok(r) = clients[i as usize % clients.len()].submit(&tx, SubmitMode::Sync).await
                     && r.receipt.is_some()
                 {
                     acked.lock().unwrap().push(r.tx_id);
@@ -291,21 +312,38 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
         })
     };
 
+    let t0 = Instant::now();
+    let phase = |what: &str| {
+        eprintln!("{consensus}: {what} at {:?}, {} acknowledged", t0.elapsed(), acked.lock().unwrap().len())
+    };
+    let more = |n: usize, what: &'static str| {
+        let acked = acked.clone();
+        async move {
+            let target = acked.lock().unwrap().len() + n;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while acked.lock().unwrap().len() < target {
+                assert!(Instant::now() < deadline, "no progress {what}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    more(20, "before the changes").await;
+    phase("load running");
     // Grow: node4 joins as a learner, catches up, is promoted.
     let added = ok(&["net", "add-node", o]);
+    phase("node4 added and promoted");
     assert!(added.contains("node=node4"), "{added}");
     let five: Vec<Client> = (0..5).map(client).collect();
     converged(&five).await;
-    assert_eq!(client(4).status().await.unwrap().role, "follower", "node4 was promoted to a voter");
+    assert_ne!(client(4).status().await.unwrap().role, "learner", "node4 was promoted to a voter");
     // Shrink: node1 leaves consensus first, then stops.
+    more(20, "with five voters").await;
+    phase("20 more with five voters");
     ok(&["net", "remove-node", o, "node1"]);
+    phase("node1 removed");
     let four: Vec<Client> = [0, 2, 3, 4].into_iter().map(client).collect();
-    let before = acked.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < before + 50 {
-        assert!(Instant::now() < deadline, "no progress after removing node1");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    more(50, "after removing node1").await;
+    phase("50 more after the removal");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     let (height, _) = converged(&four).await;
@@ -319,7 +357,43 @@ async fn membership_grows_to_five_and_shrinks_to_four_under_load() {
             );
         }
     }
-    eprintln!("membership 4 -> 5 -> 4: {} acknowledged, height {height}", acked.len());
+    eprintln!("{consensus} membership 4 -> 5 -> 4: {} acknowledged, height {height}", acked.len());
+    if consensus == "hotstuff" {
+        verify_epochs(&out, &four, height).await;
+    }
+}
+
+/// Every block of a hotstuff chain verifies against the members of its own
+/// epoch: the genesis members, then those each epoch-ending block names.
+async fn verify_epochs(out: &std::path::Path, four: &[Client], height: u64) {
+    let genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("node0/genesis.json")).unwrap()).unwrap();
+    let mut validators: Vec<govchain_hotstuff::Validator> = genesis["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| govchain_hotstuff::Validator {
+            id: m["id"].as_u64().unwrap(),
+            name: m["name"].as_str().unwrap().to_owned(),
+            addr: m["p2p"].as_str().unwrap().to_owned(),
+            public_key: hex::decode(m["consensus_key"].as_str().unwrap()).unwrap(),
+            voter: true,
+        })
+        .collect();
+    let mut epochs = 0;
+    for h in 1..=height {
+        let block = four[0].block(&h.to_string()).await.unwrap().unwrap().block;
+        govchain_hotstuff::verify_commit(&block, Suite::Gm, &validators)
+            .unwrap_or_else(|e| panic!("block {h} does not prove its commit in epoch {epochs}: {e}"));
+        if let Some(next) = govchain_hotstuff::certificate::reconfig_of(&block).unwrap() {
+            validators = next.validators;
+            epochs += 1;
+        }
+    }
+    // A learner added, promoted, a member removed: three epochs ended.
+    assert_eq!(epochs, 3, "height {height}");
+    let voters: Vec<&str> = validators.iter().filter(|v| v.voter).map(|v| v.name.as_str()).collect();
+    assert_eq!(voters, ["node0", "node2", "node3", "node4"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

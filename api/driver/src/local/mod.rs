@@ -457,9 +457,9 @@ impl LocalDriver {
     }
 
     /// Starts a node just written for a running chain, adds it as a learner
-    /// through the leader, waits until it caught up and promotes it unless
-    /// it is a backup. On failure after the learner was added, takes it out
-    /// of consensus again (best effort).
+    /// ([`LocalDriver::change_group`]), waits until it caught up and
+    /// promotes it unless it is a backup. On failure after the learner was
+    /// added, takes it out of consensus again (best effort).
     async fn join(&self, record: &ChainRecord, node: &NodeRecord) -> Result<()> {
         let chain = record.spec.chain.as_str();
         let others: Vec<NodeRecord> =
@@ -467,26 +467,87 @@ impl LocalDriver {
         let exits = self.exits(chain, std::slice::from_ref(node));
         self.start_proc(chain, node)?;
         self.wait_up(chain, std::slice::from_ref(node), &exits, false, CHAIN_UP_TIMEOUT).await?;
-        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
-        let leader = || leader_p2p(&others);
         let id = node.info.consensus_id;
-        let body = serde_json::json!({"id": id, "name": node.info.name, "addr": node.info.p2p});
-        admin.post(leader, "/admin/learner", body).await?;
+        // Its key: the members of a hotstuff chain check its votes with it.
+        let pub_path = self.dir_of(chain, node).join("pub.pem");
+        let pem =
+            std::fs::read_to_string(&pub_path).map_err(|source| Error::Io { path: pub_path, source })?;
+        let key = govchain_crypto::PublicKey::from_spki_pem(&pem)
+            .map_err(|e| Error::Failed(format!("{}: {e}", node.info.name)))?;
+        let body = serde_json::json!({"id": id, "name": node.info.name, "addr": node.info.p2p,
+            "public_key": hex::encode(key.to_sec1())});
+        self.change_group(record, &others, "/admin/learner", body).await?;
         let joined = async {
             // Promote only once it holds the chain, so the group never waits on it.
             self.wait_caught_up(chain, node, &others, &exits).await?;
             if node.info.role == NodeRole::Consensus {
-                admin.post(leader, "/admin/promote", serde_json::json!({"id": id})).await?;
+                self.change_group(record, &others, "/admin/promote", serde_json::json!({"id": id})).await?;
             }
             Ok(())
         }
         .await;
         if joined.is_err()
-            && let Err(e) = admin.post(leader, "/admin/remove", serde_json::json!({"id": id})).await
+            && let Err(e) =
+                self.change_group(record, &others, "/admin/remove", serde_json::json!({"id": id})).await
         {
             warn!(target: "govchain::driver", %chain, node = %node.info.name, error = %e, "cannot take a failed node out of consensus");
         }
         joined
+    }
+
+    /// Sends a change of the consensus group: to the leader on a raft
+    /// chain; on a hotstuff chain, where each call is the approval of the
+    /// node it reaches, to every running consensus node of `voters` at
+    /// once. It is in force once any of them answers (a quorum of voters
+    /// approved it); the others' failures are logged.
+    async fn change_group(
+        &self,
+        record: &ChainRecord,
+        voters: &[NodeRecord],
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<()> {
+        let chain = record.spec.chain.as_str();
+        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
+        if record.spec.consensus != govchain_types::chain::ConsensusKind::Hotstuff {
+            return admin.post(|| leader_p2p(&record.nodes), path, body).await;
+        }
+        let running: Vec<&NodeRecord> = voters
+            .iter()
+            .filter(|n| {
+                n.info.role == NodeRole::Consensus
+                    && !n.info.p2p.is_empty()
+                    && self.inner.procs.info(&key(chain, &n.info.name)).state == crate::ProcessState::Running
+            })
+            .collect();
+        let calls = running.iter().map(|n| {
+            let addr = n.info.p2p.clone();
+            admin.post(
+                move || {
+                    let addr = addr.clone();
+                    async move { Ok(addr) }
+                },
+                path,
+                body.clone(),
+            )
+        });
+        let answers = join_all(calls).await;
+        let mut first = None;
+        let mut taken = false;
+        for (n, answer) in running.iter().zip(answers) {
+            match answer {
+                Ok(()) => taken = true,
+                Err(e) => {
+                    warn!(target: "govchain::driver", %chain, node = %n.info.name, path, error = %e, "a voter did not take a change of the group");
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        match (taken, first) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(Error::Conflict(format!("chain {chain} has no running consensus node"))),
+        }
     }
 
     /// Refuses a membership or policy change on a chain without a leader:
@@ -759,14 +820,8 @@ impl HostDriver for LocalDriver {
             return Err(Error::Invalid(format!("{name} is the last consensus node of chain {chain}")));
         }
         self.require_leader(chain, &record.nodes).await?;
-        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
-        admin
-            .post(
-                || leader_p2p(&record.nodes),
-                "/admin/remove",
-                serde_json::json!({"id": node.info.consensus_id}),
-            )
-            .await?;
+        let body = serde_json::json!({"id": node.info.consensus_id});
+        self.change_group(&record, &record.nodes, "/admin/remove", body).await?;
         let k = key(chain, name);
         self.inner.procs.stop(&k).await;
         self.inner.procs.forget(&k);

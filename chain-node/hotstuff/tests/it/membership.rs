@@ -174,3 +174,26 @@ async fn a_change_approved_by_too_few_voters_does_not_commit_and_a_restart_keeps
     c.assert_same_chain(&[1, 2, 3, 4]);
     c.shutdown_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_commits_on_an_idle_chain() {
+    let mut c = Cluster::new(4, 0);
+    let key5 = PrivateKey::generate(SUITE);
+    c.keys.insert(5, key5.clone());
+    c.start_all(&[1, 2, 3, 4, 5]).await;
+    c.submit(&[1], 0..5).await;
+    c.wait_txs(&[1, 2, 3, 4], 5, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all: Vec<HotStuffEngine> = (1..=4).map(|id| c.engine(id).clone()).collect();
+    let key = key5.public_key().to_sec1();
+    let calls = all.iter().map(|e| e.add_learner(5, "node5".into(), "loop-5".into(), key.clone())).collect();
+    approve_all(&all, calls).await;
+    let ok =
+        wait_until(WAIT, || c.engine(5).epoch() == 1 && c.store(5).height() == c.store(1).height()).await;
+    assert!(ok, "member 5 did not follow\n{}", c.describe());
+    approve_all(&all, all.iter().map(|e| e.promote(5)).collect()).await;
+    c.submit(&[5], 5..10).await;
+    c.wait_txs(&[1, 2, 3, 4, 5], 10, WAIT).await;
+    c.assert_same_chain(&[1, 2, 3, 4, 5]);
+    c.shutdown_all().await;
+}
