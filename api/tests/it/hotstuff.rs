@@ -88,8 +88,7 @@ async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_member
 
     // A fifth consensus node joins through a request: every voter approves
     // the change (one epoch for the learner, one for its promotion); then
-    // one of the first four leaves (a third epoch). The chain keeps
-    // committing throughout.
+    // one of the first four leaves (a third epoch).
     let chain_id = chains[0]["id"].as_i64().unwrap();
     let more = json!({"purpose": "p", "spec": {"kind": "nodes", "chain_id": chain_id, "count": 1,
         "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}}});
@@ -132,5 +131,12 @@ async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_member
         (hs.iter().all(|h| *h == hs[0]) && hs[0] >= 3).then_some(hs[0])
     })
     .await;
-    eprintln!("hotstuff chain through the API: 4 -> 5 -> 4 nodes, height {height}");
+    // The block policy changes online through every voter too (a fourth
+    // epoch).
+    let wanted = json!({"max_txs": 7, "max_bytes": 65536, "max_wait_ms": 5});
+    let (s, changed) =
+        bob.call(Method::PUT, &format!("/api/v1/chains/{chain_id}/policy"), Some(wanted.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{changed}");
+    assert_eq!(changed["block_policy"], wanted);
+    eprintln!("hotstuff chain through the API: 4 -> 5 -> 4 nodes, height {height}, policy changed");
 }

@@ -271,7 +271,8 @@ mod tests {
         // Without one, the encoding is the earlier version's.
         let plain = link.encode();
         assert_eq!(crate::types::decode::<Link>("l", &plain).ok(), Some(link.clone()));
-        link.reconfig = Some(Reconfig { validators: Vec::new() });
+        link.reconfig =
+            Some(Reconfig { validators: Vec::new(), policy: govchain_consensus::BlockPolicy::default() });
         link.hop_reconfigs = vec![(0, Hash([3; 32]))];
         let bytes = link.encode();
         assert!(bytes.len() > plain.len());

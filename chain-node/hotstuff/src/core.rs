@@ -303,6 +303,8 @@ pub struct Core {
     /// When a member that does not vote next asks a voter for blocks (it
     /// hears of an epoch it missed even on an idle chain).
     poll_at: u64,
+    /// The block policy of the epoch.
+    policy: BlockPolicy,
     /// The group change this member's operator asked for, until an epoch
     /// with it starts (a voter votes for no other).
     approved: Option<Reconfig>,
@@ -355,6 +357,8 @@ impl Core {
             _ => cfg.validators.clone(),
         };
         let vset = ValidatorSet::new(suite, members)?;
+        let policy =
+            point.as_ref().and_then(|p| p.policy.clone()).unwrap_or_else(|| cfg.block_policy.clone());
         let point_known = point.is_some();
         let (epoch, genesis, root, high_qc, commit_qc) = match point {
             Some(p) => {
@@ -420,6 +424,7 @@ impl Core {
             verified_qcs: HashSet::new(),
             reputation,
             poll_at: now.saturating_add(LEARNER_POLL_MS),
+            policy,
             approved: None,
             sent: VecDeque::new(),
             now,
@@ -587,7 +592,7 @@ impl Core {
     /// ([`Reconfig::check_step`]).
     pub fn approve(&mut self, next: Reconfig, now: u64) -> Result<Vec<Action>> {
         self.now = self.now.max(now);
-        next.check_step(self.suite, &self.vset)?;
+        next.check_step(self.suite, &self.vset, &self.policy)?;
         self.approved = Some(next);
         self.finish(Ok(()))
     }
@@ -611,7 +616,7 @@ impl Core {
 
     /// The block policy in force.
     pub fn policy(&self) -> &BlockPolicy {
-        &self.cfg.block_policy
+        &self.policy
     }
 
     /// Counters.
@@ -933,7 +938,7 @@ impl Core {
             return Err(Error::Invalid("a block after the end of its epoch orders something".into()));
         }
         if let Some(next) = &block.payload.reconfig {
-            next.check_step(self.suite, &self.vset)?;
+            next.check_step(self.suite, &self.vset, &self.policy)?;
         }
         if block.height != parent_height + u64::from(block.payload.is_ledger()) {
             return Err(Error::Invalid(format!(
@@ -949,7 +954,7 @@ impl Core {
         if author != Some(block.payload.proposer.as_str()) {
             return Err(Error::Invalid("proposer name is not the author's".into()));
         }
-        let policy = &self.cfg.block_policy;
+        let policy = &self.policy;
         if txs.len() > policy.max_txs {
             return Err(Error::Invalid(format!("{} transactions", txs.len())));
         }
@@ -1237,12 +1242,12 @@ impl Core {
             self.note(b.round, Some((b.qc.round, b.parent())), Some(b.author), &signers);
             let fields = BlockFields::of(b, self.suite);
             let next = match &b.payload.reconfig {
-                Some(r) => Some(r.check_step(self.suite, &self.vset)?),
+                Some(r) => Some((r.check_step(self.suite, &self.vset, &self.policy)?, r.policy.clone())),
                 None => None,
             };
             let point = match &next {
                 // The block ends the epoch: a restart resumes in the next.
-                Some(next) => self.epoch_point(*c, b.height, b.payload.timestamp_ms, next),
+                Some((next, policy)) => self.epoch_point(*c, b.height, b.payload.timestamp_ms, next, policy),
                 None => CommitPoint {
                     epoch: self.epoch,
                     genesis: self.genesis,
@@ -1251,6 +1256,7 @@ impl Core {
                     high_qc: Some(qc.clone()),
                     reputation: self.reputation.clone(),
                     validators: self.vset.members().to_vec(),
+                    policy: Some(self.policy.clone()),
                 },
             };
             if b.payload.is_ledger() {
@@ -1306,8 +1312,15 @@ impl Core {
 
     /// The commit point that starts the epoch after the one the block
     /// `cid` (at `height`, of time `timestamp_ms`) ends: its genesis is
-    /// that block, its members `next`.
-    fn epoch_point(&self, cid: Hash, height: u64, timestamp_ms: u64, next: &ValidatorSet) -> CommitPoint {
+    /// that block, its members `next`, its block policy `policy`.
+    fn epoch_point(
+        &self,
+        cid: Hash,
+        height: u64,
+        timestamp_ms: u64,
+        next: &ValidatorSet,
+        policy: &BlockPolicy,
+    ) -> CommitPoint {
         let epoch = self.epoch + 1;
         let genesis = genesis_cid(self.suite, &self.cfg.chain_id, epoch, height, &cid);
         CommitPoint {
@@ -1323,6 +1336,7 @@ impl Core {
             high_qc: None,
             reputation: Vec::new(),
             validators: next.members().to_vec(),
+            policy: Some(policy.clone()),
         }
     }
 
@@ -1330,6 +1344,9 @@ impl Core {
     /// ended the last one): its members, rounds from 1, an empty tree.
     fn start_epoch(&mut self, point: CommitPoint) -> Result<()> {
         self.vset = ValidatorSet::new(self.suite, point.validators.clone())?;
+        if let Some(policy) = &point.policy {
+            self.policy = policy.clone();
+        }
         self.safety.enter_epoch(point.epoch)?;
         self.epoch = point.epoch;
         self.genesis = point.genesis;
@@ -1350,7 +1367,8 @@ impl Core {
         self.sync_misses = 0;
         self.verified_qcs.clear();
         self.reputation.clear();
-        if self.approved.as_ref().is_some_and(|a| a.check_step(self.suite, &self.vset).is_err()) {
+        if self.approved.as_ref().is_some_and(|a| a.check_step(self.suite, &self.vset, &self.policy).is_err())
+        {
             // Done (or overtaken by another change).
             self.approved = None;
         }
@@ -1438,7 +1456,7 @@ impl Core {
             .entries
             .iter()
             .filter(|p| p.arrived_ms <= stale)
-            .take(self.cfg.block_policy.max_txs)
+            .take(self.policy.max_txs)
             .map(|p| p.tx.clone())
             .collect();
         if !again.is_empty() {
@@ -1542,7 +1560,7 @@ impl Core {
             return Ok(());
         };
         let exclude = self.chain_tx_ids(parent);
-        let policy = self.cfg.block_policy.clone();
+        let policy = self.policy.clone();
         let ending = self.epoch_ending(parent);
         // The change this member approved, unless one is under way.
         let reconfig = if ending { None } else { self.approved.clone() };
@@ -1777,11 +1795,11 @@ impl Core {
         // the QC the block carries) are not in the ledger.
         self.note(link.round, None, self.id_named(&fields.proposer), &[]);
         let next = match &link.reconfig {
-            Some(r) => Some(r.check_step(self.suite, &self.vset)?),
+            Some(r) => Some((r.check_step(self.suite, &self.vset, &self.policy)?, r.policy.clone())),
             None => None,
         };
         let point = match &next {
-            Some(next) => self.epoch_point(cid, fields.height, fields.timestamp_ms, next),
+            Some((next, policy)) => self.epoch_point(cid, fields.height, fields.timestamp_ms, next, policy),
             None => CommitPoint {
                 epoch: self.epoch,
                 genesis: self.genesis,
@@ -1790,6 +1808,7 @@ impl Core {
                 high_qc: commit_qc.clone(),
                 reputation: self.reputation.clone(),
                 validators: self.vset.members().to_vec(),
+                policy: Some(self.policy.clone()),
             },
         };
         let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
@@ -1827,6 +1846,7 @@ impl Core {
             high_qc: Some(root.commit_qc.clone()),
             reputation: self.reputation.clone(),
             validators: self.vset.members().to_vec(),
+            policy: Some(self.policy.clone()),
         };
         self.store.put_meta(&point.encode()).map_err(store_err)?;
         // Same height as this member's root: only empty blocks lie between.

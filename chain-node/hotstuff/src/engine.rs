@@ -167,6 +167,8 @@ struct Shared {
     epoch: AtomicU64,
     /// The members of the current epoch, and whether this member votes.
     members: Mutex<(Vec<Validator>, bool)>,
+    /// The block policy of the current epoch.
+    policy: Mutex<BlockPolicy>,
     stats: Mutex<Stats>,
     describe: Mutex<String>,
 }
@@ -180,7 +182,6 @@ pub struct HotStuffEngine {
 struct Inner {
     id: u64,
     name: String,
-    policy: BlockPolicy,
     capacity: usize,
     input: std_mpsc::Sender<Input>,
     shared: Arc<Shared>,
@@ -257,7 +258,6 @@ impl HotStuffEngine {
             inner: Arc::new(Inner {
                 id: config.id,
                 name: config.name,
-                policy: config.block_policy,
                 capacity: config.queue_capacity,
                 input,
                 shared,
@@ -307,14 +307,28 @@ impl HotStuffEngine {
         members.0.iter().find(|v| v.id == id).cloned()
     }
 
+    /// The block policy of the current epoch.
+    pub fn policy(&self) -> BlockPolicy {
+        self.inner.shared.policy.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Asks for a change of the group (this member's approval of it) and
     /// waits until an epoch with exactly `next` starts here, up to
     /// [`CHANGE_TIMEOUT`]. The change commits once a quorum of the current
     /// voters approved it: the operator asks every voter.
     pub async fn change_members(&self, next: Vec<Validator>) -> Result<()> {
+        self.reconfigure(Reconfig { validators: next, policy: self.policy() }).await
+    }
+
+    /// Asks for the next epoch's configuration (members and block policy,
+    /// one of them changed by one step) and waits until it is in force
+    /// here, as [`HotStuffEngine::change_members`] does.
+    pub async fn reconfigure(&self, change: Reconfig) -> Result<()> {
         let from_epoch = self.epoch();
+        let next = change.validators.clone();
+        let policy = change.policy.clone();
         let (tx, rx) = oneshot::channel();
-        self.send(Input::Approve(Reconfig { validators: next.clone() }, tx))?;
+        self.send(Input::Approve(change, tx))?;
         rx.await.map_err(|_| Error::Stopped)??;
         let same = |a: &[Validator], b: &[Validator]| {
             let mut a = a.to_vec();
@@ -327,14 +341,13 @@ impl HotStuffEngine {
         loop {
             if self.epoch() > from_epoch {
                 let now = self.validators();
-                if same(&now, &next) {
+                if same(&now, &next) && self.policy() == policy {
                     return Ok(());
                 }
-                if self.epoch() > from_epoch + 1 || !now.iter().any(|v| !next.contains(v)) {
-                    return Err(Error::Consensus(govchain_consensus::Error::Membership(
-                        "another change of the group committed first; ask again".into(),
-                    )));
-                }
+                // One change per epoch: the one that came in was another.
+                return Err(Error::Consensus(govchain_consensus::Error::Membership(
+                    "another change of the group committed first; ask again".into(),
+                )));
             }
             if !self.is_running() {
                 return Err(Error::Stopped);
@@ -447,6 +460,7 @@ fn publish_members(core: &Core, shared: &Shared) {
     shared.epoch.store(core.epoch(), Ordering::Release);
     *shared.members.lock().unwrap_or_else(PoisonError::into_inner) =
         (core.validators().members().to_vec(), core.is_voter());
+    *shared.policy.lock().unwrap_or_else(PoisonError::into_inner) = core.policy().clone();
 }
 
 fn publish(core: &Core, shared: &Shared) {
@@ -732,7 +746,7 @@ impl Consensus for HotStuffEngine {
     }
 
     fn block_policy(&self) -> BlockPolicy {
-        self.inner.policy.clone()
+        self.policy()
     }
 
     fn membership(&self) -> Option<&dyn Membership> {
@@ -744,8 +758,6 @@ impl Consensus for HotStuffEngine {
     }
 }
 
-const NO_POLICY_CHANGE: &str = "the hotstuff engine keeps the genesis block policy in this version";
-
 fn membership_error(e: Error) -> govchain_consensus::Error {
     match e {
         Error::Consensus(e) => e,
@@ -754,10 +766,10 @@ fn membership_error(e: Error) -> govchain_consensus::Error {
     }
 }
 
-/// Group changes go through an epoch change each. Every voter's operator
-/// asks for the same change (each call is that voter's approval); it
-/// commits once a quorum of the current voters approved it, and each call
-/// returns when it is in force on that member.
+/// Group and block-policy changes go through an epoch change each. Every
+/// voter's operator asks for the same change (each call is that voter's
+/// approval); it commits once a quorum of the current voters approved it,
+/// and each call returns when it is in force on that member.
 impl Membership for HotStuffEngine {
     fn members(&self) -> Vec<Member> {
         self.validators()
@@ -804,7 +816,11 @@ impl Membership for HotStuffEngine {
         })
     }
 
-    fn set_block_policy(&self, _policy: BlockPolicy) -> BoxFuture<'_, govchain_consensus::Result<()>> {
-        Box::pin(async { Err(govchain_consensus::Error::Membership(NO_POLICY_CHANGE.into())) })
+    fn set_block_policy(&self, policy: BlockPolicy) -> BoxFuture<'_, govchain_consensus::Result<()>> {
+        Box::pin(async move {
+            policy.validate()?;
+            let change = Reconfig { validators: self.validators(), policy };
+            self.reconfigure(change).await.map_err(membership_error)
+        })
     }
 }

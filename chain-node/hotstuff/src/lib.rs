@@ -42,23 +42,22 @@
 //! and committed ledger blocks checked with [`verify_commit`]) from its
 //! peers.
 //!
-//! # Group changes
+//! # Group and block-policy changes
 //! Epoch by epoch ([`types::Reconfig`]): a member's operator approves a
 //! change (one step: a learner added, a learner promoted, a member
-//! removed) through [`govchain_consensus::Membership`]; a leader that
-//! approved it proposes it, and a voter votes only for a change it
-//! approved, so it commits once a quorum approved it. The block carrying
-//! it is the last ledger block of its epoch (the blocks after it in that
-//! epoch order nothing); once it commits, the next epoch starts from it
-//! with the new members, rounds from 1. Its commit certificate names the
-//! next members, so a member that catches up from peers' ledgers follows
-//! the epochs, and [`verify_commit`] checks each block against the members
-//! of its own epoch. The member that commits the block first shows the
-//! others its certificate, and every member starting an epoch tells the
-//! group so (a member added by the change hears of it at once); a member
-//! that does not vote also asks a voter for blocks every
-//! [`core::LEARNER_POLL_MS`]. The block policy stays the genesis one
-//! (`set_block_policy` is refused).
+//! removed, or another block policy) through
+//! [`govchain_consensus::Membership`]; a leader that approved it proposes
+//! it, and a voter votes only for a change it approved, so it commits once
+//! a quorum approved it. The block carrying it is the last ledger block of
+//! its epoch (the blocks after it in that epoch order nothing); once it
+//! commits, the next epoch starts from it with the new members and policy,
+//! rounds from 1. Its commit certificate names them, so a member that
+//! catches up from peers' ledgers follows the epochs, and [`verify_commit`]
+//! checks each block against the members of its own epoch. The member that
+//! commits the block first shows the others its certificate, and every
+//! member starting an epoch tells the group so (a member added by the
+//! change hears of it at once); a member that does not vote also asks a
+//! voter for blocks every [`core::LEARNER_POLL_MS`].
 //!
 //! # Fault injection
 //! With the `byzantine` feature (tests only), [`HotStuffConfig::fault`]

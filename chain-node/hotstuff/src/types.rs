@@ -6,6 +6,7 @@
 //! signature made for one purpose never verifies for another. Decoding
 //! uses the chain's canonical encoding: hostile bytes are errors.
 
+use govchain_consensus::BlockPolicy;
 use govchain_crypto::{PublicKey, Suite};
 use govchain_types::{
     Block as LedgerBlock, Hash, Transaction,
@@ -153,14 +154,41 @@ pub fn quorum(n: usize) -> usize {
     n * 2 / 3 + 1
 }
 
-/// A change of the group: the whole set of the next epoch. The block that
-/// carries it is the last ledger block of its epoch (the blocks after it in
-/// that epoch order nothing); once it commits, the next epoch starts from
-/// it with these members.
+/// A change of the group or of its block policy: the whole configuration
+/// of the next epoch. The block that carries it is the last ledger block
+/// of its epoch (the blocks after it in that epoch order nothing); once it
+/// commits, the next epoch starts from it with these members and policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconfig {
     /// Every member of the next epoch, voters and learners.
     pub validators: Vec<Validator>,
+    /// The block policy of the next epoch.
+    pub policy: BlockPolicy,
+}
+
+/// A block policy in the binary encoding: (max_txs, max_bytes, max_wait
+/// in ms), each a `u64`.
+pub(crate) fn encode_policy(p: &BlockPolicy, out: &mut Vec<u8>) {
+    (p.max_txs as u64).encode_to(out);
+    (p.max_bytes as u64).encode_to(out);
+    u64::try_from(p.max_wait.as_millis()).unwrap_or(u64::MAX).encode_to(out);
+}
+
+/// Reads what [`encode_policy`] wrote; values out of range are refused.
+pub(crate) fn decode_policy(r: &mut Reader<'_>) -> govchain_types::Result<BlockPolicy> {
+    let too_big = |what: &'static str, v: u64| govchain_types::Error::TooLong {
+        what,
+        len: usize::try_from(v).unwrap_or(usize::MAX),
+        max: usize::MAX,
+    };
+    let max_txs = u64::decode_from(r)?;
+    let max_bytes = u64::decode_from(r)?;
+    let wait = u64::decode_from(r)?;
+    Ok(BlockPolicy {
+        max_txs: usize::try_from(max_txs).map_err(|_| too_big("max_txs", max_txs))?,
+        max_bytes: usize::try_from(max_bytes).map_err(|_| too_big("max_bytes", max_bytes))?,
+        max_wait: std::time::Duration::from_millis(wait),
+    })
 }
 
 impl Reconfig {
@@ -171,19 +199,33 @@ impl Reconfig {
         Hash(suite.hash(&buf))
     }
 
-    /// Checks the change against `current`, the members now: the next set
-    /// is well formed (ids, names, keys in `suite`, a voter at least) and
-    /// differs by one step: one member added as a learner, one learner
-    /// made a voter, or one member removed.
-    pub fn check_step(&self, suite: Suite, current: &ValidatorSet) -> Result<ValidatorSet> {
+    /// Checks the change against `current`, the members now, and `policy`,
+    /// the block policy now: the next set is well formed (ids, names, keys
+    /// in `suite`, a voter at least), the next policy in range, and they
+    /// differ by one step: one member added as a learner, one learner made
+    /// a voter, one member removed, or (the members kept) another policy.
+    pub fn check_step(
+        &self,
+        suite: Suite,
+        current: &ValidatorSet,
+        policy: &BlockPolicy,
+    ) -> Result<ValidatorSet> {
         let next = ValidatorSet::new(suite, self.validators.clone())?;
         let bad = |why: &str| Err(Error::Invalid(format!("reconfiguration: {why}")));
+        if self.policy.validate().is_err() {
+            return bad("block policy out of range");
+        }
+        let same_policy = self.policy == *policy;
         let (old, new) = (current.members(), next.members());
         let kept = |v: &Validator| old.iter().any(|o| o == v);
         let added: Vec<&Validator> = new.iter().filter(|v| current.member(v.id).is_none()).collect();
         let removed = old.iter().filter(|o| next.member(o.id).is_none()).count();
         let changed: Vec<&Validator> =
             new.iter().filter(|v| current.member(v.id).is_some() && !kept(v)).collect();
+        let same_members = added.is_empty() && removed == 0 && changed.is_empty();
+        if !same_policy && !same_members {
+            return bad("the members and the block policy change one at a time");
+        }
         match (added.as_slice(), removed, changed.as_slice()) {
             ([v], 0, []) if !v.voter => {
                 if old.iter().any(|o| o.name == v.name) {
@@ -200,6 +242,7 @@ impl Reconfig {
                 }
             }
             ([], 1, []) => Ok(next),
+            ([], 0, []) if !same_policy => Ok(next),
             ([], 0, []) => bad("the group would not change"),
             _ => bad("one member added as a learner, promoted or removed at a time"),
         }
@@ -209,6 +252,7 @@ impl Reconfig {
 impl Encode for Reconfig {
     fn encode_to(&self, out: &mut Vec<u8>) {
         encode_list(&self.validators, out);
+        encode_policy(&self.policy, out);
     }
 }
 
@@ -222,7 +266,7 @@ impl Decode for Reconfig {
                 max: MAX_VALIDATORS,
             });
         }
-        Ok(Reconfig { validators })
+        Ok(Reconfig { validators, policy: decode_policy(r)? })
     }
 }
 
@@ -855,6 +899,8 @@ pub struct CommitPoint {
     /// The members of the epoch (empty: the first epoch's, from the
     /// configuration).
     pub validators: Vec<Validator>,
+    /// The block policy of the epoch (`None`: the configuration's).
+    pub policy: Option<BlockPolicy>,
 }
 
 /// What a committed block shows a voter did in a round.
@@ -923,6 +969,13 @@ impl Encode for CommitPoint {
         self.high_qc.encode_to(out);
         encode_list(&self.reputation, out);
         encode_list(&self.validators, out);
+        match &self.policy {
+            None => out.push(0),
+            Some(p) => {
+                out.push(1);
+                encode_policy(p, out);
+            }
+        }
     }
 }
 
@@ -940,6 +993,16 @@ impl Decode for CommitPoint {
             high_qc: Option::decode_from(r)?,
             reputation: if version == COMMIT_POINT_V1 { Vec::new() } else { decode_list(r)? },
             validators: if version == COMMIT_POINT_VERSION { decode_list(r)? } else { Vec::new() },
+            policy: match version {
+                COMMIT_POINT_VERSION => match u8::decode_from(r)? {
+                    0 => None,
+                    1 => Some(decode_policy(r)?),
+                    tag => {
+                        return Err(govchain_types::Error::InvalidTag { what: "commit point policy", tag });
+                    }
+                },
+                _ => None,
+            },
         })
     }
 }
@@ -968,7 +1031,10 @@ mod tests {
     fn a_group_change_is_one_step() {
         let now: Vec<Validator> = (1..=4).map(|id| member(id, true)).collect();
         let current = ValidatorSet::new(Suite::Gm, now.clone()).unwrap();
-        let step = |next: Vec<Validator>| Reconfig { validators: next }.check_step(Suite::Gm, &current);
+        let policy = BlockPolicy::default();
+        let step = |next: Vec<Validator>| {
+            Reconfig { validators: next, policy: policy.clone() }.check_step(Suite::Gm, &current, &policy)
+        };
         let mut add = now.clone();
         add.push(member(5, false));
         assert!(step(add.clone()).is_ok(), "a learner added");
@@ -993,8 +1059,18 @@ mod tests {
         let with_learner = ValidatorSet::new(Suite::Gm, add.clone()).unwrap();
         let mut promoted = add.clone();
         promoted[4].voter = true;
-        assert!(Reconfig { validators: promoted.clone() }.check_step(Suite::Gm, &with_learner).is_ok());
-        let r = Reconfig { validators: promoted };
+        let same = |v: Vec<Validator>| Reconfig { validators: v, policy: policy.clone() };
+        assert!(same(promoted.clone()).check_step(Suite::Gm, &with_learner, &policy).is_ok());
+        // The policy alone may change; not together with the members.
+        let slower = BlockPolicy { max_txs: 10, ..BlockPolicy::default() };
+        let policy_only = Reconfig { validators: now.clone(), policy: slower.clone() };
+        assert!(policy_only.check_step(Suite::Gm, &current, &policy).is_ok());
+        let both = Reconfig { validators: add.clone(), policy: slower };
+        assert!(both.check_step(Suite::Gm, &current, &policy).is_err());
+        let out_of_range =
+            Reconfig { validators: now.clone(), policy: BlockPolicy { max_txs: 0, ..policy.clone() } };
+        assert!(out_of_range.check_step(Suite::Gm, &current, &policy).is_err());
+        let r = same(promoted);
         assert_eq!(decode::<Reconfig>("r", &r.encode()).ok(), Some(r));
     }
 

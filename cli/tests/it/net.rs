@@ -344,6 +344,10 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
     let four: Vec<Client> = [0, 2, 3, 4].into_iter().map(client).collect();
     more(50, "after removing node1").await;
     phase("50 more after the removal");
+    // The block policy changes online too.
+    ok(&["net", "policy", o, "--max-txs", "7"]);
+    more(20, "after the policy change").await;
+    phase("20 more after the policy change");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     let (height, _) = converged(&four).await;
@@ -390,8 +394,9 @@ async fn verify_epochs(out: &std::path::Path, four: &[Client], height: u64) {
             epochs += 1;
         }
     }
-    // A learner added, promoted, a member removed: three epochs ended.
-    assert_eq!(epochs, 3, "height {height}");
+    // A learner added, promoted, a member removed, the policy changed:
+    // four epochs ended.
+    assert_eq!(epochs, 4, "height {height}");
     let voters: Vec<&str> = validators.iter().filter(|v| v.voter).map(|v| v.name.as_str()).collect();
     assert_eq!(voters, ["node0", "node2", "node3", "node4"]);
 }

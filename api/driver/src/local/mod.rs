@@ -495,10 +495,10 @@ impl LocalDriver {
         joined
     }
 
-    /// Sends a change of the consensus group: to the leader on a raft
-    /// chain; on a hotstuff chain, where each call is the approval of the
-    /// node it reaches, to every running consensus node of `voters` at
-    /// once. It is in force once any of them answers (a quorum of voters
+    /// Sends a change of the consensus group or its block policy: to the
+    /// leader on a raft chain; on a hotstuff chain, where each call is the
+    /// approval of the node it reaches, to every running consensus node of
+    /// `voters` at once. It is in force once any of them answers (a quorum of voters
     /// approved it); the others' failures are logged.
     async fn change_group(
         &self,
@@ -909,9 +909,8 @@ impl HostDriver for LocalDriver {
             )));
         }
         self.require_leader(chain, &record.nodes).await?;
-        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         let body = serde_json::to_value(policy).map_err(|e| Error::Failed(format!("block policy: {e}")))?;
-        admin.post(|| leader_p2p(&record.nodes), "/admin/policy", body).await?;
+        self.change_group(&record, &record.nodes, "/admin/policy", body).await?;
         record.spec.block_policy = policy.clone();
         self.commit(&state, record)?;
         info!(target: "govchain::driver", %chain, ?policy, "block policy changed");

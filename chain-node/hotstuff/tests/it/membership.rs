@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use govchain_consensus::{Consensus, Error as ConsensusError, Membership, Role};
+use govchain_consensus::{BlockPolicy, Consensus, Error as ConsensusError, Membership, Role};
 use govchain_crypto::PrivateKey;
 use govchain_hotstuff::{HotStuffEngine, Validator, certificate::reconfig_of, verify_commit};
 
@@ -93,6 +93,14 @@ async fn the_group_grows_to_five_and_shrinks_to_four_under_load() {
     let before = taken.load(Ordering::Acquire);
     let ok = wait_until(WAIT, || taken.load(Ordering::Acquire) >= before + 300).await;
     assert!(ok, "the load stalled after the removal\n{}", c.describe());
+
+    // The block policy changes online the same way: smaller blocks from
+    // the next epoch on.
+    let small = BlockPolicy { max_txs: 7, ..c.engine(1).block_policy() };
+    approve_all(&rest, rest.iter().map(|e| e.set_block_policy(small.clone())).collect()).await;
+    let before = taken.load(Ordering::Acquire);
+    let ok = wait_until(WAIT, || taken.load(Ordering::Acquire) >= before + 200).await;
+    assert!(ok, "the load stalled after the policy change\n{}", c.describe());
     stop.store(true, Ordering::Release);
     loader.await.expect("load task");
     let total = taken.load(Ordering::Acquire);
@@ -102,7 +110,8 @@ async fn the_group_grows_to_five_and_shrinks_to_four_under_load() {
     c.assert_same_chain(&members);
     for id in members {
         c.assert_all_txs(id, 0..total);
-        assert_eq!(c.engine(id).epoch(), 3, "member {id}");
+        assert_eq!(c.engine(id).epoch(), 4, "member {id}");
+        assert_eq!(c.engine(id).block_policy(), small, "member {id}");
         let ids: Vec<(u64, bool)> = c.engine(id).validators().iter().map(|v| (v.id, v.voter)).collect();
         assert_eq!(ids, [(1, true), (3, true), (4, true), (5, true)], "member {id}");
     }
@@ -114,18 +123,30 @@ async fn the_group_grows_to_five_and_shrinks_to_four_under_load() {
     let two = c.store(2).block_ids();
     assert_eq!(two[..], c.store(1).block_ids()[..two.len()]);
 
-    // Every block verifies against its own epoch's members, and the three
-    // epoch-ending blocks name the next members.
+    // Every block verifies against its own epoch's members, and the four
+    // epoch-ending blocks name the next members; blocks after the policy
+    // change keep to it.
     let mut validators: Vec<Validator> = c.validators.clone();
     let mut ends = 0;
+    let mut after_policy = 0;
     for b in c.store(1).blocks().iter().skip(1) {
         verify_commit(b, SUITE, &validators).unwrap_or_else(|e| panic!("block {}: {e}", b.header.height));
+        if ends == 4 {
+            assert!(
+                b.transactions.len() <= 7,
+                "block {} holds {} transactions",
+                b.header.height,
+                b.transactions.len()
+            );
+            after_policy += 1;
+        }
         if let Some(next) = reconfig_of(b).expect("link") {
             validators = next.validators;
             ends += 1;
         }
     }
-    assert_eq!(ends, 3);
+    assert_eq!(ends, 4);
+    assert!(after_policy > 20, "{after_policy} blocks after the policy change");
     // A block checked against the wrong epoch's members is refused.
     let last = c.store(1).blocks().last().cloned().expect("blocks");
     assert!(verify_commit(&last, SUITE, &c.validators).is_err());
