@@ -139,6 +139,16 @@ pub struct Status {
     pub pending: usize,
 }
 
+/// A figure an engine reports about its progress, for the node's metrics
+/// (`govchain_node_consensus_figure{figure="<name>"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figure {
+    /// Its name, e.g. `round` (lower case, underscores).
+    pub name: &'static str,
+    /// Its value now.
+    pub value: i64,
+}
+
 /// The leader as a member knows it: where to forward client transactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leader {
@@ -204,6 +214,13 @@ pub trait Consensus: Send + Sync {
     /// consensus; `None` for a fixed group (solo).
     fn membership(&self) -> Option<&dyn Membership> {
         None
+    }
+
+    /// Figures of the engine's progress beyond role and leader (rounds,
+    /// epochs, view changes), read when the node's metrics are scraped;
+    /// none by default.
+    fn figures(&self) -> Vec<Figure> {
+        Vec::new()
     }
 
     /// Stops the engine; queued transactions are dropped.
@@ -274,6 +291,10 @@ impl<C: Consensus + ?Sized> Consensus for Arc<C> {
 
     fn membership(&self) -> Option<&dyn Membership> {
         (**self).membership()
+    }
+
+    fn figures(&self) -> Vec<Figure> {
+        (**self).figures()
     }
 
     fn shutdown(&self) -> BoxFuture<'_, Result<()>> {

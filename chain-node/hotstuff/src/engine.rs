@@ -23,7 +23,8 @@ use std::{
 };
 
 use govchain_consensus::{
-    BlockPolicy, BlockStore, BoxFuture, Consensus, Leader, Member, Membership, PeerTransport, Role, Status,
+    BlockPolicy, BlockStore, BoxFuture, Consensus, Figure, Leader, Member, Membership, PeerTransport, Role,
+    Status,
 };
 use govchain_crypto::PrivateKey;
 use govchain_types::{Encode, Transaction, now_ms};
@@ -164,6 +165,8 @@ struct Shared {
     last_proposer: AtomicU64,
     pending: AtomicUsize,
     failed: AtomicBool,
+    /// Voters out of the leader rotation for the current round.
+    sitting_out: AtomicUsize,
     epoch: AtomicU64,
     /// The members of the current epoch, and whether this member votes.
     members: Mutex<(Vec<Validator>, bool)>,
@@ -472,6 +475,7 @@ fn publish(core: &Core, shared: &Shared) {
     shared.leader.store(core.leader(), Ordering::Release);
     shared.last_proposer.store(core.last_proposer().unwrap_or(0), Ordering::Release);
     shared.pending.store(core.pending(), Ordering::Release);
+    shared.sitting_out.store(core.sitting_out(core.round()).len(), Ordering::Release);
     *shared.stats.lock().unwrap_or_else(PoisonError::into_inner) = core.stats();
     *shared.describe.lock().unwrap_or_else(PoisonError::into_inner) = core.describe();
 }
@@ -751,6 +755,20 @@ impl Consensus for HotStuffEngine {
 
     fn membership(&self) -> Option<&dyn Membership> {
         Some(self)
+    }
+
+    /// The round, the epoch, the rounds entered through a timeout
+    /// certificate since start, and the voters sitting out of the leader
+    /// rotation.
+    fn figures(&self) -> Vec<Figure> {
+        let shared = &self.inner.shared;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        vec![
+            Figure { name: "round", value: n(self.round()) },
+            Figure { name: "epoch", value: n(self.epoch()) },
+            Figure { name: "timeout_rounds", value: n(self.stats().timeout_rounds) },
+            Figure { name: "sitting_out", value: n(shared.sitting_out.load(Ordering::Acquire) as u64) },
+        ]
     }
 
     fn shutdown(&self) -> BoxFuture<'_, govchain_consensus::Result<()>> {

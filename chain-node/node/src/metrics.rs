@@ -41,6 +41,13 @@ pub struct LeaderLabel {
     pub leader: String,
 }
 
+/// Label of an engine's progress figure.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FigureLabel {
+    /// The figure's name (`round`, `epoch`, `timeout_rounds`, ...).
+    pub figure: String,
+}
+
 /// The roles the role gauge always carries (one is 1, the rest 0).
 pub const ROLES: [&str; 4] = ["leader", "follower", "learner", "stopped"];
 
@@ -77,6 +84,9 @@ pub struct Metrics {
     pub leader: Family<LeaderLabel, Gauge>,
     /// Other members of the consensus group this node knows.
     pub peers: Gauge,
+    /// The consensus engine's progress figures (HotStuff: round, epoch,
+    /// rounds entered by a timeout certificate, voters sitting out).
+    pub consensus_figures: Family<FigureLabel, Gauge>,
     /// When the node's certificate or the chain CA (root and operating)
     /// stops verifying, whichever comes first, seconds since 1970 (absent
     /// on a chain without a CA).
@@ -116,6 +126,7 @@ impl Metrics {
         let is_leader = Gauge::default();
         let leader = Family::<LeaderLabel, Gauge>::default();
         let peers = Gauge::default();
+        let consensus_figures = Family::<FigureLabel, Gauge>::default();
         let cert_expiry_timestamp = FloatGauge::default();
         registry.register(
             "last_block_timestamp_seconds",
@@ -131,6 +142,11 @@ impl Metrics {
         registry.register("is_leader", "1 while this node is the consensus leader", is_leader.clone());
         registry.register("leader", "1 for the leader this node knows", leader.clone());
         registry.register("peers", "Other members of the consensus group this node knows", peers.clone());
+        registry.register(
+            "consensus_figure",
+            "A figure of the consensus engine's progress (HotStuff: round, epoch, timeout_rounds, sitting_out)",
+            consensus_figures.clone(),
+        );
         if with_ca {
             registry.register(
                 "cert_expiry_timestamp_seconds",
@@ -154,6 +170,7 @@ impl Metrics {
             is_leader,
             leader,
             peers,
+            consensus_figures,
             cert_expiry_timestamp,
             host,
         }
@@ -171,6 +188,14 @@ impl Metrics {
             self.leader.get_or_create(&LeaderLabel { leader: l.to_owned() }).set(1);
         }
         self.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the engine's progress figures (those it no longer reports go).
+    pub fn set_figures(&self, figures: &[govchain_consensus::Figure]) {
+        self.consensus_figures.clear();
+        for f in figures {
+            self.consensus_figures.get_or_create(&FigureLabel { figure: f.name.to_owned() }).set(f.value);
+        }
     }
 
     /// Records a committed block's header time (ms since 1970); the

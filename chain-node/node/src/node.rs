@@ -271,6 +271,7 @@ impl Node {
             .unwrap_or(0);
         let m = &self.inner.metrics;
         m.set_consensus(&role, c.leader.as_deref(), peers);
+        m.set_figures(&self.consensus.figures());
         m.host.refresh();
         m.render()
     }

@@ -397,6 +397,17 @@ async fn verify_epochs(out: &std::path::Path, four: &[Client], height: u64) {
     // A learner added, promoted, a member removed, the policy changed:
     // four epochs ended.
     assert_eq!(epochs, 4, "height {height}");
+    // The nodes' metrics show the engine's progress.
+    let text = reqwest::get(format!("{}/metrics", four[0].base_url())).await.unwrap().text().await.unwrap();
+    let figure = |name: &str| -> i64 {
+        let key = format!("govchain_node_consensus_figure{{figure=\"{name}\"}} ");
+        let line =
+            text.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+        line[key.len()..].trim().parse().unwrap()
+    };
+    assert_eq!(figure("epoch"), 4);
+    assert!(figure("round") >= 1);
+    assert!(figure("timeout_rounds") >= 0 && figure("sitting_out") >= 0);
     let voters: Vec<&str> = validators.iter().filter(|v| v.voter).map(|v| v.name.as_str()).collect();
     assert_eq!(voters, ["node0", "node2", "node3", "node4"]);
 }
