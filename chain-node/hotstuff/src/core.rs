@@ -44,7 +44,8 @@ use crate::{
     },
 };
 
-/// How often a member that does not vote asks a voter for blocks, ms.
+/// How long a member that does not vote goes without a message before it
+/// asks a voter for blocks, ms.
 pub const LEARNER_POLL_MS: u64 = 2_000;
 
 /// Most ledger blocks in one sync reply.
@@ -300,8 +301,9 @@ pub struct Core {
     sync_misses: usize,
     verified_qcs: HashSet<[u8; 32]>,
     reputation: Vec<Deed>,
-    /// When a member that does not vote next asks a voter for blocks (it
-    /// hears of an epoch it missed even on an idle chain).
+    /// When a member that does not vote next asks a voter for blocks, after
+    /// that long without a message (it hears of an epoch it missed even on
+    /// an idle chain).
     poll_at: u64,
     /// The block policy of the epoch.
     policy: BlockPolicy,
@@ -669,6 +671,8 @@ impl Core {
     /// only a failing store is an error.
     pub fn on_message(&mut self, from: u64, msg: Message, now: u64) -> Result<Vec<Action>> {
         self.now = self.now.max(now);
+        // A member that hears from the group needs no poll.
+        self.poll_at = self.now.saturating_add(LEARNER_POLL_MS);
         if self.cfg.fault.replay && self.cfg.fault.any() && !matches!(msg, Message::Txs(_)) {
             self.sent.push_back(msg.clone());
             if self.sent.len() > 64 {

@@ -57,7 +57,7 @@
 //! commits the block first shows the others its certificate, and every
 //! member starting an epoch tells the group so (a member added by the
 //! change hears of it at once); a member that does not vote also asks a
-//! voter for blocks every [`core::LEARNER_POLL_MS`].
+//! voter for blocks after [`core::LEARNER_POLL_MS`] without a message.
 //!
 //! # Fault injection
 //! With the `byzantine` feature (tests only), [`HotStuffConfig::fault`]

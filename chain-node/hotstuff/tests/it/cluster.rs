@@ -83,11 +83,22 @@ async fn the_others_keep_committing_while_a_leader_is_cut_off() {
     let others: Vec<u64> = (1..=4).filter(|id| *id != cut).collect();
     c.submit(&others, 10..50).await;
     c.wait_txs(&others, 50, WAIT).await;
-    let tc_rounds: u64 = others.iter().map(|id| c.engine(*id).stats().timeout_rounds).sum();
-    assert!(tc_rounds > 0, "no round was entered by a TC");
+    // The cut-off member's turn may not have come yet (a busy machine can
+    // commit all of that before it does): keep the others busy, a few
+    // transactions at a time, until one of its rounds times out (bounded).
+    let tc_rounds =
+        |c: &Cluster| -> u64 { others.iter().map(|id| c.engine(*id).stats().timeout_rounds).sum() };
+    let mut n = 50;
+    while tc_rounds(&c) == 0 && n < 150 {
+        c.submit(&others, n..n + 5).await;
+        n += 5;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.wait_txs(&others, usize::try_from(n).unwrap(), WAIT).await;
+    assert!(tc_rounds(&c) > 0, "no round was entered by a TC\n{}", c.describe());
     c.net.heal();
-    c.submit(&others, 50..60).await;
-    c.wait_txs(&[1, 2, 3, 4], 60, WAIT).await;
+    c.submit(&others, n..n + 10).await;
+    c.wait_txs(&[1, 2, 3, 4], usize::try_from(n + 10).unwrap(), WAIT).await;
     let ok = wait_until(WAIT, || c.store(cut).block_ids() == c.store(others[0]).block_ids()).await;
     assert!(ok, "the cut-off member did not catch up");
     c.assert_same_chain(&[1, 2, 3, 4]);

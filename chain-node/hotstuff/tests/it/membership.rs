@@ -147,9 +147,18 @@ async fn the_group_grows_to_five_and_shrinks_to_four_under_load() {
     }
     assert_eq!(ends, 4);
     assert!(after_policy > 20, "{after_policy} blocks after the policy change");
-    // A block checked against the wrong epoch's members is refused.
-    let last = c.store(1).blocks().last().cloned().expect("blocks");
-    assert!(verify_commit(&last, SUITE, &c.validators).is_err());
+    // A block checked against the wrong epoch's members is refused: one of
+    // the last epoch that member 5 signed, against the genesis members.
+    let blocks = c.store(1).blocks();
+    let signed_by_5 = blocks
+        .iter()
+        .rev()
+        .take(after_policy)
+        .find(|b| b.signatures.iter().any(|s| s.node == "node5"))
+        .expect("member 5 signed blocks of the last epoch");
+    let refused =
+        verify_commit(signed_by_5, SUITE, &c.validators).expect_err("checked against the genesis members");
+    assert!(refused.to_string().contains("node5"), "{refused}");
 
     // A change must be one step, and an unknown member cannot be promoted.
     let mut bad = c.engine(1).validators();
