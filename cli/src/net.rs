@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use govchain_crypto::Suite;
 use govchain_node::{
+    admin::AdminClient,
     config::{Genesis, NodeConfig},
     init::{CONFIG_FILE, NetworkOptions, add_network_node, init_network, set_execution},
 };
@@ -251,7 +252,7 @@ fn url_line(
 /// Talks to the members' admin endpoints with node0's identity (the
 /// chain's operator holds it).
 struct Admin {
-    client: govchain_net::HttpsClient,
+    client: AdminClient,
     nodes: Vec<NodeConfig>,
     consensus: govchain_types::chain::ConsensusKind,
 }
@@ -272,7 +273,9 @@ impl Admin {
             &std::fs::read_to_string(cert)?,
             &trust,
         )?;
-        let client = govchain_net::HttpsClient::new(govchain_net::client_config(&identity, &trust)?);
+        let https = govchain_net::HttpsClient::new(govchain_net::client_config(&identity, &trust)?);
+        // A hotstuff change answers once in force, within a minute.
+        let client = AdminClient::new(https, Duration::from_secs(90));
         Ok(Admin { client, nodes, consensus: genesis.consensus })
     }
 
@@ -331,33 +334,12 @@ impl Admin {
     }
 
     async fn post_to(&self, addr: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<()> {
-        let req = axum::http::Request::builder()
-            .method("POST")
-            .uri(format!("https://{addr}{path}"))
-            .header("content-type", "application/json")
-            .body(axum::body::Body::from(body.to_string()))?;
-        let resp = self.client.request(req).await?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 64 * 1024).await?;
-            bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
-        }
-        Ok(())
+        Ok(self.client.post(addr, path, body).await?)
     }
 
     /// The consensus group as the node at `addr` knows it.
     async fn members(&self, addr: &str) -> anyhow::Result<Vec<govchain_node::admin::ConsensusMember>> {
-        let req = axum::http::Request::builder()
-            .method("GET")
-            .uri(format!("https://{addr}/admin/members"))
-            .body(axum::body::Body::empty())?;
-        let resp = self.client.request(req).await?;
-        let status = resp.status();
-        let body = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 1024 * 1024).await?;
-        if !status.is_success() {
-            bail!("/admin/members: {status}: {}", String::from_utf8_lossy(&body));
-        }
-        Ok(serde_json::from_slice(&body)?)
+        Ok(self.client.members(addr).await?)
     }
 }
 

@@ -218,8 +218,6 @@ pub struct Stats {
     pub proposed: u64,
     /// Times this member misbehaved on purpose (fault tests).
     pub misbehaved: u64,
-    /// Epochs this member entered after its first (group changes).
-    pub epochs_entered: u64,
 }
 
 /// A block of the tree above the committed root.
@@ -744,16 +742,13 @@ impl Core {
 
     /// What this member sends a peer that asked to catch up.
     pub fn serve_sync(&self, req: SyncRequest) -> Result<SyncReply> {
-        let mut reply = SyncReply { high_qc: Some(self.high_qc.clone()), ..SyncReply::default() };
         if req.epoch > self.epoch {
             return Ok(SyncReply::default());
         }
         // An asker in an older epoch gets ledger blocks only: it follows
         // the epochs through them.
         let older = req.epoch < self.epoch;
-        if older {
-            reply.high_qc = None;
-        }
+        let mut reply = SyncReply { high_qc: (!older).then(|| self.high_qc.clone()), ..SyncReply::default() };
         let to = self.root.f.height.min(req.ledger_from.saturating_add(SYNC_LEDGER_BLOCKS - 1));
         let mut bytes = 0;
         for h in req.ledger_from.max(1)..=to {
@@ -1245,24 +1240,8 @@ impl Core {
             let signers: Vec<u64> = b.qc.votes.iter().map(|(id, _)| *id).collect();
             self.note(b.round, Some((b.qc.round, b.parent())), Some(b.author), &signers);
             let fields = BlockFields::of(b, self.suite);
-            let next = match &b.payload.reconfig {
-                Some(r) => Some((r.check_step(self.suite, &self.vset, &self.policy)?, r.policy.clone())),
-                None => None,
-            };
-            let point = match &next {
-                // The block ends the epoch: a restart resumes in the next.
-                Some((next, policy)) => self.epoch_point(*c, b.height, b.payload.timestamp_ms, next, policy),
-                None => CommitPoint {
-                    epoch: self.epoch,
-                    genesis: self.genesis,
-                    cid: *c,
-                    fields: fields.clone(),
-                    high_qc: Some(qc.clone()),
-                    reputation: self.reputation.clone(),
-                    validators: self.vset.members().to_vec(),
-                    policy: Some(self.policy.clone()),
-                },
-            };
+            let (point, ends_epoch) =
+                self.point_of(*c, &fields, Some(qc.clone()), b.payload.reconfig.as_ref())?;
             if b.payload.is_ledger() {
                 let later = &hops[i + 1..];
                 let link = Link {
@@ -1296,7 +1275,7 @@ impl Core {
                 self.store.put_meta(&point.encode()).map_err(store_err)?;
             }
             self.stats.committed_blocks += 1;
-            if next.is_some() {
+            if ends_epoch {
                 // The others commit it on the certificate that committed it
                 // here (they may have seen only this member's copy: the QC
                 // formed at this leader), and go on into the next epoch with
@@ -1314,34 +1293,50 @@ impl Core {
         Ok(())
     }
 
-    /// The commit point that starts the epoch after the one the block
-    /// `cid` (at `height`, of time `timestamp_ms`) ends: its genesis is
-    /// that block, its members `next`, its block policy `policy`.
-    fn epoch_point(
+    /// The commit point to store with the committed block `cid` (of
+    /// `fields`, committed by `high_qc` when known), and whether the block
+    /// ends its epoch: when it carries `reconfig`, the point starts the
+    /// next epoch instead (its genesis is that block; its members and
+    /// policy the reconfiguration's), so a restart resumes there.
+    fn point_of(
         &self,
         cid: Hash,
-        height: u64,
-        timestamp_ms: u64,
-        next: &ValidatorSet,
-        policy: &BlockPolicy,
-    ) -> CommitPoint {
+        fields: &BlockFields,
+        high_qc: Option<QuorumCert>,
+        reconfig: Option<&Reconfig>,
+    ) -> Result<(CommitPoint, bool)> {
+        let Some(r) = reconfig else {
+            let point = CommitPoint {
+                epoch: self.epoch,
+                genesis: self.genesis,
+                cid,
+                fields: fields.clone(),
+                high_qc,
+                reputation: self.reputation.clone(),
+                validators: self.vset.members().to_vec(),
+                policy: Some(self.policy.clone()),
+            };
+            return Ok((point, false));
+        };
+        let next = r.check_step(self.suite, &self.vset, &self.policy)?;
         let epoch = self.epoch + 1;
-        let genesis = genesis_cid(self.suite, &self.cfg.chain_id, epoch, height, &cid);
-        CommitPoint {
+        let genesis = genesis_cid(self.suite, &self.cfg.chain_id, epoch, fields.height, &cid);
+        let point = CommitPoint {
             epoch,
             genesis,
             cid: genesis,
             fields: BlockFields {
-                height,
-                timestamp_ms,
+                height: fields.height,
+                timestamp_ms: fields.timestamp_ms,
                 tx_root: Block::tx_root(self.suite, &[]),
                 ..BlockFields::default()
             },
             high_qc: None,
             reputation: Vec::new(),
             validators: next.members().to_vec(),
-            policy: Some(policy.clone()),
-        }
+            policy: Some(r.policy.clone()),
+        };
+        Ok((point, true))
     }
 
     /// Enters the epoch `point` starts (already stored with the block that
@@ -1376,7 +1371,6 @@ impl Core {
             // Done (or overtaken by another change).
             self.approved = None;
         }
-        self.stats.epochs_entered += 1;
         self.prune()?;
         self.out.push(Action::Members(self.vset.members().to_vec()));
         // A member new to the group (or one that missed the change) hears
@@ -1798,23 +1792,7 @@ impl Core {
         // Its proposer only: the signers this member would have noted (of
         // the QC the block carries) are not in the ledger.
         self.note(link.round, None, self.id_named(&fields.proposer), &[]);
-        let next = match &link.reconfig {
-            Some(r) => Some((r.check_step(self.suite, &self.vset, &self.policy)?, r.policy.clone())),
-            None => None,
-        };
-        let point = match &next {
-            Some((next, policy)) => self.epoch_point(cid, fields.height, fields.timestamp_ms, next, policy),
-            None => CommitPoint {
-                epoch: self.epoch,
-                genesis: self.genesis,
-                cid,
-                fields: fields.clone(),
-                high_qc: commit_qc.clone(),
-                reputation: self.reputation.clone(),
-                validators: self.vset.members().to_vec(),
-                policy: Some(self.policy.clone()),
-            },
-        };
+        let (point, ends_epoch) = self.point_of(cid, &fields, commit_qc.clone(), link.reconfig.as_ref())?;
         let ids: Vec<Hash> = block.transactions.iter().map(|t| t.id(self.suite)).collect();
         let txs = block.transactions.len() as u64;
         // The peer's signature first; the certificate follows it.
@@ -1822,7 +1800,7 @@ impl Core {
         self.mempool.remove(&ids);
         self.stats.imported += 1;
         self.stats.committed_txs += txs;
-        if next.is_some() {
+        if ends_epoch {
             return self.start_epoch(point);
         }
         self.root = Root { cid, f: fields, payload: true, after_tc: false };
@@ -1842,16 +1820,7 @@ impl Core {
         }
         self.verify_qc(&root.commit_qc)?;
         self.note(f.round, None, self.id_named(&f.proposer), &[]);
-        let point = CommitPoint {
-            epoch: self.epoch,
-            genesis: self.genesis,
-            cid,
-            fields: f.clone(),
-            high_qc: Some(root.commit_qc.clone()),
-            reputation: self.reputation.clone(),
-            validators: self.vset.members().to_vec(),
-            policy: Some(self.policy.clone()),
-        };
+        let (point, _) = self.point_of(cid, f, Some(root.commit_qc.clone()), None)?;
         self.store.put_meta(&point.encode()).map_err(store_err)?;
         // Same height as this member's root: only empty blocks lie between.
         let payload = f.tx_root != Block::tx_root(self.suite, &[]);

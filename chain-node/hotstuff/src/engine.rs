@@ -168,12 +168,18 @@ struct Shared {
     /// Voters out of the leader rotation for the current round.
     sitting_out: AtomicUsize,
     epoch: AtomicU64,
-    /// The members of the current epoch, and whether this member votes.
-    members: Mutex<(Vec<Validator>, bool)>,
-    /// The block policy of the current epoch.
-    policy: Mutex<BlockPolicy>,
+    /// What the current epoch is: its members and policy.
+    view: Mutex<EpochView>,
     stats: Mutex<Stats>,
     describe: Mutex<String>,
+}
+
+/// The current epoch as the core last published it.
+#[derive(Debug, Default)]
+struct EpochView {
+    members: Vec<Validator>,
+    voter: bool,
+    policy: BlockPolicy,
 }
 
 /// A HotStuff member ordering transactions into blocks. Cheap to clone.
@@ -296,23 +302,26 @@ impl HotStuffEngine {
         self.inner.shared.epoch.load(Ordering::Acquire)
     }
 
+    fn view(&self) -> std::sync::MutexGuard<'_, EpochView> {
+        self.inner.shared.view.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The members of the current epoch.
     pub fn validators(&self) -> Vec<Validator> {
-        self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner).0.clone()
+        self.view().members.clone()
     }
 
     fn is_voter(&self) -> bool {
-        self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner).1
+        self.view().voter
     }
 
     fn member(&self, id: u64) -> Option<Validator> {
-        let members = self.inner.shared.members.lock().unwrap_or_else(PoisonError::into_inner);
-        members.0.iter().find(|v| v.id == id).cloned()
+        self.view().members.iter().find(|v| v.id == id).cloned()
     }
 
     /// The block policy of the current epoch.
     pub fn policy(&self) -> BlockPolicy {
-        self.inner.shared.policy.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.view().policy.clone()
     }
 
     /// Asks for a change of the group (this member's approval of it) and
@@ -328,23 +337,18 @@ impl HotStuffEngine {
     /// here, as [`HotStuffEngine::change_members`] does.
     pub async fn reconfigure(&self, change: Reconfig) -> Result<()> {
         let from_epoch = self.epoch();
-        let next = change.validators.clone();
+        // As the core publishes them: sorted by id.
+        let mut next = change.validators.clone();
+        next.sort_by_key(|v| v.id);
         let policy = change.policy.clone();
         let (tx, rx) = oneshot::channel();
         self.send(Input::Approve(change, tx))?;
         rx.await.map_err(|_| Error::Stopped)??;
-        let same = |a: &[Validator], b: &[Validator]| {
-            let mut a = a.to_vec();
-            let mut b = b.to_vec();
-            a.sort_by_key(|v| v.id);
-            b.sort_by_key(|v| v.id);
-            a == b
-        };
         let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
         loop {
             if self.epoch() > from_epoch {
-                let now = self.validators();
-                if same(&now, &next) && self.policy() == policy {
+                let view = self.view();
+                if view.members == next && view.policy == policy {
                     return Ok(());
                 }
                 // One change per epoch: the one that came in was another.
@@ -395,7 +399,7 @@ impl HotStuffEngine {
         match path {
             paths::MSG | paths::TXS => {
                 let (from, msg): (u64, Message) = decode_envelope(body)?;
-                if self.member(from).is_none() {
+                if !self.view().members.iter().any(|v| v.id == from) {
                     return Err(Error::Invalid(format!("message from unknown member {from}")));
                 }
                 self.send(Input::Msg(from, msg))?;
@@ -461,9 +465,11 @@ fn decode_envelope(body: &[u8]) -> Result<(u64, Message)> {
 
 fn publish_members(core: &Core, shared: &Shared) {
     shared.epoch.store(core.epoch(), Ordering::Release);
-    *shared.members.lock().unwrap_or_else(PoisonError::into_inner) =
-        (core.validators().members().to_vec(), core.is_voter());
-    *shared.policy.lock().unwrap_or_else(PoisonError::into_inner) = core.policy().clone();
+    *shared.view.lock().unwrap_or_else(PoisonError::into_inner) = EpochView {
+        members: core.validators().members().to_vec(),
+        voter: core.is_voter(),
+        policy: core.policy().clone(),
+    };
 }
 
 fn publish(core: &Core, shared: &Shared) {
@@ -551,12 +557,6 @@ enum PeerJob {
     Sync(Vec<u8>),
 }
 
-/// Takes the core's actions to the peers. Each peer has two ordered
-/// queues, each drained by a task of its own: the protocol's messages
-/// (proposals, votes, timeouts, sync requests), and gossiped transactions,
-/// sent in batches of what queued while the previous batch was under way —
-/// so a vote never waits behind a stream of submissions, and a busy chain
-/// gossips in few requests.
 /// The queues to one peer and the tasks that drain them.
 struct PeerLink {
     addr: String,
@@ -746,7 +746,7 @@ impl Consensus for HotStuffEngine {
         self.member(id)
             .filter(|v| v.voter)
             .or_else(|| self.leader_member())
-            .map(|v| Leader { name: v.name.clone(), addr: Some(v.addr) })
+            .map(|v| Leader { name: v.name, addr: Some(v.addr) })
     }
 
     fn block_policy(&self) -> BlockPolicy {
@@ -773,14 +773,6 @@ impl Consensus for HotStuffEngine {
 
     fn shutdown(&self) -> BoxFuture<'_, govchain_consensus::Result<()>> {
         Box::pin(async move { HotStuffEngine::shutdown(self).await.map_err(consensus_error) })
-    }
-}
-
-fn membership_error(e: Error) -> govchain_consensus::Error {
-    match e {
-        Error::Consensus(e) => e,
-        Error::Stopped => govchain_consensus::Error::Stopped,
-        e => govchain_consensus::Error::Membership(e.to_string()),
     }
 }
 
@@ -811,7 +803,7 @@ impl Membership for HotStuffEngine {
             }
             let mut next = self.validators();
             next.push(Validator { id, name, addr, public_key, voter: false });
-            self.change_members(next).await.map_err(membership_error)
+            self.change_members(next).await.map_err(consensus_error)
         })
     }
 
@@ -822,7 +814,7 @@ impl Membership for HotStuffEngine {
                 Some(v) => v.voter = true,
                 None => return Err(govchain_consensus::Error::Membership(format!("no member {id}"))),
             }
-            self.change_members(next).await.map_err(membership_error)
+            self.change_members(next).await.map_err(consensus_error)
         })
     }
 
@@ -830,7 +822,7 @@ impl Membership for HotStuffEngine {
         Box::pin(async move {
             let mut next = self.validators();
             next.retain(|v| v.id != id);
-            self.change_members(next).await.map_err(membership_error)
+            self.change_members(next).await.map_err(consensus_error)
         })
     }
 
@@ -838,7 +830,7 @@ impl Membership for HotStuffEngine {
         Box::pin(async move {
             policy.validate()?;
             let change = Reconfig { validators: self.validators(), policy };
-            self.reconfigure(change).await.map_err(membership_error)
+            self.reconfigure(change).await.map_err(consensus_error)
         })
     }
 }

@@ -174,21 +174,12 @@ pub(crate) fn encode_policy(p: &BlockPolicy, out: &mut Vec<u8>) {
     u64::try_from(p.max_wait.as_millis()).unwrap_or(u64::MAX).encode_to(out);
 }
 
-/// Reads what [`encode_policy`] wrote; values out of range are refused.
+/// Reads what [`encode_policy`] wrote (whether the values are in range is
+/// [`BlockPolicy::validate`]'s to say).
 pub(crate) fn decode_policy(r: &mut Reader<'_>) -> govchain_types::Result<BlockPolicy> {
-    let too_big = |what: &'static str, v: u64| govchain_types::Error::TooLong {
-        what,
-        len: usize::try_from(v).unwrap_or(usize::MAX),
-        max: usize::MAX,
-    };
-    let max_txs = u64::decode_from(r)?;
-    let max_bytes = u64::decode_from(r)?;
-    let wait = u64::decode_from(r)?;
-    Ok(BlockPolicy {
-        max_txs: usize::try_from(max_txs).map_err(|_| too_big("max_txs", max_txs))?,
-        max_bytes: usize::try_from(max_bytes).map_err(|_| too_big("max_bytes", max_bytes))?,
-        max_wait: std::time::Duration::from_millis(wait),
-    })
+    let mut size = || u64::decode_from(r).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+    let (max_txs, max_bytes) = (size()?, size()?);
+    Ok(BlockPolicy { max_txs, max_bytes, max_wait: std::time::Duration::from_millis(u64::decode_from(r)?) })
 }
 
 impl Reconfig {

@@ -122,21 +122,27 @@ impl Chain {
 
     /// The genesis members as the engine's validators.
     fn validators(&self) -> Vec<Validator> {
-        let text = std::fs::read_to_string(self.dirs[0].join("genesis.json")).unwrap();
-        let genesis: serde_json::Value = serde_json::from_str(&text).unwrap();
-        genesis["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| Validator {
-                id: m["id"].as_u64().unwrap(),
-                name: m["name"].as_str().unwrap().to_owned(),
-                addr: m["p2p"].as_str().unwrap().to_owned(),
-                public_key: hex::decode(m["consensus_key"].as_str().unwrap()).unwrap(),
-                voter: true,
-            })
-            .collect()
+        genesis_validators(&self.dirs[0])
     }
+}
+
+/// The genesis members in `node`'s `genesis.json` as the engine's
+/// validators.
+pub fn genesis_validators(node: &std::path::Path) -> Vec<Validator> {
+    let text = std::fs::read_to_string(node.join("genesis.json")).unwrap();
+    let genesis: serde_json::Value = serde_json::from_str(&text).unwrap();
+    genesis["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Validator {
+            id: m["id"].as_u64().unwrap(),
+            name: m["name"].as_str().unwrap().to_owned(),
+            addr: m["p2p"].as_str().unwrap().to_owned(),
+            public_key: hex::decode(m["consensus_key"].as_str().unwrap()).unwrap(),
+            voter: true,
+        })
+        .collect()
 }
 
 /// Writers submitting through `through` (honest nodes) until stopped; every

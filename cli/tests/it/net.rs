@@ -370,20 +370,7 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
 /// Every block of a hotstuff chain verifies against the members of its own
 /// epoch: the genesis members, then those each epoch-ending block names.
 async fn verify_epochs(out: &std::path::Path, four: &[Client], height: u64) {
-    let genesis: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("node0/genesis.json")).unwrap()).unwrap();
-    let mut validators: Vec<govchain_hotstuff::Validator> = genesis["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| govchain_hotstuff::Validator {
-            id: m["id"].as_u64().unwrap(),
-            name: m["name"].as_str().unwrap().to_owned(),
-            addr: m["p2p"].as_str().unwrap().to_owned(),
-            public_key: hex::decode(m["consensus_key"].as_str().unwrap()).unwrap(),
-            voter: true,
-        })
-        .collect();
+    let mut validators = crate::bft::genesis_validators(&out.join("node0"));
     let mut epochs = 0;
     for h in 1..=height {
         let block = four[0].block(&h.to_string()).await.unwrap().unwrap().block;
