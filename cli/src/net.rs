@@ -108,6 +108,18 @@ pub enum NetCmd {
         #[arg(long, default_value_t = 2)]
         max_wait_ms: u64,
     },
+    /// Switch a running replicated chain's consensus engine (raft to
+    /// hotstuff or back) while it serves: every member approves the switch
+    /// with a transaction signed by its node key; the block in which a
+    /// quorum approved ends the old engine's stint, and every node goes on
+    /// with the new one from there. Waits until every node runs it.
+    Switch {
+        /// The chain's directory.
+        dir: PathBuf,
+        /// The engine to switch to: raft or hotstuff.
+        #[arg(long)]
+        consensus: String,
+    },
     /// Stop the nodes `net start` started.
     Stop {
         /// The directory.
@@ -165,6 +177,7 @@ pub async fn run(cmd: NetCmd) -> anyhow::Result<()> {
             Ok(())
         }
         NetCmd::RemoveNode { dir, name } => remove_node(&dir, &name).await,
+        NetCmd::Switch { dir, consensus } => switch(&dir, &consensus).await,
         NetCmd::Stop { dir } => stop(&dir),
     }
 }
@@ -305,12 +318,26 @@ impl Admin {
         }
     }
 
+    /// The engine the chain runs now (it may have switched since genesis),
+    /// as the first node that answers reports it.
+    async fn running(&self) -> govchain_types::chain::ConsensusKind {
+        for n in &self.nodes {
+            if let Ok(client) = self.api(&n.node_id)
+                && let Ok(s) = client.status().await
+                && let Ok(kind) = s.consensus.parse()
+            {
+                return kind;
+            }
+        }
+        self.consensus
+    }
+
     /// Sends a change to the leader; on a hotstuff chain, where each call
     /// is the approval of the node it goes to, to every voter at once (the
     /// change is in force once any answers: a quorum approved it).
     async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
         let leader = self.leader().await?;
-        if self.consensus != govchain_types::chain::ConsensusKind::Hotstuff {
+        if self.running().await != govchain_types::chain::ConsensusKind::Hotstuff {
             return self.post_to(&leader, path, &body).await;
         }
         let members = self.members(&leader).await?;
@@ -340,6 +367,47 @@ impl Admin {
     /// The consensus group as the node at `addr` knows it.
     async fn members(&self, addr: &str) -> anyhow::Result<Vec<govchain_node::admin::ConsensusMember>> {
         Ok(self.client.members(addr).await?)
+    }
+}
+
+async fn switch(dir: &Path, consensus: &str) -> anyhow::Result<()> {
+    let kind: govchain_types::chain::ConsensusKind = consensus.parse()?;
+    let admin = Admin::new(dir)?;
+    // Every node of the directory is asked; the members' approvals count.
+    let body = serde_json::json!({ "consensus": kind });
+    let addrs: Vec<String> = admin.nodes.iter().filter_map(|n| n.p2p_listen.map(|a| a.to_string())).collect();
+    let answers =
+        futures_util::future::join_all(addrs.iter().map(|a| admin.post_to(a, "/admin/consensus", &body)))
+            .await;
+    let mut refusals = Vec::new();
+    for (addr, answer) in addrs.iter().zip(answers) {
+        if let Err(e) = answer {
+            refusals.push(format!("{addr}: {e:#}"));
+        }
+    }
+    if refusals.len() == addrs.len() {
+        bail!("no node approved the switch: {}", refusals.join("; "));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut running = Vec::new();
+        for n in &admin.nodes {
+            if let Ok(s) = admin.api(&n.node_id)?.status().await {
+                running.push((s.consensus, s.height));
+            }
+        }
+        if running.len() == admin.nodes.len() && running.iter().all(|(c, _)| c == kind.as_str()) {
+            let height = running.iter().map(|(_, h)| *h).min().unwrap_or(0);
+            for r in refusals {
+                eprintln!("warning: {r}");
+            }
+            println!("consensus={kind} height={height}");
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the chain did not switch to {kind} within a minute: {}", refusals.join("; "));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

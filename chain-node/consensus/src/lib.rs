@@ -47,7 +47,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use govchain_types::Transaction;
 pub use govchain_types::chain::{BlockPolicy, ConsensusKind};
 use serde::{Deserialize, Serialize};
-pub use store::{BlockStore, ChainTip, StoreError};
+pub use store::{BlockStore, ChainTip, HANDOVER, StoreError};
 pub use transport::{PeerReply, PeerTransport, TransportError};
 
 /// A boxed, sendable future (what the object-safe async methods return).

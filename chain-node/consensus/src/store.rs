@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Batch;
 
+/// The consensus metadata a node stores with the block that switches its
+/// chain to another engine (SPEC CON-4): the engine started after the
+/// switch finds it and starts afresh at the ledger tip, as on a store that
+/// never had metadata (its members and policy come from its config).
+pub const HANDOVER: &[u8] = b"govchain:handover";
+
 /// Errors a [`BlockStore`] reports.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -147,6 +147,10 @@ pub struct CoreConfig {
     /// Pick leaders by reputation ([`Core::leader_of`]); false: plain
     /// round-robin (the baseline the reputation is measured against).
     pub leader_reputation: bool,
+    /// The epoch a store without a commit point starts in: 0 from the
+    /// chain's genesis, the switch height on a chain switched to HotStuff
+    /// (so the safety rules and block ids of each stint are apart).
+    pub first_epoch: u64,
 }
 
 /// What a core asks its driver to do.
@@ -348,6 +352,8 @@ impl Core {
             store.tip().map_err(store_err)?.ok_or_else(|| Error::BlockStore("no genesis block".into()))?;
         let meta = store.consensus_meta().map_err(store_err)?;
         let point = match meta {
+            // Switched from another engine: the tip is this epoch's genesis.
+            Some(bytes) if bytes == govchain_consensus::HANDOVER => None,
             Some(bytes) => Some(crate::types::decode::<CommitPoint>("commit point", &bytes)?),
             None => None,
         };
@@ -369,7 +375,8 @@ impl Core {
                 (p.epoch, p.genesis, root, high_qc, commit_qc)
             }
             None => {
-                let genesis = genesis_cid(suite, &cfg.chain_id, 0, tip.height, &tip.block_id);
+                let epoch = cfg.first_epoch;
+                let genesis = genesis_cid(suite, &cfg.chain_id, epoch, tip.height, &tip.block_id);
                 let f = BlockFields {
                     height: tip.height,
                     timestamp_ms: tip.timestamp_ms,
@@ -377,7 +384,7 @@ impl Core {
                     ..BlockFields::default()
                 };
                 let root = Root { cid: genesis, f, payload: false, after_tc: false };
-                (0, genesis, root, QuorumCert::genesis(0, genesis), None)
+                (epoch, genesis, root, QuorumCert::genesis(epoch, genesis), None)
             }
         };
         if root.f.height != tip.height {

@@ -92,6 +92,10 @@ pub struct HotStuffConfig {
     /// Misbehaviour, for fault tests (acted on only with the `byzantine`
     /// feature; [`HotStuffConfig::new`] reads `GOVCHAIN_BYZANTINE` then).
     pub fault: Fault,
+    /// The epoch to start in on a store without a commit point: 0 on a
+    /// chain that began with HotStuff, the switch height on a chain
+    /// switched to it.
+    pub first_epoch: u64,
 }
 
 impl HotStuffConfig {
@@ -120,6 +124,7 @@ impl HotStuffConfig {
             max_clock_ahead: Duration::from_secs(10),
             rpc_timeout: Duration::from_secs(5),
             fault: fault_from_env(),
+            first_epoch: 0,
         }
     }
 }
@@ -235,6 +240,7 @@ impl HotStuffEngine {
             max_clock_ahead_ms: ms(config.max_clock_ahead),
             fault: config.fault,
             leader_reputation: true,
+            first_epoch: config.first_epoch,
         };
         let data_dir = config.data_dir.clone();
         let core = tokio::task::spawn_blocking(move || {

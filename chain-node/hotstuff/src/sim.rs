@@ -219,6 +219,7 @@ impl Sim {
                     max_clock_ahead_ms: 10_000,
                     fault: Fault::default(),
                     leader_reputation: sc.leader_reputation,
+                    first_epoch: 0,
                 };
                 inst.push(Instance {
                     identity: id,

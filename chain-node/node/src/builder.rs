@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
 use govchain_consensus::{BlockStore, BoxFuture, Consensus, ConsensusKind, PeerTransport, solo::Solo};
@@ -29,6 +29,7 @@ use crate::{
     config::{Genesis, Member, NodeConfig},
     node::LedgerStore,
     replicated::Peers,
+    switch::{ConsensusRecord, EngineRoutes, Switchable, stint_segment},
 };
 
 /// What an engine is started with.
@@ -42,6 +43,9 @@ pub struct EngineContext<'a> {
     /// The node's key (signs its blocks, and a BFT engine's votes).
     pub key: &'a PrivateKey,
     peers: Option<&'a Peers>,
+    /// The height of the switch that started this engine's stint; `None`
+    /// when the chain has run this engine since genesis.
+    stint: Option<u64>,
 }
 
 impl std::fmt::Debug for EngineContext<'_> {
@@ -53,10 +57,34 @@ impl std::fmt::Debug for EngineContext<'_> {
 impl EngineContext<'_> {
     /// The mutual-TLS transport to the other members; refused unless the
     /// factory declared itself [`EngineFactory::networked`].
+    /// Where the engine keeps its own state: `<data_dir>/<name>`, or
+    /// `<data_dir>/<name>-<h>` for a stint that a switch at height h began
+    /// (each stint starts afresh).
+    pub fn engine_dir(&self, name: &str) -> PathBuf {
+        match self.stint {
+            None => self.config.data_dir.join(name),
+            Some(h) => self.config.data_dir.join(format!("{name}-{h}")),
+        }
+    }
+
+    /// The height of the switch this engine starts after (0 on a chain that
+    /// has run it since genesis).
+    pub fn first_height(&self) -> u64 {
+        self.stint.unwrap_or(0)
+    }
+
     pub fn transport(&self) -> Result<Arc<dyn PeerTransport>> {
-        self.peers
+        let transport = self
+            .peers
             .map(Peers::transport)
-            .ok_or_else(|| Error::Internal("this engine was not started with a peer link".into()))
+            .ok_or_else(|| Error::Internal("this engine was not started with a peer link".into()))?;
+        Ok(match self.stint {
+            None => transport,
+            Some(_) => Arc::new(crate::switch::StintTransport {
+                inner: transport,
+                segment: crate::switch::stint_segment(self.genesis.consensus, self.stint),
+            }),
+        })
     }
 }
 
@@ -141,25 +169,123 @@ impl NodeBuilder {
             }
             None => Genesis::load(&self.config.genesis)?,
         };
-        let factory = self.engine.unwrap_or_else(|| Self::factory(genesis.consensus));
         let inner = Node::open(self.config, genesis)?;
+        // A chain that switched engines runs the engine of its last switch.
+        let record = crate::switch::record(inner.ledger())?;
+        let effective = crate::switch::effective_genesis(inner.genesis(), record.as_ref());
+        let factory = match (self.engine, &record) {
+            (Some(factory), None) => factory,
+            _ => Self::factory(effective.consensus),
+        };
         let (config, genesis) = (inner.config(), inner.genesis());
         let peers = match factory.networked() {
             true => {
                 let key_pem = inner.key_pem()?;
-                Some(Peers::new(config, genesis, &key_pem, genesis.consensus.as_str())?)
+                Some(Peers::new(config, genesis, &key_pem, effective.consensus.as_str())?)
             }
             false => None,
         };
-        let store: Arc<dyn BlockStore> = Arc::new(LedgerStore(inner.clone()));
-        let ctx = EngineContext { config, genesis, store, key: inner.key(), peers: peers.as_ref() };
+        let store: Arc<dyn BlockStore> = Arc::new(LedgerStore::current(inner.clone()));
+        let ctx = EngineContext {
+            config,
+            genesis: &effective,
+            store,
+            key: inner.key(),
+            peers: peers.as_ref(),
+            stint: record.as_ref().map(|r| r.height),
+        };
         let engine = factory.start(ctx).await?;
-        let node = Node::assemble(inner, engine.consensus, peers);
+        let node = Node::assemble(inner, Arc::new(Switchable::new(engine.consensus)), peers);
         if let Some(peers) = node.peers() {
-            peers.serve(node.clone(), engine.peer_routes.unwrap_or_default()).await?;
+            let routes = EngineRoutes::default();
+            let segment = stint_segment(effective.consensus, record.as_ref().map(|r| r.height));
+            if let Some(r) = engine.peer_routes {
+                routes.install(segment.clone(), r);
+            }
+            peers.serve(node.clone(), routes.clone()).await?;
+            spawn_switcher(&node, segment, routes);
         }
         Ok(node)
     }
+}
+
+/// Starts the task that swaps the node's engine when a committed block
+/// switches the chain's consensus (`switch.rs`).
+fn spawn_switcher(node: &Node, running: String, routes: EngineRoutes) {
+    let (weak, holder, peers) = node.parts();
+    let mut switches = node.switches();
+    let task = tokio::spawn(async move {
+        let mut running = running;
+        while switches.changed().await.is_ok() {
+            let Some(record) = switches.borrow_and_update().clone() else { continue };
+            let Some(inner) = weak.upgrade() else { return };
+            let node = Node::from_parts(inner, holder.clone(), peers.clone());
+            match switch_engine(&node, &record, &running, &routes).await {
+                Ok(segment) => running = segment,
+                Err(e) => crate::switch::log_failure(&node.config().node_id, &record, &e),
+            }
+        }
+    });
+    node.parts().1.set_task(task.abort_handle());
+}
+
+/// Starts the engine `record` names at the ledger tip, puts it in place of
+/// the one `running` (its stint's route segment), and stops that one after
+/// the grace period (its peers may still need it to commit the switch
+/// block). Returns the new stint's segment.
+async fn switch_engine(
+    node: &Node,
+    record: &ConsensusRecord,
+    running: &str,
+    routes: &EngineRoutes,
+) -> Result<String> {
+    let (weak, holder, peers) = node.parts();
+    // Engines still in the grace period of an earlier switch stop now.
+    holder.retire_all().await;
+    let inner = weak.upgrade().ok_or(Error::ShuttingDown)?;
+    let effective = crate::switch::effective_genesis(node.genesis(), Some(record));
+    let factory = NodeBuilder::factory(record.consensus);
+    let store: Arc<dyn BlockStore> = Arc::new(LedgerStore::current(inner.clone()));
+    let ctx = EngineContext {
+        config: inner.config(),
+        genesis: &effective,
+        store,
+        key: inner.key(),
+        peers: peers.as_ref(),
+        stint: Some(record.height),
+    };
+    let engine = factory.start(ctx).await?;
+    let segment = stint_segment(record.consensus, Some(record.height));
+    if let Some(r) = engine.peer_routes {
+        routes.install(segment.clone(), r);
+    }
+    let old = holder.replace(engine.consensus.clone());
+    let (node, routes, running) = (node.clone(), routes.clone(), running.to_owned());
+    tokio::spawn(async move {
+        // What waits here for the old engine goes to the new one once it
+        // has a leader: the transactions pending here, and those the old
+        // engine orders after the switch block (the store refuses its
+        // batches) as they come. A copy already on chain is dropped.
+        let step = Duration::from_millis(50);
+        let mut requeued = false;
+        for i in 0..crate::switch::HANDOVER_LIMIT.as_millis() / step.as_millis() {
+            if !requeued && holder.current().leader().is_some() {
+                node.requeue(node.pending_transactions()).await;
+                requeued = true;
+            }
+            if requeued {
+                node.requeue(node.take_leftover()).await;
+                if step * (i as u32) >= crate::switch::GRACE {
+                    break;
+                }
+            }
+            tokio::time::sleep(step).await;
+        }
+        holder.retire(&old).await;
+        routes.remove(&running);
+        node.requeue(node.take_leftover()).await;
+    });
+    Ok(segment)
 }
 
 /// One node orders alone, with the genesis block policy.
@@ -235,11 +361,8 @@ impl EngineFactory for RaftFactory {
         Box::pin(async move {
             let (config, genesis) = (ctx.config, ctx.genesis);
             let Seat { id, addr, member } = seat(config, genesis)?;
-            let mut raft = RaftConfig::new(
-                id,
-                govchain_raft::Node::new(addr, &config.node_id),
-                config.data_dir.join("raft"),
-            );
+            let mut raft =
+                RaftConfig::new(id, govchain_raft::Node::new(addr, &config.node_id), ctx.engine_dir("raft"));
             raft.block_policy = genesis.block_policy.clone();
             raft.queue_capacity = config.mempool_capacity;
             let engine = RaftEngine::start(raft, ctx.store.clone(), ctx.transport()?)
@@ -298,8 +421,9 @@ impl EngineFactory for HotStuffFactory {
                 &genesis.chain_id,
                 ctx.key.clone(),
                 validators,
-                config.data_dir.join("hotstuff"),
+                ctx.engine_dir("hotstuff"),
             );
+            hotstuff.first_epoch = ctx.first_height();
             hotstuff.block_policy = genesis.block_policy.clone();
             hotstuff.queue_capacity = config.mempool_capacity;
             let engine = HotStuffEngine::start(hotstuff, ctx.store.clone(), ctx.transport()?)

@@ -16,6 +16,7 @@ mod node;
 mod replay;
 mod replicated;
 pub mod rpc;
+pub mod switch;
 mod view;
 
 pub use node::{Committed, LedgerWatch, Node};

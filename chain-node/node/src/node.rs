@@ -4,11 +4,14 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, StoreError};
+use govchain_consensus::{Batch, BlockStore, ChainTip, Consensus, ConsensusKind, StoreError};
 use govchain_crypto::{Address, PrivateKey, Suite};
 use govchain_execution::{
     BlockOutcome, EngineKind, EvmConfig, Executor, TxContext,
@@ -36,6 +39,7 @@ use crate::{
     config::{Genesis, NodeConfig},
     metrics::Metrics,
     replicated::Peers,
+    switch::{ConsensusRecord, Switchable},
     view::LedgerView,
 };
 
@@ -70,7 +74,8 @@ impl LedgerWatch {
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<Inner>,
-    consensus: Arc<dyn Consensus>,
+    /// The engine running now (replaced when the chain switches engines).
+    consensus: Arc<Switchable>,
     /// The mutual-TLS link to the other members, when the engine has peers.
     peers: Option<Peers>,
 }
@@ -90,7 +95,8 @@ pub(crate) struct Inner {
     /// Signer certificates against the genesis CA.
     certs: Certs,
     /// Admitted but not yet committed, so a resubmission is refused.
-    pending: Mutex<HashSet<Hash>>,
+    /// (With their bodies: a switch of engines hands them to the new one.)
+    pending: Mutex<HashMap<Hash, Transaction>>,
     /// The (sender, nonce) pairs of `pending`, so a second transaction
     /// with a pending pair is refused at admission (see `replay.rs`).
     pairs: crate::replay::PendingPairs,
@@ -104,6 +110,14 @@ pub(crate) struct Inner {
     metrics: Metrics,
     /// Backpressure: the time-bounded admission queue (`admission.rs`).
     admission: Admission,
+    /// How many engine switches this process has seen: the store refuses
+    /// the batches of an engine of an older generation.
+    generation: AtomicU64,
+    /// The last switch a committed block made, for the task that swaps the
+    /// engines.
+    handover: tokio::sync::watch::Sender<Option<ConsensusRecord>>,
+    /// Transactions of batches refused after a switch, for the new engine.
+    leftover: Mutex<Vec<Transaction>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -170,6 +184,9 @@ impl Node {
             events,
             metrics,
             admission,
+            generation: AtomicU64::new(0),
+            handover: tokio::sync::watch::Sender::new(None),
+            leftover: Mutex::default(),
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
@@ -185,7 +202,7 @@ impl Node {
     }
 
     /// The running node over `inner`, ordering through `consensus`.
-    pub(crate) fn assemble(inner: Arc<Inner>, consensus: Arc<dyn Consensus>, peers: Option<Peers>) -> Node {
+    pub(crate) fn assemble(inner: Arc<Inner>, consensus: Arc<Switchable>, peers: Option<Peers>) -> Node {
         info!(
             target: "govchain::node",
             node = %inner.config.node_id,
@@ -196,6 +213,87 @@ impl Node {
             "node started"
         );
         Node { inner, consensus, peers }
+    }
+
+    /// The parts the builder's switch task works with: the node's state (not
+    /// kept alive by the task), its engine holder and its peer link.
+    pub(crate) fn parts(&self) -> (Weak<Inner>, Arc<Switchable>, Option<Peers>) {
+        (Arc::downgrade(&self.inner), self.consensus.clone(), self.peers.clone())
+    }
+
+    /// The node again from [`Node::parts`].
+    pub(crate) fn from_parts(inner: Arc<Inner>, consensus: Arc<Switchable>, peers: Option<Peers>) -> Node {
+        Node { inner, consensus, peers }
+    }
+
+    /// Approves a switch of the chain's consensus engine to `consensus`
+    /// (SPEC CON-4; `switch.rs`): a `system` transaction to
+    /// [`crate::switch::CONTRACT`] signed with the node key, carrying the
+    /// block policy in force. Refused while the engine's group differs from
+    /// the group the switch carries over. Answers with its receipt: the
+    /// approvals so far, and whether this one switched the chain.
+    pub async fn approve_switch(&self, consensus: ConsensusKind) -> Result<SubmitResponse> {
+        let inner = &self.inner;
+        let record = crate::switch::record(&inner.ledger)?;
+        let group = crate::switch::effective_genesis(&inner.genesis, record.as_ref());
+        crate::switch::check_group(&group.members, self.consensus.membership().map(|m| m.members()))?;
+        let request = crate::switch::SwitchRequest { consensus, block_policy: self.consensus.block_policy() };
+        let data = serde_json::to_vec(&request).map_err(|e| Error::Internal(e.to_string()))?;
+        let now = now_ms();
+        let tx = TxBody {
+            chain_id: inner.genesis.chain_id.clone(),
+            tx_type: TxType::System,
+            timestamp_ms: now,
+            nonce: now,
+            sender: inner.key.address(),
+            recipient: crate::switch::CONTRACT.into(),
+            data,
+            memo: format!("switch consensus to {consensus}"),
+            signers: vec![govchain_types::Signer {
+                public_key: inner.key.public_key().to_sec1(),
+                certificate: None,
+            }],
+        }
+        .sign(&[&inner.key])
+        .map_err(|e| Error::Internal(format!("signing the approval: {e}")))?;
+        self.submit(tx, SubmitMode::Sync).await
+    }
+
+    /// The switch the last committed switching block made, as it changes.
+    pub(crate) fn switches(&self) -> tokio::sync::watch::Receiver<Option<ConsensusRecord>> {
+        self.inner.handover.subscribe()
+    }
+
+    /// The transactions of batches refused after a switch, taken.
+    pub(crate) fn take_leftover(&self) -> Vec<Transaction> {
+        std::mem::take(&mut *lock(&self.inner.leftover))
+    }
+
+    /// The transactions admitted here and not yet committed.
+    pub(crate) fn pending_transactions(&self) -> Vec<Transaction> {
+        lock(&self.inner.pending).values().cloned().collect()
+    }
+
+    /// Hands `txs`, admitted here before a switch, to the engine running
+    /// now: to its queue, or to its leader. They stay pending here, so
+    /// their waiters hear of their receipts; a copy already on chain is
+    /// dropped when a block is built.
+    pub(crate) async fn requeue(&self, txs: Vec<Transaction>) {
+        if txs.is_empty() {
+            return;
+        }
+        if self.consensus.takes_submissions() {
+            if let Err(e) = self.consensus.submit(txs) {
+                debug!(target: "govchain::node", error = %e, "requeueing after a switch");
+            }
+            return;
+        }
+        let Some(peers) = &self.peers else { return };
+        for tx in txs {
+            if let Err(e) = peers.forward(self.consensus.forward_target(), &tx, SubmitMode::Async).await {
+                debug!(target: "govchain::node", error = %e, "forwarding after a switch");
+            }
+        }
     }
 
     /// The peer link, for the builder to serve once the node exists.
@@ -411,8 +509,12 @@ impl Node {
             }
             return Ok(response);
         }
-        if !lock(&self.inner.pending).insert(id) {
-            return Err(Error::Duplicate { tx_id: id, committed: false });
+        {
+            let mut pending = lock(&self.inner.pending);
+            if pending.contains_key(&id) {
+                return Err(Error::Duplicate { tx_id: id, committed: false });
+            }
+            pending.insert(id, tx.clone());
         }
         let (sender, nonce) = (tx.body.sender, tx.body.nonce);
         if let Err(e) = if ethereum { Ok(()) } else { self.inner.pairs.admit(&tx.body, id, now) } {
@@ -476,6 +578,11 @@ impl Inner {
         }
         let evm = self.evm_config().ok_or(EthTxError::NoEvm)?;
         Ok(ethtx::verify(tx, suite, chain_id, evm.chain_id)?)
+    }
+
+    /// The ledger.
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// The node key.
@@ -558,7 +665,7 @@ impl Inner {
     /// organization at block time, executes, and builds the header. Nothing
     /// in the header depends on which node ran this, so every replica
     /// builds the same block id.
-    fn build_block(&self, batch: Batch) -> Result<(Block, BlockOutcome)> {
+    fn build_block(&self, batch: Batch) -> Result<(Block, BlockOutcome, Option<ConsensusRecord>)> {
         let suite = self.genesis.suite;
         let parent = self.ledger.tip();
         let parent_time = parent.as_ref().map_or(0, |t| t.timestamp_ms);
@@ -580,7 +687,7 @@ impl Inner {
         let admitted: Vec<bool> = {
             let pending = lock(&self.pending);
             let mut forwarded = lock(&self.forwarded);
-            txs.iter().map(|(id, _)| pending.contains(id) || forwarded.remove(id)).collect()
+            txs.iter().map(|(id, _)| pending.contains_key(id) || forwarded.remove(id)).collect()
         };
         let signatures: Vec<std::result::Result<(), String>> = txs
             .par_iter()
@@ -610,6 +717,20 @@ impl Inner {
         // A (sender, nonce) pair is accepted once within the timestamp
         // window; later users of a pair are refused like bad certificates.
         crate::replay::screen(&self.ledger, &txs, timestamp_ms, &mut orgs)?;
+        // Switch approvals are the node's to execute (`switch.rs`), not the
+        // executor's: they are set aside here and put back in place below.
+        let mut tally = None;
+        let mut approvals = Vec::new();
+        for (index, ((_, tx), org)) in txs.iter().zip(orgs.iter_mut()).enumerate() {
+            if crate::switch::is_approval(tx) && org.is_ok() {
+                let tally = match &mut tally {
+                    Some(t) => t,
+                    None => tally.insert(crate::switch::Tally::new(&self.ledger, &self.genesis, height)?),
+                };
+                approvals.push((index, tally.execute(tx)));
+                *org = Err(String::new());
+            }
+        }
         let contexts: Vec<(&Transaction, TxContext)> = txs
             .iter()
             .zip(&orgs)
@@ -625,7 +746,19 @@ impl Inner {
             })
             .collect();
         let executed = self.executor.execute_block(&LedgerView(&self.ledger), &contexts)?;
-        let outcome = merge_refused(executed, &txs, &orgs, height);
+        let mut outcome = merge_refused(executed, &txs, &orgs, height);
+        for (index, (result, writes)) in approvals {
+            let receipt = &mut outcome.receipts[index];
+            match result {
+                Ok(output) => {
+                    receipt.status = TxStatus::Success;
+                    receipt.output = output;
+                }
+                Err(message) => receipt.message = message,
+            }
+            outcome.writes[index] = writes;
+        }
+        let switched = tally.and_then(|t| t.switched);
         let transactions: Vec<Transaction> = txs.into_iter().map(|(_, tx)| tx).collect();
         let header = BlockHeader {
             version: BLOCK_VERSION,
@@ -652,7 +785,7 @@ impl Inner {
         // The engine's commit certificate, when it has one, follows.
         signatures.extend(batch.certificate);
         let block = Block { header, transactions, signatures };
-        Ok((block, outcome))
+        Ok((block, outcome, switched))
     }
 
     /// Executes `batch` as the next block and commits it durably (with the
@@ -660,8 +793,8 @@ impl Inner {
     /// subscribers.
     fn execute_and_commit(&self, batch: Batch, meta: Option<&[u8]>) -> Result<()> {
         let started = Instant::now();
-        let (block, outcome) = self.build_block(batch)?;
-        self.commit_block(block, outcome, meta, started)
+        let (block, outcome, switched) = self.build_block(batch)?;
+        self.commit_block(block, outcome, meta, switched, started)
     }
 
     /// Re-executes a block fetched from a peer and commits it only if this
@@ -677,14 +810,14 @@ impl Inner {
             // certificate, if any, follows it.
             certificate: block.signatures.into_iter().skip(1).collect(),
         };
-        let (built, outcome) = self.build_block(batch)?;
+        let (built, outcome, switched) = self.build_block(batch)?;
         if built.header != wanted {
             return Err(Error::Internal(format!(
                 "block {} from a peer does not re-execute to the same header (state root {} here, {} there)",
                 wanted.height, built.header.state_root, wanted.state_root
             )));
         }
-        self.commit_block(built, outcome, Some(meta), started)
+        self.commit_block(built, outcome, Some(meta), switched, started)
     }
 
     fn commit_block(
@@ -692,11 +825,20 @@ impl Inner {
         block: Block,
         outcome: BlockOutcome,
         meta: Option<&[u8]>,
+        switched: Option<ConsensusRecord>,
         started: Instant,
     ) -> Result<()> {
         let height = block.header.height;
         let id = block.header.id(self.genesis.suite);
+        // The block that switches engines ends the old engine's stint: the
+        // new one finds the handover mark and starts at this block.
+        let meta = if switched.is_some() { Some(crate::switch::HANDOVER) } else { meta };
         self.ledger.commit_with(&block, &outcome.receipts, &outcome.writes, meta)?;
+        if let Some(record) = switched {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            crate::switch::log_switch(&self.config.node_id, &record);
+            self.handover.send_replace(Some(record));
+        }
         self.pairs.release(&block.transactions);
 
         let m = &self.metrics;
@@ -775,8 +917,22 @@ fn refused_receipt(tx_id: Hash, height: u64, index: u32, message: String) -> Rec
     }
 }
 
-/// The ledger as a consensus engine drives it.
-pub(crate) struct LedgerStore(pub(crate) Arc<Inner>);
+/// The ledger as a consensus engine drives it. An engine of an older
+/// `generation` (switched away from) changes nothing: its batches go to
+/// the new engine, its metadata nowhere.
+pub(crate) struct LedgerStore(pub(crate) Arc<Inner>, pub(crate) u64);
+
+impl LedgerStore {
+    /// The store for the engine of the current generation.
+    pub(crate) fn current(inner: Arc<Inner>) -> LedgerStore {
+        let generation = inner.generation.load(Ordering::Acquire);
+        LedgerStore(inner, generation)
+    }
+
+    fn retired(&self) -> bool {
+        self.0.generation.load(Ordering::Acquire) != self.1
+    }
+}
 
 fn tip_of(ledger: &Ledger) -> Option<ChainTip> {
     ledger.tip().map(|t| ChainTip {
@@ -805,15 +961,25 @@ impl BlockStore for LedgerStore {
     }
 
     fn apply_batch(&self, batch: Batch, meta: Option<&[u8]>) -> std::result::Result<ChainTip, StoreError> {
+        if self.retired() {
+            lock(&self.0.leftover).extend(batch.transactions);
+            return tip_after(&self.0.ledger);
+        }
         self.0.execute_and_commit(batch, meta)?;
         tip_after(&self.0.ledger)
     }
 
     fn put_meta(&self, meta: &[u8]) -> std::result::Result<(), StoreError> {
+        if self.retired() {
+            return Ok(());
+        }
         Ok(self.0.ledger.put_consensus_meta(meta)?)
     }
 
     fn import_block(&self, block: Block, meta: &[u8]) -> std::result::Result<ChainTip, StoreError> {
+        if self.retired() {
+            return tip_after(&self.0.ledger);
+        }
         self.0.import_block(block, meta)?;
         tip_after(&self.0.ledger)
     }

@@ -34,6 +34,7 @@ use crate::{
     config::{Genesis, NodeConfig},
     node::lock,
     rpc::{ApiError, MAX_BODY},
+    switch::EngineRoutes,
 };
 
 /// Largest reply read from a peer (a batch of blocks for a catching-up
@@ -100,9 +101,10 @@ impl Peers {
         Arc::new(MtlsTransport { client: self.client.clone() })
     }
 
-    /// Serves the peer endpoints on the mutual-TLS listener: the engine's
-    /// own `engine_routes`, forwarded transactions and the admin calls.
-    pub(crate) async fn serve(&self, node: Node, engine_routes: Router) -> Result<()> {
+    /// Serves the peer endpoints on the mutual-TLS listener: the running
+    /// engines' own routes (`/<engine>/...`, swapped at a switch),
+    /// forwarded transactions and the admin calls.
+    pub(crate) async fn serve(&self, node: Node, engine_routes: EngineRoutes) -> Result<()> {
         let listener = TlsListener::bind(self.listen, (*self.server).clone())
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {} (p2p): {e}", self.listen)))?;
@@ -113,8 +115,11 @@ impl Peers {
             .route("/admin/promote", post(promote))
             .route("/admin/remove", post(remove))
             .route("/admin/policy", post(set_policy))
+            .route("/admin/consensus", post(approve_switch))
             .with_state(node);
-        let router = engine_routes.merge(node_routes).merge(crate::logs::routes());
+        let router = node_routes
+            .merge(crate::logs::routes())
+            .fallback(move |request: axum::extract::Request| engine_routes.clone().serve(request));
         info!(target: "govchain::node", addr = %self.listen, "peer listener (mutual TLS) started");
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, PeerAware::new(router)).await {
@@ -285,6 +290,34 @@ async fn set_policy(State(node): State<Node>, Json(p): Json<govchain_consensus::
     };
     let what = format!("block policy set: {p:?}");
     changed(&what, g.set_block_policy(p).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchBody {
+    consensus: govchain_consensus::ConsensusKind,
+}
+
+/// This member's approval of a switch of the chain's engine (SPEC CON-4):
+/// the receipt of its approval transaction (200), or why it was refused.
+async fn approve_switch(State(node): State<Node>, Json(b): Json<SwitchBody>) -> Response {
+    let what = format!("switch to {} approved", b.consensus);
+    match node.approve_switch(b.consensus).await {
+        Ok(r) if r.receipt.as_ref().is_some_and(|r| r.status != govchain_types::TxStatus::Success) => {
+            let why = r.receipt.map(|r| r.message).unwrap_or_default();
+            warn!(target: crate::logs::SYSTEM, change = what, error = %why, "configuration change refused");
+            ApiError::bad_request("switch", why).into_response()
+        }
+        Ok(r) => {
+            info!(target: crate::logs::SYSTEM, change = what, "configuration change");
+            (StatusCode::OK, Json(r)).into_response()
+        }
+        Err(crate::Error::Consensus(e)) => {
+            warn!(target: crate::logs::SYSTEM, change = what, error = %e, "configuration change refused");
+            admin_error(e)
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// The answer of a membership or policy change, logged as a `system` event.

@@ -140,6 +140,8 @@ impl StateMachine {
         catch_up_timeout: Duration,
     ) -> Result<StateMachine> {
         let meta = match store.consensus_meta().map_err(store_err)? {
+            // A switch from another engine: Raft starts afresh at the tip.
+            Some(bytes) if bytes == govchain_consensus::HANDOVER => Meta::default(),
             Some(bytes) => serde_json::from_slice::<Meta>(&bytes)
                 .map_err(|e| Error::Decode { what: "consensus metadata", reason: e.to_string() })?,
             None => Meta::default(),

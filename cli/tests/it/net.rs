@@ -316,18 +316,7 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
     let phase = |what: &str| {
         eprintln!("{consensus}: {what} at {:?}, {} acknowledged", t0.elapsed(), acked.lock().unwrap().len())
     };
-    let more = |n: usize, what: &'static str| {
-        let acked = acked.clone();
-        async move {
-            let target = acked.lock().unwrap().len() + n;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while acked.lock().unwrap().len() < target {
-                assert!(Instant::now() < deadline, "no progress {what}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    more(20, "before the changes").await;
+    more(&acked, 20, "before the changes").await;
     phase("load running");
     // Grow: node4 joins as a learner, catches up, is promoted.
     let added = ok(&["net", "add-node", o]);
@@ -337,16 +326,16 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
     converged(&five).await;
     assert_ne!(client(4).status().await.unwrap().role, "learner", "node4 was promoted to a voter");
     // Shrink: node1 leaves consensus first, then stops.
-    more(20, "with five voters").await;
+    more(&acked, 20, "with five voters").await;
     phase("20 more with five voters");
     ok(&["net", "remove-node", o, "node1"]);
     phase("node1 removed");
     let four: Vec<Client> = [0, 2, 3, 4].into_iter().map(client).collect();
-    more(50, "after removing node1").await;
+    more(&acked, 50, "after removing node1").await;
     phase("50 more after the removal");
     // The block policy changes online too.
     ok(&["net", "policy", o, "--max-txs", "7"]);
-    more(20, "after the policy change").await;
+    more(&acked, 20, "after the policy change").await;
     phase("20 more after the policy change");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
@@ -364,6 +353,188 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
     eprintln!("{consensus} membership 4 -> 5 -> 4: {} acknowledged, height {height}", acked.len());
     if consensus == "hotstuff" {
         verify_epochs(&out, &four, height).await;
+    }
+}
+
+/// The online switch (SPEC CON-4): a raft chain of four gm nodes switches
+/// to hotstuff and back to raft while writers keep it busy. Every
+/// acknowledged transaction is on every node, all hold the same blocks, and
+/// every block of the hotstuff stint proves its commit with a certificate
+/// of the members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consensus_switches_from_raft_to_hotstuff_and_back_under_load() {
+    let (first, base) = (121u8, 46_000 + (std::process::id() % 1_000) as u16 * 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let o = out.to_str().unwrap();
+    let (api, p2p) = (base.to_string(), (base + 1).to_string());
+    ok(&[
+        "net",
+        "init",
+        "--nodes",
+        "4",
+        "--suite",
+        "gm",
+        "--consensus",
+        "raft",
+        "--out",
+        o,
+        "--first-ip",
+        &first.to_string(),
+        "--api-port",
+        &api,
+        "--p2p-port",
+        &p2p,
+    ]);
+    let started = ok(&["net", "start", o]);
+    let _guard = Started(out.clone());
+    assert_eq!(started.lines().filter(|l| l.contains("url=")).count(), 4, "{started}");
+    let client =
+        |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", usize::from(first) + i)).unwrap();
+    let four: Vec<Client> = (0..4).map(client).collect();
+    let chain_id = client(0).status().await.unwrap().chain_id;
+
+    // Two writers, each through every node in turn; a refusal during a
+    // switch (no leader yet) is retried with the next transaction.
+    let acked: Arc<Mutex<Vec<Hash>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (acked, stop, chain_id) = (acked.clone(), stop.clone(), chain_id.clone());
+            let clients = four.clone();
+            tokio::spawn(async move {
+                let wallet = Wallet::new(PrivateKey::generate(Suite::Gm), chain_id);
+                for i in 0..5_000u32 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let key = format!("s{w}-{i}");
+                    let tx = wallet.data_call(&DataCall::Put { key: key.into(), value: "v".into() }).unwrap();
+                    let c = &clients[(i as usize + w) % clients.len()];
+                    match c.submit(&tx, SubmitMode::Sync).await {
+                        Ok(r) if r.receipt.is_some() => acked.lock().unwrap().push(r.tx_id),
+                        _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let phase = |what: &str| {
+        eprintln!("switch: {what} at {:?}, {} acknowledged", t0.elapsed(), acked.lock().unwrap().len())
+    };
+    more(&acked, 30, "on raft").await;
+    phase("load running on raft");
+    let to_hotstuff = ok(&["net", "switch", o, "--consensus", "hotstuff"]);
+    assert!(to_hotstuff.contains("consensus=hotstuff"), "{to_hotstuff}");
+    phase("switched to hotstuff");
+    more(&acked, 60, "on hotstuff").await;
+    phase("60 more on hotstuff");
+    // Every node restarts on the engine of the last switch.
+    ok(&["net", "stop", o]);
+    ok(&["net", "start", o]);
+    for c in &four {
+        assert_eq!(c.status().await.unwrap().consensus, "hotstuff", "{} after a restart", c.base_url());
+    }
+    more(&acked, 30, "after restarting every node").await;
+    phase("30 more after restarting every node on hotstuff");
+    // An approval signed by a key that is not a member's fails.
+    let outsider = PrivateKey::generate(Suite::Gm);
+    let forged = govchain_types::TxBody {
+        chain_id: chain_id.clone(),
+        tx_type: govchain_types::TxType::System,
+        timestamp_ms: govchain_types::now_ms(),
+        nonce: 1,
+        sender: outsider.address(),
+        recipient: "consensus".into(),
+        data: br#"{"consensus":"raft","block_policy":{"max_txs":500,"max_bytes":8388608,"max_wait_ms":2}}"#
+            .to_vec(),
+        memo: String::new(),
+        signers: vec![govchain_types::Signer {
+            public_key: outsider.public_key().to_sec1(),
+            certificate: None,
+        }],
+    }
+    .sign(&[&outsider])
+    .unwrap();
+    let r = four[1].submit(&forged, SubmitMode::Sync).await.unwrap().receipt.unwrap();
+    assert_eq!(r.status, TxStatus::Failed);
+    assert!(r.message.contains("not a member"), "{}", r.message);
+    // A second approval of the engine already running is refused.
+    let again = Command::new(env!("CARGO_BIN_EXE_govchain"))
+        .args(["net", "switch", o, "--consensus", "hotstuff"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && said.contains("already runs hotstuff"), "{said}");
+    let to_raft = ok(&["net", "switch", o, "--consensus", "raft"]);
+    assert!(to_raft.contains("consensus=raft"), "{to_raft}");
+    phase("switched back to raft");
+    more(&acked, 60, "on raft again").await;
+    phase("60 more on raft again");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let (height, _) = converged(&four).await;
+    let acked = acked.lock().unwrap().clone();
+    for c in &four {
+        for id in &acked {
+            assert!(
+                c.transaction(id).await.unwrap().is_some(),
+                "acknowledged {id} missing on {}",
+                c.base_url()
+            );
+        }
+    }
+    same_blocks(&four, height).await;
+
+    // The two blocks that switched, from their approvals' receipts.
+    let mut switches = Vec::new();
+    for h in 1..=height {
+        let block = four[0].block(&h.to_string()).await.unwrap().unwrap().block;
+        for tx in block.transactions.iter().filter(|t| t.body.recipient == "consensus") {
+            let record = four[0].transaction(&tx.id(Suite::Gm)).await.unwrap().unwrap();
+            if record.receipt.status != TxStatus::Success {
+                continue;
+            }
+            let output: serde_json::Value = serde_json::from_slice(&record.receipt.output).unwrap();
+            if output["switched"] == true {
+                switches.push((h, output["consensus"].as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    assert_eq!(switches.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(), ["hotstuff", "raft"]);
+    let (on, off) = (switches[0].0, switches[1].0);
+    // Hotstuff ordered the blocks after the first switch up to the one
+    // that switched back: each carries a commit certificate of the members.
+    let validators = crate::bft::genesis_validators(&out.join("node0"));
+    let mut stint_txs = 0;
+    for h in on + 1..=off {
+        let block = four[0].block(&h.to_string()).await.unwrap().unwrap().block;
+        govchain_hotstuff::verify_commit(&block, Suite::Gm, &validators)
+            .unwrap_or_else(|e| panic!("block {h} of the hotstuff stint does not prove its commit: {e}"));
+        stint_txs += block.transactions.len();
+    }
+    for h in [on, off + 1] {
+        let block = four[0].block(&h.to_string()).await.unwrap().unwrap().block;
+        assert!(govchain_hotstuff::verify_commit(&block, Suite::Gm, &validators).is_err(), "raft block {h}");
+    }
+    assert!(stint_txs >= 60, "{stint_txs} transactions in the hotstuff stint");
+    eprintln!(
+        "switch raft -> hotstuff at {on} -> raft at {off}: {} acknowledged, height {height}, {stint_txs} in the hotstuff stint",
+        acked.len()
+    );
+}
+
+/// Waits (a minute at most) until the test's writers had `n` more
+/// transactions acknowledged.
+async fn more(acked: &Mutex<Vec<Hash>>, n: usize, what: &str) {
+    let target = acked.lock().unwrap().len() + n;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < target {
+        assert!(Instant::now() < deadline, "no progress {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -45,6 +45,7 @@ fn group(n: u64) -> Vec<Core> {
                 max_clock_ahead_ms: 10_000,
                 fault: Fault::default(),
                 leader_reputation: true,
+                first_epoch: 0,
             };
             let store = Arc::new(MemBlockStore::new(SUITE, CHAIN));
             Core::new(config, store, Box::new(MemStorage::default()), sigs.clone(), 1_000_000).unwrap()
