@@ -388,18 +388,28 @@ async fn switch(dir: &Path, consensus: &str) -> anyhow::Result<()> {
     if refusals.len() == addrs.len() {
         bail!("no node approved the switch: {}", refusals.join("; "));
     }
+    // Done once every node that answers runs the new engine, and a quorum
+    // does (a node that is down catches up through the switch when it
+    // starts again).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let mut running = Vec::new();
+        let (mut running, mut down) = (Vec::new(), Vec::new());
         for n in &admin.nodes {
-            if let Ok(s) = admin.api(&n.node_id)?.status().await {
-                running.push((s.consensus, s.height));
+            match admin.api(&n.node_id)?.status().await {
+                Ok(s) if s.leader.is_some() => running.push((s.consensus, s.height)),
+                Ok(s) => running.push((format!("{} (no leader yet)", s.consensus), s.height)),
+                Err(_) => down.push(n.node_id.as_str()),
             }
         }
-        if running.len() == admin.nodes.len() && running.iter().all(|(c, _)| c == kind.as_str()) {
+        if running.len() >= govchain_node::switch::quorum(admin.nodes.len())
+            && running.iter().all(|(c, _)| c == kind.as_str())
+        {
             let height = running.iter().map(|(_, h)| *h).min().unwrap_or(0);
             for r in refusals {
                 eprintln!("warning: {r}");
+            }
+            if !down.is_empty() {
+                eprintln!("warning: not answering (they catch up when they run again): {}", down.join(", "));
             }
             println!("consensus={kind} height={height}");
             return Ok(());

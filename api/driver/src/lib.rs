@@ -122,6 +122,25 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// vocabulary's message) when a field is out of range.
     async fn set_block_policy(&self, chain: &str, policy: &BlockPolicy) -> Result<()>;
 
+    /// Switches a running replicated chain's consensus engine (raft to
+    /// hotstuff or back) while it serves: every running consensus node
+    /// approves, and from the block in which a quorum approved, every node
+    /// runs the new engine. Returns once the running nodes run it and know
+    /// its leader. Refused
+    /// (`Invalid`) for solo, for the engine the chain runs already, and
+    /// (`Conflict`) by drivers that cannot do it yet.
+    async fn switch_consensus(
+        &self,
+        chain: &str,
+        consensus: govchain_types::chain::ConsensusKind,
+    ) -> Result<()> {
+        let _ = (chain, consensus);
+        Err(Error::Conflict(format!(
+            "the {} driver does not switch a chain's consensus engine yet",
+            self.kind()
+        )))
+    }
+
     /// The files to download for one node: `node.toml`, `genesis.json`, the
     /// node certificate and the CA certificates (never a CA key); with
     /// `include_key` also the node's private key.

@@ -34,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(start_chain))
         .routes(routes!(restart_chain))
         .routes(routes!(set_policy))
+        .routes(routes!(switch_consensus))
         .routes(routes!(create_node))
         .routes(routes!(delete_node))
         .routes(routes!(node_action))
@@ -362,6 +363,46 @@ async fn set_policy(
     state.driver.set_block_policy(&c.chain_key, &policy).await?;
     let stored = serde_json::to_string(&p).map_err(|e| ApiError::internal("storing a policy", e))?;
     let c = chains::set_policy(&state.db, c, stored).await?;
+    Ok(Json(one_view(&state, c, false).await?))
+}
+
+/// The engine to switch a chain to.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusSwitch {
+    /// `raft` or `hotstuff`.
+    #[schema(pattern = "^(raft|hotstuff)$")]
+    pub consensus: String,
+}
+
+/// Switches the chain's consensus engine (raft to hotstuff or back) while
+/// it serves: every consensus node approves with a transaction signed by
+/// its node key, and from the block in which a quorum approved, every node
+/// runs the new engine; no acknowledged transaction is lost. Answers once
+/// the running nodes run it and know its leader.
+#[utoipa::path(put, path = "/api/v1/chains/{id}/consensus", tag = "chains", params(("id" = i64, Path, description = "Chain id")),
+    request_body = ConsensusSwitch, responses(
+        (status = 200, body = ChainView),
+        (status = 409, description = "`conflict`: the chain is not running, or its host driver cannot switch engines", body = ErrorBody),
+        (status = 422, description = "`invalid`: not raft or hotstuff, the engine the chain runs already, a solo chain, or a group changed since the chain began", body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+async fn switch_consensus(
+    State(state): State<AppState>,
+    auth: Require<need::ChainOperate>,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<ConsensusSwitch>,
+) -> Result<Json<ChainView>> {
+    let c = chains::owned(&state.db, &auth.tenant(), id).await?;
+    let kind: govchain_driver::ConsensusKind =
+        req.consensus.parse().map_err(|e: govchain_types::VocabularyError| {
+            ApiError::invalid(e.to_string()).with_details(serde_json::json!({"field": "consensus"}))
+        })?;
+    if c.state != ChainState::Running {
+        return Err(ApiError::conflict(format!("the chain is {}; start it first", c.state)));
+    }
+    state.driver.switch_consensus(&c.chain_key, kind).await?;
+    let c = chains::set_consensus(&state.db, c, kind.as_str().to_owned()).await?;
+    state.status.forget(&c.chain_key);
     Ok(Json(one_view(&state, c, false).await?))
 }
 

@@ -216,6 +216,17 @@ pub async fn set_policy(db: &impl ConnectionTrait, c: chain::Model, stored: Stri
     Ok(a.update(db).await?)
 }
 
+/// Stores the engine a chain switched to.
+pub async fn set_consensus(
+    db: &impl ConnectionTrait,
+    c: chain::Model,
+    consensus: String,
+) -> Result<chain::Model> {
+    let mut a = c.into_active_model();
+    a.consensus = Set(consensus);
+    Ok(a.update(db).await?)
+}
+
 /// Records a node the driver started (on a connection or in a transaction).
 pub(crate) async fn insert_node_on(
     db: &impl ConnectionTrait,

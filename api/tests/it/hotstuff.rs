@@ -9,7 +9,7 @@ use govchain_driver::{LocalDriver, NodeProgram, testing::node_bin};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Db, TestPlatform, eventually};
+use crate::support::{Client, Db, TestPlatform, eventually};
 
 /// The real node, started by a shell that first keeps a copy of what the
 /// driver wrote into the node's directory (the driver removes a chain that
@@ -25,6 +25,20 @@ fn recording_node(saved: &Path) -> NodeProgram {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Files `request` as bob, approves it as the admin, and waits until the
+/// platform provisioned it.
+async fn approved(admin: &Client, bob: &Client, request: Value) {
+    let req = bob.post("/api/v1/requests", request).await;
+    let id = req["id"].as_i64().unwrap_or_else(|| panic!("refused: {req}"));
+    admin.post(&format!("/api/v1/requests/{id}/approve"), json!({"opinion": "ok"})).await;
+    let done = eventually("the request to end", Duration::from_secs(120), || async {
+        let r = bob.get(&format!("/api/v1/requests/{id}")).await;
+        matches!(r["status"].as_str(), Some("failed" | "running")).then_some(r)
+    })
+    .await;
+    assert_eq!(done["status"], "running", "{done}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -92,15 +106,7 @@ async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_member
     let chain_id = chains[0]["id"].as_i64().unwrap();
     let more = json!({"purpose": "p", "spec": {"kind": "nodes", "chain_id": chain_id, "count": 1,
         "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}}});
-    let req = bob.post("/api/v1/requests", more).await;
-    let id = req["id"].as_i64().unwrap_or_else(|| panic!("refused: {req}"));
-    admin.post(&format!("/api/v1/requests/{id}/approve"), json!({"opinion": "ok"})).await;
-    let done = eventually("the nodes request to end", Duration::from_secs(120), || async {
-        let r = bob.get(&format!("/api/v1/requests/{id}")).await;
-        matches!(r["status"].as_str(), Some("failed" | "running")).then_some(r)
-    })
-    .await;
-    assert_eq!(done["status"], "running", "{done}");
+    approved(&admin, &bob, more).await;
     let c = bob.get(&format!("/api/v1/chains/{chain_id}")).await;
     let nodes = c["nodes"].as_array().unwrap().clone();
     assert_eq!(nodes.len(), 5, "{c}");
@@ -139,4 +145,53 @@ async fn a_hotstuff_chain_request_is_approved_and_its_genesis_names_every_member
     assert_eq!(s, StatusCode::OK, "{changed}");
     assert_eq!(changed["block_policy"], wanted);
     eprintln!("hotstuff chain through the API: 4 -> 5 -> 4 nodes, height {height}, policy changed");
+}
+
+/// A running raft chain switches to hotstuff and back through the REST API
+/// (SPEC CON-4), committing before, between and after; wrong engines are
+/// refused at the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_running_chain_switches_its_consensus_engine_and_back() {
+    let tp = TestPlatform::start_on(
+        Db::Sqlite,
+        |_| {},
+        |dir| {
+            Arc::new(LocalDriver::new(dir.join("hosts"), govchain_driver::testing::node_program()).unwrap())
+        },
+    )
+    .await;
+    let admin = tp.admin().await;
+    let (_, bob) = tp.tax_bureau(&admin).await;
+    let spec = json!({"kind": "chain", "name": "switching", "consensus": "raft", "suite": "gm", "nodes": 4,
+        "resources": {"cpu_millis": 100, "memory_mb": 128, "storage_mb": 256}});
+    approved(&admin, &bob, json!({"purpose": "p", "spec": spec})).await;
+    let chain = bob.get("/api/v1/chains").await[0].clone();
+    let (chain_id, key) = (chain["id"].as_i64().unwrap(), chain["chain_key"].as_str().unwrap().to_owned());
+    let c = bob.get(&format!("/api/v1/chains/{chain_id}")).await;
+    let urls: Vec<String> =
+        c["nodes"].as_array().unwrap().iter().map(|n| n["api_url"].as_str().unwrap().to_owned()).collect();
+    crate::journey::put(&urls[0], &key, "before").await;
+
+    let path = format!("/api/v1/chains/{chain_id}/consensus");
+    let (s, e) = bob.call(Method::PUT, &path, Some(json!({"consensus": "pbft"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["details"]["field"], "consensus", "{e}");
+    let (s, e) = bob.call(Method::PUT, &path, Some(json!({"consensus": "raft"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("already runs raft"), "{e}");
+
+    for (engine, key_written) in [("hotstuff", "on-hotstuff"), ("raft", "back-on-raft")] {
+        let (s, view) = bob.call(Method::PUT, &path, Some(json!({ "consensus": engine }))).await;
+        assert_eq!(s, StatusCode::OK, "{view}");
+        assert_eq!(view["consensus"], engine, "{view}");
+        for url in &urls {
+            let status = govchain_sdk::Client::new(url).unwrap().status().await.unwrap();
+            assert_eq!(status.consensus, engine, "{url}");
+        }
+        for url in &urls {
+            crate::journey::put(url, &key, &format!("{key_written}-{url}")).await;
+        }
+    }
+    let c = bob.get(&format!("/api/v1/chains/{chain_id}")).await;
+    assert_eq!(c["consensus"], "raft", "{c}");
 }

@@ -30,7 +30,7 @@ fn heights(chain: &Value) -> Vec<(String, Option<u64>)> {
 }
 
 /// Commits one data-contract write through node `api_url`; returns when committed.
-async fn put(api_url: &str, chain_key: &str, key: &str) {
+pub(crate) async fn put(api_url: &str, chain_key: &str, key: &str) {
     let wallet = Wallet::new(PrivateKey::generate(Suite::Gm), chain_key);
     let tx = wallet.data_call(&DataCall::Put { key: key.as_bytes().to_vec(), value: b"v".to_vec() }).unwrap();
     let client = govchain_sdk::Client::new(api_url).unwrap();

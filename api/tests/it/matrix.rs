@@ -291,7 +291,7 @@ fn answer(op: &str, variant: &str) -> Option<StatusCode> {
             _,
         )
         | ("DELETE", "/api/v1/chains/{id}/nodes/{node_id}", _) => StatusCode::CONFLICT,
-        ("PUT", "/api/v1/chains/{id}/policy", _)
+        ("PUT", "/api/v1/chains/{id}/policy" | "/api/v1/chains/{id}/consensus", _)
         | ("POST", "/api/v1/chains/{id}/contracts" | "/api/v1/chains/{id}/evidence", _) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
@@ -1663,6 +1663,20 @@ async fn every_endpoint_by_every_role_and_tenant() {
     expect_eq!(m, chain_of(&aa, chain).await["block_policy"], policy);
     m.allowed(&row).await;
     expect_eq!(m, chain_of(&aa, chain).await["block_policy"], policy);
+
+    // The consensus engine: the same callers. A solo chain does not switch
+    // engines, so the allowed callers meet a 422 from the driver, and the
+    // chain stays solo either way.
+    let row = Row::new(
+        "PUT /api/v1/chains/{id}/consensus",
+        |t, _| format!("/api/v1/chains/{}/consensus", t.chain),
+        &runs_a,
+    )
+    .body(|_, _| Some(json!({"consensus": "raft"})));
+    m.denied(&row).await;
+    expect_eq!(m, chain_of(&aa, chain).await["consensus"], json!("solo"));
+    m.allowed(&row).await;
+    expect_eq!(m, chain_of(&aa, chain).await["consensus"], json!("solo"));
 
     // The node: its organization's (C, a member, may not touch it).
     let node_state = |c: Client| async move {

@@ -194,7 +194,22 @@ impl NodeBuilder {
             peers: peers.as_ref(),
             stint: record.as_ref().map(|r| r.height),
         };
-        let engine = factory.start(ctx).await?;
+        // A node stopped while catching up to a switch it missed (the
+        // handover mark stored, the switch block not yet reached) goes on
+        // catching up; it starts no engine until it reaches that block.
+        let catching_up = factory.networked()
+            && inner.ledger().consensus_meta()?.as_deref() == Some(crate::switch::HANDOVER)
+            && record.as_ref().map(|r| r.height) != inner.ledger().height();
+        let engine = match catching_up {
+            true => Engine {
+                consensus: Arc::new(crate::switch::Waiting::new(
+                    config.node_id.clone(),
+                    effective.block_policy.clone(),
+                )),
+                peer_routes: None,
+            },
+            false => factory.start(ctx).await?,
+        };
         let node = Node::assemble(inner, Arc::new(Switchable::new(engine.consensus)), peers);
         if let Some(peers) = node.peers() {
             let routes = EngineRoutes::default();
@@ -204,6 +219,7 @@ impl NodeBuilder {
             }
             peers.serve(node.clone(), routes.clone()).await?;
             spawn_switcher(&node, segment, routes);
+            spawn_follower(&node);
         }
         Ok(node)
     }
@@ -220,13 +236,37 @@ fn spawn_switcher(node: &Node, running: String, routes: EngineRoutes) {
             let Some(record) = switches.borrow_and_update().clone() else { continue };
             let Some(inner) = weak.upgrade() else { return };
             let node = Node::from_parts(inner, holder.clone(), peers.clone());
+            // Catching up past several switches: only the last one's engine
+            // starts.
+            if record.height < node.catch_up_target() {
+                continue;
+            }
             match switch_engine(&node, &record, &running, &routes).await {
                 Ok(segment) => running = segment,
                 Err(e) => crate::switch::log_failure(&node.config().node_id, &record, &e),
             }
         }
     });
-    node.parts().1.set_task(task.abort_handle());
+    node.parts().1.add_task(task.abort_handle());
+}
+
+/// Starts the task that looks for a switch this node missed: while its
+/// ledger stands still, it asks its peers every [`crate::switch::FOLLOW_EVERY`],
+/// and catches up to a switch past its tip from the first that made one.
+fn spawn_follower(node: &Node) {
+    let (weak, holder, peers) = node.parts();
+    let task = tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            tokio::time::sleep(crate::switch::FOLLOW_EVERY).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let node = Node::from_parts(inner, holder.clone(), peers.clone());
+            if let Err(e) = node.follow_switches(&mut last).await {
+                tracing::warn!(target: "govchain::node", error = %e, "catching up to a switch of engines; will retry");
+            }
+        }
+    });
+    node.parts().1.add_task(task.abort_handle());
 }
 
 /// Starts the engine `record` names at the ledger tip, puts it in place of
@@ -401,19 +441,7 @@ impl EngineFactory for HotStuffFactory {
         Box::pin(async move {
             let (config, genesis) = (ctx.config, ctx.genesis);
             let Seat { id, addr, .. } = seat(config, genesis)?;
-            let validators = genesis
-                .members
-                .iter()
-                .map(|m| {
-                    Ok(govchain_hotstuff::Validator {
-                        id: m.id,
-                        name: m.name.clone(),
-                        addr: m.p2p.clone(),
-                        public_key: m.public_key(genesis.suite)?.to_sec1(),
-                        voter: true,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let validators = crate::switch::hotstuff_validators(genesis)?;
             let mut hotstuff = HotStuffConfig::new(
                 id,
                 &config.node_id,

@@ -118,6 +118,9 @@ pub(crate) struct Inner {
     handover: tokio::sync::watch::Sender<Option<ConsensusRecord>>,
     /// Transactions of batches refused after a switch, for the new engine.
     leftover: Mutex<Vec<Transaction>>,
+    /// The height of the switch this node is catching up to (it missed
+    /// it); 0 when it is not.
+    catch_up_target: AtomicU64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -187,6 +190,7 @@ impl Node {
             generation: AtomicU64::new(0),
             handover: tokio::sync::watch::Sender::new(None),
             leftover: Mutex::default(),
+            catch_up_target: AtomicU64::new(0),
         });
         inner.ensure_genesis()?;
         inner.metrics.height.set(inner.ledger.height().unwrap_or(0) as i64);
@@ -267,6 +271,108 @@ impl Node {
     /// The transactions of batches refused after a switch, taken.
     pub(crate) fn take_leftover(&self) -> Vec<Transaction> {
         std::mem::take(&mut *lock(&self.inner.leftover))
+    }
+
+    /// The height of the switch this node is catching up to, or 0.
+    pub(crate) fn catch_up_target(&self) -> u64 {
+        self.inner.catch_up_target.load(Ordering::Acquire)
+    }
+
+    /// One look for a switch this node missed (it was down or cut off
+    /// across it): when its ledger stood still since the last look
+    /// (`last`), or it is catching up already, asks the group's other
+    /// members for their last switch, and catches up to the first one past
+    /// its tip.
+    pub(crate) async fn follow_switches(&self, last: &mut Option<u64>) -> Result<()> {
+        let inner = &self.inner;
+        let tip = inner.ledger.height().unwrap_or(0);
+        let stalled = *last == Some(tip);
+        *last = Some(tip);
+        let waiting = self.consensus.status().engine == crate::switch::WAITING;
+        if !stalled && !waiting && self.catch_up_target() == 0 {
+            return Ok(());
+        }
+        let Some(peers) = &self.peers else { return Ok(()) };
+        let mine = crate::switch::record(&inner.ledger)?;
+        let group = crate::switch::effective_genesis(&inner.genesis, mine.as_ref());
+        for m in group.members.iter().filter(|m| m.name != inner.config.node_id) {
+            let Ok(bytes) = peers.fetch(&m.p2p, "/switch/view").await else { continue };
+            let Ok(view) = serde_json::from_slice::<crate::switch::SwitchView>(&bytes) else { continue };
+            let Some(theirs) = view.record else { continue };
+            if theirs.height <= tip || mine.as_ref().is_some_and(|r| r.height >= theirs.height) {
+                continue;
+            }
+            info!(target: crate::logs::SYSTEM, node = %inner.config.node_id, from = %m.name,
+                height = theirs.height, consensus = %theirs.consensus,
+                "catching up to a switch of engines this node missed");
+            return self.catch_up_to_switch(peers, &m.p2p, theirs.height).await;
+        }
+        Ok(())
+    }
+
+    /// Imports the blocks up to the switch at `target` from the member at
+    /// `addr`: the engine running here stops (its peers went on without
+    /// it), blocks a HotStuff stint committed must prove it
+    /// ([`crate::switch::StintCheck`]), and the switch block starts the new
+    /// engine as on any node. The handover mark is stored first, so a
+    /// restart goes on catching up.
+    async fn catch_up_to_switch(&self, peers: &Peers, addr: &str, target: u64) -> Result<()> {
+        use govchain_types::Decode;
+        let inner = self.inner.clone();
+        inner.catch_up_target.fetch_max(target, Ordering::AcqRel);
+        if self.consensus.status().engine != crate::switch::WAITING {
+            inner.generation.fetch_add(1, Ordering::AcqRel);
+            inner.ledger.put_consensus_meta(crate::switch::HANDOVER)?;
+            let waiting =
+                crate::switch::Waiting::new(inner.config.node_id.clone(), self.consensus.block_policy());
+            let old = self.consensus.replace(Arc::new(waiting));
+            self.consensus.retire(&old).await;
+        }
+        let blocking = |f: Box<dyn FnOnce() -> Result<()> + Send>| async move {
+            tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let at_tip = |inner: Arc<Inner>| async move {
+            tokio::task::spawn_blocking(move || {
+                crate::switch::StintCheck::at_tip(&inner.ledger, &inner.genesis)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let mut check = at_tip(inner.clone()).await?;
+        loop {
+            let height = inner.ledger.height().unwrap_or(0);
+            if height >= target {
+                return Ok(());
+            }
+            let bytes = peers.fetch(addr, &format!("/switch/blocks?from={}", height + 1)).await?;
+            let answer: crate::switch::SwitchBlocks = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Internal(format!("blocks from {addr}: {e}")))?;
+            if answer.blocks.is_empty() {
+                return Err(Error::Internal(format!("{addr} has no block {}", height + 1)));
+            }
+            for bytes in answer.blocks {
+                let block = Block::decode(&bytes.0)
+                    .map_err(|e| Error::Internal(format!("block from {addr}: {e}")))?;
+                let tip = inner.ledger.tip().ok_or_else(|| Error::Internal("no genesis block".into()))?;
+                if block.header.height != tip.height + 1 || block.header.prev_hash != tip.block_id {
+                    return Err(Error::Internal(format!(
+                        "{addr} sent block {} that does not follow block {}",
+                        block.header.height, tip.height
+                    )));
+                }
+                check.check(&block, inner.genesis.suite)?;
+                let height = block.header.height;
+                let i = inner.clone();
+                blocking(Box::new(move || i.import_block(block, crate::switch::HANDOVER))).await?;
+                if crate::switch::record(&inner.ledger)?.is_some_and(|r| r.height == height) {
+                    // A switch: the next stint's blocks prove themselves its way.
+                    check = at_tip(inner.clone()).await?;
+                }
+                if height >= target {
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// The transactions admitted here and not yet committed.

@@ -116,6 +116,8 @@ impl Peers {
             .route("/admin/remove", post(remove))
             .route("/admin/policy", post(set_policy))
             .route("/admin/consensus", post(approve_switch))
+            .route("/switch/view", get(switch_view))
+            .route("/switch/blocks", get(switch_blocks))
             .with_state(node);
         let router = node_routes
             .merge(crate::logs::routes())
@@ -128,6 +130,20 @@ impl Peers {
         });
         *lock(&self.serving) = Some(task.abort_handle());
         Ok(())
+    }
+
+    /// GETs `path` from the member at `addr` (its peer listener).
+    pub(crate) async fn fetch(&self, addr: &str, path: &str) -> Result<Vec<u8>> {
+        let url = format!("https://{addr}{path}");
+        let reply = self
+            .client
+            .exchange(Method::GET, &url, OCTETS, Body::empty(), None, MAX_PEER_REPLY)
+            .await
+            .map_err(|e| Error::Internal(format!("{url}: {e}")))?;
+        if !reply.status.is_success() {
+            return Err(Error::Internal(format!("{url}: {}: {}", reply.status, reply.excerpt(200))));
+        }
+        Ok(reply.body.to_vec())
     }
 
     /// Stops the peer listener.
@@ -317,6 +333,47 @@ async fn approve_switch(State(node): State<Node>, Json(b): Json<SwitchBody>) -> 
             admin_error(e)
         }
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// This node's last switch of engines and height, for a member that may
+/// have missed a switch.
+async fn switch_view(State(node): State<Node>) -> Response {
+    match crate::switch::record(node.ledger()) {
+        Ok(record) => {
+            let height = node.ledger().height().unwrap_or(0);
+            Json(crate::switch::SwitchView { height, record }).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct FromHeight {
+    from: u64,
+}
+
+/// Blocks from `from` on (at most [`crate::switch::BLOCKS_PER_FETCH`], and
+/// 64 MiB), for a member catching up to a switch it missed.
+async fn switch_blocks(State(node): State<Node>, Query(q): Query<FromHeight>) -> Response {
+    let read = tokio::task::spawn_blocking(move || {
+        let mut answer = crate::switch::SwitchBlocks::default();
+        let mut size = 0;
+        for h in q.from.. {
+            if answer.blocks.len() >= crate::switch::BLOCKS_PER_FETCH || size > 64 << 20 {
+                break;
+            }
+            let Some(bytes) = node.ledger().block_bytes(h)? else { break };
+            size += bytes.len();
+            answer.blocks.push(govchain_types::HexValue(bytes));
+        }
+        Ok::<_, crate::Error>(answer)
+    })
+    .await;
+    match read {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::from(crate::Error::Internal(e.to_string())).into_response(),
     }
 }
 

@@ -250,13 +250,13 @@ pub(crate) struct Switchable {
     current: RwLock<Arc<dyn Consensus>>,
     /// Engines switched away from, still serving their peers.
     retiring: Mutex<Vec<Arc<dyn Consensus>>>,
-    /// The task that performs switches.
-    task: Mutex<Option<AbortHandle>>,
+    /// The tasks that perform and follow switches.
+    tasks: Mutex<Vec<AbortHandle>>,
 }
 
 impl Switchable {
     pub(crate) fn new(engine: Arc<dyn Consensus>) -> Switchable {
-        Switchable { current: RwLock::new(engine), retiring: Mutex::default(), task: Mutex::default() }
+        Switchable { current: RwLock::new(engine), retiring: Mutex::default(), tasks: Mutex::default() }
     }
 
     pub(crate) fn current(&self) -> Arc<dyn Consensus> {
@@ -290,8 +290,8 @@ impl Switchable {
         lock(&self.retiring).retain(|e| !Arc::ptr_eq(e, engine));
     }
 
-    pub(crate) fn set_task(&self, task: AbortHandle) {
-        *lock(&self.task) = Some(task);
+    pub(crate) fn add_task(&self, task: AbortHandle) {
+        lock(&self.tasks).push(task);
     }
 }
 
@@ -334,7 +334,7 @@ impl Consensus for Switchable {
 
     fn shutdown(&self) -> BoxFuture<'_, ConsensusResult<()>> {
         Box::pin(async move {
-            if let Some(task) = lock(&self.task).take() {
+            for task in lock(&self.tasks).drain(..) {
                 task.abort();
             }
             self.retire_all().await;
@@ -456,6 +456,150 @@ impl govchain_consensus::PeerTransport for StintTransport {
             self.inner.send(target, addr, &path, body).await
         })
     }
+}
+
+// ---- a node that missed a switch --------------------------------------
+
+/// How often a node whose ledger stands still asks its peers whether the
+/// chain switched engines without it (it was down or cut off across the
+/// switch, and its engine's peers are gone).
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+/// The engine name a node catching up to a switch reports.
+pub const WAITING: &str = "switching";
+/// Most blocks one `/switch/blocks` answer carries.
+pub const BLOCKS_PER_FETCH: usize = 32;
+
+/// What a node tells a peer about its switches (`/switch/view`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwitchView {
+    /// Its ledger height.
+    pub height: u64,
+    /// Its last switch.
+    pub record: Option<ConsensusRecord>,
+}
+
+/// Blocks a peer serves a node catching up to a switch (`/switch/blocks`):
+/// their canonical encodings, from the height asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SwitchBlocks {
+    /// Consecutive blocks.
+    pub blocks: Vec<HexValue>,
+}
+
+/// The consensus of a node catching up to a switch it missed: it orders
+/// nothing until the new engine starts.
+pub(crate) struct Waiting {
+    node_id: String,
+    policy: BlockPolicy,
+}
+
+impl Waiting {
+    pub(crate) fn new(node_id: String, policy: BlockPolicy) -> Waiting {
+        Waiting { node_id, policy }
+    }
+}
+
+impl Consensus for Waiting {
+    fn submit(&self, _txs: Vec<Transaction>) -> ConsensusResult<()> {
+        Err(govchain_consensus::Error::Unavailable(
+            "the node is catching up to a switch of its chain's consensus engine".into(),
+        ))
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            engine: WAITING.into(),
+            node_id: self.node_id.clone(),
+            role: Role::Stopped,
+            leader: None,
+            pending: 0,
+        }
+    }
+
+    fn leader(&self) -> Option<Leader> {
+        None
+    }
+
+    fn block_policy(&self) -> BlockPolicy {
+        self.policy.clone()
+    }
+}
+
+/// The HotStuff members of `genesis` (its members and their keys).
+pub(crate) fn hotstuff_validators(genesis: &Genesis) -> Result<Vec<govchain_hotstuff::Validator>> {
+    genesis
+        .members
+        .iter()
+        .map(|m| {
+            Ok(govchain_hotstuff::Validator {
+                id: m.id,
+                name: m.name.clone(),
+                addr: m.p2p.clone(),
+                public_key: m.public_key(genesis.suite)?.to_sec1(),
+                voter: true,
+            })
+        })
+        .collect()
+}
+
+/// Checks the blocks a node imports while catching up to a switch: those
+/// HotStuff committed must carry a commit certificate of their epoch's
+/// members (Raft stints have none: like Raft itself, the node trusts the
+/// member it catches up from).
+pub(crate) struct StintCheck {
+    /// The HotStuff members of the block after the last one seen, while in
+    /// a HotStuff stint.
+    validators: Option<Vec<govchain_hotstuff::Validator>>,
+}
+
+impl StintCheck {
+    /// The check of the block after `ledger`'s tip: from the start of its
+    /// stint (the last switch, or genesis), the epochs HotStuff went
+    /// through up to the tip.
+    pub(crate) fn at_tip(ledger: &Ledger, genesis: &Genesis) -> Result<StintCheck> {
+        let record = record(ledger)?;
+        let group = effective_genesis(genesis, record.as_ref());
+        if group.consensus != ConsensusKind::Hotstuff {
+            return Ok(StintCheck { validators: None });
+        }
+        let mut validators = hotstuff_validators(&group)?;
+        let start = record.map_or(0, |r| r.height);
+        for h in start + 1..=ledger.height().unwrap_or(0) {
+            let block = stored_block(ledger, h)?;
+            if let Some(next) = reconfig(&block)? {
+                validators = next;
+            }
+        }
+        Ok(StintCheck { validators: Some(validators) })
+    }
+
+    /// Refuses `block` (the next one) unless its stint's engine proves it.
+    pub(crate) fn check(
+        &mut self,
+        block: &govchain_types::Block,
+        suite: govchain_crypto::Suite,
+    ) -> Result<()> {
+        if let Some(validators) = &mut self.validators {
+            govchain_hotstuff::verify_commit(block, suite, validators)
+                .map_err(|e| Error::Internal(format!("block {} from a peer: {e}", block.header.height)))?;
+            if let Some(next) = reconfig(block)? {
+                *validators = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reconfig(block: &govchain_types::Block) -> Result<Option<Vec<govchain_hotstuff::Validator>>> {
+    govchain_hotstuff::certificate::reconfig_of(block)
+        .map(|r| r.map(|r| r.validators))
+        .map_err(|e| Error::Internal(format!("block {}: {e}", block.header.height)))
+}
+
+fn stored_block(ledger: &Ledger, height: u64) -> Result<govchain_types::Block> {
+    use govchain_types::Decode;
+    let bytes = ledger.block_bytes(height)?.ok_or_else(|| Error::Internal(format!("no block {height}")))?;
+    govchain_types::Block::decode(&bytes).map_err(|e| Error::Internal(format!("block {height}: {e}")))
 }
 
 /// Logs the switch a block made.

@@ -395,7 +395,8 @@ async fn consensus_switches_from_raft_to_hotstuff_and_back_under_load() {
     let chain_id = client(0).status().await.unwrap().chain_id;
 
     // Two writers, each through every node in turn; a refusal during a
-    // switch (no leader yet) is retried with the next transaction.
+    // switch (no leader yet) or from a node that is down is retried with
+    // the next transaction.
     let acked: Arc<Mutex<Vec<Hash>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = (0..2)
@@ -467,11 +468,30 @@ async fn consensus_switches_from_raft_to_hotstuff_and_back_under_load() {
         .unwrap();
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && said.contains("already runs hotstuff"), "{said}");
+    // node3 is down across the switch back (killed, as by a crash): the
+    // other three approve, and it catches up through the switch when it
+    // runs again.
+    let pid = std::fs::read_to_string(out.join("node3/pid")).unwrap();
+    let killed = Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+    assert!(killed.success());
     let to_raft = ok(&["net", "switch", o, "--consensus", "raft"]);
     assert!(to_raft.contains("consensus=raft"), "{to_raft}");
-    phase("switched back to raft");
+    phase("switched back to raft without node3");
     more(&acked, 60, "on raft again").await;
     phase("60 more on raft again");
+    // Past the grace period, in which the others' hotstuff would still
+    // have served it the switch block: node3 must find the switch itself.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _node3 = spawn(&out.join("node3"));
+    converged(&four).await;
+    assert_eq!(four[3].status().await.unwrap().consensus, "raft", "node3 after catching up");
+    phase("node3 caught up through the switch");
+    let log = std::fs::read_to_string(out.join("node3/test-node.log")).unwrap();
+    assert!(
+        log.contains("catching up to a switch of engines this node missed"),
+        "node3 did not catch up:\n{log}"
+    );
+    more(&acked, 30, "with node3 back").await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();

@@ -52,6 +52,8 @@ pub const CHAIN_UP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a change waits for a leader before it is refused.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// Longest wait for every node to run the engine a chain switched to.
+const SWITCH_WAIT: Duration = Duration::from_secs(60);
 /// How often the supervisor looks at the node processes.
 const TICK: Duration = Duration::from_millis(500);
 /// Most log lines [`HostDriver::node_log`] returns.
@@ -508,10 +510,24 @@ impl LocalDriver {
         body: serde_json::Value,
     ) -> Result<()> {
         let chain = record.spec.chain.as_str();
-        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         if record.spec.consensus != govchain_types::chain::ConsensusKind::Hotstuff {
+            let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
             return admin.post(|| leader_p2p(&record.nodes), path, body).await;
         }
+        self.every_voter(record, voters, path, body).await
+    }
+
+    /// Sends a change to each running consensus node among `voters`: each
+    /// call is that node's approval. Taken once any took it.
+    async fn every_voter(
+        &self,
+        record: &ChainRecord,
+        voters: &[NodeRecord],
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<()> {
+        let chain = record.spec.chain.as_str();
+        let admin = Admin::load(&self.inner.layout.chain_dir(chain), record.spec.suite)?;
         let running: Vec<&NodeRecord> = voters
             .iter()
             .filter(|n| {
@@ -914,6 +930,57 @@ impl HostDriver for LocalDriver {
         record.spec.block_policy = policy.clone();
         self.commit(&state, record)?;
         info!(target: "govchain::driver", %chain, ?policy, "block policy changed");
+        Ok(())
+    }
+
+    async fn switch_consensus(
+        &self,
+        chain: &str,
+        consensus: govchain_types::chain::ConsensusKind,
+    ) -> Result<()> {
+        let (state, _guard) = self.locked(chain).await?;
+        let mut record = state.snapshot();
+        let from = record.spec.consensus;
+        if !from.replicated() || !consensus.replicated() {
+            return Err(Error::Invalid(format!(
+                "a chain switches between raft and hotstuff, not from {from} to {consensus}"
+            )));
+        }
+        if from == consensus {
+            return Err(Error::Invalid(format!("chain {chain} already runs {consensus}")));
+        }
+        self.require_leader(chain, &record.nodes).await?;
+        let body = serde_json::json!({ "consensus": consensus });
+        self.every_voter(&record, &record.nodes, "/admin/consensus", body).await?;
+        // Every running consensus node goes on with the new engine.
+        let running: Vec<&NodeRecord> = record
+            .nodes
+            .iter()
+            .filter(|n| {
+                self.inner.procs.info(&key(chain, &n.info.name)).state == crate::ProcessState::Running
+            })
+            .collect();
+        let deadline = Instant::now() + SWITCH_WAIT;
+        loop {
+            let statuses = join_all(running.iter().map(|n| node_status(&n.info.api_url))).await;
+            // Each runs it and knows its leader: the chain takes
+            // transactions again.
+            if statuses
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| s.consensus == consensus.as_str() && s.leader.is_some()))
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Failed(format!(
+                    "chain {chain}: not every node runs {consensus} a minute after the switch was approved"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        record.spec.consensus = consensus;
+        self.commit(&state, record)?;
+        info!(target: "govchain::driver", %chain, %from, to = %consensus, "consensus engine switched");
         Ok(())
     }
 
