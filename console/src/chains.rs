@@ -145,7 +145,7 @@ fn chain_view(
                 }}</dd>
                 <dt>{t(Key::Height)}</dt><dd id="chain-height">{field(c, |c| txt(&c["height"]))}</dd>
                 <dt>{t(Key::Leader)}</dt><dd id="chain-leader">{field(c, |c| txt(&c["leader"]))}</dd>
-                <dt>{t(Key::Consensus)}</dt><dd>{field(c, |c| txt(&c["consensus"]))}</dd>
+                <dt>{t(Key::Consensus)}</dt><dd id="chain-consensus">{field(c, |c| txt(&c["consensus"]))}</dd>
                 <dt>{t(Key::Suite)}</dt><dd>{field(c, |c| txt(&c["suite"]))}</dd>
                 <dt>{t(Key::MaxNodes)}</dt><dd>{field(c, |c| txt(&c["max_nodes"]))}</dd>
                 <dt>{t(Key::Created)}</dt><dd>{field(c, |c| time(&c["created_at"]))}</dd>
@@ -196,6 +196,7 @@ fn chain_view(
         <section id="config">
             <h2>{t(Key::BlockPolicy)}</h2>
             {policy(s, id, c, operate)}
+            {operate.then(|| switch_engine(s, id, c))}
         </section>
     }
 }
@@ -301,6 +302,63 @@ fn policy(s: &Session, id: i64, c: RwSignal<Option<Value>>, operate: bool) -> im
             {move || saved.get().then(|| view! { <p class="ok" id="policy-saved">{t(Key::Saved)}</p> })}
             {operate.then(|| view! { <button type="submit">{t(Key::Save)}</button> })}
         </form>
+    }
+}
+
+/// Switches a running replicated chain to the other consensus engine
+/// (raft or hotstuff) online; the answer is the chain as it runs then.
+fn switch_engine(s: &Session, id: i64, c: RwSignal<Option<Value>>) -> impl IntoView + use<> {
+    let csrf = s.csrf();
+    let current = move || c.with(|c| c.as_ref().map(|c| txt(&c["consensus"])).unwrap_or_default());
+    let chosen = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<Key>);
+    let done = RwSignal::new(false);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let target = match chosen.get_untracked() {
+            t if !t.is_empty() => t,
+            _ if current() == "raft" => "hotstuff".to_owned(),
+            _ => "raft".to_owned(),
+        };
+        busy.set(true);
+        error.set(None);
+        done.set(false);
+        let csrf = csrf.clone();
+        spawn_local(async move {
+            let body = json!({ "consensus": target });
+            let result = api::put(&format!("/api/v1/chains/{id}/consensus"), &body, csrf.as_deref()).await;
+            busy.set(false);
+            match result {
+                Ok(view) => {
+                    c.set(Some(view));
+                    done.set(true);
+                }
+                Err(e) if e.signed_out() => to_login(&e),
+                Err(e) => error.set(Some(refusal(&e))),
+            }
+        });
+    };
+    let replicated = move || matches!(current().as_str(), "raft" | "hotstuff");
+    view! {
+        <Show when=replicated>
+            <form id="switch-engine" class="inline" on:submit=submit.clone()>
+                <p class="lead">{t(Key::SwitchEngineLead)}</p>
+                <select name="consensus" on:change=move |ev| chosen.set(event_target_value(&ev))>
+                    {move || {
+                        let now = current();
+                        ["hotstuff", "raft"].into_iter().filter(|k| *k != now).map(|k| view! { <option value=k>{k}</option> }).collect_view()
+                    }}
+                </select>
+                <button type="submit" disabled=move || busy.get()>{t(Key::SwitchEngine)}</button>
+                {move || busy.get().then(|| view! { <span class="working">{t(Key::Working)}</span> })}
+                {move || error.get().map(|k| view! { <span class="error" role="alert" id="switch-error">{t(k)}</span> })}
+                {move || done.get().then(|| view! { <span class="ok" id="switch-done">{t(Key::Switched)}</span> })}
+            </form>
+        </Show>
     }
 }
 

@@ -89,7 +89,7 @@ keys! {
     StateCancelled, StateFailed, KindChain, KindNodes, Request, Kind, Time,
     Operator, Action, Result, Consensus, Height, Platform, NotFound, BackHome,
     Welcome, Required,
-    Requests, Approvals, AllRequests, All, What, More, NodesUnit, Chain, ChainNameTaken, NotMember, OrgNotActive, NoSuchChain, Solo, SuiteGm, RoleConsensus, RoleBackup, NewRequest, ChainName, Suite, NodeCount, MaxNodes, BlockPolicy, MaxTxs, MaxBytes, MaxWaitMs, Role, ResourcesPerNode, Recommended, Purpose, Submit, RequestSubmitted, Approved, Submitted, AwaitingApproval, Opinion, Approve, Reject, ApprovalsLead, Decision, Leader, RaftRole, Restarts, Members, Joined, AddNode, NodeAdded, QuotaExceeded, NodeLimit, ChainNotRunning, Saved,
+    Requests, Approvals, AllRequests, All, What, More, NodesUnit, Chain, ChainNameTaken, NotMember, OrgNotActive, NoSuchChain, Solo, SuiteGm, RoleConsensus, RoleBackup, NewRequest, ChainName, Suite, NodeCount, MaxNodes, BlockPolicy, MaxTxs, MaxBytes, MaxWaitMs, Role, ResourcesPerNode, Recommended, Purpose, Submit, RequestSubmitted, Approved, Submitted, AwaitingApproval, Opinion, Approve, Reject, ApprovalsLead, Decision, Leader, RaftRole, Restarts, Members, Joined, AddNode, NodeAdded, QuotaExceeded, NodeLimit, ChainNotRunning, Saved, SwitchEngine, SwitchEngineLead, Switched,
     Invitations, InvitationsLead, NoInvitations, Direction, Note, Received, Sent, Accept, Decline, RequestNodes, Messages, OnlyUnread, NoUnread, NoMessages, MarkRead, MsgRequestSubmitted, MsgRequestApproved, MsgRequestRejected, MsgRequestRunning, MsgRequestFailed, MsgOrgRegistered, MsgOrgReviewed, MsgInvitationReceived, MsgInvitationAccepted, MsgInvitationDeclined, MsgOther, LastNode, ChainProvisioning, Working, Done, Stop, Start, Restart, Delete, Remove, Bundle, Confirm, Cancel, ConfirmStopChain, ConfirmStartChain, ConfirmRestartChain, ConfirmDeleteChain, ConfirmStopNode, ConfirmStartNode, ConfirmRestartNode, ConfirmRemoveNode, NoSuchOrg, AlreadyMember, AlreadyInvited, InvalidDomain, InviteDomain, Invite, InvitationSent, StateAccepted, StateDeclined, Counterparty, AwaitingAnswer,
     Users, RealName, Roles, LastLogin, ResetPassword, ConfirmReset, Freeze, Unfreeze, ConfirmFreeze, ConfirmUnfreeze, NewUser, AuditLog, Filter, ExportCsv, VerifyChain, ChainIntact, ChainBroken, Detail, StateFrozen,
     RoleSuperAdmin, RoleOrgAdmin, RoleChainDeveloper, RoleChainOperator, RoleChainAuditor, RoleUser, ListSep, PendingInvitations, LatestMessages, Quotas, QuotasLead, NoOrgs, QuotasNote,
@@ -300,6 +300,11 @@ pub fn zh(key: Key) -> &'static str {
         NodeLimit => "该链已达到节点上限。",
         ChainNotRunning => "该链当前不可执行此操作（需为运行中的多节点链）。",
         Saved => "已保存。",
+        SwitchEngine => "切换共识引擎",
+        SwitchEngineLead => {
+            "链不停机切换：各共识节点以节点密钥签名批准，达到法定数的区块之后全部节点改用新引擎，已确认的交易不丢失。"
+        }
+        Switched => "已切换。",
         Invitations => "链邀请",
         InvitationsLead => "本组织收到和发出的链邀请；收到的新邀请会自动出现。",
         NoInvitations => "暂无邀请。",
@@ -854,6 +859,11 @@ pub fn en(key: Key) -> &'static str {
         NodeLimit => "The chain is at its node limit.",
         ChainNotRunning => "The chain cannot do this now (it must be a running chain of several nodes).",
         Saved => "Saved.",
+        SwitchEngine => "Switch consensus engine",
+        SwitchEngineLead => {
+            "The chain switches without stopping: each consensus node approves with its node key, and from the block in which a quorum approved, every node runs the new engine; no acknowledged transaction is lost."
+        }
+        Switched => "Switched.",
         Invitations => "Invitations",
         InvitationsLead => "Invitations your organization received and sent; new ones appear on their own.",
         NoInvitations => "No invitations.",

@@ -82,6 +82,16 @@ test('request to running: live approval queue, progress, height, rejection opini
   assert.ok(await dept.locator('#chain-leader').textContent());
   await dept.waitForFunction(() => document.querySelector('#chain-health')?.textContent.trim() === '正常', null, { timeout: 30_000 });
   await shot(dept, 'journey2-chain-detail');
+  // The department switches its running chain to HotStuff from the page;
+  // the chain goes on committing under the new engine.
+  await dept.selectOption('#switch-engine select[name=consensus]', 'hotstuff');
+  await dept.click('#switch-engine button[type=submit]');
+  await dept.waitForSelector('#switch-done', { timeout: 90_000 });
+  assert.equal((await dept.textContent('#chain-consensus')).trim(), 'hotstuff');
+  const h1 = Number(await dept.textContent('#chain-height'));
+  await putThrough(chain.body.nodes[1].api_url, chain.body.suite, 'journey2-hotstuff');
+  await dept.waitForFunction((h) => Number(document.querySelector('#chain-height')?.textContent) > h, h1, { timeout: 30_000 });
+  await shot(dept, 'journey2-switched-to-hotstuff');
   // The department's home shows the chain healthy, with its live height.
   await open(dept, base, '/');
   const homeRow = dept.locator('#my-chains tr[data-name="land-registry"][data-health="healthy"]');
