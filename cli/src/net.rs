@@ -343,21 +343,30 @@ impl Admin {
         let members = self.members(&leader).await?;
         let voters: Vec<&str> =
             members.iter().filter(|m| m.role == "voter").map(|m| m.addr.as_str()).collect();
-        let answers =
-            futures_util::future::join_all(voters.iter().map(|a| self.post_to(a, path, &body))).await;
-        let mut refusals = Vec::new();
-        for (addr, answer) in voters.iter().zip(answers) {
-            if let Err(e) = answer {
-                refusals.push(format!("{addr}: {e:#}"));
-            }
-        }
-        if refusals.len() == voters.len() {
-            bail!("{path}: no voter took it: {}", refusals.join("; "));
-        }
-        for r in refusals {
+        for r in self.post_each(&voters, path, &body).await? {
             eprintln!("warning: {r}");
         }
         Ok(())
+    }
+
+    /// Sends `body` to `path` on each node at `addrs` at once; refused when
+    /// none took it, else the refusals of those that did not.
+    async fn post_each(
+        &self,
+        addrs: &[&str],
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<Vec<String>> {
+        let answers = futures_util::future::join_all(addrs.iter().map(|a| self.post_to(a, path, body))).await;
+        let refusals: Vec<String> = addrs
+            .iter()
+            .zip(answers)
+            .filter_map(|(addr, answer)| answer.err().map(|e| format!("{addr}: {e:#}")))
+            .collect();
+        if refusals.len() == addrs.len() {
+            bail!("{path}: no node took it: {}", refusals.join("; "));
+        }
+        Ok(refusals)
     }
 
     async fn post_to(&self, addr: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<()> {
@@ -376,18 +385,8 @@ async fn switch(dir: &Path, consensus: &str) -> anyhow::Result<()> {
     // Every node of the directory is asked; the members' approvals count.
     let body = serde_json::json!({ "consensus": kind });
     let addrs: Vec<String> = admin.nodes.iter().filter_map(|n| n.p2p_listen.map(|a| a.to_string())).collect();
-    let answers =
-        futures_util::future::join_all(addrs.iter().map(|a| admin.post_to(a, "/admin/consensus", &body)))
-            .await;
-    let mut refusals = Vec::new();
-    for (addr, answer) in addrs.iter().zip(answers) {
-        if let Err(e) = answer {
-            refusals.push(format!("{addr}: {e:#}"));
-        }
-    }
-    if refusals.len() == addrs.len() {
-        bail!("no node approved the switch: {}", refusals.join("; "));
-    }
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let refusals = admin.post_each(&addrs, "/admin/consensus", &body).await?;
     // Done once every node that answers runs the new engine, and a quorum
     // does (a node that is down catches up through the switch when it
     // starts again).

@@ -55,8 +55,6 @@ impl std::fmt::Debug for EngineContext<'_> {
 }
 
 impl EngineContext<'_> {
-    /// The mutual-TLS transport to the other members; refused unless the
-    /// factory declared itself [`EngineFactory::networked`].
     /// Where the engine keeps its own state: `<data_dir>/<name>`, or
     /// `<data_dir>/<name>-<h>` for a stint that a switch at height h began
     /// (each stint starts afresh).
@@ -73,6 +71,9 @@ impl EngineContext<'_> {
         self.stint.unwrap_or(0)
     }
 
+    /// The mutual-TLS transport to the other members (of this engine's
+    /// stint); refused unless the factory declared itself
+    /// [`EngineFactory::networked`].
     pub fn transport(&self) -> Result<Arc<dyn PeerTransport>> {
         let transport = self
             .peers

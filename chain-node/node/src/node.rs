@@ -328,15 +328,8 @@ impl Node {
             let old = self.consensus.replace(Arc::new(waiting));
             self.consensus.retire(&old).await;
         }
-        let blocking = |f: Box<dyn FnOnce() -> Result<()> + Send>| async move {
-            tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
-        };
-        let at_tip = |inner: Arc<Inner>| async move {
-            tokio::task::spawn_blocking(move || {
-                crate::switch::StintCheck::at_tip(&inner.ledger, &inner.genesis)
-            })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+        let at_tip = |inner: Arc<Inner>| {
+            blocking(move || crate::switch::StintCheck::at_tip(&inner.ledger, &inner.genesis))
         };
         let mut check = at_tip(inner.clone()).await?;
         loop {
@@ -363,7 +356,7 @@ impl Node {
                 check.check(&block, inner.genesis.suite)?;
                 let height = block.header.height;
                 let i = inner.clone();
-                blocking(Box::new(move || i.import_block(block, crate::switch::HANDOVER))).await?;
+                blocking(move || i.import_block(block, crate::switch::HANDOVER)).await?;
                 if crate::switch::record(&inner.ledger)?.is_some_and(|r| r.height == height) {
                     // A switch: the next stint's blocks prove themselves its way.
                     check = at_tip(inner.clone()).await?;
@@ -615,12 +608,13 @@ impl Node {
             }
             return Ok(response);
         }
-        {
-            let mut pending = lock(&self.inner.pending);
-            if pending.contains_key(&id) {
+        match lock(&self.inner.pending).entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => {
                 return Err(Error::Duplicate { tx_id: id, committed: false });
             }
-            pending.insert(id, tx.clone());
+            std::collections::hash_map::Entry::Vacant(place) => {
+                place.insert(tx.clone());
+            }
         }
         let (sender, nonce) = (tx.body.sender, tx.body.nonce);
         if let Err(e) = if ethereum { Ok(()) } else { self.inner.pairs.admit(&tx.body, id, now) } {
@@ -977,6 +971,11 @@ impl Inner {
         let _ = self.events.send(Arc::new(Committed { id, block, receipts: outcome.receipts }));
         Ok(())
     }
+}
+
+/// Runs a blocking ledger call off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
 fn merge_refused(

@@ -336,14 +336,11 @@ async fn approve_switch(State(node): State<Node>, Json(b): Json<SwitchBody>) -> 
     }
 }
 
-/// This node's last switch of engines and height, for a member that may
+/// This node's last switch of engines, for a member that may
 /// have missed a switch.
 async fn switch_view(State(node): State<Node>) -> Response {
     match crate::switch::record(node.ledger()) {
-        Ok(record) => {
-            let height = node.ledger().height().unwrap_or(0);
-            Json(crate::switch::SwitchView { height, record }).into_response()
-        }
+        Ok(record) => Json(crate::switch::SwitchView { record }).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -119,11 +119,9 @@ pub(crate) fn effective_genesis(genesis: &Genesis, record: Option<&ConsensusReco
     g
 }
 
-/// Votes needed among `n` members: all but the faults a BFT group of `n`
-/// tolerates (3 of 4, 5 of 7), so no minority switches a chain.
-pub fn quorum(n: usize) -> usize {
-    n - n.saturating_sub(1) / 3
-}
+/// Approvals a switch needs among `n` members: a BFT quorum (3 of 4, 5 of
+/// 7), so the faults a group of `n` tolerates cannot switch it alone.
+pub use govchain_hotstuff::types::quorum;
 
 /// The switch approvals of one block, executed in order against the state
 /// before the block.
@@ -275,23 +273,25 @@ impl Switchable {
     /// wait for the grace period of the last).
     pub(crate) async fn retire_all(&self) {
         let retiring: Vec<_> = lock(&self.retiring).drain(..).collect();
-        for engine in retiring {
-            if let Err(e) = engine.shutdown().await {
-                warn!(target: "govchain::node", error = %e, "stopping the engine switched away from");
-            }
+        for engine in &retiring {
+            stop(engine).await;
         }
     }
 
     /// Stops a retired engine for good.
     pub(crate) async fn retire(&self, engine: &Arc<dyn Consensus>) {
-        if let Err(e) = engine.shutdown().await {
-            warn!(target: "govchain::node", error = %e, "stopping the engine switched away from");
-        }
+        stop(engine).await;
         lock(&self.retiring).retain(|e| !Arc::ptr_eq(e, engine));
     }
 
     pub(crate) fn add_task(&self, task: AbortHandle) {
         lock(&self.tasks).push(task);
+    }
+}
+
+async fn stop(engine: &Arc<dyn Consensus>) {
+    if let Err(e) = engine.shutdown().await {
+        warn!(target: "govchain::node", error = %e, "stopping the engine switched away from");
     }
 }
 
@@ -472,8 +472,6 @@ pub const BLOCKS_PER_FETCH: usize = 32;
 /// What a node tells a peer about its switches (`/switch/view`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SwitchView {
-    /// Its ledger height.
-    pub height: u64,
     /// Its last switch.
     pub record: Option<ConsensusRecord>,
 }
@@ -565,7 +563,7 @@ impl StintCheck {
         let mut validators = hotstuff_validators(&group)?;
         let start = record.map_or(0, |r| r.height);
         for h in start + 1..=ledger.height().unwrap_or(0) {
-            let block = stored_block(ledger, h)?;
+            let block = ledger.block_by_height(h)?.ok_or_else(|| Error::Internal(format!("no block {h}")))?;
             if let Some(next) = reconfig(&block)? {
                 validators = next;
             }
@@ -596,12 +594,6 @@ fn reconfig(block: &govchain_types::Block) -> Result<Option<Vec<govchain_hotstuf
         .map_err(|e| Error::Internal(format!("block {}: {e}", block.header.height)))
 }
 
-fn stored_block(ledger: &Ledger, height: u64) -> Result<govchain_types::Block> {
-    use govchain_types::Decode;
-    let bytes = ledger.block_bytes(height)?.ok_or_else(|| Error::Internal(format!("no block {height}")))?;
-    govchain_types::Block::decode(&bytes).map_err(|e| Error::Internal(format!("block {height}: {e}")))
-}
-
 /// Logs the switch a block made.
 pub(crate) fn log_switch(node: &str, record: &ConsensusRecord) {
     info!(target: crate::logs::SYSTEM, node, consensus = %record.consensus, height = record.height,
@@ -612,14 +604,4 @@ pub(crate) fn log_switch(node: &str, record: &ConsensusRecord) {
 pub(crate) fn log_failure(node: &str, record: &ConsensusRecord, e: &Error) {
     error!(target: crate::logs::SYSTEM, node, consensus = %record.consensus, height = record.height,
         error = %e, "could not start the engine the chain switched to");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quorum_is_all_but_the_tolerated_faults() {
-        assert_eq!([1, 2, 3, 4, 5, 7, 10].map(quorum), [1, 2, 3, 3, 4, 5, 7]);
-    }
 }

@@ -254,11 +254,16 @@ async fn hotstuff_membership_grows_to_five_and_shrinks_to_four_under_load() {
     membership_4_5_4("hotstuff", Suite::Gm, 91, base).await;
 }
 
-/// A chain of four nodes under load grows to five (a learner that catches
-/// up, then is promoted) and shrinks to four (node1 leaves); every
-/// acknowledged transaction is on the four that remain.
-/// On a hotstuff chain, every block verifies against its epoch's members.
-async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
+/// A chain of four nodes made by `govchain net init` on 127.0.0.`first`..
+/// (API port `base`, peer port `base + 1`) and started with `net start`:
+/// its temporary directory, the chain's directory, and the guard that
+/// stops it.
+fn four_nodes(
+    consensus: &str,
+    suite: Suite,
+    first: u8,
+    base: u16,
+) -> (tempfile::TempDir, std::path::PathBuf, Started) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     let o = out.to_str().unwrap();
@@ -282,8 +287,18 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
         &p2p,
     ]);
     let started = ok(&["net", "start", o]);
-    let _guard = Started(out.clone());
+    let guard = Started(out.clone());
     assert_eq!(started.lines().filter(|l| l.contains("url=")).count(), 4, "{started}");
+    (dir, out, guard)
+}
+
+/// A chain of four nodes under load grows to five (a learner that catches
+/// up, then is promoted) and shrinks to four (node1 leaves); every
+/// acknowledged transaction is on the four that remain.
+/// On a hotstuff chain, every block verifies against its epoch's members.
+async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
+    let (_dir, out, _guard) = four_nodes(consensus, suite, first, base);
+    let o = out.to_str().unwrap();
     let client =
         |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", usize::from(first) + i)).unwrap();
     let chain_id = client(0).status().await.unwrap().chain_id;
@@ -364,31 +379,8 @@ async fn membership_4_5_4(consensus: &str, suite: Suite, first: u8, base: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consensus_switches_from_raft_to_hotstuff_and_back_under_load() {
     let (first, base) = (121u8, 46_000 + (std::process::id() % 1_000) as u16 * 2);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("net");
+    let (_dir, out, _guard) = four_nodes("raft", Suite::Gm, first, base);
     let o = out.to_str().unwrap();
-    let (api, p2p) = (base.to_string(), (base + 1).to_string());
-    ok(&[
-        "net",
-        "init",
-        "--nodes",
-        "4",
-        "--suite",
-        "gm",
-        "--consensus",
-        "raft",
-        "--out",
-        o,
-        "--first-ip",
-        &first.to_string(),
-        "--api-port",
-        &api,
-        "--p2p-port",
-        &p2p,
-    ]);
-    let started = ok(&["net", "start", o]);
-    let _guard = Started(out.clone());
-    assert_eq!(started.lines().filter(|l| l.contains("url=")).count(), 4, "{started}");
     let client =
         |i: usize| Client::new(&format!("http://127.0.0.{}:{base}", usize::from(first) + i)).unwrap();
     let four: Vec<Client> = (0..4).map(client).collect();
